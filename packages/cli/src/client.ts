@@ -1,0 +1,202 @@
+/**
+ * A small HTTP/1.1 client for the engine socket over `node:net`.
+ * `node:http` is kept off the CLI's start-up path on purpose: its import alone
+ * costs 12-35 ms on every `isula` call (see DESIGN.md, "Runtime").
+ * One request per connection (`Connection: close`); fixed-length and chunked bodies.
+ */
+import net from 'node:net';
+
+export const API_PREFIX = '/v1.41';
+export const DEFAULT_HOST = 'unix:///run/isulad/isulad.sock';
+
+export class DaemonUnreachableError extends Error {
+  override readonly name = 'DaemonUnreachableError';
+  constructor(readonly host: string, cause: unknown) {
+    super(`Cannot connect to the iSulad daemon at ${host}. Is the daemon running?`, { cause });
+  }
+}
+
+/** An error answer from the daemon: `{ message, code }` and the HTTP status. */
+export class DaemonError extends Error {
+  override readonly name = 'DaemonError';
+  constructor(readonly status: number, message: string, readonly code: string | undefined) {
+    super(message);
+  }
+}
+
+export interface Response {
+  status: number;
+  headers: Map<string, string>;
+  body: Buffer;
+}
+
+export interface RequestOptions {
+  method?: string;
+  /** JSON-encoded when not a Buffer. */
+  body?: unknown;
+  query?: Record<string, string | undefined>;
+  /** Called with each body chunk as it arrives (streaming endpoints); `body` then stays empty. */
+  onData?: (chunk: Buffer) => void;
+  signal?: AbortSignal;
+}
+
+export class EngineClient {
+  readonly host: string;
+  readonly #socketPath: string;
+
+  constructor(host: string = DEFAULT_HOST) {
+    if (!host.startsWith('unix://')) throw new Error(`unsupported host ${host}: only unix://PATH is supported`);
+    this.host = host;
+    this.#socketPath = host.slice('unix://'.length);
+  }
+
+  /** Sends a request; throws DaemonUnreachableError, or DaemonError for a 4xx/5xx answer. */
+  async request(path: string, options: RequestOptions = {}): Promise<Response> {
+    const res = await this.raw(path, options);
+    if (res.status >= 400) {
+      let message = res.body.toString('utf8').trim();
+      let code: string | undefined;
+      try {
+        const parsed = JSON.parse(message) as { message?: unknown; code?: unknown };
+        if (typeof parsed.message === 'string') message = parsed.message;
+        if (typeof parsed.code === 'string') code = parsed.code;
+      } catch { /* not JSON: keep the text */ }
+      throw new DaemonError(res.status, message || `HTTP ${res.status}`, code);
+    }
+    return res;
+  }
+
+  async json<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    const res = await this.request(path, options);
+    return JSON.parse(res.body.toString('utf8')) as T;
+  }
+
+  /** The raw exchange: any status is returned, not thrown. */
+  raw(path: string, options: RequestOptions = {}): Promise<Response> {
+    const method = options.method ?? 'GET';
+    let target = `${API_PREFIX}${path}`;
+    const params = Object.entries(options.query ?? {}).filter((e): e is [string, string] => e[1] !== undefined);
+    if (params.length > 0) target += `?${new URLSearchParams(params).toString()}`;
+    const payload = options.body === undefined ? undefined : Buffer.isBuffer(options.body) ? options.body : Buffer.from(JSON.stringify(options.body));
+    let head = `${method} ${target} HTTP/1.1\r\nHost: isulad\r\nUser-Agent: isula-cli\r\nConnection: close\r\n`;
+    if (payload !== undefined) head += `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n`;
+    head += '\r\n';
+
+    return new Promise<Response>((resolve, reject) => {
+      const socket = net.connect(this.#socketPath);
+      const parser = new ResponseParser(options.onData);
+      let connected = false;
+      const onAbort = () => socket.destroy();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      socket.on('connect', () => {
+        connected = true;
+        socket.write(head);
+        if (payload !== undefined) socket.write(payload);
+      });
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          parser.push(chunk);
+          if (parser.done) socket.end();
+        } catch (err) {
+          socket.destroy();
+          reject(err);
+        }
+      });
+      socket.on('error', (err) => {
+        if (!connected) reject(new DaemonUnreachableError(this.host, err));
+        else if (!parser.done && !options.signal?.aborted) reject(err);
+      });
+      socket.on('close', () => {
+        options.signal?.removeEventListener('abort', onAbort);
+        if (!connected) return;
+        const res = parser.finish();
+        if (res === undefined) reject(new Error('the daemon closed the connection before answering'));
+        else resolve(res);
+      });
+    });
+  }
+}
+
+/** Incremental HTTP/1.1 response parser: status line, headers, then a fixed, chunked or until-close body. */
+class ResponseParser {
+  done = false;
+  #buf: Buffer = Buffer.alloc(0);
+  #status = 0;
+  #headers: Map<string, string> | undefined;
+  #remaining = -1; // bytes left of a fixed-length body; -1: until close
+  #chunked = false;
+  #chunkLeft = -1; // bytes left in the current chunk (+2 for its CRLF); -1: expecting a size line
+  readonly #body: Buffer[] = [];
+  readonly #onData: ((chunk: Buffer) => void) | undefined;
+
+  constructor(onData?: (chunk: Buffer) => void) {
+    this.#onData = onData;
+  }
+
+  push(chunk: Buffer): void {
+    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+    if (this.#headers === undefined) {
+      const end = this.#buf.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (this.#buf.length > 64 * 1024) throw new Error('response headers too large');
+        return;
+      }
+      const lines = this.#buf.subarray(0, end).toString('latin1').split('\r\n');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+      if (m === null) throw new Error(`malformed response from the daemon: ${JSON.stringify(lines[0])}`);
+      this.#status = Number(m[1]);
+      this.#headers = new Map();
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        if (colon > 0) this.#headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+      }
+      this.#buf = this.#buf.subarray(end + 4);
+      this.#chunked = /chunked/i.test(this.#headers.get('transfer-encoding') ?? '');
+      const length = this.#headers.get('content-length');
+      if (!this.#chunked && length !== undefined) this.#remaining = Number(length);
+      if (this.#status === 204 || this.#status === 304) this.#remaining = 0;
+    }
+    this.#consumeBody();
+  }
+
+  #emit(data: Buffer): void {
+    if (data.length === 0) return;
+    if (this.#onData) this.#onData(data);
+    else this.#body.push(data);
+  }
+
+  #consumeBody(): void {
+    if (!this.#chunked) {
+      if (this.#remaining < 0) { this.#emit(this.#buf); this.#buf = Buffer.alloc(0); return; }
+      const take = this.#buf.subarray(0, this.#remaining);
+      this.#emit(take);
+      this.#remaining -= take.length;
+      this.#buf = this.#buf.subarray(take.length);
+      if (this.#remaining === 0) this.done = true;
+      return;
+    }
+    for (;;) {
+      if (this.#chunkLeft < 0) {
+        const eol = this.#buf.indexOf('\r\n');
+        if (eol < 0) return;
+        const size = parseInt(this.#buf.subarray(0, eol).toString('latin1'), 16);
+        if (Number.isNaN(size)) throw new Error('malformed chunked response from the daemon');
+        this.#buf = this.#buf.subarray(eol + 2);
+        if (size === 0) { this.done = true; return; }
+        this.#chunkLeft = size + 2;
+      }
+      if (this.#buf.length === 0) return;
+      const take = Math.min(this.#chunkLeft, this.#buf.length);
+      const dataEnd = Math.min(take, Math.max(0, this.#chunkLeft - 2));
+      this.#emit(this.#buf.subarray(0, dataEnd));
+      this.#buf = this.#buf.subarray(take);
+      this.#chunkLeft -= take;
+      if (this.#chunkLeft === 0) this.#chunkLeft = -1;
+    }
+  }
+
+  finish(): Response | undefined {
+    if (this.#headers === undefined) return undefined;
+    return { status: this.#status, headers: this.#headers, body: Buffer.concat(this.#body) };
+  }
+}

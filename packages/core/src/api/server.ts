@@ -1,0 +1,204 @@
+/**
+ * The engine API: HTTP/1.1 + JSON on unix sockets, shaped after Docker Engine
+ * API v1.41. Paths are accepted with and without a `/vX.Y` prefix.
+ * Errors are `{ "message", "code" }` with the status the error's kind maps to.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import findMyWay, { type HTTPMethod } from 'find-my-way';
+import type { Logger } from 'pino';
+import { IsulaError, toIsulaError } from '../errors.js';
+
+export const API_VERSION = '1.41';
+export const MIN_API_VERSION = '1.12';
+/** Largest JSON body accepted (Docker's own requests are far smaller). */
+export const MAX_JSON_BODY_BYTES = 1024 * 1024;
+/** Longest unix socket path the kernel keeps (sun_path is 108 bytes with the NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+export interface RequestContext {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  params: Record<string, string | undefined>;
+  query: URLSearchParams;
+  log: Logger;
+  /** Aborted when the client goes away or the daemon shuts down. */
+  signal: AbortSignal;
+  /** Reads and parses the JSON body (bounded by MAX_JSON_BODY_BYTES). */
+  json(): Promise<unknown>;
+}
+
+/** A handler returns the JSON body to send, or undefined when it wrote the response itself. */
+export type Handler = (ctx: RequestContext) => Promise<unknown>;
+
+export class ApiServer {
+  readonly #router = findMyWay({ ignoreTrailingSlash: true, maxParamLength: 500 });
+  readonly #servers: http.Server[] = [];
+  readonly #sockets: string[] = [];
+  readonly #shutdown = new AbortController();
+  readonly #log: Logger;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  route(method: HTTPMethod, pattern: string, handler: Handler): void {
+    // find-my-way only selects the route; #handle awaits the handler kept in the route's store.
+    this.#router.on(method, pattern, () => {}, { handler });
+  }
+
+  /** Aborted when the daemon starts shutting down: long-lived streams end themselves. */
+  get shutdownSignal(): AbortSignal {
+    return this.#shutdown.signal;
+  }
+
+  /** Listens on each `unix://` host: mode 0660, group `gid` when given. */
+  async listen(hosts: readonly string[], options: { gid?: number } = {}): Promise<void> {
+    for (const host of hosts) {
+      const socketPath = host.slice('unix://'.length);
+      if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+        throw new IsulaError('CONFIG_INVALID', `socket path ${socketPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes`);
+      }
+      await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o711 });
+      await removeStaleSocket(socketPath);
+      const server = http.createServer({ requestTimeout: 300_000, headersTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
+        void this.#handle(req, res);
+      });
+      server.on('clientError', (err, socket) => {
+        if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"malformed HTTP request"}');
+        else socket.destroy(err);
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(socketPath, () => resolve());
+      });
+      await fs.chmod(socketPath, 0o660);
+      if (options.gid !== undefined) await fs.chown(socketPath, 0, options.gid);
+      this.#servers.push(server);
+      this.#sockets.push(socketPath);
+      this.#log.info({ socket: socketPath }, 'engine API listening');
+    }
+  }
+
+  /** Stops accepting, ends streams, waits up to `graceMs` for in-flight requests, then cuts the rest. */
+  async close(graceMs = 5000): Promise<void> {
+    this.#shutdown.abort();
+    const closed = this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const s of this.#servers) s.closeIdleConnections();
+    const timer = setTimeout(() => { for (const s of this.#servers) s.closeAllConnections(); }, graceMs);
+    await Promise.all(closed);
+    clearTimeout(timer);
+    await Promise.all(this.#sockets.map((p) => fs.rm(p, { force: true })));
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const reqId = randomBytes(6).toString('hex');
+    const log = this.#log.child({ req: reqId });
+    const started = performance.now();
+    const controller = new AbortController();
+    const onGone = () => controller.abort();
+    res.on('close', onGone);
+    const onShutdown = () => controller.abort();
+    this.#shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+    try {
+      const url = new URL(req.url ?? '/', 'http://isulad');
+      const pathname = stripVersion(url.pathname);
+      const method = (req.method ?? 'GET') as HTTPMethod;
+      const found = this.#router.find(method, pathname);
+      if (found === null) {
+        const other = (['GET', 'POST', 'PUT', 'DELETE', 'HEAD'] as HTTPMethod[]).some((m) => m !== method && this.#router.find(m, pathname) !== null);
+        if (other) throw new IsulaError('API_METHOD_NOT_ALLOWED', `method ${method} not allowed for ${pathname}`, { httpStatus: 405 });
+        throw new IsulaError('API_ROUTE_NOT_FOUND', 'page not found');
+      }
+      const { handler } = found.store as { handler: Handler };
+      const ctx: RequestContext = {
+        req, res, params: found.params, query: url.searchParams, log, signal: controller.signal,
+        json: () => readJsonBody(req),
+      };
+      const body = await handler(ctx);
+      if (!res.headersSent && body !== undefined) sendJson(res, 200, body);
+      else if (!res.headersSent) { res.writeHead(204); res.end(); }
+      log.debug({ method, path: pathname, status: res.statusCode, durationMs: Math.round(performance.now() - started) }, 'request');
+    } catch (err) {
+      const e = toIsulaError(err);
+      if (e.kind === 'internal') log.error({ err }, 'request failed');
+      else log.debug({ code: e.code, msg: e.message }, 'request rejected');
+      if (!res.headersSent) {
+        // Drain what the client is still sending so it can read the answer.
+        if (!req.complete) req.resume();
+        sendJson(res, e.httpStatus, { message: e.message, code: e.code });
+      } else {
+        res.destroy();
+      }
+    } finally {
+      res.off('close', onGone);
+      this.#shutdown.signal.removeEventListener('abort', onShutdown);
+    }
+  }
+}
+
+function stripVersion(pathname: string): string {
+  const m = /^\/v(\d+)\.(\d+)(\/.*)$/.exec(pathname);
+  if (m === null) return pathname;
+  const [, major = '0', minor = '0', rest = '/'] = m;
+  const [maxMajor, maxMinor] = API_VERSION.split('.').map(Number) as [number, number];
+  const [minMajor, minMinor] = MIN_API_VERSION.split('.').map(Number) as [number, number];
+  const v = Number(major) * 1000 + Number(minor);
+  if (v > maxMajor * 1000 + maxMinor) {
+    throw new IsulaError('API_VERSION_UNSUPPORTED', `client version ${major}.${minor} is too new. Maximum supported API version is ${API_VERSION}`);
+  }
+  if (v < minMajor * 1000 + minMinor) {
+    throw new IsulaError('API_VERSION_UNSUPPORTED', `client version ${major}.${minor} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+  }
+  return rest;
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(data),
+    'Api-Version': API_VERSION,
+    Server: 'isulad',
+  });
+  res.end(data);
+}
+
+export async function readJsonBody(req: http.IncomingMessage, limit = MAX_JSON_BODY_BYTES): Promise<unknown> {
+  const type = req.headers['content-type'];
+  if (type !== undefined && !/^application\/json\b/i.test(type)) {
+    throw new IsulaError('API_UNSUPPORTED_MEDIA_TYPE', `Content-Type specified (${type}) must be 'application/json'`);
+  }
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new IsulaError('API_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, { httpStatus: 413 });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new IsulaError('API_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`, { httpStatus: 413 });
+    chunks.push(chunk);
+  }
+  if (size === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch (err) {
+    throw new IsulaError('API_BAD_REQUEST', `invalid JSON in request body: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Removes a socket file left by a dead daemon; refuses when something still answers on it. */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  const stat = await fs.lstat(socketPath).catch(() => undefined);
+  if (stat === undefined) return;
+  if (!stat.isSocket()) throw new IsulaError('CONFIG_INVALID', `${socketPath} exists and is not a socket`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = net.connect(socketPath);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+  if (alive) throw new IsulaError('DAEMON_ALREADY_RUNNING', `another daemon is already listening on ${socketPath}`);
+  await fs.rm(socketPath, { force: true });
+}

@@ -1,0 +1,110 @@
+/** System routes of the engine API: /_ping, /version, /info, /events. */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { IsulaError } from '../errors.js';
+import { parseEventFilters, parseEventTime, type EngineEvent, type EventBus } from '../events.js';
+import { API_VERSION, MIN_API_VERSION, type ApiServer } from './server.js';
+
+export interface SystemSource {
+  version: string;
+  gitCommit: string;
+  events: EventBus;
+  /** Docker `GET /info` fields owned by other parts of the daemon (counts, plugins, roots). */
+  info(): Record<string, unknown>;
+}
+
+export function registerSystemRoutes(api: ApiServer, source: SystemSource): void {
+  const ping = async ({ res }: { res: import('node:http').ServerResponse }) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Api-Version': API_VERSION, 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache' });
+    res.end('OK');
+    return undefined;
+  };
+  api.route('GET', '/_ping', ping);
+  api.route('HEAD', '/_ping', ping);
+
+  api.route('GET', '/version', async () => ({
+    Platform: { Name: 'isula' },
+    Components: [{ Name: 'Engine', Version: source.version, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, NodeVersion: process.version } }],
+    Version: source.version,
+    ApiVersion: API_VERSION,
+    MinAPIVersion: MIN_API_VERSION,
+    GitCommit: source.gitCommit,
+    GoVersion: `node ${process.version}`,
+    Os: process.platform,
+    Arch: goArch(process.arch),
+    KernelVersion: os.release(),
+    BuildTime: '',
+  }));
+
+  api.route('GET', '/info', async () => ({
+    ID: os.hostname(),
+    KernelVersion: os.release(),
+    OperatingSystem: osPrettyName(),
+    OSType: process.platform,
+    Architecture: os.machine(),
+    NCPU: os.availableParallelism(),
+    MemTotal: os.totalmem(),
+    Name: os.hostname(),
+    ServerVersion: source.version,
+    ...source.info(),
+  }));
+
+  api.route('GET', '/events', async ({ query, res, signal }) => {
+    const filter = parseEventFilters(query.get('filters') ?? undefined);
+    const nowNano = Date.now() * 1e6;
+    const sinceRaw = query.get('since');
+    const untilRaw = query.get('until');
+    const since = sinceRaw ? parseEventTime(sinceRaw, 'since') : undefined;
+    const until = untilRaw ? parseEventTime(untilRaw, 'until') : undefined;
+    if (since !== undefined && until !== undefined && until < since) {
+      throw new IsulaError('API_BAD_REQUEST', 'until is before since');
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Api-Version': API_VERSION, Server: 'isulad' });
+    res.flushHeaders();
+    const write = (e: EngineEvent) => res.write(`${JSON.stringify(e)}\n`);
+
+    // Subscribe before replaying so nothing falls between history and live.
+    const pending: EngineEvent[] = [];
+    let replaying = true;
+    let lastSent = -1;
+    const unsubscribe = source.events.subscribe((e) => {
+      if (replaying) pending.push(e);
+      else if (until === undefined || e.timeNano <= until) { lastSent = e.timeNano; write(e); }
+    });
+    try {
+      if (since !== undefined) {
+        for (const e of source.events.history(since, until ?? nowNano, filter)) { lastSent = e.timeNano; write(e); }
+      }
+      replaying = false;
+      for (const e of pending) if (e.timeNano > lastSent && (until === undefined || e.timeNano <= until)) write(e);
+      if (until !== undefined && until <= nowNano) return undefined;
+      // Live: until the client goes, the daemon stops, or `until` passes.
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => resolve(), { once: true });
+        if (until !== undefined) setTimeout(resolve, Math.ceil((until - nowNano) / 1e6)).unref();
+      });
+      return undefined;
+    } finally {
+      unsubscribe();
+      if (!res.writableEnded) res.end();
+    }
+  });
+}
+
+/** Docker reports Go's architecture names. */
+function goArch(arch: string): string {
+  return ({ x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[arch] ?? arch;
+}
+
+let prettyName: string | undefined;
+function osPrettyName(): string {
+  if (prettyName === undefined) {
+    try {
+      const text = readFileSync('/etc/os-release', 'utf8');
+      prettyName = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text)?.[1] ?? os.type();
+    } catch {
+      prettyName = os.type();
+    }
+  }
+  return prettyName;
+}

@@ -1,0 +1,314 @@
+/**
+ * daemon.json: found with cosmiconfig (default /etc/isulad/daemon.json,
+ * `--config-file` overrides), validated whole before the daemon starts.
+ * Key names are iSulad's where iSulad has the setting.
+ */
+import { cosmiconfig, type Loader } from 'cosmiconfig';
+import path from 'node:path';
+import { IsulaError } from './errors.js';
+
+export const DEFAULT_CONFIG_DIR = '/etc/isulad';
+export const DEFAULT_CONFIG_FILE = `${DEFAULT_CONFIG_DIR}/daemon.json`;
+
+/**
+ * First-party plugins loaded when daemon.json does not list `plugins`.
+ * A package joins this list when its capability lands.
+ */
+export const FIRST_PARTY_PLUGINS: readonly string[] = Object.freeze([]);
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+export interface PluginSpec {
+  package: string;
+  options: Record<string, unknown>;
+}
+
+export interface RuntimeConfig {
+  path: string;
+  'runtime-args': string[];
+}
+
+export interface DaemonConfig {
+  graph: string;
+  state: string;
+  'log-level': LogLevel;
+  'log-driver': 'file' | 'stdout';
+  'log-opts': Record<string, string>;
+  hosts: string[];
+  group: string;
+  pidfile: string;
+  'default-runtime': string;
+  runtimes: Record<string, RuntimeConfig>;
+  'registry-mirrors': string[];
+  'insecure-registries': string[];
+  'cni-conf-dir': string;
+  'cni-bin-dir': string[];
+  'network-plugin': string;
+  'pod-sandbox-image': string;
+  'native.umask': 'secure' | 'normal';
+  'storage-driver': string;
+  'storage-opts': string[];
+  'start-timeout': string;
+  'image-opt-timeout': string;
+  'default-ulimits': Record<string, unknown>;
+  'cgroup-parent': string;
+  'container-log': Record<string, unknown>;
+  'websocket-server-listening-port': number;
+  'selinux-enabled': boolean;
+  'image-layer-check': boolean;
+  'insecure-skip-verify-enforce': boolean;
+  'use-decrypted-key': boolean;
+  'enable-pod-events': boolean;
+  'cri-runtimes': Record<string, string>;
+  plugins: PluginSpec[];
+  'plugin-dirs': string[];
+}
+
+export function defaultConfig(overrides: { state?: string; graph?: string } = {}): DaemonConfig {
+  const state = overrides.state ?? '/run/isulad';
+  const graph = overrides.graph ?? '/var/lib/isulad';
+  return {
+    graph,
+    state,
+    'log-level': 'info',
+    'log-driver': 'file',
+    'log-opts': {},
+    hosts: [`unix://${path.join(state, 'isulad.sock')}`],
+    group: 'isula',
+    pidfile: path.join(state, 'isulad.pid'),
+    'default-runtime': 'runc',
+    runtimes: {},
+    'registry-mirrors': [],
+    'insecure-registries': [],
+    'cni-conf-dir': '/etc/cni/net.d',
+    'cni-bin-dir': ['/opt/cni/bin', '/usr/lib/cni'],
+    'network-plugin': 'cni',
+    'pod-sandbox-image': 'registry.k8s.io/pause:3.9',
+    'native.umask': 'secure',
+    'storage-driver': 'overlay2',
+    'storage-opts': [],
+    'start-timeout': '2m',
+    'image-opt-timeout': '5m',
+    'default-ulimits': {},
+    'cgroup-parent': '/isulad',
+    'container-log': {},
+    'websocket-server-listening-port': 10350,
+    'selinux-enabled': false,
+    'image-layer-check': false,
+    'insecure-skip-verify-enforce': false,
+    'use-decrypted-key': true,
+    'enable-pod-events': false,
+    'cri-runtimes': {},
+    plugins: FIRST_PARTY_PLUGINS.map((p) => ({ package: p, options: {} })),
+    'plugin-dirs': ['/usr/local/lib/isula/plugins', '/usr/local/lib/node_modules'],
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Validation: one checker per key. A checker returns the normalised value or
+// throws a message that names what it expected; the caller names the key.
+
+type Check = (value: unknown) => unknown;
+
+const expect = (what: string, value: unknown): never => {
+  throw new Error(`expected ${what}, got ${describe(value)}`);
+};
+const describe = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const str: Check = (v) => (typeof v === 'string' ? v : expect('a string', v));
+const nonEmpty: Check = (v) => (typeof v === 'string' && v !== '' ? v : expect('a non-empty string', v));
+const absPath: Check = (v) => (typeof v === 'string' && path.isAbsolute(v) ? path.normalize(v) : expect('an absolute path', v));
+const bool: Check = (v) => (typeof v === 'boolean' ? v : expect('a boolean', v));
+const port: Check = (v) => (Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536 ? v : expect('a port number (1-65535)', v));
+const oneOf = (...values: string[]): Check => (v) => (typeof v === 'string' && values.includes(v) ? v : expect(`one of ${values.join(', ')}`, v));
+const listOf = (item: Check, what: string): Check => (v) => {
+  if (!Array.isArray(v)) return expect(`a list of ${what}`, v);
+  return v.map((x, i) => {
+    try {
+      return item(x);
+    } catch (err) {
+      throw new Error(`item ${i}: ${(err as Error).message}`);
+    }
+  });
+};
+const strOrList = (item: Check, what: string): Check => (v) => (typeof v === 'string' ? [item(v)] : listOf(item, what)(v));
+const object: Check = (v) => (isObject(v) ? v : expect('an object', v));
+const stringMap: Check = (v) => {
+  if (!isObject(v)) return expect('an object of strings', v);
+  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw new Error(`"${k}": expected a string, got ${describe(x)}`);
+  return v;
+};
+const host: Check = (v) => {
+  if (typeof v !== 'string') return expect('a host like unix:///run/isulad/isulad.sock', v);
+  if (!v.startsWith('unix://') || !path.isAbsolute(v.slice('unix://'.length))) {
+    throw new Error(`unsupported host ${JSON.stringify(v)}: only unix://ABSOLUTE_PATH is supported`);
+  }
+  return v;
+};
+const runtimes: Check = (v) => {
+  if (!isObject(v)) return expect('an object of runtime name to {"path", "runtime-args"}', v);
+  const out: Record<string, RuntimeConfig> = {};
+  for (const [name, rt] of Object.entries(v)) {
+    if (!isObject(rt)) throw new Error(`"${name}": expected an object, got ${describe(rt)}`);
+    const p = rt['path'];
+    if (typeof p !== 'string' || p === '') throw new Error(`"${name}".path: expected a non-empty string, got ${describe(p)}`);
+    const args = rt['runtime-args'] ?? [];
+    if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) throw new Error(`"${name}".runtime-args: expected a list of strings`);
+    out[name] = { path: p, 'runtime-args': args };
+  }
+  return out;
+};
+const plugins: Check = (v) => {
+  if (!Array.isArray(v)) return expect('a list of package names or {"package", "options"} objects', v);
+  return v.map((p, i): PluginSpec => {
+    if (typeof p === 'string' && p !== '') return { package: p, options: {} };
+    if (isObject(p) && typeof p['package'] === 'string' && p['package'] !== '') {
+      for (const k of Object.keys(p)) if (k !== 'package' && k !== 'options') throw new Error(`item ${i}: unknown field "${k}" (want "package" and "options")`);
+      const options = p['options'] ?? {};
+      if (!isObject(options)) throw new Error(`item ${i}: "options" must be an object, got ${describe(options)}`);
+      return { package: p['package'], options };
+    }
+    throw new Error(`item ${i}: expected a package name or {"package": NAME, "options": {...}}, got ${describe(p)}`);
+  });
+};
+
+const CHECKS: Record<keyof DaemonConfig, Check> = {
+  graph: absPath,
+  state: absPath,
+  'log-level': oneOf(...LOG_LEVELS),
+  'log-driver': oneOf('file', 'stdout'),
+  'log-opts': stringMap,
+  hosts: strOrList(host, 'unix:// hosts'),
+  group: str,
+  pidfile: absPath,
+  'default-runtime': nonEmpty,
+  runtimes,
+  'registry-mirrors': listOf(nonEmpty, 'strings'),
+  'insecure-registries': listOf(nonEmpty, 'strings'),
+  'cni-conf-dir': absPath,
+  'cni-bin-dir': strOrList(absPath, 'absolute paths'),
+  'network-plugin': str,
+  'pod-sandbox-image': nonEmpty,
+  'native.umask': oneOf('secure', 'normal'),
+  'storage-driver': oneOf('overlay2', 'overlay'),
+  'storage-opts': listOf(str, 'strings'),
+  'start-timeout': str,
+  'image-opt-timeout': str,
+  'default-ulimits': object,
+  'cgroup-parent': str,
+  'container-log': object,
+  'websocket-server-listening-port': port,
+  'selinux-enabled': bool,
+  'image-layer-check': bool,
+  'insecure-skip-verify-enforce': bool,
+  'use-decrypted-key': bool,
+  'enable-pod-events': bool,
+  'cri-runtimes': stringMap,
+  plugins,
+  'plugin-dirs': strOrList(absPath, 'absolute paths'),
+};
+
+export interface ValidationResult {
+  config: DaemonConfig;
+  /** Unknown keys, kept out of the config and reported as warnings. */
+  unknownKeys: string[];
+}
+
+/**
+ * Validates a parsed daemon.json over the defaults. Throws CONFIG_INVALID
+ * naming the file and the first bad key; unknown keys are returned, not fatal.
+ */
+export function validateConfig(raw: unknown, source: string, base: DaemonConfig = defaultConfig()): ValidationResult {
+  if (!isObject(raw)) throw new IsulaError('CONFIG_INVALID', `${source}: expected a JSON object at the top level, got ${describe(raw)}`);
+  const out: Record<string, unknown> = { ...base };
+  const unknownKeys: string[] = [];
+  for (const [key, value] of Object.entries(raw)) {
+    const check = (CHECKS as Record<string, Check | undefined>)[key];
+    if (check === undefined) {
+      unknownKeys.push(key);
+      continue;
+    }
+    try {
+      out[key] = check(value);
+    } catch (err) {
+      throw new IsulaError('CONFIG_INVALID', `${source}: invalid value for "${key}": ${(err as Error).message}`, { details: { key } });
+    }
+  }
+  const config = out as unknown as DaemonConfig;
+  // Derived defaults (socket, pid file) follow a configured state root.
+  if ('state' in raw && !('hosts' in raw)) config.hosts = defaultConfig({ state: config.state }).hosts;
+  if ('state' in raw && !('pidfile' in raw)) config.pidfile = path.join(config.state, 'isulad.pid');
+  return { config, unknownKeys };
+}
+
+/** A JSON loader whose syntax errors name the file, line and column. */
+const jsonLoader: Loader = (filepath, content) => {
+  try {
+    return JSON.parse(content) as unknown;
+  } catch (err) {
+    const message = (err as Error).message;
+    const pos = /at position (\d+)/.exec(message);
+    const offset = pos ? Number(pos[1]) : content.length;
+    const before = content.slice(0, offset);
+    const line = before.split('\n').length;
+    const column = offset - before.lastIndexOf('\n');
+    const reason = message.replace(/\s*\(line \d+ column \d+\)/, '').replace(/ in JSON at position \d+/, '');
+    throw new IsulaError('CONFIG_INVALID', `${filepath}:${line}:${column}: invalid JSON: ${reason}`, { details: { file: filepath, line, column } });
+  }
+};
+
+export interface LoadedConfig extends ValidationResult {
+  /** The file read, or undefined when built-in defaults are in use. */
+  file: string | undefined;
+}
+
+/**
+ * Loads daemon.json. With `configFile`, that file must exist; without it,
+ * /etc/isulad/daemon.json is used when present, otherwise built-in defaults.
+ */
+export async function loadConfig(options: { configFile?: string; searchDir?: string; state?: string; graph?: string } = {}): Promise<LoadedConfig> {
+  const explorer = cosmiconfig('isulad', {
+    searchPlaces: ['daemon.json'],
+    searchStrategy: 'none',
+    loaders: { '.json': jsonLoader, noExt: jsonLoader },
+    cache: false,
+  });
+  let result: { config: unknown; filepath: string; isEmpty?: boolean } | null;
+  try {
+    if (options.configFile !== undefined) {
+      result = await explorer.load(path.resolve(options.configFile));
+    } else {
+      result = await explorer.search(options.searchDir ?? DEFAULT_CONFIG_DIR);
+    }
+  } catch (err) {
+    if (err instanceof IsulaError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') throw new IsulaError('CONFIG_NOT_FOUND', `config file ${options.configFile ?? ''} not found`, { cause: err });
+    throw new IsulaError('CONFIG_INVALID', `cannot read config file ${options.configFile ?? ''}: ${e.message}`, { cause: err });
+  }
+  if (result === null) return { config: applyRootOverrides(defaultConfig(), options), unknownKeys: [], file: undefined };
+  const raw = result.isEmpty ? {} : result.config;
+  const validated = validateConfig(raw, result.filepath);
+  return { ...validated, config: applyRootOverrides(validated.config, options, raw), file: result.filepath };
+}
+
+/** Command-line roots beat the file; derived defaults (socket, pid file) follow them unless the file set them. */
+function applyRootOverrides(config: DaemonConfig, options: { state?: string; graph?: string }, raw: unknown = {}): DaemonConfig {
+  const set = isObject(raw) ? raw : {};
+  const out = { ...config };
+  if (options.graph !== undefined) out.graph = absPathOption('--graph', options.graph);
+  if (options.state !== undefined) {
+    out.state = absPathOption('--state', options.state);
+    if (!('hosts' in set)) out.hosts = defaultConfig({ state: out.state }).hosts;
+    if (!('pidfile' in set)) out.pidfile = path.join(out.state, 'isulad.pid');
+  }
+  return out;
+}
+
+function absPathOption(flag: string, value: string): string {
+  if (!path.isAbsolute(value)) throw new IsulaError('CONFIG_INVALID', `${flag}: expected an absolute path, got ${JSON.stringify(value)}`);
+  return path.normalize(value);
+}

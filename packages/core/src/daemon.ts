@@ -1,0 +1,183 @@
+/**
+ * isulad's start and stop: configuration, roots, the single-daemon lock,
+ * plugins, the engine API and the front ends plugins register.
+ */
+import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
+import { registerSystemRoutes } from './api/system-routes.js';
+import { ApiServer } from './api/server.js';
+import { loadConfig, type DaemonConfig, type LogLevel } from './config.js';
+import { acquireDaemonLock, type DaemonLock } from './daemon-lock.js';
+import { IsulaError } from './errors.js';
+import { EventBus } from './events.js';
+import { createHooks, type FrontEnd, type Hooks } from './hooks.js';
+import { createRootLogger } from './logger.js';
+import { loadPlugins } from './plugin-loader.js';
+import { PLUGIN_API_VERSION, type LoadedPlugin, type PluginHost } from './plugin.js';
+
+export const ENGINE_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+export interface DaemonOptions {
+  configFile?: string;
+  graph?: string;
+  state?: string;
+  /** `-H` values; replace the config's `hosts` when given. */
+  hosts?: string[];
+  logLevel?: LogLevel;
+  /** Also log to stderr (default: when stderr is a terminal). */
+  logStderr?: boolean;
+}
+
+interface RunningFrontEnd {
+  frontEnd: FrontEnd;
+  endpoints: string[];
+}
+
+export class Daemon {
+  readonly config: DaemonConfig;
+  readonly log: Logger;
+  readonly hooks: Hooks;
+  readonly events: EventBus;
+  readonly plugins: LoadedPlugin[] = [];
+  readonly #frontEnds: RunningFrontEnd[] = [];
+  readonly #api: ApiServer;
+  readonly #flushLog: () => void;
+  #lock: DaemonLock | undefined;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(config: DaemonConfig, log: Logger, flushLog: () => void) {
+    this.config = config;
+    this.log = log;
+    this.#flushLog = flushLog;
+    this.hooks = createHooks();
+    this.events = new EventBus();
+    this.#api = new ApiServer(log.child({ component: 'api' }));
+  }
+
+  /** Starts a daemon; on any failure everything started so far is undone and the error thrown. */
+  static async start(options: DaemonOptions = {}): Promise<Daemon> {
+    const loaded = await loadConfig({
+      ...(options.configFile !== undefined && { configFile: options.configFile }),
+      ...(options.state !== undefined && { state: options.state }),
+      ...(options.graph !== undefined && { graph: options.graph }),
+    });
+    const config: DaemonConfig = { ...loaded.config };
+    if (options.hosts !== undefined && options.hosts.length > 0) {
+      for (const h of options.hosts) {
+        if (!h.startsWith('unix:///')) throw new IsulaError('CONFIG_INVALID', `-H ${h}: only unix://ABSOLUTE_PATH hosts are supported`);
+      }
+      config.hosts = options.hosts;
+    }
+    if (options.logLevel !== undefined) config['log-level'] = options.logLevel;
+
+    process.umask(config['native.umask'] === 'secure' ? 0o027 : 0o022);
+    await fs.mkdir(config.graph, { recursive: true, mode: 0o711 });
+    await fs.mkdir(config.state, { recursive: true, mode: 0o711 });
+    const root = createRootLogger(config, options.logStderr === undefined ? {} : { stderr: options.logStderr });
+    const daemon = new Daemon(config, root.logger, root.flush);
+    daemon.log.info({ configFile: loaded.file ?? '(built-in defaults)', version: ENGINE_VERSION, node: process.version }, 'isulad starting');
+    for (const key of loaded.unknownKeys) daemon.log.warn({ key, file: loaded.file }, 'unknown key in daemon.json ignored');
+    try {
+      await daemon.#start();
+    } catch (err) {
+      daemon.log.error({ err }, 'isulad failed to start');
+      await daemon.stop();
+      throw err;
+    }
+    return daemon;
+  }
+
+  async #start(): Promise<void> {
+    this.#lock = await acquireDaemonLock(this.config.state, this.config.pidfile);
+    const plugins = await loadPlugins(this.config.plugins, {
+      pluginDirs: this.config['plugin-dirs'],
+      hostFor: (name) => this.#hostFor(name),
+      log: this.log,
+    });
+    this.plugins.push(...plugins);
+    for (const p of plugins) {
+      this.events.emit({ Type: 'plugin', Action: 'enable', Actor: { ID: p.name, Attributes: { name: p.name, version: p.version } } });
+    }
+    registerSystemRoutes(this.#api, {
+      version: ENGINE_VERSION,
+      gitCommit: process.env['ISULA_GIT_COMMIT'] ?? '',
+      events: this.events,
+      info: () => this.#info(),
+    });
+    await this.#api.listen(this.config.hosts, await groupId(this.config.group, this.log));
+
+    const registered: FrontEnd[] = [];
+    await this.hooks.registerFrontEnds.promise({ register: (fe) => { registered.push(fe); } });
+    for (const frontEnd of registered) {
+      const { endpoints } = await frontEnd.start();
+      this.#frontEnds.push({ frontEnd, endpoints });
+      this.log.info({ frontEnd: frontEnd.name, endpoints }, 'front end started');
+    }
+    this.log.info({ hosts: this.config.hosts, plugins: this.plugins.map((p) => `${p.name}@${p.version}`) }, 'isulad started');
+  }
+
+  #hostFor(pluginName: string): PluginHost {
+    return {
+      apiVersion: PLUGIN_API_VERSION,
+      hooks: this.hooks,
+      logger: this.log.child({ plugin: pluginName }),
+      config: Object.freeze(structuredClone(this.config)),
+      events: this.events,
+      emitEvent: (e) => { this.events.emit(e); },
+    };
+  }
+
+  #info(): Record<string, unknown> {
+    return {
+      Containers: 0,
+      ContainersRunning: 0,
+      ContainersPaused: 0,
+      ContainersStopped: 0,
+      Images: 0,
+      Driver: this.config['storage-driver'],
+      LoggingDriver: 'json-file',
+      CgroupDriver: 'cgroupfs',
+      DockerRootDir: this.config.graph,
+      IsuladStateDir: this.config.state,
+      DefaultRuntime: this.config['default-runtime'],
+      Runtimes: Object.fromEntries(Object.entries(this.config.runtimes).map(([name, rt]) => [name, { path: rt.path, runtimeArgs: rt['runtime-args'] }])),
+      RegistryConfig: { Mirrors: this.config['registry-mirrors'], InsecureRegistryCIDRs: [], IndexConfigs: {} },
+      Plugins: { Volume: [], Network: [], Authorization: null, Log: [] },
+      IsulaPlugins: this.plugins.map(({ name, version, apiVersion }) => ({ Name: name, Version: version, ApiVersion: apiVersion })),
+      PluginApiVersion: PLUGIN_API_VERSION,
+      FrontEnds: this.#frontEnds.map(({ frontEnd, endpoints }) => ({ Name: frontEnd.name, Endpoints: endpoints })),
+      Hosts: this.config.hosts,
+    };
+  }
+
+  /** Stops accepting requests, stops front ends and plugins, releases the lock. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.log.info('isulad stopping');
+    await this.#api.close().catch((err: unknown) => this.log.warn({ err }, 'closing the engine API failed'));
+    for (const { frontEnd } of this.#frontEnds.reverse()) {
+      await frontEnd.stop().catch((err: unknown) => this.log.warn({ err, frontEnd: frontEnd.name }, 'stopping a front end failed'));
+    }
+    await this.hooks.shutdown.promise().catch((err: unknown) => this.log.warn({ err }, 'a plugin failed to shut down'));
+    await this.#lock?.release().catch((err: unknown) => this.log.warn({ err }, 'releasing the daemon lock failed'));
+    this.log.info('isulad stopped');
+    this.#flushLog();
+  }
+}
+
+/** The socket's group: the configured group's gid, or none (root only) when that group does not exist. */
+async function groupId(group: string, log: Logger): Promise<{ gid?: number }> {
+  if (group === '') return {};
+  const text = await fs.readFile('/etc/group', 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid !== undefined && /^\d+$/.test(gid)) return { gid: Number(gid) };
+  }
+  log.warn({ group }, 'socket group does not exist; the engine socket stays accessible to root only');
+  return {};
+}

@@ -1,0 +1,73 @@
+/**
+ * ImageDriver: an image format (OCI/Docker v2 images, external rootfs
+ * directories). A driver claims references through the `resolveImageFormat`
+ * hook and gives core the root filesystem and the image config the spec
+ * builder reads. Operations a format does not support are absent.
+ */
+import type { DriverCallOptions } from './runtime.js';
+
+/** The parts of an image's config the OCI spec builder reads (docker's `config`). */
+export interface ImageRuntimeConfig {
+  env?: string[];
+  cmd?: string[];
+  entrypoint?: string[];
+  user?: string;
+  workingDir?: string;
+  exposedPorts?: string[];
+  volumes?: string[];
+  labels?: Record<string, string>;
+  stopSignal?: string;
+  healthcheck?: Record<string, unknown>;
+}
+
+export interface ImageSummary {
+  /** The image id: for OCI images the config digest (`sha256:…`). */
+  id: string;
+  repoTags: string[];
+  repoDigests: string[];
+  created: Date;
+  sizeBytes: number;
+}
+
+export interface ImageRef {
+  /** The reference as the user wrote it, normalised by the driver. */
+  reference: string;
+  /** Format name, e.g. "oci" or "external". */
+  format: string;
+  id: string;
+}
+
+export interface PullProgress {
+  id: string;
+  status: string;
+  current?: number;
+  total?: number;
+}
+
+export interface ImageDriver {
+  /** Format name shown by `isula info` and in image records. */
+  readonly format: string;
+
+  /** Finds a local image; undefined when it is not present (not an error). */
+  resolve(reference: string, opts: DriverCallOptions): Promise<ImageRef | undefined>;
+  list(opts: DriverCallOptions): Promise<ImageSummary[]>;
+  inspect(ref: ImageRef, opts: DriverCallOptions): Promise<ImageSummary & { config: ImageRuntimeConfig }>;
+
+  pull?(reference: string, opts: DriverCallOptions & { onProgress?: (p: PullProgress) => void; auth?: { username: string; password: string } }): Promise<ImageRef>;
+  load?(archivePath: string, opts: DriverCallOptions & { tag?: string }): Promise<ImageRef[]>;
+  import?(archivePath: string, opts: DriverCallOptions & { reference: string }): Promise<ImageRef>;
+  save?(refs: ImageRef[], opts: DriverCallOptions & { outputPath: string }): Promise<void>;
+  tag?(ref: ImageRef, opts: DriverCallOptions & { newReference: string }): Promise<void>;
+  /** Removes a tag or the image; IMAGE_IN_USE when a container uses it and `force` is not set. */
+  remove?(reference: string, opts: DriverCallOptions & { force?: boolean }): Promise<void>;
+
+  /**
+   * Prepares the container's root filesystem (e.g. an overlay mount) and
+   * returns its path. Idempotent: mounting twice returns the same path.
+   */
+  mountRootfs(containerId: string, image: ImageRef, opts: DriverCallOptions): Promise<string>;
+  /** Undoes mountRootfs; idempotent and safe after a crash. */
+  unmountRootfs(containerId: string, opts: DriverCallOptions): Promise<void>;
+  /** Removes the container's writable layer for good; idempotent. */
+  removeRootfs(containerId: string, opts: DriverCallOptions): Promise<void>;
+}

@@ -1,0 +1,108 @@
+/**
+ * The one error type of the engine. Every failure that reaches a user carries
+ * a stable `code`; each code has one kind, and the kind alone decides the HTTP
+ * status (engine API) and the gRPC status (CRI). Nothing else invents a status.
+ */
+
+export type ErrorKind =
+  | 'invalidArgument'
+  | 'notFound'
+  | 'alreadyExists'
+  | 'conflict'
+  | 'permissionDenied'
+  | 'unavailable'
+  | 'timeout'
+  | 'canceled'
+  | 'unimplemented'
+  | 'internal';
+
+/** HTTP status and gRPC status code (numeric, as in grpc's `status` enum) per kind. */
+export const ERROR_KINDS: Readonly<Record<ErrorKind, { http: number; grpc: number }>> = Object.freeze({
+  invalidArgument: { http: 400, grpc: 3 },
+  notFound: { http: 404, grpc: 5 },
+  alreadyExists: { http: 409, grpc: 6 },
+  conflict: { http: 409, grpc: 9 },
+  permissionDenied: { http: 403, grpc: 7 },
+  unavailable: { http: 503, grpc: 14 },
+  timeout: { http: 504, grpc: 4 },
+  canceled: { http: 499, grpc: 1 },
+  unimplemented: { http: 501, grpc: 12 },
+  internal: { http: 500, grpc: 13 },
+});
+
+/** Every code the engine uses, with its kind. Core's README explains each. */
+export const ERROR_CODES = Object.freeze({
+  // configuration and start-up
+  CONFIG_INVALID: 'invalidArgument',
+  CONFIG_NOT_FOUND: 'notFound',
+  DAEMON_ALREADY_RUNNING: 'conflict',
+  // plugins
+  PLUGIN_NOT_FOUND: 'notFound',
+  PLUGIN_API_MISMATCH: 'invalidArgument',
+  PLUGIN_INVALID: 'invalidArgument',
+  PLUGIN_APPLY_FAILED: 'internal',
+  PLUGIN_OPTIONS_INVALID: 'invalidArgument',
+  PLUGIN_HOOK_FAILED: 'internal',
+  // engine API
+  API_ROUTE_NOT_FOUND: 'notFound',
+  API_METHOD_NOT_ALLOWED: 'invalidArgument',
+  API_BAD_REQUEST: 'invalidArgument',
+  API_BODY_TOO_LARGE: 'invalidArgument',
+  API_UNSUPPORTED_MEDIA_TYPE: 'invalidArgument',
+  API_VERSION_UNSUPPORTED: 'invalidArgument',
+  // drivers
+  RUNTIME_NOT_FOUND: 'notFound',
+  RUNTIME_UNAVAILABLE: 'unavailable',
+  IMAGE_FORMAT_UNKNOWN: 'notFound',
+  // generic
+  CANCELED: 'canceled',
+  TIMEOUT: 'timeout',
+  NOT_IMPLEMENTED: 'unimplemented',
+  INTERNAL: 'internal',
+} as const satisfies Record<string, ErrorKind>);
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface IsulaErrorOptions {
+  cause?: unknown;
+  details?: Record<string, unknown>;
+  /** Overrides the HTTP status for the few routes where Docker documents another one (e.g. 304). */
+  httpStatus?: number;
+}
+
+export class IsulaError extends Error {
+  override readonly name = 'IsulaError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+  readonly #httpStatus: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: IsulaErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+    this.#httpStatus = options.httpStatus;
+  }
+
+  get kind(): ErrorKind {
+    return ERROR_CODES[this.code];
+  }
+
+  get httpStatus(): number {
+    return this.#httpStatus ?? ERROR_KINDS[this.kind].http;
+  }
+
+  get grpcStatus(): number {
+    return ERROR_KINDS[this.kind].grpc;
+  }
+}
+
+export function isIsulaError(err: unknown, code?: ErrorCode): err is IsulaError {
+  return err instanceof IsulaError && (code === undefined || err.code === code);
+}
+
+/** Wraps anything thrown into an IsulaError, keeping the original as `cause`. */
+export function toIsulaError(err: unknown, code: ErrorCode = 'INTERNAL'): IsulaError {
+  if (err instanceof IsulaError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new IsulaError(code, message, { cause: err });
+}

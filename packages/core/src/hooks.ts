@@ -1,0 +1,172 @@
+/**
+ * Every hook point of the plugin host, in one frozen object on `host.hooks`.
+ * A new hook is a minor bump of PLUGIN_API_VERSION, a changed one a major.
+ *
+ * Class follows meaning: bail = first claimant wins, waterfall = each tap
+ * transforms the value, series = ordered side effects, parallel = notifications.
+ */
+import { AsyncParallelHook, AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook } from 'tapable';
+import type { Logger } from 'pino';
+import type { ImageDriver } from './drivers/image.js';
+import type { NetworkAttachRequest, NetworkAttachResult } from './drivers/network.js';
+import type { OciSpec, RuntimeDriver } from './drivers/runtime.js';
+import { IsulaError, toIsulaError } from './errors.js';
+
+/** Stages for ordering `mutateSpec` taps; use these, never bare numbers. */
+export const SpecStage = Object.freeze({
+  /** Fill in defaults the builder left out. */
+  DEFAULTS: -100,
+  /** Ordinary mutations (annotations, CDI devices, hooks). */
+  NORMAL: 0,
+  /** Security settings (seccomp, apparmor, selinux) that must see the final mounts and process. */
+  SECURITY: 100,
+  /** Last look, e.g. validation. */
+  FINAL: 200,
+});
+
+export interface ImageFormatQuery {
+  /** The reference the user gave (image name, digest, or path). */
+  reference: string;
+  /** A format asked for explicitly (e.g. `--image-type external`), if any. */
+  format?: string;
+}
+
+export interface SpecContext {
+  containerId: string;
+  runtime: string;
+  /** Annotations and labels the request carried, for taps that key off them. */
+  annotations: Record<string, string>;
+  signal: AbortSignal;
+}
+
+export interface NetworkHookContext {
+  netnsPath: string | undefined;
+  request: NetworkAttachRequest;
+  /** Filled in by `attachNetwork` taps; read by the caller afterwards. */
+  results: NetworkAttachResult[];
+  signal: AbortSignal;
+}
+
+export interface ContainerEvent {
+  id: string;
+  name: string;
+  image: string;
+  runtime: string;
+  exitCode?: number;
+  attributes?: Record<string, string>;
+}
+
+export interface ImageEvent {
+  id: string;
+  reference: string;
+  attributes?: Record<string, string>;
+}
+
+/** A server a plugin runs beside the engine API (the CRI gRPC server, a metrics endpoint ...). */
+export interface FrontEnd {
+  name: string;
+  /** Starts listening; returns the endpoints it serves (shown by `isula info`). */
+  start(): Promise<{ endpoints: string[] }>;
+  /** Stops accepting and closes; called once at daemon shutdown, in reverse start order. */
+  stop(): Promise<void>;
+}
+
+export interface FrontEndRegistrar {
+  register(frontEnd: FrontEnd): void;
+}
+
+export function createHooks() {
+  const hooks = {
+    /** First driver that claims the runtime name (`runc`, `lcr`, `kata` ...) wins. */
+    resolveRuntime: new AsyncSeriesBailHook<[runtime: string], RuntimeDriver | undefined>(['runtime']),
+    /** First image driver that claims the reference wins. */
+    resolveImageFormat: new AsyncSeriesBailHook<[query: ImageFormatQuery], ImageDriver | undefined>(['query']),
+    /** Attach a container's or sandbox's netns; taps push their results onto `ctx.results`. */
+    attachNetwork: new AsyncSeriesHook<[ctx: NetworkHookContext]>(['ctx']),
+    /** Detach; every tap must be idempotent and work when the netns is gone. */
+    detachNetwork: new AsyncSeriesHook<[ctx: NetworkHookContext]>(['ctx']),
+    /** Transform the generated config.json; order taps with `SpecStage`. */
+    mutateSpec: new AsyncSeriesWaterfallHook<[spec: OciSpec, ctx: SpecContext]>(['spec', 'ctx']),
+    containerCreated: new AsyncParallelHook<[event: ContainerEvent]>(['event']),
+    containerStarted: new AsyncParallelHook<[event: ContainerEvent]>(['event']),
+    containerExited: new AsyncParallelHook<[event: ContainerEvent]>(['event']),
+    containerRemoved: new AsyncParallelHook<[event: ContainerEvent]>(['event']),
+    imagePulled: new AsyncParallelHook<[event: ImageEvent]>(['event']),
+    imageLoaded: new AsyncParallelHook<[event: ImageEvent]>(['event']),
+    imageRemoved: new AsyncParallelHook<[event: ImageEvent]>(['event']),
+    /** Front ends register here; core starts them once the engine API listens. */
+    registerFrontEnds: new AsyncSeriesHook<[registrar: FrontEndRegistrar]>(['registrar']),
+    /** Daemon shutdown: plugins close what they opened. Runs after front ends stopped. */
+    shutdown: new AsyncSeriesHook<[]>([]),
+  };
+  for (const [hookName, hook] of Object.entries(hooks)) wrapTapFailures(hookName, hook);
+  return Object.freeze(hooks);
+}
+
+export type Hooks = ReturnType<typeof createHooks>;
+
+/** Names of the notification hooks, whose failures are logged and never stop the caller. */
+export type NotificationHook =
+  | 'containerCreated' | 'containerStarted' | 'containerExited' | 'containerRemoved'
+  | 'imagePulled' | 'imageLoaded' | 'imageRemoved';
+
+/**
+ * Calls a notification hook. A failing tap is logged with the tap's name; it
+ * never fails the lifecycle step that fired the event.
+ */
+export async function notify<K extends NotificationHook>(
+  hooks: Hooks,
+  log: Logger,
+  hookName: K,
+  event: Parameters<Hooks[K]['promise']>[0],
+): Promise<void> {
+  try {
+    await (hooks[hookName] as AsyncParallelHook<[typeof event]>).promise(event);
+  } catch (err) {
+    log.warn({ err, hook: hookName }, 'event tap failed');
+  }
+}
+
+interface TapInfo {
+  name: string;
+  type: 'sync' | 'async' | 'promise';
+  fn: (...args: unknown[]) => unknown;
+}
+
+interface Interceptable {
+  intercept(interceptor: { register?: (tap: TapInfo) => TapInfo }): void;
+}
+
+/**
+ * Every tap is wrapped at registration so a failure names its hook and tap:
+ * PLUGIN_HOOK_FAILED with the original as `cause`. An IsulaError a tap throws
+ * on purpose (e.g. RUNTIME_UNAVAILABLE) passes through unchanged: its code
+ * already says what went wrong.
+ */
+function wrapTapFailures(hookName: string, hook: unknown): void {
+  const wrapError = (tapName: string, err: unknown): IsulaError =>
+    err instanceof IsulaError
+      ? err
+      : new IsulaError('PLUGIN_HOOK_FAILED', `plugin "${tapName}" failed in hook ${hookName}: ${toIsulaError(err).message}`, {
+        cause: err,
+        details: { hook: hookName, tap: tapName },
+      });
+  (hook as Interceptable).intercept({
+    register(tap) {
+      const fn = tap.fn;
+      if (tap.type === 'promise') {
+        return { ...tap, fn: async (...args: unknown[]) => { try { return await fn(...args); } catch (err) { throw wrapError(tap.name, err); } } };
+      }
+      if (tap.type === 'sync') {
+        return { ...tap, fn: (...args: unknown[]) => { try { return fn(...args); } catch (err) { throw wrapError(tap.name, err); } } };
+      }
+      return {
+        ...tap,
+        fn: (...args: unknown[]) => {
+          const callback = args.pop() as (err?: unknown, result?: unknown) => void;
+          fn(...args, (err?: unknown, result?: unknown) => callback(err ? wrapError(tap.name, err) : err, result));
+        },
+      };
+    },
+  });
+}

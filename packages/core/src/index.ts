@@ -1,0 +1,18 @@
+/**
+ * @isula/core: the plugin host. Plugins import types and helpers from here;
+ * importing this module runs nothing.
+ */
+export * from './errors.js';
+export * from './hooks.js';
+export * from './plugin.js';
+export type * from './drivers/index.js';
+export { defaultConfig, loadConfig, validateConfig, FIRST_PARTY_PLUGINS, LOG_LEVELS } from './config.js';
+export type { DaemonConfig, LogLevel, PluginSpec, RuntimeConfig, LoadedConfig } from './config.js';
+export { EventBus, matchesFilter, parseEventFilters, parseEventTime } from './events.js';
+export type { EngineEvent, EventFilter } from './events.js';
+export { writeFileAtomic, fsyncDir } from './atomic-file.js';
+export { loadPlugins, locatePlugin } from './plugin-loader.js';
+export { Daemon, ENGINE_VERSION } from './daemon.js';
+export type { DaemonOptions } from './daemon.js';
+export { ApiServer, API_VERSION, MIN_API_VERSION, MAX_JSON_BODY_BYTES, readJsonBody, sendJson } from './api/server.js';
+export type { Handler, RequestContext } from './api/server.js';
