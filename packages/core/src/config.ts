@@ -4,6 +4,7 @@
  * Key names are iSulad's where iSulad has the setting.
  */
 import { cosmiconfig, type Loader } from 'cosmiconfig';
+import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import path from 'node:path';
 import { IsulaError } from './errors.js';
 
@@ -249,13 +250,15 @@ const jsonLoader: Loader = (filepath, content) => {
   try {
     return JSON.parse(content) as unknown;
   } catch (err) {
-    const message = (err as Error).message;
-    const pos = /at position (\d+)/.exec(message);
-    const offset = pos ? Number(pos[1]) : content.length;
+    // JSON.parse's messages do not always carry a position: jsonc-parser, in strict mode, finds it.
+    const errors: ParseError[] = [];
+    parseTree(content, errors, { disallowComments: true, allowTrailingComma: false });
+    const first = errors[0];
+    const offset = first?.offset ?? content.length;
     const before = content.slice(0, offset);
     const line = before.split('\n').length;
     const column = offset - before.lastIndexOf('\n');
-    const reason = message.replace(/\s*\(line \d+ column \d+\)/, '').replace(/ in JSON at position \d+/, '');
+    const reason = first ? printParseErrorCode(first.error) : (err as Error).message;
     throw new IsulaError('CONFIG_INVALID', `${filepath}:${line}:${column}: invalid JSON: ${reason}`, { details: { file: filepath, line, column } });
   }
 };

@@ -87,10 +87,13 @@ export class ApiServer {
   async close(graceMs = 5000): Promise<void> {
     this.#shutdown.abort();
     const closed = this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    // Streams ended by the abort leave keep-alive connections idle a moment later: keep closing idle ones.
+    const sweep = setInterval(() => { for (const s of this.#servers) s.closeIdleConnections(); }, 20);
     for (const s of this.#servers) s.closeIdleConnections();
     const timer = setTimeout(() => { for (const s of this.#servers) s.closeAllConnections(); }, graceMs);
     await Promise.all(closed);
     clearTimeout(timer);
+    clearInterval(sweep);
     await Promise.all(this.#sockets.map((p) => fs.rm(p, { force: true })));
   }
 
