@@ -9,7 +9,10 @@
 # - Node.js 24 LTS from the npm registry package node-linux-<arch>@24 into a
 #   private prefix (/usr/local/lib/isula/node): the machine's own Node may be
 #   past its end of life, and the engine and its launchers use this one.
-# - npm ci (skipped when package-lock.json is unchanged since the last run),
+# - npm install from package-lock.json (skipped when the lock is unchanged
+#   since the last run). Not `npm ci`: the registry these machines reach lacks
+#   the non-Linux optional packages of nx (lerna's engine), so npm ci's strict
+#   lock check fails on entries this platform never installs.
 #   the build, and the isula/isulad launchers in /usr/local/bin.
 set -euo pipefail
 
@@ -64,8 +67,8 @@ cd "$ROOT"
 stamp=node_modules/.isula-lock-sha256
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  log "npm install (from package-lock.json)"
+  npm install --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
 fi
 log "building"
