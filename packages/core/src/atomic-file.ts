@@ -10,8 +10,11 @@ import path from 'node:path';
 export async function writeFileAtomic(file: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const handle = await fs.open(tmp, 'wx', options.mode ?? 0o600);
+  const mode = options.mode ?? 0o600;
+  const handle = await fs.open(tmp, 'wx', mode);
   try {
+    // open()'s mode is filtered by the umask; the caller's mode is meant exactly.
+    await handle.chmod(mode);
     await handle.writeFile(data);
     await handle.sync();
   } catch (err) {

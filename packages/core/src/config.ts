@@ -258,7 +258,7 @@ const jsonLoader: Loader = (filepath, content) => {
     const before = content.slice(0, offset);
     const line = before.split('\n').length;
     const column = offset - before.lastIndexOf('\n');
-    const reason = first ? printParseErrorCode(first.error) : (err as Error).message;
+    const reason = first ? printParseErrorCode(first.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase() : (err as Error).message;
     throw new IsulaError('CONFIG_INVALID', `${filepath}:${line}:${column}: invalid JSON: ${reason}`, { details: { file: filepath, line, column } });
   }
 };

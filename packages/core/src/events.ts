@@ -26,6 +26,9 @@ export interface EventFilter {
   [key: string]: string[] | undefined;
 }
 
+/** Spacing of events emitted in the same millisecond; see EventBus.emit. */
+export const TIME_STEP_NS = 1000;
+
 const FILTER_KEYS = new Set(['type', 'event', 'container', 'image', 'plugin', 'label', 'daemon', 'network', 'volume', 'scope']);
 
 export class EventBus {
@@ -42,7 +45,9 @@ export class EventBus {
 
   emit(event: Omit<EngineEvent, 'time' | 'timeNano' | 'scope'> & { scope?: 'local' }): EngineEvent {
     // Strictly increasing timestamps keep `since`/`until` exact for events in the same millisecond.
-    const nowNano = Math.max(Date.now() * 1e6, this.#lastNano + 1);
+    // Nanoseconds since the epoch (~1.7e18) are past Number.MAX_SAFE_INTEGER: a double resolves
+    // 256 ns there, so events in one millisecond are spaced 1 µs apart (up to 1000 per ms).
+    const nowNano = Math.max(Date.now() * 1e6, this.#lastNano + TIME_STEP_NS);
     this.#lastNano = nowNano;
     const full: EngineEvent = {
       Type: event.Type,
@@ -86,7 +91,7 @@ export function matchesFilter(e: EngineEvent, filter: EventFilter): boolean {
   if (filter.label?.length) {
     const ok = filter.label.every((l) => {
       const eq = l.indexOf('=');
-      return eq < 0 ? l in attrs : attrs[l.slice(0, eq)] === l.slice(eq + 1);
+      return eq < 0 ? Object.hasOwn(attrs, l) : Object.hasOwn(attrs, l.slice(0, eq)) && attrs[l.slice(0, eq)] === l.slice(eq + 1);
     });
     if (!ok) return false;
   }

@@ -120,11 +120,20 @@ export async function notify<K extends NotificationHook>(
   hookName: K,
   event: Parameters<Hooks[K]['promise']>[0],
 ): Promise<void> {
-  try {
-    await (hooks[hookName] as AsyncParallelHook<[typeof event]>).promise(event);
-  } catch (err) {
-    log.warn({ err, hook: hookName }, 'event tap failed');
+  // Each tap is called on its own: tapable's parallel hook stops at the first tap that throws
+  // synchronously, which would hide the event from every plugin tapped after it.
+  const taps = (hooks[hookName] as unknown as { taps: TapInfo[] }).taps;
+  const results = await Promise.allSettled(taps.map((tap) => callTap(tap, event)));
+  for (const [i, r] of results.entries()) {
+    if (r.status === 'rejected') log.warn({ err: r.reason, hook: hookName, tap: taps[i]?.name }, 'event tap failed');
   }
+}
+
+function callTap(tap: TapInfo, arg: unknown): Promise<unknown> {
+  if (tap.type === 'async') {
+    return new Promise((resolve, reject) => { tap.fn(arg, (err?: unknown) => (err ? reject(err) : resolve(undefined))); });
+  }
+  return Promise.resolve().then(() => tap.fn(arg));
 }
 
 interface TapInfo {
@@ -164,7 +173,11 @@ function wrapTapFailures(hookName: string, hook: unknown): void {
         ...tap,
         fn: (...args: unknown[]) => {
           const callback = args.pop() as (err?: unknown, result?: unknown) => void;
-          fn(...args, (err?: unknown, result?: unknown) => callback(err ? wrapError(tap.name, err) : err, result));
+          try {
+            fn(...args, (err?: unknown, result?: unknown) => callback(err ? wrapError(tap.name, err) : err, result));
+          } catch (err) {
+            callback(wrapError(tap.name, err));
+          }
         },
       };
     },

@@ -120,7 +120,7 @@ export async function loadPlugins(specs: readonly PluginSpec[], options: LoadPlu
       if (err instanceof IsulaError && err.code === 'PLUGIN_OPTIONS_INVALID') {
         throw new IsulaError('PLUGIN_OPTIONS_INVALID', `plugin "${name}": ${err.message}`, { cause: err, details: { plugin: name } });
       }
-      throw new IsulaError('PLUGIN_APPLY_FAILED', `plugin "${name}" failed to start: ${(err as Error).message ?? String(err)}`, { cause: err, details: { plugin: name } });
+      throw new IsulaError('PLUGIN_APPLY_FAILED', `plugin "${name}" failed to start: ${err instanceof Error ? err.message : String(err)}`, { cause: err, details: { plugin: name } });
     }
     const entry: LoadedPlugin = { name: typeof pkg.name === 'string' ? pkg.name : name, version, apiVersion: plugin.apiVersion, path: dir };
     loaded.push(entry);

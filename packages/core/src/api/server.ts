@@ -107,7 +107,12 @@ export class ApiServer {
     const onShutdown = () => controller.abort();
     this.#shutdown.signal.addEventListener('abort', onShutdown, { once: true });
     try {
-      const url = new URL(req.url ?? '/', 'http://isulad');
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://isulad');
+      } catch (err) {
+        throw new IsulaError('API_BAD_REQUEST', `invalid request target ${JSON.stringify(req.url)}`, { cause: err });
+      }
       const pathname = stripVersion(url.pathname);
       const method = (req.method ?? 'GET') as HTTPMethod;
       const found = this.#router.find(method, pathname);
