@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets isula up on this machine (Debian 12, root), starts isulad in the
 # background if it is not running, and runs the engine's main job as far as
-# it exists today: the client talks to the daemon and lists its plugins.
+# it exists today: load a busybox image built offline and list the images.
 # Idempotent: a second run reuses the set-up and the running daemon.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,10 +22,15 @@ else
   isula version >/dev/null 2>&1 || { echo "isulad did not start; see $STATE/isulad.stderr" >&2; tail -5 "$STATE/isulad.stderr" >&2; exit 1; }
 fi
 
-echo "==> isula version"
-isula version
+IMAGES=$("$ROOT/scripts/make-test-images.sh")
+echo "==> isula load -i $IMAGES/busybox.docker.tar  (busybox built offline from Debian's busybox-static)"
+isula load -i "$IMAGES/busybox.docker.tar"
+echo
+echo "==> isula images"
+isula images
 echo
 echo "==> isula info"
 isula info
 echo
-echo "isulad is running: try 'isula info', 'isula events'. Stop it with: kill \$(cat $STATE/isulad.pid)"
+echo "isulad is running: try 'isula images', 'isula inspect busybox', 'isula events --since 10m'."
+echo "Stop it with: kill \$(cat $STATE/isulad.pid)"

@@ -34,6 +34,9 @@ export interface RequestOptions {
   method?: string;
   /** JSON-encoded when not a Buffer. */
   body?: unknown;
+  /** A streamed body (chunked transfer encoding), e.g. an image archive. */
+  bodyStream?: NodeJS.ReadableStream;
+  contentType?: string;
   query?: Record<string, string | undefined>;
   /** Called with each body chunk as it arrives (streaming endpoints); `body` then stays empty. */
   onData?: (chunk: Buffer) => void;
@@ -79,7 +82,8 @@ export class EngineClient {
     if (params.length > 0) target += `?${new URLSearchParams(params).toString()}`;
     const payload = options.body === undefined ? undefined : Buffer.isBuffer(options.body) ? options.body : Buffer.from(JSON.stringify(options.body));
     let head = `${method} ${target} HTTP/1.1\r\nHost: isulad\r\nUser-Agent: isula-cli\r\nConnection: close\r\n`;
-    if (payload !== undefined) head += `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\n`;
+    if (payload !== undefined) head += `Content-Type: ${options.contentType ?? 'application/json'}\r\nContent-Length: ${payload.length}\r\n`;
+    else if (options.bodyStream !== undefined) head += `Content-Type: ${options.contentType ?? 'application/octet-stream'}\r\nTransfer-Encoding: chunked\r\n`;
     head += '\r\n';
 
     return new Promise<Response>((resolve, reject) => {
@@ -92,6 +96,20 @@ export class EngineClient {
         connected = true;
         socket.write(head);
         if (payload !== undefined) socket.write(payload);
+        const upload = options.bodyStream;
+        if (upload !== undefined) {
+          upload.on('data', (chunk: Buffer) => {
+            if (chunk.length === 0) return;
+            socket.write(`${chunk.length.toString(16)}\r\n`);
+            socket.write(chunk);
+            if (!socket.write('\r\n')) {
+              upload.pause();
+              socket.once('drain', () => upload.resume());
+            }
+          });
+          upload.on('end', () => socket.write('0\r\n\r\n'));
+          upload.on('error', (err) => { socket.destroy(); reject(err); });
+        }
       });
       socket.on('data', (chunk: Buffer) => {
         try {
@@ -161,7 +179,8 @@ class ResponseParser {
 
   #emit(data: Buffer): void {
     if (data.length === 0) return;
-    if (this.#onData) this.#onData(data);
+    // Error answers are buffered whole so the caller can read their message.
+    if (this.#onData && this.#status < 400) this.#onData(data);
     else this.#body.push(data);
   }
 

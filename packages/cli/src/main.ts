@@ -6,17 +6,13 @@
  */
 import { Command, Option } from 'commander';
 import { DaemonError, DaemonUnreachableError, DEFAULT_HOST, EngineClient } from './client.js';
+import { ExitCode } from './exit-code.js';
+import { registerImageCommands } from './commands-images.js';
 import { formatEvent, formatInfo, formatVersion, type ServerVersion } from './format.js';
 
 declare const ISULA_CLI_VERSION: string;
 const CLIENT_VERSION = typeof ISULA_CLI_VERSION === 'string' ? ISULA_CLI_VERSION : '0.0.0-dev';
 
-/** Thrown by commands to exit with a code after printing nothing more. */
-export class ExitCode extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
 
 function client(program: Command): EngineClient {
   const { host } = program.opts<{ host?: string }>();
@@ -92,6 +88,8 @@ export function buildProgram(): Command {
         },
       });
     });
+
+  registerImageCommands(program, () => client(program));
 
   return program;
 }

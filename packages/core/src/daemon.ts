@@ -5,7 +5,9 @@
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
+import { registerImageRoutes } from './api/image-routes.js';
 import { registerSystemRoutes } from './api/system-routes.js';
+import type { ImageDriver } from './drivers/image.js';
 import { ApiServer } from './api/server.js';
 import { loadConfig, type DaemonConfig, type LogLevel } from './config.js';
 import { acquireDaemonLock, type DaemonLock } from './daemon-lock.js';
@@ -40,6 +42,7 @@ export class Daemon {
   readonly hooks: Hooks;
   readonly events: EventBus;
   readonly plugins: LoadedPlugin[] = [];
+  readonly imageDrivers: ImageDriver[] = [];
   readonly #frontEnds: RunningFrontEnd[] = [];
   readonly #api: ApiServer;
   readonly #flushLog: () => void;
@@ -99,6 +102,8 @@ export class Daemon {
     for (const p of plugins) {
       this.events.emit({ Type: 'plugin', Action: 'enable', Actor: { ID: p.name, Attributes: { name: p.name, version: p.version } } });
     }
+    await this.hooks.registerImageDrivers.promise({ register: (d) => { this.imageDrivers.push(d); } });
+    registerImageRoutes(this.#api, { drivers: () => this.imageDrivers, events: this.events });
     registerSystemRoutes(this.#api, {
       version: ENGINE_VERSION,
       gitCommit: process.env['ISULA_GIT_COMMIT'] ?? '',
@@ -128,13 +133,17 @@ export class Daemon {
     };
   }
 
-  #info(): Record<string, unknown> {
+  async #info(): Promise<Record<string, unknown>> {
+    const signal = this.#api.shutdownSignal;
+    let images = 0;
+    for (const d of this.imageDrivers) images += (await d.list({ signal })).length;
     return {
       Containers: 0,
       ContainersRunning: 0,
       ContainersPaused: 0,
       ContainersStopped: 0,
-      Images: 0,
+      Images: images,
+      ImageFormats: this.imageDrivers.map((d) => d.format),
       Driver: this.config['storage-driver'],
       LoggingDriver: 'json-file',
       CgroupDriver: 'cgroupfs',

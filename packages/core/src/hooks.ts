@@ -71,6 +71,10 @@ export interface FrontEnd {
   stop(): Promise<void>;
 }
 
+export interface ImageDriverRegistrar {
+  register(driver: ImageDriver): void;
+}
+
 export interface FrontEndRegistrar {
   register(frontEnd: FrontEnd): void;
 }
@@ -94,6 +98,8 @@ export function createHooks() {
     imagePulled: new AsyncParallelHook<[event: ImageEvent]>(['event']),
     imageLoaded: new AsyncParallelHook<[event: ImageEvent]>(['event']),
     imageRemoved: new AsyncParallelHook<[event: ImageEvent]>(['event']),
+    /** Image drivers register here at start; core lists, inspects and loads images through them. Since API 1.1. */
+    registerImageDrivers: new AsyncSeriesHook<[registrar: ImageDriverRegistrar]>(['registrar']),
     /** Front ends register here; core starts them once the engine API listens. */
     registerFrontEnds: new AsyncSeriesHook<[registrar: FrontEndRegistrar]>(['registrar']),
     /** Daemon shutdown: plugins close what they opened. Runs after front ends stopped. */

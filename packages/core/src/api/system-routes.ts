@@ -10,7 +10,7 @@ export interface SystemSource {
   gitCommit: string;
   events: EventBus;
   /** Docker `GET /info` fields owned by other parts of the daemon (counts, plugins, roots). */
-  info(): Record<string, unknown>;
+  info(): Promise<Record<string, unknown>>;
 }
 
 export function registerSystemRoutes(api: ApiServer, source: SystemSource): void {
@@ -46,7 +46,7 @@ export function registerSystemRoutes(api: ApiServer, source: SystemSource): void
     MemTotal: os.totalmem(),
     Name: os.hostname(),
     ServerVersion: source.version,
-    ...source.info(),
+    ...(await source.info()),
   }));
 
   api.route('GET', '/events', async ({ query, res, signal }) => {

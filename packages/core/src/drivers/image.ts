@@ -51,15 +51,20 @@ export interface ImageDriver {
   /** Finds a local image; undefined when it is not present (not an error). */
   resolve(reference: string, opts: DriverCallOptions): Promise<ImageRef | undefined>;
   list(opts: DriverCallOptions): Promise<ImageSummary[]>;
-  inspect(ref: ImageRef, opts: DriverCallOptions): Promise<ImageSummary & { config: ImageRuntimeConfig }>;
+  /** The image config for the spec builder, plus Docker's `ImageInspect` JSON for `isula inspect`. */
+  inspect(ref: ImageRef, opts: DriverCallOptions): Promise<ImageSummary & { config: ImageRuntimeConfig; docker: Record<string, unknown> }>;
 
   pull?(reference: string, opts: DriverCallOptions & { onProgress?: (p: PullProgress) => void; auth?: { username: string; password: string } }): Promise<ImageRef>;
-  load?(archivePath: string, opts: DriverCallOptions & { tag?: string }): Promise<ImageRef[]>;
-  import?(archivePath: string, opts: DriverCallOptions & { reference: string }): Promise<ImageRef>;
-  save?(refs: ImageRef[], opts: DriverCallOptions & { outputPath: string }): Promise<void>;
+  /** Loads an image archive (docker-archive, oci-archive ...); nothing is visible unless it all loads. */
+  load?(archive: NodeJS.ReadableStream, opts: DriverCallOptions & { tag?: string }): Promise<ImageRef[]>;
+  import?(archive: NodeJS.ReadableStream, opts: DriverCallOptions & { reference?: string }): Promise<ImageRef>;
+  save?(refs: ImageRef[], opts: DriverCallOptions & { output: NodeJS.WritableStream }): Promise<void>;
   tag?(ref: ImageRef, opts: DriverCallOptions & { newReference: string }): Promise<void>;
-  /** Removes a tag or the image; IMAGE_IN_USE when a container uses it and `force` is not set. */
-  remove?(reference: string, opts: DriverCallOptions & { force?: boolean }): Promise<void>;
+  /**
+   * Docker's rmi: removes a tag, or the image with its last tag. IMAGE_IN_USE
+   * when a container uses it. Returns what was untagged and deleted.
+   */
+  remove?(reference: string, opts: DriverCallOptions & { force?: boolean }): Promise<{ untagged: string[]; deleted: string[] }>;
 
   /**
    * Prepares the container's root filesystem (e.g. an overlay mount) and

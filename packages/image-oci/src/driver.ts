@@ -1,0 +1,111 @@
+/** The `ImageDriver` over the image store: what core sees of OCI/Docker images. */
+import type { DriverCallOptions, ImageDriver, ImageRef, ImageRuntimeConfig, ImageSummary } from '@isula/core';
+import { familiarTag } from './reference.js';
+import type { ImageConfig, ImageRecord, ImageStore } from './store.js';
+
+export const FORMAT = 'oci';
+
+function summary(img: ImageRecord): ImageSummary {
+  return {
+    id: img.id,
+    repoTags: img.repoTags.map(familiarTag),
+    repoDigests: img.repoDigests,
+    created: new Date(img.created),
+    sizeBytes: img.sizeBytes,
+  };
+}
+
+function runtimeConfig(cfg: ImageConfig): ImageRuntimeConfig {
+  const c = (cfg.config ?? {}) as Record<string, unknown>;
+  const strings = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined);
+  const out: ImageRuntimeConfig = {};
+  const env = strings(c['Env']); if (env) out.env = env;
+  const cmd = strings(c['Cmd']); if (cmd) out.cmd = cmd;
+  const ep = strings(c['Entrypoint']); if (ep) out.entrypoint = ep;
+  if (typeof c['User'] === 'string') out.user = c['User'];
+  if (typeof c['WorkingDir'] === 'string') out.workingDir = c['WorkingDir'];
+  if (typeof c['ExposedPorts'] === 'object' && c['ExposedPorts'] !== null) out.exposedPorts = Object.keys(c['ExposedPorts']);
+  if (typeof c['Volumes'] === 'object' && c['Volumes'] !== null) out.volumes = Object.keys(c['Volumes']);
+  if (typeof c['Labels'] === 'object' && c['Labels'] !== null) out.labels = c['Labels'] as Record<string, string>;
+  if (typeof c['StopSignal'] === 'string') out.stopSignal = c['StopSignal'];
+  if (typeof c['Healthcheck'] === 'object' && c['Healthcheck'] !== null) out.healthcheck = c['Healthcheck'] as Record<string, unknown>;
+  return out;
+}
+
+export class OciImageDriver implements ImageDriver {
+  readonly format = FORMAT;
+  readonly #store: ImageStore;
+
+  constructor(store: ImageStore) {
+    this.#store = store;
+  }
+
+  async resolve(reference: string, _opts: DriverCallOptions): Promise<ImageRef | undefined> {
+    const img = this.#store.find(reference);
+    return img === undefined ? undefined : { reference, format: FORMAT, id: img.id };
+  }
+
+  async list(_opts: DriverCallOptions): Promise<ImageSummary[]> {
+    return this.#store.list().map(summary);
+  }
+
+  async inspect(ref: ImageRef, _opts: DriverCallOptions) {
+    const img = this.#store.get(ref.id);
+    const cfg = await this.#store.config(img);
+    const s = summary(img);
+    const docker: Record<string, unknown> = {
+      Id: img.id,
+      RepoTags: s.repoTags,
+      RepoDigests: img.repoDigests,
+      Parent: '',
+      Comment: '',
+      Created: img.created,
+      Container: '',
+      ContainerConfig: {},
+      DockerVersion: '',
+      Author: cfg.author ?? '',
+      Config: cfg.config ?? {},
+      Architecture: cfg.architecture ?? '',
+      Os: cfg.os ?? '',
+      Size: img.sizeBytes,
+      VirtualSize: img.sizeBytes,
+      GraphDriver: {
+        Name: 'overlay2',
+        Data: {
+          LowerDir: img.layers.slice(0, -1).reverse().map((c) => this.#store.layerDir(c)).join(':'),
+          UpperDir: this.#store.layerDir(img.layers[img.layers.length - 1] ?? ''),
+        },
+      },
+      RootFS: { Type: 'layers', Layers: img.layers.map((c) => this.#store.layer(c)?.diffId ?? '') },
+      Metadata: { LastTagTime: img.loadedAt },
+    };
+    return { ...s, config: runtimeConfig(cfg), docker };
+  }
+
+  async load(archive: NodeJS.ReadableStream, opts: DriverCallOptions & { tag?: string }): Promise<ImageRef[]> {
+    const images = await this.#store.load(archive, { signal: opts.signal, ...(opts.tag !== undefined && { tag: opts.tag }) });
+    return images.flatMap((img) =>
+      img.repoTags.length === 0 ? [{ reference: '', format: FORMAT, id: img.id }] : img.repoTags.map((t) => ({ reference: familiarTag(t), format: FORMAT, id: img.id })));
+  }
+
+  async tag(ref: ImageRef, opts: DriverCallOptions & { newReference: string }): Promise<void> {
+    await this.#store.tag(ref.id, opts.newReference);
+  }
+
+  async remove(reference: string, opts: DriverCallOptions & { force?: boolean }) {
+    const r = await this.#store.remove(reference, opts.force === undefined ? {} : { force: opts.force });
+    return { untagged: r.untagged.map((u) => (u.includes('@') ? u : familiarTag(u))), deleted: r.deleted };
+  }
+
+  async mountRootfs(containerId: string, image: ImageRef, _opts: DriverCallOptions): Promise<string> {
+    return this.#store.mountRootfs(containerId, image.id);
+  }
+
+  async unmountRootfs(containerId: string, _opts: DriverCallOptions): Promise<void> {
+    await this.#store.unmountRootfs(containerId);
+  }
+
+  async removeRootfs(containerId: string, _opts: DriverCallOptions): Promise<void> {
+    await this.#store.removeRootfs(containerId);
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * @isula/image-oci: OCI and Docker v2 images. The plugin opens the image
+ * store under the daemon's graph root and registers its ImageDriver.
+ * Importing this module runs nothing.
+ */
+import type { IsulaPlugin } from '@isula/core';
+import { OciImageDriver } from './driver.js';
+import { ImageStore } from './store.js';
+
+export { ImageStore, chainIds } from './store.js';
+export type { ImageRecord, LayerRecord, ImageConfig } from './store.js';
+export { parseReference, formatReference, familiarName, familiarTag } from './reference.js';
+export type { Reference } from './reference.js';
+export { OciImageDriver } from './driver.js';
+
+const plugin: IsulaPlugin = {
+  name: '@isula/image-oci',
+  apiVersion: '^1.1.0',
+  async apply(host) {
+    const log = host.logger;
+    const store = await ImageStore.open(host.config.graph, log);
+    const driver = new OciImageDriver(store);
+    host.hooks.registerImageDrivers.tap(plugin.name, (registrar) => { registrar.register(driver); });
+    host.hooks.resolveImageFormat.tapPromise(plugin.name, async (query) =>
+      query.format === undefined || query.format === 'oci' ? driver : undefined);
+  },
+};
+export default plugin;

@@ -1,0 +1,507 @@
+/**
+ * The image store under `<graph>/storage`:
+ *
+ *   blobs/sha256/<hex>          configs and layer blobs as received (save writes them back)
+ *   layers/<chain-hex>/diff/    a layer unpacked once, shared by every image that has it
+ *   layers/<chain-hex>/layer.json  written last: a layer without it is a leftover
+ *   l/<short>  -> ../layers/<chain-hex>/diff   short names keep overlay's mount options < 4 KiB
+ *   images/<id-hex>.json        image records; an image exists once its record does
+ *   containers/<id>/{upper,work,merged}   container root filesystems
+ *   tmp/                        scratch for loads; emptied at open
+ *
+ * Reference counts are derived from the image records when needed, never
+ * stored: nothing to get out of step after a crash. Every record write is
+ * atomic (core's writeFileAtomic). `open()` repairs what a crash left.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import * as tar from 'tar';
+import { IsulaError, writeFileAtomic } from '@isula/core';
+import { extractLayer } from './extract.js';
+import { formatReference, IMAGE_ID, parseReference } from './reference.js';
+
+const run = promisify(execFile);
+const SHA256 = /^sha256:([a-f0-9]{64})$/;
+
+export interface LayerRecord {
+  schemaVersion: 1;
+  chainId: string;
+  diffId: string;
+  parent: string | null;
+  blobDigest: string;
+  mediaType: string;
+  /** Uncompressed size. */
+  sizeBytes: number;
+  /** Short link name under l/. */
+  link: string;
+}
+
+export interface ImageRecord {
+  schemaVersion: 1;
+  /** sha256 of the config blob. */
+  id: string;
+  repoTags: string[];
+  repoDigests: string[];
+  /** From the image config. */
+  created: string;
+  sizeBytes: number;
+  /** Chain ids, base first. */
+  layers: string[];
+  loadedAt: string;
+}
+
+export interface ImageConfig {
+  architecture?: string;
+  os?: string;
+  created?: string;
+  author?: string;
+  config?: Record<string, unknown>;
+  rootfs?: { type?: string; diff_ids?: string[] };
+  history?: unknown[];
+  [key: string]: unknown;
+}
+
+export function chainIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) {
+    const prev = out[out.length - 1];
+    out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
+  }
+  return out;
+}
+
+const hex = (digest: string): string => {
+  const m = SHA256.exec(digest);
+  if (m === null || m[1] === undefined) throw new IsulaError('IMAGE_DIGEST_MISMATCH', `not a sha256 digest: ${JSON.stringify(digest)}`);
+  return m[1];
+};
+
+/** A one-at-a-time lock for store mutations. */
+class Mutex {
+  #tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#tail.then(fn, fn);
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export class ImageStore {
+  readonly root: string;
+  readonly #log: Logger;
+  readonly #images = new Map<string, ImageRecord>();
+  readonly #layers = new Map<string, LayerRecord>();
+  readonly #mutex = new Mutex();
+  /** Container id -> image id, for "in use" checks; filled by mountRootfs/removeRootfs. */
+  readonly #users = new Map<string, string>();
+
+  private constructor(root: string, log: Logger) {
+    this.root = root;
+    this.#log = log;
+  }
+
+  /** Opens (and repairs) the store. */
+  static async open(graphRoot: string, log: Logger): Promise<ImageStore> {
+    const store = new ImageStore(path.join(graphRoot, 'storage'), log);
+    await store.#open();
+    return store;
+  }
+
+  #p(...parts: string[]): string {
+    return path.join(this.root, ...parts);
+  }
+
+  async #open(): Promise<void> {
+    for (const d of ['blobs/sha256', 'layers', 'l', 'images', 'containers', 'tmp']) await fs.mkdir(this.#p(d), { recursive: true, mode: 0o700 });
+    const removed: string[] = [];
+    // Scratch from interrupted loads.
+    for (const e of await fs.readdir(this.#p('tmp'))) { await fs.rm(this.#p('tmp', e), { recursive: true, force: true }); removed.push(`tmp/${e}`); }
+    // Image records (drop unreadable ones and temp files).
+    for (const e of await fs.readdir(this.#p('images'))) {
+      const file = this.#p('images', e);
+      if (!e.endsWith('.json') || e.startsWith('.')) { await fs.rm(file, { force: true }); removed.push(`images/${e}`); continue; }
+      try {
+        const rec = JSON.parse(await fs.readFile(file, 'utf8')) as ImageRecord;
+        this.#images.set(rec.id, rec);
+      } catch (err) {
+        this.#log.warn({ err, file }, 'unreadable image record removed');
+        await fs.rm(file, { force: true });
+        removed.push(`images/${e}`);
+      }
+    }
+    // Layers: committed ones have layer.json; the rest are leftovers.
+    for (const e of await fs.readdir(this.#p('layers'))) {
+      const rec = await fs.readFile(this.#p('layers', e, 'layer.json'), 'utf8').then((s) => JSON.parse(s) as LayerRecord, () => undefined);
+      if (rec === undefined) { await fs.rm(this.#p('layers', e), { recursive: true, force: true }); removed.push(`layers/${e}`); continue; }
+      this.#layers.set(rec.chainId, rec);
+    }
+    // Images whose layers are gone are not usable: drop them.
+    for (const img of [...this.#images.values()]) {
+      if (img.layers.some((l) => !this.#layers.has(l))) {
+        this.#images.delete(img.id);
+        await fs.rm(this.#p('images', `${hex(img.id)}.json`), { force: true });
+        removed.push(`images/${hex(img.id)}.json (missing layers)`);
+      }
+    }
+    // Layers no image uses (a load killed before its image record) go.
+    const used = new Set([...this.#images.values()].flatMap((i) => i.layers));
+    for (const layer of [...this.#layers.values()]) if (!used.has(layer.chainId)) { await this.#removeLayer(layer); removed.push(`layers/${hex(layer.chainId)} (unused)`); }
+    // Dangling short links and blobs.
+    const links = new Set([...this.#layers.values()].map((l) => l.link));
+    for (const e of await fs.readdir(this.#p('l'))) if (!links.has(e)) { await fs.rm(this.#p('l', e), { force: true }); removed.push(`l/${e}`); }
+    const blobs = this.#referencedBlobs();
+    for (const e of await fs.readdir(this.#p('blobs/sha256'))) {
+      if (!blobs.has(`sha256:${e}`)) { await fs.rm(this.#p('blobs/sha256', e), { force: true }); removed.push(`blobs/sha256/${e}`); }
+    }
+    if (removed.length > 0) this.#log.warn({ removed }, 'image store: removed leftovers of an interrupted operation');
+    this.#log.info({ images: this.#images.size, layers: this.#layers.size }, 'image store opened');
+  }
+
+  #referencedBlobs(): Set<string> {
+    const set = new Set<string>();
+    for (const i of this.#images.values()) set.add(i.id);
+    for (const l of this.#layers.values()) set.add(l.blobDigest);
+    return set;
+  }
+
+  // ---- queries ---------------------------------------------------------------
+
+  list(): ImageRecord[] {
+    return [...this.#images.values()].sort((a, b) => b.created.localeCompare(a.created));
+  }
+
+  layer(chainId: string): LayerRecord | undefined {
+    return this.#layers.get(chainId);
+  }
+
+  /** Finds an image by full or short id, `sha256:` id, name[:tag] or name@digest. */
+  find(ref: string): ImageRecord | undefined {
+    const idMatch = IMAGE_ID.exec(ref);
+    if (idMatch) return this.#images.get(`sha256:${idMatch[1] ?? ''}`);
+    if (/^(?:sha256:)?[a-f0-9]{4,63}$/.test(ref)) {
+      const prefix = ref.replace(/^sha256:/, '');
+      const hits = [...this.#images.values()].filter((i) => hex(i.id).startsWith(prefix));
+      if (hits.length === 1) return hits[0];
+      if (hits.length > 1) throw new IsulaError('IMAGE_REFERENCE_INVALID', `short id ${ref} is ambiguous: ${hits.length} images match`);
+    }
+    let parsed;
+    try {
+      parsed = parseReference(ref);
+    } catch {
+      return undefined;
+    }
+    const full = formatReference(parsed);
+    for (const img of this.#images.values()) {
+      if (parsed.digest !== undefined ? img.repoDigests.includes(`${parsed.name}@${parsed.digest}`) : img.repoTags.includes(full)) return img;
+    }
+    return undefined;
+  }
+
+  get(ref: string): ImageRecord {
+    const img = this.find(ref);
+    if (img === undefined) throw new IsulaError('IMAGE_NOT_FOUND', `No such image: ${ref}`);
+    return img;
+  }
+
+  async config(img: ImageRecord): Promise<ImageConfig> {
+    return JSON.parse(await fs.readFile(this.#p('blobs/sha256', hex(img.id)), 'utf8')) as ImageConfig;
+  }
+
+  blobPath(digest: string): string {
+    return this.#p('blobs/sha256', hex(digest));
+  }
+
+  layerDir(chainId: string): string {
+    return this.#p('layers', hex(chainId), 'diff');
+  }
+
+  /** Container ids whose rootfs uses the image. */
+  usersOf(imageId: string): string[] {
+    return [...this.#users.entries()].filter(([, id]) => id === imageId).map(([c]) => c);
+  }
+
+  // ---- load ------------------------------------------------------------------
+
+  /**
+   * Loads a docker-archive (`docker save`), an oci-archive or an OCI layout
+   * tarball (gzip or not). `tag` names an untagged OCI image. Returns the
+   * images loaded; on failure nothing of this load is visible.
+   */
+  async load(archive: string | NodeJS.ReadableStream, options: { tag?: string; signal?: AbortSignal } = {}): Promise<ImageRecord[]> {
+    const tmp = this.#p('tmp', `load-${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(tmp, { mode: 0o700 });
+    try {
+      try {
+        const unpack = tar.x({ cwd: tmp, strict: true, preservePaths: false, preserveOwner: false, noMtime: true });
+        await pipeline(typeof archive === 'string' ? createReadStream(archive) : archive, unpack as unknown as NodeJS.WritableStream, ...(options.signal ? [{ signal: options.signal }] : []));
+      } catch (err) {
+        throw new IsulaError('IMAGE_ARCHIVE_INVALID', `cannot read the image archive: ${(err as Error).message}`, { cause: err });
+      }
+      const images = await this.#readArchive(tmp, options.tag);
+      const loaded: ImageRecord[] = [];
+      for (const img of images) loaded.push(await this.#mutex.run(() => this.#commitImage(tmp, img, options.signal)));
+      return loaded;
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  async #readArchive(dir: string, tag: string | undefined): Promise<ArchiveImage[]> {
+    const inside = async (rel: string): Promise<string> => {
+      const p = path.resolve(dir, rel);
+      const real = await fs.realpath(p).catch(() => { throw new IsulaError('IMAGE_ARCHIVE_INVALID', `archive entry ${JSON.stringify(rel)} is missing`); });
+      if (real !== dir && !real.startsWith(`${dir}${path.sep}`)) throw new IsulaError('IMAGE_ARCHIVE_INVALID', `archive entry ${JSON.stringify(rel)} points outside the archive`);
+      return real;
+    };
+    const readJson = async (rel: string): Promise<unknown> => {
+      try {
+        return JSON.parse(await fs.readFile(await inside(rel), 'utf8')) as unknown;
+      } catch (err) {
+        if (err instanceof IsulaError) throw err;
+        throw new IsulaError('IMAGE_ARCHIVE_INVALID', `archive file ${rel} is not valid JSON`, { cause: err });
+      }
+    };
+    const has = (rel: string) => fs.access(path.join(dir, rel)).then(() => true, () => false);
+
+    if (await has('manifest.json')) {
+      const manifest = await readJson('manifest.json');
+      if (!Array.isArray(manifest)) throw new IsulaError('IMAGE_ARCHIVE_INVALID', 'docker-archive manifest.json is not a list');
+      const out: ArchiveImage[] = [];
+      for (const entry of manifest as { Config?: unknown; RepoTags?: unknown; Layers?: unknown }[]) {
+        if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers) || !entry.Layers.every((l) => typeof l === 'string')) {
+          throw new IsulaError('IMAGE_ARCHIVE_INVALID', 'docker-archive manifest.json entry lacks Config or Layers');
+        }
+        const configPath = await inside(entry.Config);
+        const layers = await Promise.all((entry.Layers as string[]).map(async (l) => ({ path: await inside(l), digest: undefined, mediaType: 'application/vnd.docker.image.rootfs.diff.tar' })));
+        const tags = Array.isArray(entry.RepoTags) ? (entry.RepoTags as unknown[]).filter((t): t is string => typeof t === 'string') : [];
+        out.push({ configPath, layers, tags: tags.length > 0 ? tags : tag ? [tag] : [] });
+      }
+      return out;
+    }
+    if (await has('index.json')) {
+      const out: ArchiveImage[] = [];
+      const visit = async (descriptor: Descriptor, name: string | undefined): Promise<void> => {
+        const blob = `blobs/sha256/${hex(descriptor.digest)}`;
+        const doc = (await readJson(blob)) as { mediaType?: string; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+        if (Array.isArray(doc.manifests)) {
+          const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+          const pick = doc.manifests.find((m) => m.platform === undefined || (m.platform.os === 'linux' && m.platform.architecture === arch));
+          if (pick === undefined) throw new IsulaError('IMAGE_ARCHIVE_INVALID', `no image for linux/${arch} in the archive's index`);
+          return visit(pick, name);
+        }
+        if (doc.config === undefined || !Array.isArray(doc.layers)) throw new IsulaError('IMAGE_ARCHIVE_INVALID', `${blob} is neither an image manifest nor an index`);
+        const layers = await Promise.all(doc.layers.map(async (l) => ({ path: await inside(`blobs/sha256/${hex(l.digest)}`), digest: l.digest, mediaType: l.mediaType ?? 'application/vnd.oci.image.layer.v1.tar+gzip' })));
+        out.push({ configPath: await inside(`blobs/sha256/${hex(doc.config.digest)}`), layers, tags: name ? [name] : tag ? [tag] : [] });
+      };
+      const index = (await readJson('index.json')) as { manifests?: Descriptor[] };
+      for (const m of index.manifests ?? []) {
+        const ann = m.annotations ?? {};
+        const full = ann['io.containerd.image.name'];
+        const refName = ann['org.opencontainers.image.ref.name'];
+        let name = full;
+        if (name === undefined && refName !== undefined) {
+          // A bare tag ("latest") needs a name from --tag; "busybox:latest" is a name itself.
+          name = /[/:]/.test(refName) || !/^[\w][\w.-]*$/.test(refName) ? refName : tag !== undefined ? `${parseReference(tag, { defaultTag: false }).name}:${refName}` : undefined;
+        }
+        await visit(m, name);
+      }
+      return out;
+    }
+    throw new IsulaError('IMAGE_ARCHIVE_INVALID', 'not an image archive: no manifest.json (docker-archive) nor index.json (OCI)');
+  }
+
+  async #commitImage(tmp: string, img: ArchiveImage, signal: AbortSignal | undefined): Promise<ImageRecord> {
+    const configBytes = await fs.readFile(img.configPath);
+    const id = `sha256:${createHash('sha256').update(configBytes).digest('hex')}`;
+    let config: ImageConfig;
+    try {
+      config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
+    } catch (err) {
+      throw new IsulaError('IMAGE_ARCHIVE_INVALID', `image config ${id} is not valid JSON`, { cause: err });
+    }
+    const diffIds = config.rootfs?.diff_ids;
+    if (!Array.isArray(diffIds) || diffIds.length !== img.layers.length || !diffIds.every((d) => typeof d === 'string' && SHA256.test(d))) {
+      throw new IsulaError('IMAGE_ARCHIVE_INVALID', `image ${id}: rootfs.diff_ids does not match the ${img.layers.length} layers of its manifest`);
+    }
+    const chains = chainIds(diffIds);
+    let size = 0;
+    for (const [i, chainId] of chains.entries()) {
+      const existing = this.#layers.get(chainId);
+      if (existing) { size += existing.sizeBytes; continue; }
+      const source = img.layers[i];
+      if (source === undefined) throw new IsulaError('IMAGE_ARCHIVE_INVALID', `image ${id}: layer ${i} missing`);
+      const layerDir = this.#p('layers', hex(chainId));
+      await fs.rm(layerDir, { recursive: true, force: true });
+      await fs.mkdir(layerDir, { mode: 0o700 });
+      const result = await extractLayer(createReadStream(source.path), path.join(layerDir, 'diff'), {
+        expectedDiffId: diffIds[i] as string,
+        ...(source.digest !== undefined && { expectedDigest: source.digest }),
+        ...(signal !== undefined && { signal }),
+      });
+      // Keep the blob as received, for save; same filesystem, so a rename when it came from the scratch dir.
+      const blobFile = this.blobPath(result.digest);
+      if (!(await fs.access(blobFile).then(() => true, () => false))) {
+        if (source.path.startsWith(tmp)) await fs.rename(source.path, blobFile).catch(async () => { await fs.copyFile(source.path, blobFile); });
+        else await fs.copyFile(source.path, blobFile);
+      }
+      const link = randomBytes(13).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase();
+      await fs.symlink(`../layers/${hex(chainId)}/diff`, this.#p('l', link));
+      const record: LayerRecord = {
+        schemaVersion: 1, chainId, diffId: diffIds[i] as string, parent: chains[i - 1] ?? null,
+        blobDigest: result.digest, mediaType: source.mediaType, sizeBytes: result.sizeBytes, link,
+      };
+      await writeFileAtomic(path.join(layerDir, 'layer.json'), JSON.stringify(record));
+      this.#layers.set(chainId, record);
+      size += result.sizeBytes;
+    }
+    const configFile = this.blobPath(id);
+    if (!(await fs.access(configFile).then(() => true, () => false))) await writeFileAtomic(configFile, configBytes, { mode: 0o600 });
+
+    const tags = img.tags.map((t) => formatReference(parseReference(t)));
+    const previous = this.#images.get(id);
+    const record: ImageRecord = {
+      schemaVersion: 1, id,
+      repoTags: [...new Set([...(previous?.repoTags ?? []), ...tags])],
+      repoDigests: previous?.repoDigests ?? [],
+      created: typeof config.created === 'string' ? config.created : new Date(0).toISOString(),
+      sizeBytes: size, layers: chains, loadedAt: previous?.loadedAt ?? new Date().toISOString(),
+    };
+    await this.#moveTags(tags, id);
+    await this.#writeImage(record);
+    this.#log.info({ image: id, tags }, 'image loaded');
+    return record;
+  }
+
+  /** Takes `tags` away from any other image (a tag names one image). */
+  async #moveTags(tags: string[], toId: string): Promise<void> {
+    for (const other of this.#images.values()) {
+      if (other.id === toId) continue;
+      const kept = other.repoTags.filter((t) => !tags.includes(t));
+      if (kept.length !== other.repoTags.length) await this.#writeImage({ ...other, repoTags: kept });
+    }
+  }
+
+  async #writeImage(record: ImageRecord): Promise<void> {
+    await writeFileAtomic(this.#p('images', `${hex(record.id)}.json`), JSON.stringify(record));
+    this.#images.set(record.id, record);
+  }
+
+  // ---- tag / remove ------------------------------------------------------------
+
+  tag(ref: string, newRef: string): Promise<ImageRecord> {
+    return this.#mutex.run(async () => {
+      const img = this.get(ref);
+      const parsed = parseReference(newRef);
+      if (parsed.digest !== undefined) throw new IsulaError('IMAGE_REFERENCE_INVALID', `cannot tag with a digest reference: ${newRef}`);
+      const full = formatReference(parsed);
+      await this.#moveTags([full], img.id);
+      const updated = { ...img, repoTags: img.repoTags.includes(full) ? img.repoTags : [...img.repoTags, full] };
+      await this.#writeImage(updated);
+      return updated;
+    });
+  }
+
+  /**
+   * Docker's rmi: a name removes that tag, and the image when it was the last
+   * tag; an id removes the image (with `force`, even when it has several tags).
+   * Refuses while a container uses the image (IMAGE_IN_USE, naming it).
+   */
+  remove(ref: string, options: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
+    return this.#mutex.run(async () => {
+      const img = this.get(ref);
+      const byId = IMAGE_ID.test(ref) || (/^(?:sha256:)?[a-f0-9]{4,63}$/.test(ref) && !img.repoTags.includes(formatReference(parseReference(ref))));
+      const untagged: string[] = [];
+      if (!byId) {
+        const parsed = parseReference(ref);
+        const full = formatReference(parsed);
+        if (img.repoTags.length > 1 || (parsed.digest === undefined && img.repoTags.length === 1 && img.repoTags[0] !== full)) {
+          const updated = { ...img, repoTags: img.repoTags.filter((t) => t !== full) };
+          await this.#writeImage(updated);
+          return { untagged: [full], deleted: [] };
+        }
+      } else if (img.repoTags.length > 1 && options.force !== true) {
+        throw new IsulaError('IMAGE_IN_USE', `conflict: unable to delete ${hex(img.id).slice(0, 12)} (must be forced) - image is referenced in multiple repositories`);
+      }
+      const users = this.usersOf(img.id);
+      if (users.length > 0) {
+        throw new IsulaError('IMAGE_IN_USE', `conflict: unable to remove image ${ref} (cannot be forced) - image is being used by container ${users.map((u) => u.slice(0, 12)).join(', ')}`);
+      }
+      untagged.push(...img.repoTags, ...img.repoDigests);
+      await fs.rm(this.#p('images', `${hex(img.id)}.json`), { force: true });
+      this.#images.delete(img.id);
+      const deleted = [img.id];
+      // Layers no remaining image uses, top first.
+      const stillUsed = new Set([...this.#images.values()].flatMap((i) => i.layers));
+      for (const chainId of [...img.layers].reverse()) {
+        const layer = this.#layers.get(chainId);
+        if (layer && !stillUsed.has(chainId)) { await this.#removeLayer(layer); deleted.push(chainId); }
+      }
+      await fs.rm(this.blobPath(img.id), { force: true });
+      return { untagged, deleted };
+    });
+  }
+
+  async #removeLayer(layer: LayerRecord): Promise<void> {
+    // layer.json first: a crash after it leaves a dir that open() recognises as a leftover.
+    await fs.rm(this.#p('layers', hex(layer.chainId), 'layer.json'), { force: true });
+    await fs.rm(this.#p('l', layer.link), { force: true });
+    await fs.rm(this.#p('layers', hex(layer.chainId)), { recursive: true, force: true });
+    if (![...this.#layers.values()].some((l) => l !== layer && l.blobDigest === layer.blobDigest)) await fs.rm(this.blobPath(layer.blobDigest), { force: true });
+    this.#layers.delete(layer.chainId);
+  }
+
+  // ---- container root filesystems ------------------------------------------------
+
+  /** Mounts the container's overlay (idempotent) and returns the merged path. */
+  async mountRootfs(containerId: string, imageRef: string): Promise<string> {
+    if (!/^[a-f0-9]{12,64}$/.test(containerId)) throw new IsulaError('IMAGE_REFERENCE_INVALID', `invalid container id ${JSON.stringify(containerId)}`);
+    const img = this.get(imageRef);
+    const dir = this.#p('containers', containerId);
+    const merged = path.join(dir, 'merged');
+    this.#users.set(containerId, img.id);
+    if (await isMountPoint(merged)) return merged;
+    for (const d of ['upper', 'work', 'merged']) await fs.mkdir(path.join(dir, d), { recursive: true, mode: 0o755 });
+    const lower = [...img.layers].reverse().map((c) => `l/${this.#layers.get(c)?.link ?? ''}`).join(':');
+    const rel = `containers/${containerId}`;
+    // Relative paths from the store root keep the options far below overlay's 4 KiB limit.
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${rel}/upper,workdir=${rel}/work`, merged], { cwd: this.root, timeout: 30_000 })
+      .catch((err: unknown) => { throw new IsulaError('INTERNAL', `mounting the rootfs of ${containerId} failed: ${(err as { stderr?: string }).stderr ?? String(err)}`, { cause: err }); });
+    return merged;
+  }
+
+  async unmountRootfs(containerId: string): Promise<void> {
+    const merged = this.#p('containers', containerId, 'merged');
+    if (await isMountPoint(merged)) await run('umount', [merged], { timeout: 30_000 });
+  }
+
+  async removeRootfs(containerId: string): Promise<void> {
+    await this.unmountRootfs(containerId);
+    await fs.rm(this.#p('containers', containerId), { recursive: true, force: true });
+    this.#users.delete(containerId);
+  }
+}
+
+interface Descriptor {
+  digest: string;
+  mediaType?: string;
+  size?: number;
+  annotations?: Record<string, string>;
+  platform?: { os?: string; architecture?: string };
+}
+
+interface ArchiveImage {
+  configPath: string;
+  layers: { path: string; digest: string | undefined; mediaType: string }[];
+  tags: string[];
+}
+
+async function isMountPoint(p: string): Promise<boolean> {
+  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').some((line) => line.split(' ')[4] === p);
+}
