@@ -38,6 +38,8 @@ export interface RequestOptions {
   bodyStream?: NodeJS.ReadableStream;
   contentType?: string;
   query?: Record<string, string | undefined>;
+  /** Repeated query parameters (`names=a&names=b`). */
+  queryList?: Record<string, string[]>;
   /** Called with each body chunk as it arrives (streaming endpoints); `body` then stays empty. */
   onData?: (chunk: Buffer) => void;
   signal?: AbortSignal;
@@ -79,6 +81,7 @@ export class EngineClient {
     const method = options.method ?? 'GET';
     let target = `${API_PREFIX}${path}`;
     const params = Object.entries(options.query ?? {}).filter((e): e is [string, string] => e[1] !== undefined);
+    for (const [key, values] of Object.entries(options.queryList ?? {})) for (const v of values) params.push([key, v]);
     if (params.length > 0) target += `?${new URLSearchParams(params).toString()}`;
     const payload = options.body === undefined ? undefined : Buffer.isBuffer(options.body) ? options.body : Buffer.from(JSON.stringify(options.body));
     let head = `${method} ${target} HTTP/1.1\r\nHost: isulad\r\nUser-Agent: isula-cli\r\nConnection: close\r\n`;
@@ -129,6 +132,7 @@ export class EngineClient {
         if (!connected) return;
         const res = parser.finish();
         if (res === undefined) reject(new Error('the daemon closed the connection before answering'));
+        else if (parser.truncated) reject(new Error('the daemon closed the connection in the middle of its answer'));
         else resolve(res);
       });
     });
@@ -212,6 +216,11 @@ class ResponseParser {
       this.#chunkLeft -= take;
       if (this.#chunkLeft === 0) this.#chunkLeft = -1;
     }
+  }
+
+  /** A chunked or fixed-length body that ended before its end. */
+  get truncated(): boolean {
+    return !this.done && (this.#chunked || this.#remaining > 0);
   }
 
   finish(): Response | undefined {

@@ -6,7 +6,9 @@
  */
 import { Command, Option } from 'commander';
 import { DaemonError, DaemonUnreachableError, DEFAULT_HOST, EngineClient } from './client.js';
+import { registerArchiveCommands } from './commands-archive.js';
 import { ExitCode } from './exit-code.js';
+import { UsageError } from './usage-error.js';
 import { registerImageCommands } from './commands-images.js';
 import { formatEvent, formatInfo, formatVersion, type ServerVersion } from './format.js';
 
@@ -90,13 +92,11 @@ export function buildProgram(): Command {
     });
 
   registerImageCommands(program, () => client(program));
+  registerArchiveCommands(program, () => client(program));
 
   return program;
 }
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
 
 /** Runs the CLI and returns the process exit code. */
 export async function run(argv: string[]): Promise<number> {

@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
+import { registerImageArchiveRoutes } from './api/image-archive-routes.js';
 import { registerImageRoutes } from './api/image-routes.js';
 import { registerSystemRoutes } from './api/system-routes.js';
 import type { ImageDriver } from './drivers/image.js';
@@ -103,7 +104,9 @@ export class Daemon {
       this.events.emit({ Type: 'plugin', Action: 'enable', Actor: { ID: p.name, Attributes: { name: p.name, version: p.version } } });
     }
     await this.hooks.registerImageDrivers.promise({ register: (d) => { this.imageDrivers.push(d); } });
-    registerImageRoutes(this.#api, { drivers: () => this.imageDrivers, events: this.events });
+    const imageSource = { drivers: () => this.imageDrivers, events: this.events };
+    registerImageRoutes(this.#api, imageSource);
+    registerImageArchiveRoutes(this.#api, imageSource);
     registerSystemRoutes(this.#api, {
       version: ENGINE_VERSION,
       gitCommit: process.env['ISULA_GIT_COMMIT'] ?? '',

@@ -88,6 +88,15 @@ export class OciImageDriver implements ImageDriver {
       img.repoTags.length === 0 ? [{ reference: '', format: FORMAT, id: img.id }] : img.repoTags.map((t) => ({ reference: familiarTag(t), format: FORMAT, id: img.id })));
   }
 
+  async save(refs: ImageRef[], opts: DriverCallOptions & { output: NodeJS.WritableStream }): Promise<void> {
+    await this.#store.save(refs.map((r) => r.reference || r.id), opts.output, { signal: opts.signal });
+  }
+
+  async import(archive: NodeJS.ReadableStream, opts: DriverCallOptions & { reference?: string }): Promise<ImageRef> {
+    const img = await this.#store.import(archive, { signal: opts.signal, ...(opts.reference !== undefined && { reference: opts.reference }) });
+    return { reference: img.repoTags[0] !== undefined ? familiarTag(img.repoTags[0]) : '', format: FORMAT, id: img.id };
+  }
+
   async tag(ref: ImageRef, opts: DriverCallOptions & { newReference: string }): Promise<void> {
     await this.#store.tag(ref.id, opts.newReference);
   }

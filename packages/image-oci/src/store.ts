@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import * as tar from 'tar';
 import { IsulaError, writeFileAtomic } from '@isula/core';
 import { extractLayer } from './extract.js';
-import { formatReference, IMAGE_ID, parseReference } from './reference.js';
+import { familiarTag, formatReference, IMAGE_ID, parseReference } from './reference.js';
 
 const run = promisify(execFile);
 const SHA256 = /^sha256:([a-f0-9]{64})$/;
@@ -392,6 +392,97 @@ export class ImageStore {
     this.#images.set(record.id, record);
   }
 
+  // ---- save / import --------------------------------------------------------------
+
+  /**
+   * Writes a docker-archive (what `docker save` makes, loadable by `docker load`,
+   * `podman load` and `isula load`) of `refs` to `output`. Layers are written
+   * uncompressed (`<diff-id-hex>/layer.tar`), as docker does; an image's tags
+   * are the ones `refs` named, or all its tags when named by id.
+   */
+  async save(refs: readonly string[], output: NodeJS.WritableStream, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (refs.length === 0) throw new IsulaError('IMAGE_REFERENCE_INVALID', 'no image to save');
+    const picked = new Map<string, { img: ImageRecord; tags: Set<string> }>();
+    for (const ref of refs) {
+      const img = this.get(ref);
+      const entry = picked.get(img.id) ?? { img, tags: new Set<string>() };
+      const byName = !/^(?:sha256:)?[a-f0-9]{4,64}$/.test(ref) || img.repoTags.includes(formatReference(parseReference(ref)));
+      if (byName) {
+        const parsed = parseReference(ref);
+        if (parsed.digest === undefined) entry.tags.add(formatReference(parsed));
+      } else {
+        for (const t of img.repoTags) entry.tags.add(t);
+      }
+      picked.set(img.id, entry);
+    }
+    const tmp = this.#p('tmp', `save-${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(tmp, { mode: 0o700 });
+    try {
+      const manifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+      const files: string[] = [];
+      for (const { img, tags } of picked.values()) {
+        const configName = `${hex(img.id)}.json`;
+        if (!files.includes(configName)) {
+          await fs.link(this.blobPath(img.id), path.join(tmp, configName));
+          files.push(configName);
+        }
+        const layerPaths: string[] = [];
+        for (const chainId of img.layers) {
+          const layer = this.#layers.get(chainId);
+          if (layer === undefined) throw new IsulaError('IMAGE_STORE_CORRUPT', `image ${img.id}: layer ${chainId} is missing`);
+          const rel = `${hex(layer.diffId)}/layer.tar`;
+          layerPaths.push(rel);
+          if (files.includes(hex(layer.diffId))) continue;
+          await fs.mkdir(path.join(tmp, hex(layer.diffId)));
+          await writeUncompressed(this.blobPath(layer.blobDigest), path.join(tmp, rel), options.signal);
+          files.push(hex(layer.diffId));
+        }
+        manifest.push({ Config: configName, RepoTags: [...tags].map(familiarTag), Layers: layerPaths });
+      }
+      await fs.writeFile(path.join(tmp, 'manifest.json'), JSON.stringify(manifest));
+      files.push('manifest.json');
+      const pack = tar.c({ cwd: tmp, portable: true, noDirRecurse: false }, files);
+      await pipeline(pack as unknown as NodeJS.ReadableStream, output, ...(options.signal ? [{ signal: options.signal }] : []));
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Docker's import: a root filesystem tarball (plain, gzip or zstd) becomes a
+   * one-layer image, tagged `reference` when given.
+   */
+  async import(source: NodeJS.ReadableStream, options: { reference?: string; signal?: AbortSignal; changes?: Record<string, unknown> } = {}): Promise<ImageRecord> {
+    const tag = options.reference !== undefined ? formatReference(parseReference(options.reference)) : undefined;
+    const tmp = this.#p('tmp', `import-${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(tmp, { mode: 0o700 });
+    try {
+      const layerFile = path.join(tmp, 'layer');
+      await pipeline(source, (await fs.open(layerFile, 'wx', 0o600)).createWriteStream(), ...(options.signal ? [{ signal: options.signal }] : []));
+      // Extract once to learn the diff id; the store extracts again under the final chain id.
+      const probe = await extractLayer(createReadStream(layerFile), path.join(tmp, 'probe'), options.signal ? { signal: options.signal } : {});
+      await fs.rm(path.join(tmp, 'probe'), { recursive: true, force: true });
+      const now = new Date().toISOString();
+      const config: ImageConfig = {
+        architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+        os: 'linux',
+        created: now,
+        config: options.changes ?? {},
+        rootfs: { type: 'layers', diff_ids: [probe.diffId] },
+        history: [{ created: now, created_by: 'isula import', comment: 'Imported from tarball' }],
+      };
+      const configPath = path.join(tmp, 'config.json');
+      await fs.writeFile(configPath, JSON.stringify(config));
+      return await this.#mutex.run(() => this.#commitImage(tmp, {
+        configPath,
+        layers: [{ path: layerFile, digest: probe.digest, mediaType: 'application/vnd.docker.image.rootfs.diff.tar' }],
+        tags: tag !== undefined ? [tag] : [],
+      }, options.signal));
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
   // ---- tag / remove ------------------------------------------------------------
 
   tag(ref: string, newRef: string): Promise<ImageRecord> {
@@ -499,6 +590,22 @@ interface ArchiveImage {
   configPath: string;
   layers: { path: string; digest: string | undefined; mediaType: string }[];
   tags: string[];
+}
+
+/** Copies a layer blob as an uncompressed tar (docker-archive layers are plain tars). */
+async function writeUncompressed(blob: string, dest: string, signal: AbortSignal | undefined): Promise<void> {
+  const head = Buffer.alloc(4);
+  const fh = await fs.open(blob, 'r');
+  try { await fh.read(head, 0, 4, 0); } finally { await fh.close(); }
+  const isGzip = head[0] === 0x1f && head[1] === 0x8b;
+  const isZstd = head.readUInt32LE(0) === 0xfd2fb528;
+  if (!isGzip && !isZstd) {
+    await fs.link(blob, dest).catch(() => fs.copyFile(blob, dest));
+    return;
+  }
+  const zlib = await import('node:zlib');
+  const decompress = isGzip ? zlib.createGunzip() : zlib.createZstdDecompress();
+  await pipeline(createReadStream(blob), decompress, (await fs.open(dest, 'wx', 0o600)).createWriteStream(), ...(signal ? [{ signal }] : []));
 }
 
 async function isMountPoint(p: string): Promise<boolean> {

@@ -1,0 +1,57 @@
+/** Image archive commands: save and import. */
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { EngineClient } from './client.js';
+import { UsageError } from './usage-error.js';
+
+export function registerArchiveCommands(program: Command, client: () => EngineClient): void {
+  program
+    .command('save')
+    .description('Save one or more images to a tar archive (docker-archive)')
+    .argument('<image...>', 'images to save')
+    .option('-o, --output <file>', 'write to a file, instead of stdout')
+    .action(async (images: string[], opts: { output?: string }) => {
+      if (opts.output === undefined && process.stdout.isTTY) throw new UsageError('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+      // Write next to the target and rename at the end: a failed save leaves no half archive.
+      const tmp = opts.output === undefined ? undefined : `${opts.output}.tmp-${process.pid}`;
+      const out = tmp === undefined ? process.stdout : createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+      try {
+        await client().request('/images/get', {
+          query: {},
+          queryList: { names: images },
+          onData: (chunk) => { out.write(chunk); },
+        });
+        if (tmp !== undefined && opts.output !== undefined) {
+          await new Promise<void>((resolve, reject) => { out.once('error', reject); (out as NodeJS.WritableStream).end(() => resolve()); });
+          await fs.rename(tmp, opts.output);
+        }
+      } catch (err) {
+        if (tmp !== undefined) { (out as NodeJS.WritableStream).end(); await fs.rm(tmp, { force: true }); }
+        throw err;
+      }
+    });
+
+  program
+    .command('import')
+    .description('Import the contents from a tarball to create a filesystem image')
+    .argument('<file>', 'a root filesystem tarball, or - for stdin')
+    .argument('[reference]', 'REPOSITORY[:TAG]')
+    .action(async (file: string, reference: string | undefined) => {
+      let repo: string | undefined;
+      let tag: string | undefined;
+      if (reference !== undefined) {
+        const at = reference.lastIndexOf(':');
+        const hasTag = at > reference.lastIndexOf('/');
+        repo = hasTag ? reference.slice(0, at) : reference;
+        tag = hasTag ? reference.slice(at + 1) : undefined;
+      }
+      const res = await client().json<{ status: string }>('/images/create', {
+        method: 'POST',
+        query: { fromSrc: '-', repo, tag },
+        bodyStream: file === '-' ? process.stdin : createReadStream(file),
+        contentType: 'application/x-tar',
+      });
+      process.stdout.write(`${res.status}\n`);
+    });
+}
