@@ -155,3 +155,29 @@ test('kill -9 in the middle of a load leaves no partial image; after restart the
   assert.match(load.stdout, /Loaded image: layered:latest/);
   assert.equal((await layerDirs(d)).length, fact('layered').diffIds.length);
 });
+
+test('an archive with a hostile layer is refused with IMAGE_LAYER_UNSAFE; its good layers do not linger', async (t) => {
+  const d = await imageDaemon(t);
+  const w = path.join(d.root, 'evil');
+  await fs.mkdir(path.join(w, 'good/etc'), { recursive: true });
+  await fs.writeFile(path.join(w, 'good/etc/ok'), 'fine\n');
+  await fs.writeFile(path.join(w, 'escape'), 'pwned\n');
+  await run('tar', ['-C', path.join(w, 'good'), '-cf', path.join(w, 'good.tar'), 'etc']);
+  // GNU tar keeps the `../` only with -P: a layer entry that climbs out of the rootfs.
+  await run('tar', ['-C', w, '-P', '--transform', 's,^escape,../../escape,', '-cf', path.join(w, 'evil.tar'), 'escape']);
+  const sha = async (f: string) => `sha256:${(await run('sha256sum', [f])).stdout.split(' ')[0] ?? ''}`;
+  const config = { architecture: 'amd64', os: 'linux', created: '2026-01-01T00:00:00Z', config: {}, rootfs: { type: 'layers', diff_ids: [await sha(path.join(w, 'good.tar')), await sha(path.join(w, 'evil.tar'))] } };
+  await fs.writeFile(path.join(w, 'config.json'), JSON.stringify(config));
+  await fs.writeFile(path.join(w, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['evil:latest'], Layers: ['good.tar', 'evil.tar'] }]));
+  const archive = path.join(d.root, 'evil.docker.tar');
+  await run('tar', ['-C', w, '-cf', archive, 'manifest.json', 'config.json', 'good.tar', 'evil.tar']);
+
+  const r = await d.isula(['load', '-i', archive]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /Error response from daemon: .*escape/);
+  assert.deepEqual(await layerDirs(d), [], 'the good layer of the refused image is gone too');
+  assert.deepEqual(await fs.readdir(path.join(d.graph, 'storage/tmp')), []);
+  await assert.rejects(fs.stat(path.join(d.graph, 'escape')), { code: 'ENOENT' });
+  await assert.rejects(fs.stat(path.join(d.graph, 'storage/escape')), { code: 'ENOENT' });
+  assert.equal((await d.isula(['images', '-q'])).stdout.trim(), '');
+});

@@ -330,10 +330,10 @@ export class ImageStore {
       throw new IsulaError('IMAGE_ARCHIVE_INVALID', `image ${id}: rootfs.diff_ids does not match the ${img.layers.length} layers of its manifest`);
     }
     const chains = chainIds(diffIds);
-    let size = 0;
-    for (const [i, chainId] of chains.entries()) {
-      const existing = this.#layers.get(chainId);
-      if (existing) { size += existing.sizeBytes; continue; }
+    // Missing layers are extracted concurrently (two at a time: extraction is CPU (hash,
+    // inflate) and disk bound); each becomes visible only once its layer.json is written.
+    const missing = [...chains.entries()].filter(([, c]) => !this.#layers.has(c));
+    const extractOne = async ([i, chainId]: [number, string]): Promise<void> => {
       const source = img.layers[i];
       if (source === undefined) throw new IsulaError('IMAGE_ARCHIVE_INVALID', `image ${id}: layer ${i} missing`);
       const layerDir = this.#p('layers', hex(chainId));
@@ -358,8 +358,24 @@ export class ImageStore {
       };
       await writeFileAtomic(path.join(layerDir, 'layer.json'), JSON.stringify(record));
       this.#layers.set(chainId, record);
-      size += result.sizeBytes;
+    };
+    const queue = [...missing];
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) await extractOne(next);
+    };
+    const results = await Promise.allSettled([worker(), worker()]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // Leave nothing behind: this image's new layers that no image uses, and half-made layer dirs.
+      const used = new Set([...this.#images.values()].flatMap((x) => x.layers));
+      for (const [, chainId] of missing) {
+        const layer = this.#layers.get(chainId);
+        if (layer !== undefined && !used.has(chainId)) await this.#removeLayer(layer);
+        else if (layer === undefined) await fs.rm(this.#p('layers', hex(chainId)), { recursive: true, force: true });
+      }
+      throw failed.reason;
     }
+    const size = chains.reduce((sum, c) => sum + (this.#layers.get(c)?.sizeBytes ?? 0), 0);
     const configFile = this.blobPath(id);
     if (!(await fs.access(configFile).then(() => true, () => false))) await writeFileAtomic(configFile, configBytes, { mode: 0o600 });
 
