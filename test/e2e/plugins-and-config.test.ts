@@ -22,13 +22,19 @@ function sayHello(socket: string, line: string): Promise<string> {
   });
 }
 
-test('a third-party plugin installed in a plugin dir is loaded, listed by isula info, and serves its front end', async (t) => {
+/** A daemon with the hello plugin installed into a temporary plugin dir, its socket in the test root. */
+async function helloDaemon(t: Parameters<typeof newDaemon>[0]) {
   const d = await newDaemon(t);
   const pluginDir = path.join(d.root, 'plugins');
   const name = await installPlugin('plugin-hello', pluginDir);
   const helloSocket = path.join(d.root, 'hello.sock');
   await d.writeConfig({ 'plugin-dirs': [pluginDir], plugins: [{ package: name, options: { socket: helloSocket } }] });
   await d.start();
+  return { d, helloSocket };
+}
+
+test('a third-party plugin installed in a plugin dir is loaded, listed by isula info, and serves its front end', async (t) => {
+  const { d, helloSocket } = await helloDaemon(t);
 
   const info = await d.isula(['info']);
   assert.equal(info.code, 0, info.stderr);
@@ -51,12 +57,7 @@ test('a third-party plugin installed in a plugin dir is loaded, listed by isula 
 });
 
 test('GET /events streams live events as they happen, filtered', async (t) => {
-  const d = await newDaemon(t);
-  const pluginDir = path.join(d.root, 'plugins');
-  const name = await installPlugin('plugin-hello', pluginDir);
-  const helloSocket = path.join(d.root, 'hello.sock');
-  await d.writeConfig({ 'plugin-dirs': [pluginDir], plugins: [{ package: name, options: { socket: helloSocket } }] });
-  await d.start();
+  const { d, helloSocket } = await helloDaemon(t);
 
   const received: EventMessage[] = [];
   const req = http.request({ socketPath: d.socket, path: `/v1.41/events?filters=${encodeURIComponent(JSON.stringify({ event: ['hello'] }))}` });
