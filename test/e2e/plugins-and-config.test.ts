@@ -72,10 +72,12 @@ test('GET /events streams live events as they happen, filtered', async (t) => {
   });
 
   await sayHello(helloSocket, 'one');
+  // A live event the filter must keep out: the plugin answers "bye" with a `bye` event.
+  assert.equal(await sayHello(helloSocket, 'bye'), 'hello bye');
   await sayHello(helloSocket, 'two');
   await waitFor(() => received.length >= 2, { what: 'two live events' });
   assert.deepEqual(received.map((e) => e.Actor.Attributes['from']), ['one', 'two']);
-  assert.ok(received.every((e) => e.Action === 'hello'), 'filter kept out the enable event');
+  assert.ok(received.every((e) => e.Action === 'hello'), 'filter kept out the enable and bye events');
   assert.ok((received[1]?.timeNano ?? 0) > (received[0]?.timeNano ?? 0));
 });
 

@@ -1,39 +1,179 @@
-/** Image commands: images, load, tag, rmi, inspect. */
+/** Image commands: images (image ls), image prune, load, tag, rmi, inspect. */
 import { createReadStream } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { EngineClient } from './client.js';
 import { ExitCode } from './exit-code.js';
-import { formatTable, shortId, timeAgo, humanSize } from './format.js';
+import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSizePrecision, shortId } from './format.js';
+import { UsageError } from './usage-error.js';
 
-interface ImageSummary { Id: string; RepoTags: string[]; RepoDigests: string[]; Created: number; Size: number }
+interface ImageSummary {
+  Id: string;
+  RepoTags: string[] | null;
+  RepoDigests: string[] | null;
+  Created: number;
+  Size: number;
+  VirtualSize?: number;
+  SharedSize?: number;
+  Containers?: number;
+}
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
-export function registerImageCommands(program: Command, client: () => EngineClient): void {
-  program
-    .command('images')
+/** The fields `--format` knows for images, with their column headers (docker's imageContext). */
+const IMAGE_FIELDS: Readonly<Record<string, string>> = {
+  Containers: 'CONTAINERS',
+  CreatedAt: 'CREATED AT',
+  CreatedSince: 'CREATED',
+  Digest: 'DIGEST',
+  ID: 'IMAGE ID',
+  Repository: 'REPOSITORY',
+  SharedSize: 'SHARED SIZE',
+  Size: 'SIZE',
+  Tag: 'TAG',
+  UniqueSize: 'UNIQUE SIZE',
+  VirtualSize: 'VIRTUAL SIZE',
+};
+
+const DEFAULT_TABLE = 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+const DEFAULT_DIGESTS_TABLE = 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+const RAW_FORMAT = 'repository: {{ .Repository }}\ntag: {{.Tag}}\nimage_id: {{.ID}}\ncreated_at: {{.CreatedAt}}\nvirtual_size: {{.Size}}\n';
+
+interface ImagesOptions { quiet?: boolean; digests?: boolean; trunc: boolean; filter?: string[]; format?: string }
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** `key=value` flags into the API's `filters` JSON (docker's `filters.ParseFlag`). */
+function filtersParam(flags: readonly string[], extra: Record<string, string[]> = {}): string | undefined {
+  const filters: Record<string, string[]> = {};
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    if (eq <= 0) throw new UsageError(`bad format of filter ${JSON.stringify(f)} (expected name=value)`);
+    (filters[f.slice(0, eq).trim().toLowerCase()] ??= []).push(f.slice(eq + 1).trim());
+  }
+  for (const [k, v] of Object.entries(extra)) (filters[k] ??= []).push(...v);
+  return Object.keys(filters).length > 0 ? JSON.stringify(filters) : undefined;
+}
+
+/** Docker's image rows: one per repository:tag (× digest with --digests), digest-only rows, `<none>` for dangling. */
+function imageRows(img: ImageSummary, showDigests: boolean, trunc: boolean): Record<string, string>[] {
+  const tags = (img.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+  const digests = (img.RepoDigests ?? []).filter((d) => d !== '<none>@<none>');
+  const base = {
+    Containers: img.Containers === undefined || img.Containers < 0 ? 'N/A' : String(img.Containers),
+    CreatedAt: goTime(img.Created),
+    CreatedSince: createdSince(img.Created),
+    ID: trunc ? shortId(img.Id) : img.Id,
+    SharedSize: img.SharedSize === undefined || img.SharedSize < 0 ? 'N/A' : humanSize(img.SharedSize),
+    Size: humanSize(img.Size),
+    UniqueSize: img.SharedSize === undefined || img.SharedSize < 0 ? 'N/A' : humanSize(img.Size - img.SharedSize),
+    VirtualSize: humanSize(img.VirtualSize ?? img.Size),
+  };
+  const row = (Repository: string, Tag: string, Digest: string) => ({ ...base, Repository, Tag, Digest });
+  if (tags.length === 0 && digests.length === 0) return [row('<none>', '<none>', '<none>')];
+  const split = (ref: string, at: number) => [ref.slice(0, at), ref.slice(at + 1)] as const;
+  const repoTags = new Map<string, string[]>();
+  const repoDigests = new Map<string, string[]>();
+  for (const t of tags) {
+    const [repo, tag] = split(t, t.lastIndexOf(':'));
+    repoTags.set(repo, [...(repoTags.get(repo) ?? []), tag]);
+  }
+  for (const d of digests) {
+    const [repo, digest] = split(d, d.indexOf('@'));
+    repoDigests.set(repo, [...(repoDigests.get(repo) ?? []), digest]);
+  }
+  const rows: Record<string, string>[] = [];
+  for (const [repo, repoTagList] of repoTags) {
+    const ds = showDigests ? repoDigests.get(repo) ?? [] : [];
+    repoDigests.delete(repo);
+    for (const tag of repoTagList) {
+      if (ds.length === 0) rows.push(row(repo, tag, '<none>'));
+      else for (const d of ds) rows.push(row(repo, tag, d));
+    }
+  }
+  for (const [repo, ds] of repoDigests) {
+    if (showDigests) for (const d of ds) rows.push(row(repo, '<none>', d));
+    else rows.push(row(repo, '<none>', ''));
+  }
+  return rows;
+}
+
+/** Docker's NewImageFormat: the format to use for the flags given. */
+function imageFormat(opts: ImagesOptions): string {
+  const format = opts.format ?? 'table';
+  if (format === 'table') return opts.quiet ? '{{.ID}}' : opts.digests ? DEFAULT_DIGESTS_TABLE : DEFAULT_TABLE;
+  if (format === 'raw') return opts.quiet ? 'image_id: {{.ID}}\n' : RAW_FORMAT;
+  if (format.startsWith('table') && opts.digests && !format.includes('{{.Digest}}')) return format.replace('{{.Tag}}', '{{.Tag}}\t{{.Digest}}');
+  return format;
+}
+
+function addImagesCommand(cmd: Command, client: () => EngineClient): Command {
+  return cmd
     .description('List images')
+    .argument('[reference]', 'REPOSITORY[:TAG], a pattern like busy* allowed (the reference filter)')
     .option('-a, --all', 'show all images (there are no intermediate images; same as without)')
     .option('-q, --quiet', 'only show image ids')
     .option('--digests', 'show digests')
     .option('--no-trunc', "don't truncate output")
-    .action(async (opts: { quiet?: boolean; digests?: boolean; trunc: boolean }) => {
-      const images = await client().json<ImageSummary[]>('/images/json', { query: { digests: opts.digests ? '1' : undefined } });
+    .option('-f, --filter <key=value>', 'filter output: dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE, label=KEY[=VALUE]; repeatable', collect)
+    .option('--format <template>', 'Go template over .Repository .Tag .ID .Digest .CreatedSince .CreatedAt .Size ...; "table ..." adds a header, {{json .}} one JSON object per row')
+    .action(async (reference: string | undefined, opts: ImagesOptions) => {
+      const template = compileRowTemplate(imageFormat(opts), IMAGE_FIELDS);
+      const filters = filtersParam(opts.filter ?? [], reference === undefined ? {} : { reference: [reference] });
+      const images = await client().json<ImageSummary[]>('/images/json', { query: { digests: opts.digests ? '1' : undefined, filters } });
       images.sort((a, b) => b.Created - a.Created);
-      const id = (i: ImageSummary) => (opts.trunc ? shortId(i.Id) : i.Id);
-      if (opts.quiet) { out([...new Set(images.map(id))].join('\n')); return; }
-      const rows: string[][] = [];
-      for (const img of images) {
-        for (const tag of img.RepoTags.length > 0 ? img.RepoTags : ['<none>:<none>']) {
-          const colon = tag.lastIndexOf(':');
-          const row = [tag.slice(0, colon), tag.slice(colon + 1)];
-          if (opts.digests) row.push(img.RepoDigests[0]?.split('@')[1] ?? '<none>');
-          row.push(id(img), timeAgo(img.Created), humanSize(img.Size));
-          rows.push(row);
+      if (opts.quiet && (opts.format === undefined || opts.format === 'table')) {
+        const id = (i: ImageSummary) => (opts.trunc ? shortId(i.Id) : i.Id);
+        if (images.length > 0) out([...new Set(images.map(id))].join('\n'));
+        return;
+      }
+      const lines = images.flatMap((img) => imageRows(img, opts.digests === true, opts.trunc)).map((r) => template.render(r));
+      if (template.isTable) out(alignTabs([template.header(), ...lines]));
+      else if (lines.length > 0) out(lines.join('\n'));
+    });
+}
+
+interface PruneReport { ImagesDeleted?: ({ Untagged?: string; Deleted?: string })[] | null; SpaceReclaimed?: number }
+
+export function registerImageCommands(program: Command, client: () => EngineClient): void {
+  addImagesCommand(program.command('images'), client);
+
+  // docker's and iSulad's `image` management command group.
+  const image = program.command('image').description('Manage images');
+  addImagesCommand(image.command('ls').alias('list'), client);
+  image
+    .command('prune')
+    .description('Remove unused images')
+    .option('-a, --all', 'remove all unused images, not just dangling ones')
+    .option('-f, --force', 'do not refuse (isula does not prompt: without -f it removes nothing)')
+    .option('--filter <key=value>', 'filter: until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE]; repeatable', collect)
+    .action(async (opts: { all?: boolean; force?: boolean; filter?: string[] }) => {
+      const warning = opts.all
+        ? 'WARNING! This will remove all images without at least one container associated to them.'
+        : 'WARNING! This will remove all dangling images.';
+      // docker asks "Are you sure you want to continue? [y/N]" on stdin. isula does not prompt:
+      // a script piping into it must not have a stray line of input taken as consent, and a
+      // prompt on a terminal would be the only interactive read in the CLI. So without -f it
+      // removes nothing: on a terminal it shows docker's warning first, and it exits 1 either way.
+      if (!opts.force) {
+        if (process.stdin.isTTY) process.stderr.write(`${warning}\n`);
+        throw new UsageError('image prune removes nothing without -f (--force); isula does not prompt for confirmation');
+      }
+      const report = await client().json<PruneReport>('/images/prune', {
+        method: 'POST',
+        query: { filters: filtersParam(opts.filter ?? [], { dangling: [opts.all ? 'false' : 'true'] }) },
+      });
+      const deleted = report.ImagesDeleted ?? [];
+      let text = '';
+      if (deleted.length > 0) {
+        text = 'Deleted Images:\n';
+        for (const d of deleted) {
+          if (d.Untagged) text += `untagged: ${d.Untagged}\n`;
+          if (d.Deleted) text += `deleted: ${d.Deleted}\n`;
         }
       }
-      const header = ['REPOSITORY', 'TAG', ...(opts.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'];
-      out(formatTable(header, rows));
+      // Like docker: the list and a blank line when something went, then the total (4 significant digits).
+      if (text !== '') out(`${text}\n`);
+      out(`Total reclaimed space: ${humanSizePrecision(report.SpaceReclaimed ?? 0, 4)}`);
     });
 
   program

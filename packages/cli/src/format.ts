@@ -132,3 +132,162 @@ export function formatTable(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('');
   return [line(header), ...rows.map(line)].join('\n');
 }
+
+/**
+ * Docker's `units.HumanDuration` plus " ago" (the CREATED column): "About an
+ * hour ago", "3 days ago", "2 years ago".
+ */
+export function createdSince(unixSeconds: number, nowMs = Date.now()): string {
+  const ms = Math.max(0, nowMs - unixSeconds * 1000);
+  const seconds = Math.floor(ms / 1000);
+  const minutes = Math.floor(ms / 60_000);
+  const hours = Math.floor(ms / 3_600_000 + 0.5);
+  let d: string;
+  if (seconds < 1) d = 'Less than a second';
+  else if (seconds === 1) d = '1 second';
+  else if (seconds < 60) d = `${seconds} seconds`;
+  else if (minutes === 1) d = 'About a minute';
+  else if (minutes < 60) d = `${minutes} minutes`;
+  else if (hours === 1) d = 'About an hour';
+  else if (hours < 48) d = `${hours} hours`;
+  else if (hours < 24 * 7 * 2) d = `${Math.floor(hours / 24)} days`;
+  else if (hours < 24 * 30 * 2) d = `${Math.floor(hours / 24 / 7)} weeks`;
+  else if (hours < 24 * 365 * 2) d = `${Math.floor(hours / 24 / 30)} months`;
+  else d = `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+  return `${d} ago`;
+}
+
+/** Docker's `units.HumanSizeWithPrecision`: decimal units, `precision` significant digits (4 for prune's total). */
+export function humanSizePrecision(bytes: number, precision: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
+  return `${Number(v.toPrecision(precision))}${units[i]}`;
+}
+
+/** Go's `time.Time.String()` of a unix time, in local time: `2023-11-14 22:13:20 +0000 UTC` (docker's CreatedAt). */
+export function goTime(unixSeconds: number): string {
+  const d = new Date(unixSeconds * 1000);
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const offsetMin = -d.getTimezoneOffset();
+  const sign = offsetMin < 0 ? '-' : '+';
+  const off = `${sign}${p(Math.floor(Math.abs(offsetMin) / 60))}${p(Math.abs(offsetMin) % 60)}`;
+  // Go prints the zone abbreviation; Intl gives "UTC", "CET", or "GMT+8" where there is none (Go: "+08").
+  const zoneName = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? '';
+  const zone = /^[A-Z]{2,5}$/.test(zoneName) ? zoneName : off.slice(0, offsetMin % 60 === 0 ? 3 : 5);
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${off} ${zone}`;
+}
+
+/** Go's `json.Marshal`: keys as given, `<`, `>` and `&` escaped as \u003c, \u003e, \u0026. */
+export function goJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+}
+
+/**
+ * Docker's table writer (`tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)`): the
+ * cells of each line are separated by tabs; every column but the last is
+ * padded to its widest cell plus 3 spaces, and at least 10.
+ */
+export function alignTabs(lines: readonly string[]): string {
+  const cells = lines.map((l) => l.split('\t'));
+  const widths: number[] = [];
+  for (const row of cells) {
+    row.slice(0, -1).forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, Math.max(10, c.length + 3)); });
+  }
+  return cells.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('')).join('\n');
+}
+
+/** A `--format` string compiled once, rendered per row. */
+export interface RowTemplate {
+  /** `table …`: output gets a header row and aligned columns. */
+  isTable: boolean;
+  render(row: Readonly<Record<string, string>>): string;
+  /** The template over the column headers (`{{.ID}}` → `IMAGE ID`), for the table's first row. */
+  header(): string;
+}
+
+type Piece = { text: string } | { fn: string; field: string | null; args: string[] };
+
+const TEMPLATE_FUNCS: Record<string, (value: string, args: string[]) => string> = {
+  upper: (v) => v.toUpperCase(),
+  lower: (v) => v.toLowerCase(),
+  title: (v) => v.replace(/(^|[^\p{L}\p{N}_'])(\p{L})/gu, (_m, a: string, b: string) => a + b.toUpperCase()),
+  truncate: (v, args) => {
+    const n = Number(args[0]);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`template: truncate wants a length, not ${JSON.stringify(args[0] ?? '')}`);
+    return [...v].slice(0, n).join('');
+  },
+};
+
+/**
+ * The subset of Go's text/template docker's `--format` is used with:
+ * `{{.Field}}`, `{{json .}}`, `{{json .Field}}`, `{{upper|lower|title .Field}}`,
+ * `{{truncate .Field N}}`, `{{- …}}`/`{{… -}}` trimming, a `table` prefix and
+ * the `\t` and `\n` escapes. `fields` maps each field to its column header.
+ * A field or function it does not know throws, naming it and listing the fields.
+ */
+export function compileRowTemplate(format: string, fields: Readonly<Record<string, string>>): RowTemplate {
+  let body = format;
+  const isTable = body.startsWith('table');
+  if (isTable) body = body.slice('table'.length);
+  body = body.trim().replaceAll('\\t', '\t').replaceAll('\\n', '\n');
+  const known = () => Object.keys(fields).map((f) => `.${f}`).join(', ');
+  const pieces: Piece[] = [];
+  let i = 0;
+  while (i < body.length) {
+    const open = body.indexOf('{{', i);
+    if (open < 0) { pieces.push({ text: body.slice(i) }); break; }
+    const close = body.indexOf('}}', open + 2);
+    if (close < 0) throw new Error(`template: unclosed action in ${JSON.stringify(format)}`);
+    let text = body.slice(i, open);
+    let action = body.slice(open + 2, close);
+    if (/^-\s/.test(action)) { text = text.trimEnd(); action = action.slice(1); }
+    let next = close + 2;
+    if (/\s-$/.test(action)) {
+      action = action.slice(0, -1);
+      while (next < body.length && /\s/.test(body[next] ?? '')) next += 1;
+    }
+    if (text !== '') pieces.push({ text });
+    const words = action.trim().split(/\s+/).filter(Boolean);
+    const [first = '', ...rest] = words;
+    const fieldOf = (w: string): string | null => {
+      if (w === '.') return null;
+      const m = /^\.([A-Za-z_]\w*)$/.exec(w);
+      if (m === null) throw new Error(`template: unsupported action {{${action.trim()}}} in ${JSON.stringify(format)}`);
+      const name = m[1] ?? '';
+      if (!Object.hasOwn(fields, name)) throw new Error(`template: can't evaluate field ${name}: the fields are ${known()}`);
+      return name;
+    };
+    if (first.startsWith('.')) {
+      if (rest.length > 0) throw new Error(`template: unsupported action {{${action.trim()}}} in ${JSON.stringify(format)}`);
+      pieces.push({ fn: '', field: fieldOf(first), args: [] });
+    } else if (first === 'json' || Object.hasOwn(TEMPLATE_FUNCS, first)) {
+      const [arg, ...more] = rest;
+      if (arg === undefined) throw new Error(`template: ${first} wants an argument, e.g. {{${first} .${Object.keys(fields)[0] ?? ''}}}`);
+      const field = fieldOf(arg);
+      if (field === null && first !== 'json') throw new Error(`template: ${first} wants a field, e.g. {{${first} .${Object.keys(fields)[0] ?? ''}}}`);
+      pieces.push({ fn: first, field, args: more });
+    } else if (first === '') {
+      throw new Error(`template: empty action {{}} in ${JSON.stringify(format)}`);
+    } else {
+      throw new Error(`template: function "${first}" not defined (use json, ${Object.keys(TEMPLATE_FUNCS).join(', ')})`);
+    }
+    i = next;
+  }
+
+  const renderWith = (row: Readonly<Record<string, string>>, whole: () => string) => pieces.map((p) => {
+    if ('text' in p) return p.text;
+    if (p.field === null) return p.fn === 'json' ? whole() : '';
+    const value = row[p.field] ?? '';
+    if (p.fn === 'json') return goJson(value);
+    const f = TEMPLATE_FUNCS[p.fn];
+    return f === undefined ? value : f(value, p.args);
+  }).join('');
+
+  return {
+    isTable,
+    render: (row) => renderWith(row, () => goJson(Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))),
+    header: () => renderWith(fields, () => ''),
+  };
+}

@@ -3,6 +3,7 @@
  * recent events for `since`, and live subscribers.
  */
 import { EventEmitter } from 'node:events';
+import { parseFilters } from './api/filters.js';
 import { IsulaError } from './errors.js';
 
 /** Docker Engine API v1.41 `EventMessage`. */
@@ -98,26 +99,9 @@ export function matchesFilter(e: EngineEvent, filter: EventFilter): boolean {
   return true;
 }
 
-/** Parses Docker's `filters` query parameter: `{"type":["container"]}` or the legacy `{"type":{"container":true}}`. */
+/** Parses Docker's `filters` query parameter for events (`{"type":["container"]}` or the legacy object form). */
 export function parseEventFilters(raw: string | undefined): EventFilter {
-  if (raw === undefined || raw === '') return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new IsulaError('API_BAD_REQUEST', `invalid filters: not JSON: ${raw.slice(0, 80)}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new IsulaError('API_BAD_REQUEST', 'invalid filters: expected a JSON object');
-  }
-  const out: EventFilter = {};
-  for (const [key, value] of Object.entries(parsed)) {
-    if (!FILTER_KEYS.has(key)) throw new IsulaError('API_BAD_REQUEST', `invalid filter '${key}'`);
-    if (Array.isArray(value) && value.every((v) => typeof v === 'string')) out[key] = value;
-    else if (typeof value === 'object' && value !== null && Object.values(value).every((v) => v === true)) out[key] = Object.keys(value);
-    else throw new IsulaError('API_BAD_REQUEST', `invalid filter '${key}': expected a list of strings`);
-  }
-  return out;
+  return parseFilters(raw, FILTER_KEYS);
 }
 
 const DURATION_RE = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/;

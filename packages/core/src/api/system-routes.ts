@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { IsulaError } from '../errors.js';
-import { parseEventFilters, parseEventTime, type EngineEvent, type EventBus } from '../events.js';
+import { matchesFilter, parseEventFilters, parseEventTime, type EngineEvent, type EventBus } from '../events.js';
 import { API_VERSION, MIN_API_VERSION, type ApiServer } from './server.js';
 
 export interface SystemSource {
@@ -59,19 +59,21 @@ export function registerSystemRoutes(api: ApiServer, source: SystemSource): void
     if (since !== undefined && until !== undefined && until < since) {
       throw new IsulaError('API_BAD_REQUEST', 'until is before since');
     }
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Api-Version': API_VERSION, Server: 'isulad' });
-    res.flushHeaders();
     const write = (e: EngineEvent) => res.write(`${JSON.stringify(e)}\n`);
 
-    // Subscribe before replaying so nothing falls between history and live.
+    // Subscribe before answering (a client that saw the headers may act at once) and
+    // before replaying, so nothing falls between history and live.
     const pending: EngineEvent[] = [];
     let replaying = true;
     let lastSent = -1;
     const unsubscribe = source.events.subscribe((e) => {
+      if (!matchesFilter(e, filter)) return;
       if (replaying) pending.push(e);
       else if (until === undefined || e.timeNano <= until) { lastSent = e.timeNano; write(e); }
     });
     try {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Api-Version': API_VERSION, Server: 'isulad' });
+      res.flushHeaders();
       if (since !== undefined) {
         for (const e of source.events.history(since, until ?? nowNano, filter)) { lastSent = e.timeNano; write(e); }
       }
