@@ -228,3 +228,17 @@ class ResponseParser {
     return { status: this.#status, headers: this.#headers, body: Buffer.concat(this.#body) };
   }
 }
+
+/** An `onData` handler for JSON-lines streams (events, load progress): calls `onLine` with each non-empty line. */
+export function jsonLines(onLine: (line: string) => void): (chunk: Buffer) => void {
+  let pending = '';
+  return (chunk) => {
+    pending += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (line !== '') onLine(line);
+    }
+  };
+}

@@ -1,7 +1,7 @@
 /** Image commands: images (image ls), image prune, load, tag, rmi, inspect. */
 import { createReadStream } from 'node:fs';
 import { Option, type Command } from 'commander';
-import type { EngineClient } from './client.js';
+import { jsonLines, type EngineClient } from './client.js';
 import { ExitCode } from './exit-code.js';
 import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSizePrecision, shortId } from './format.js';
 import { UsageError } from './usage-error.js';
@@ -182,24 +182,16 @@ export function registerImageCommands(program: Command, client: () => EngineClie
     .requiredOption('-i, --input <file>', 'read from this tar archive file')
     .option('-t, --tag <name>', 'name an untagged OCI image (iSulad: --tag)')
     .action(async (opts: { input: string; tag?: string }) => {
-      let pending = '';
       await client().request('/images/load', {
         method: 'POST',
         query: { quiet: '0', tag: opts.tag },
         bodyStream: createReadStream(opts.input),
         contentType: 'application/x-tar',
-        onData: (chunk) => {
-          pending += chunk.toString('utf8');
-          let nl: number;
-          while ((nl = pending.indexOf('\n')) >= 0) {
-            const line = pending.slice(0, nl).trim();
-            pending = pending.slice(nl + 1);
-            if (line === '') continue;
-            const msg = JSON.parse(line) as { stream?: string; error?: string };
-            if (msg.error !== undefined) throw new Error(msg.error);
-            if (msg.stream !== undefined) process.stdout.write(msg.stream);
-          }
-        },
+        onData: jsonLines((line) => {
+          const msg = JSON.parse(line) as { stream?: string; error?: string };
+          if (msg.error !== undefined) throw new Error(msg.error);
+          if (msg.stream !== undefined) process.stdout.write(msg.stream);
+        }),
       });
     });
 

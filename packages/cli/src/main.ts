@@ -5,7 +5,7 @@
  * (run, create, exec, start -a) once they exist.
  */
 import { Command, Option } from 'commander';
-import { DaemonError, DaemonUnreachableError, DEFAULT_HOST, EngineClient } from './client.js';
+import { DaemonError, DaemonUnreachableError, DEFAULT_HOST, EngineClient, jsonLines } from './client.js';
 import { registerArchiveCommands } from './commands-archive.js';
 import { ExitCode } from './exit-code.js';
 import { UsageError } from './usage-error.js';
@@ -72,22 +72,13 @@ export function buildProgram(): Command {
         if (eq <= 0) throw new UsageError(`invalid filter ${JSON.stringify(f)}: want key=value`);
         (filters[f.slice(0, eq)] ??= []).push(f.slice(eq + 1));
       }
-      let pending = '';
       await client(program).request('/events', {
         query: {
           since: opts.since,
           until: opts.until,
           filters: Object.keys(filters).length > 0 ? JSON.stringify(filters) : undefined,
         },
-        onData: (chunk) => {
-          pending += chunk.toString('utf8');
-          let nl: number;
-          while ((nl = pending.indexOf('\n')) >= 0) {
-            const line = pending.slice(0, nl).trim();
-            pending = pending.slice(nl + 1);
-            if (line !== '') out(opts.format === 'json' ? line : formatEvent(JSON.parse(line) as Parameters<typeof formatEvent>[0]));
-          }
-        },
+        onData: jsonLines((line) => out(opts.format === 'json' ? line : formatEvent(JSON.parse(line) as Parameters<typeof formatEvent>[0]))),
       });
     });
 
