@@ -71,6 +71,7 @@ test('a gzip layer keeps files, modes, owners, links, devices, fifos and xattrs'
     { name: 'bin/', type: '5', mode: 0o755 },
     { name: 'bin/su', data: '#!/bin/sh\n', mode: 0o4755 },
     { name: 'bin/su2', type: '1', linkname: 'bin/su' },
+    { name: 'bin/user-sgid', data: 'x', mode: 0o2750, uid: 1000, gid: 1000 }, // chown must not drop setgid
     { name: 'home/', type: '5', mode: 0o755 },
     { name: 'home/user/', type: '5', mode: 0o700, uid: 1000, gid: 1000, mtime: 1_600_000_000 },
     { name: 'home/user/notes', data: 'hello', mode: 0o640, uid: 1000, gid: 1000, mtime: 1_500_000_000 },
@@ -94,6 +95,9 @@ test('a gzip layer keeps files, modes, owners, links, devices, fifos and xattrs'
   assert.equal(await fs.readFile(at('bin/su'), 'utf8'), '#!/bin/sh\n');
   assert.equal((await fs.stat(at('bin/su2'))).ino, su.ino);
   assert.equal(su.nlink, 2);
+
+  const sgid = await fs.stat(at('bin/user-sgid'));
+  assert.deepEqual([sgid.uid, sgid.gid, sgid.mode & 0o7777], [1000, 1000, 0o2750]);
 
   const home = await fs.stat(at('home/user'));
   assert.equal(home.mode & 0o7777, 0o700);
