@@ -58,6 +58,12 @@ export interface ExtractOptions {
   expectedDigest?: string;
   expectedDiffId?: string;
   signal?: AbortSignal;
+  /**
+   * Flush the file system (`sync -f`) before the rename (default true). A caller
+   * that extracts several layers may pass false and flush once itself before it
+   * records them as complete.
+   */
+  sync?: boolean;
 }
 
 /**
@@ -137,7 +143,7 @@ export async function extractLayer(
       });
     }
     await extraction.finish();
-    await run('sync', ['-f', temp], { timeoutMs: 120_000, signal });
+    if (options.sync !== false) await run('sync', ['-f', temp], { timeoutMs: 120_000, signal });
     signal?.throwIfAborted();
     // rename(2) would also replace an empty directory; the store serialises
     // extractions of one layer, this check catches a caller that does not.

@@ -333,6 +333,10 @@ export class ImageStore {
     // Missing layers are extracted concurrently (two at a time: extraction is CPU (hash,
     // inflate) and disk bound); each becomes visible only once its layer.json is written.
     const missing = [...chains.entries()].filter(([, c]) => !this.#layers.has(c));
+    // Layers are extracted without a flush each; one `sync -f` then covers them all before
+    // their layer.json (the commit marker) is written. A crash before that leaves layer dirs
+    // without layer.json, which open() removes.
+    const done: LayerRecord[] = [];
     const extractOne = async ([i, chainId]: [number, string]): Promise<void> => {
       const source = img.layers[i];
       if (source === undefined) throw new IsulaError('IMAGE_ARCHIVE_INVALID', `image ${id}: layer ${i} missing`);
@@ -341,6 +345,7 @@ export class ImageStore {
       await fs.mkdir(layerDir, { mode: 0o700 });
       const result = await extractLayer(createReadStream(source.path), path.join(layerDir, 'diff'), {
         expectedDiffId: diffIds[i] as string,
+        sync: false,
         ...(source.digest !== undefined && { expectedDigest: source.digest }),
         ...(signal !== undefined && { signal }),
       });
@@ -352,12 +357,10 @@ export class ImageStore {
       }
       const link = randomBytes(13).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase();
       await fs.symlink(`../layers/${hex(chainId)}/diff`, this.#p('l', link));
-      const record: LayerRecord = {
+      done.push({
         schemaVersion: 1, chainId, diffId: diffIds[i] as string, parent: chains[i - 1] ?? null,
         blobDigest: result.digest, mediaType: source.mediaType, sizeBytes: result.sizeBytes, link,
-      };
-      await writeFileAtomic(path.join(layerDir, 'layer.json'), JSON.stringify(record));
-      this.#layers.set(chainId, record);
+      });
     };
     const queue = [...missing];
     const worker = async (): Promise<void> => {
@@ -366,14 +369,22 @@ export class ImageStore {
     const results = await Promise.allSettled([worker(), worker()]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
-      // Leave nothing behind: this image's new layers that no image uses, and half-made layer dirs.
-      const used = new Set([...this.#images.values()].flatMap((x) => x.layers));
-      for (const [, chainId] of missing) {
-        const layer = this.#layers.get(chainId);
-        if (layer !== undefined && !used.has(chainId)) await this.#removeLayer(layer);
-        else if (layer === undefined) await fs.rm(this.#p('layers', hex(chainId)), { recursive: true, force: true });
+      // Leave nothing behind: the layers of this image made so far (none is recorded yet).
+      for (const layer of done) {
+        await fs.rm(this.#p('l', layer.link), { force: true });
+        if (!this.#referencedBlobs().has(layer.blobDigest)) await fs.rm(this.blobPath(layer.blobDigest), { force: true });
       }
+      for (const [, chainId] of missing) await fs.rm(this.#p('layers', hex(chainId)), { recursive: true, force: true });
       throw failed.reason;
+    }
+    if (done.length > 0) {
+      await run('sync', ['-f', this.root], { timeout: 120_000 }).catch((err: unknown) => {
+        throw new IsulaError('INTERNAL', `flushing the image store failed: ${String(err)}`, { cause: err });
+      });
+    }
+    for (const record of done) {
+      await writeFileAtomic(this.#p('layers', hex(record.chainId), 'layer.json'), JSON.stringify(record));
+      this.#layers.set(record.chainId, record);
     }
     const size = chains.reduce((sum, c) => sum + (this.#layers.get(c)?.sizeBytes ?? 0), 0);
     const configFile = this.blobPath(id);
