@@ -181,3 +181,14 @@ test('an archive with a hostile layer is refused with IMAGE_LAYER_UNSAFE; its go
   await assert.rejects(fs.stat(path.join(d.graph, 'storage/escape')), { code: 'ENOENT' });
   assert.equal((await d.isula(['images', '-q'])).stdout.trim(), '');
 });
+
+test('a name wins over a short id: an image tagged like hex is found by its name', async (t) => {
+  const d = await imageDaemon(t);
+  for (const f of ['busybox.docker.tar', 'shared.docker.tar']) assert.equal((await d.isula(['load', '-i', path.join(IMAGES_DIR, f)])).code, 0);
+  const busyboxPrefix = fact('busybox').configDigest.slice(7, 13);
+  assert.equal((await d.isula(['tag', 'shared', busyboxPrefix])).code, 0);
+  const [byName] = JSON.parse((await d.isula(['inspect', busyboxPrefix])).stdout) as { Id: string }[];
+  assert.equal(byName?.Id, fact('shared').configDigest, 'the tag, not the id prefix');
+  const [byLongerPrefix] = JSON.parse((await d.isula(['inspect', fact('busybox').configDigest.slice(7, 19)])).stdout) as { Id: string }[];
+  assert.equal(byLongerPrefix?.Id, fact('busybox').configDigest);
+});

@@ -184,21 +184,24 @@ export class ImageStore {
   find(ref: string): ImageRecord | undefined {
     const idMatch = IMAGE_ID.exec(ref);
     if (idMatch) return this.#images.get(`sha256:${idMatch[1] ?? ''}`);
+    // A name first, as docker does: an image called "abcd" wins over an id starting with abcd.
+    let parsed;
+    try {
+      parsed = parseReference(ref);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed !== undefined) {
+      const full = formatReference(parsed);
+      for (const img of this.#images.values()) {
+        if (parsed.digest !== undefined ? img.repoDigests.includes(`${parsed.name}@${parsed.digest}`) : img.repoTags.includes(full)) return img;
+      }
+    }
     if (/^(?:sha256:)?[a-f0-9]{4,63}$/.test(ref)) {
       const prefix = ref.replace(/^sha256:/, '');
       const hits = [...this.#images.values()].filter((i) => hex(i.id).startsWith(prefix));
       if (hits.length === 1) return hits[0];
       if (hits.length > 1) throw new IsulaError('IMAGE_REFERENCE_INVALID', `short id ${ref} is ambiguous: ${hits.length} images match`);
-    }
-    let parsed;
-    try {
-      parsed = parseReference(ref);
-    } catch {
-      return undefined;
-    }
-    const full = formatReference(parsed);
-    for (const img of this.#images.values()) {
-      if (parsed.digest !== undefined ? img.repoDigests.includes(`${parsed.name}@${parsed.digest}`) : img.repoTags.includes(full)) return img;
     }
     return undefined;
   }
