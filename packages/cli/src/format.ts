@@ -107,17 +107,6 @@ export function shortId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }
 
-/** Docker-style "3 days ago". */
-export function timeAgo(unixSeconds: number, nowMs = Date.now()): string {
-  const s = Math.max(0, Math.floor(nowMs / 1000 - unixSeconds));
-  const units: [number, string][] = [[365 * 86400, 'year'], [30 * 86400, 'month'], [7 * 86400, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute']];
-  for (const [size, name] of units) {
-    const n = Math.floor(s / size);
-    if (n >= 1) return `${n === 1 ? (name === 'hour' ? 'About an' : '1') : n} ${name}${n === 1 ? '' : 's'} ago`;
-  }
-  return s < 1 ? 'Less than a second ago' : `${s} seconds ago`;
-}
-
 /** Docker's decimal sizes: 4.26MB. */
 export function humanSize(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
@@ -125,12 +114,6 @@ export function humanSize(bytes: number): string {
   let i = 0;
   while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
   return `${Number(v.toPrecision(3))}${units[i]}`;
-}
-
-export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join('');
-  return [line(header), ...rows.map(line)].join('\n');
 }
 
 /**
