@@ -543,18 +543,9 @@ function parsePax(body: Buffer, pax: Pax): void {
 // ---------------------------------------------------------------------------
 // Entries
 
-interface Entry {
-  name: string;
-  linkname: string;
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
+/** A header with its PAX overrides applied, plus what only PAX carries. */
+interface Entry extends RawHeader {
   atime: number;
-  mtime: number;
-  devmajor: number;
-  devminor: number;
   xattrs: Map<string, Buffer>;
 }
 
