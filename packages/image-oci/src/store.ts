@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import * as tar from 'tar';
 import { IsulaError, writeFileAtomic } from '@isula/core';
 import { extractLayer } from './extract.js';
-import { familiarTag, formatReference, IMAGE_ID, parseReference } from './reference.js';
+import { familiarTag, formatReference, IMAGE_ID, parseReference, type Reference } from './reference.js';
 
 const run = promisify(execFile);
 const SHA256 = /^sha256:([a-f0-9]{64})$/;
@@ -182,8 +182,20 @@ export class ImageStore {
 
   /** Finds an image by full or short id, `sha256:` id, name[:tag] or name@digest. */
   find(ref: string): ImageRecord | undefined {
+    return this.#lookup(ref)?.img;
+  }
+
+  /**
+   * `find`, telling how it matched: `reference` is set when `ref` named the
+   * image (a tag or a digest), unset when it was an id. rmi and save act on
+   * that difference, as docker does.
+   */
+  #lookup(ref: string): { img: ImageRecord; reference?: Reference } | undefined {
     const idMatch = IMAGE_ID.exec(ref);
-    if (idMatch) return this.#images.get(`sha256:${idMatch[1] ?? ''}`);
+    if (idMatch) {
+      const img = this.#images.get(`sha256:${idMatch[1] ?? ''}`);
+      return img && { img };
+    }
     // A name first, as docker does: an image called "abcd" wins over an id starting with abcd.
     let parsed;
     try {
@@ -194,22 +206,26 @@ export class ImageStore {
     if (parsed !== undefined) {
       const full = formatReference(parsed);
       for (const img of this.#images.values()) {
-        if (parsed.digest !== undefined ? img.repoDigests.includes(`${parsed.name}@${parsed.digest}`) : img.repoTags.includes(full)) return img;
+        if (parsed.digest !== undefined ? img.repoDigests.includes(`${parsed.name}@${parsed.digest}`) : img.repoTags.includes(full)) return { img, reference: parsed };
       }
     }
     if (/^(?:sha256:)?[a-f0-9]{4,63}$/.test(ref)) {
       const prefix = ref.replace(/^sha256:/, '');
       const hits = [...this.#images.values()].filter((i) => hex(i.id).startsWith(prefix));
-      if (hits.length === 1) return hits[0];
+      if (hits.length === 1 && hits[0] !== undefined) return { img: hits[0] };
       if (hits.length > 1) throw new IsulaError('IMAGE_REFERENCE_INVALID', `short id ${ref} is ambiguous: ${hits.length} images match`);
     }
     return undefined;
   }
 
   get(ref: string): ImageRecord {
-    const img = this.find(ref);
-    if (img === undefined) throw new IsulaError('IMAGE_NOT_FOUND', `No such image: ${ref}`);
-    return img;
+    return this.#require(ref).img;
+  }
+
+  #require(ref: string): { img: ImageRecord; reference?: Reference } {
+    const match = this.#lookup(ref);
+    if (match === undefined) throw new IsulaError('IMAGE_NOT_FOUND', `No such image: ${ref}`);
+    return match;
   }
 
   async config(img: ImageRecord): Promise<ImageConfig> {
@@ -270,7 +286,7 @@ export class ImageStore {
         throw new IsulaError('IMAGE_ARCHIVE_INVALID', `archive file ${rel} is not valid JSON`, { cause: err });
       }
     };
-    const has = (rel: string) => fs.access(path.join(dir, rel)).then(() => true, () => false);
+    const has = (rel: string) => exists(path.join(dir, rel));
 
     if (await has('manifest.json')) {
       const manifest = await readJson('manifest.json');
@@ -354,7 +370,7 @@ export class ImageStore {
       });
       // Keep the blob as received, for save; same filesystem, so a rename when it came from the scratch dir.
       const blobFile = this.blobPath(result.digest);
-      if (!(await fs.access(blobFile).then(() => true, () => false))) {
+      if (!(await exists(blobFile))) {
         if (source.path.startsWith(tmp)) await fs.rename(source.path, blobFile).catch(async () => { await fs.copyFile(source.path, blobFile); });
         else await fs.copyFile(source.path, blobFile);
       }
@@ -391,7 +407,7 @@ export class ImageStore {
     }
     const size = chains.reduce((sum, c) => sum + (this.#layers.get(c)?.sizeBytes ?? 0), 0);
     const configFile = this.blobPath(id);
-    if (!(await fs.access(configFile).then(() => true, () => false))) await writeFileAtomic(configFile, configBytes, { mode: 0o600 });
+    if (!(await exists(configFile))) await writeFileAtomic(configFile, configBytes, { mode: 0o600 });
 
     const tags = img.tags.map((t) => formatReference(parseReference(t)));
     const previous = this.#images.get(id);
@@ -434,12 +450,10 @@ export class ImageStore {
     if (refs.length === 0) throw new IsulaError('IMAGE_REFERENCE_INVALID', 'no image to save');
     const picked = new Map<string, { img: ImageRecord; tags: Set<string> }>();
     for (const ref of refs) {
-      const img = this.get(ref);
+      const { img, reference } = this.#require(ref);
       const entry = picked.get(img.id) ?? { img, tags: new Set<string>() };
-      const byName = !/^(?:sha256:)?[a-f0-9]{4,64}$/.test(ref) || img.repoTags.includes(formatReference(parseReference(ref)));
-      if (byName) {
-        const parsed = parseReference(ref);
-        if (parsed.digest === undefined) entry.tags.add(formatReference(parsed));
+      if (reference !== undefined) {
+        if (reference.digest === undefined) entry.tags.add(formatReference(reference));
       } else {
         for (const t of img.repoTags) entry.tags.add(t);
       }
@@ -535,13 +549,11 @@ export class ImageStore {
    */
   remove(ref: string, options: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
     return this.#mutex.run(async () => {
-      const img = this.get(ref);
-      const byId = IMAGE_ID.test(ref) || (/^(?:sha256:)?[a-f0-9]{4,63}$/.test(ref) && !img.repoTags.includes(formatReference(parseReference(ref))));
+      const { img, reference } = this.#require(ref);
       const untagged: string[] = [];
-      if (!byId) {
-        const parsed = parseReference(ref);
-        const full = formatReference(parsed);
-        if (img.repoTags.length > 1 || (parsed.digest === undefined && img.repoTags.length === 1 && img.repoTags[0] !== full)) {
+      if (reference !== undefined) {
+        const full = formatReference(reference);
+        if (img.repoTags.length > 1 || (reference.digest === undefined && img.repoTags.length === 1 && img.repoTags[0] !== full)) {
           const updated = { ...img, repoTags: img.repoTags.filter((t) => t !== full) };
           await this.#writeImage(updated);
           return { untagged: [full], deleted: [] };
@@ -636,6 +648,10 @@ async function writeUncompressed(blob: string, dest: string, signal: AbortSignal
   const zlib = await import('node:zlib');
   const decompress = isGzip ? zlib.createGunzip() : zlib.createZstdDecompress();
   await pipeline(createReadStream(blob), decompress, (await fs.open(dest, 'wx', 0o600)).createWriteStream(), ...(signal ? [{ signal }] : []));
+}
+
+function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(() => true, () => false);
 }
 
 async function isMountPoint(p: string): Promise<boolean> {
