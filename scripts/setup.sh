@@ -28,7 +28,7 @@ die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run me as root (I install Debian packages and launchers)"
 command -v apt-get >/dev/null || die "apt-get not found: this set-up is for Debian 12"
 
-ENGINE_PKGS=(runc crun conmon lxc containernetworking-plugins containerd catatonit attr
+ENGINE_PKGS=(runc crun conmon lxc containernetworking-plugins containerd catatonit golang-github-containers-common attr
   iproute2 iptables openssl busybox-static skopeo umoci ca-certificates)
 TEST_PKGS=(docker-registry socat hyperfine jq apache2-utils)
 

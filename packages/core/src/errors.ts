@@ -62,6 +62,19 @@ export const ERROR_CODES = Object.freeze({
   IMAGE_LAYER_UNSAFE: 'invalidArgument',
   IMAGE_DIGEST_MISMATCH: 'invalidArgument',
   IMAGE_STORE_CORRUPT: 'internal',
+  // containers
+  CONTAINER_NOT_FOUND: 'notFound',
+  CONTAINER_ID_AMBIGUOUS: 'invalidArgument',
+  CONTAINER_NAME_IN_USE: 'conflict',
+  CONTAINER_CONFIG_INVALID: 'invalidArgument',
+  /** The state forbids the operation (start a paused one, rm a running one without force ...). */
+  CONTAINER_STATE_CONFLICT: 'conflict',
+  /** The command does not exist in the image (docker run exits 127). */
+  CONTAINER_CMD_NOT_FOUND: 'invalidArgument',
+  /** The command exists but cannot be run (docker run exits 126). */
+  CONTAINER_CMD_NOT_EXECUTABLE: 'invalidArgument',
+  /** The OCI runtime (or its monitor) refused or failed an operation; the message carries its reason. */
+  RUNTIME_FAILED: 'internal',
   // generic
   CANCELED: 'canceled',
   TIMEOUT: 'timeout',
