@@ -1,0 +1,565 @@
+/**
+ * RuntimeDriver for an OCI runtime CLI (runc, crun, ...) with one conmon per
+ * container. conmon double-forks away from the daemon, so containers outlive
+ * it; everything needed to find a container again is returned as `persisted`.
+ *
+ * Volatile files, under the daemon's state root (default /run/isulad):
+ *   runtime/<name>/          the runtime's --root
+ *   exits/<id>               conmon's exit file (decimal status)
+ *   socks/<id> -> bundle     conmon's attach-socket symlink (removed on delete)
+ *   conmon/<id>/             conmon's persist dir: conmon.pid, pidfile, conmon.log, `oom`, `exit`
+ *   conmon/<id>/exec/<eid>/  one exec: process.json, attach, ctl, log of conmon, exits/
+ * conmon also makes `attach` (socket), `ctl` and `winsz` (fifos) in the bundle.
+ */
+import fs from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { IsulaError, writeFileAtomic } from '@isula/core';
+import type {
+  ContainerStats, DriverCallOptions, ExitStatus, OciProcess, OciSpec, ResourceUpdate, RuntimeContainerRef,
+  RuntimeDriver, RuntimeState, StdioConfig, StdioStream,
+} from '@isula/core';
+import { connectAttach, type AttachStream } from './attach.js';
+import { bfqWeightFile, cgroupPathOf, readOomKills, readStats } from './cgroups.js';
+import { conmonLogLevel, spawnConmon, type SyncMessage } from './conmon.js';
+import { ExitWatcher } from './exit-watcher.js';
+import { findExecutable, identify, isSameProcess, signalProcess, waitProcessGone, type ProcessIdentity } from './proc.js';
+import { DEFAULT_TIMEOUT_MS, RuntimeCli, cleanRuntimeMessage, isNotExist, type RuntimeSpec } from './runtime-cli.js';
+
+export const DEFAULT_CONMON = '/usr/bin/conmon';
+/** Exit code reported when a container's process is gone and conmon left no exit file (conmon was killed). */
+export const LOST_EXIT_CODE = 255;
+const SEARCH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export interface RuncDriverOptions {
+  /** Runtime name (`runc`, `crun`, a daemon.json `runtimes` key); `path` defaults to the name looked up in PATH. */
+  runtime: { name: string; path?: string; args?: string[] };
+  /** The daemon's volatile state root (daemon.json `state`). */
+  stateDir: string;
+  /** conmon binary; default /usr/bin/conmon. */
+  conmonPath?: string;
+  logger: Logger;
+  /** The daemon's log level, mapped onto conmon's `--log-level`. */
+  logLevel?: string;
+  /** Timeout of each runtime call and of conmon's sync message; default 30 s. */
+  timeoutMs?: number;
+  /** Share one exit-dir watcher between the drivers of one daemon (they share the exit dir). */
+  exitWatcher?: ExitWatcher;
+}
+
+/** What `create` returns as `persisted` and `restore` reads back. */
+export interface RuncPersisted {
+  schemaVersion: 1;
+  runtime: RuntimeSpec;
+  conmonPath: string;
+  /** conmon's monitor process (after its double fork), with its start time. */
+  conmon: ProcessIdentity | null;
+  /** The container's init process, with its start time. */
+  init: ProcessIdentity;
+  exitFile: string;
+  persistDir: string;
+  attachSocket: string;
+  socketLink: string;
+  /** The container's cgroup, relative to each hierarchy root; null when unknown. */
+  cgroupPath: string | null;
+  terminal: boolean;
+}
+
+interface Layout {
+  runtimeRoot: string;
+  exitDir: string;
+  socketDir: string;
+  conmonDir: string;
+}
+
+export class RuncDriver implements RuntimeDriver {
+  readonly name: string;
+  readonly #opts: RuncDriverOptions;
+  readonly #log: Logger;
+  readonly #layout: Layout;
+  readonly #timeoutMs: number;
+  readonly #watcher: ExitWatcher;
+  readonly #ownsWatcher: boolean;
+  readonly #streams = new Map<string, Set<AttachStream>>();
+  #cli: RuntimeCli | undefined;
+
+  constructor(opts: RuncDriverOptions) {
+    this.#opts = opts;
+    this.name = opts.runtime.name;
+    this.#log = opts.logger.child({ runtime: opts.runtime.name });
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#layout = {
+      runtimeRoot: path.join(opts.stateDir, 'runtime', opts.runtime.name),
+      exitDir: path.join(opts.stateDir, 'exits'),
+      socketDir: path.join(opts.stateDir, 'socks'),
+      conmonDir: path.join(opts.stateDir, 'conmon'),
+    };
+    this.#ownsWatcher = opts.exitWatcher === undefined;
+    this.#watcher = opts.exitWatcher ?? new ExitWatcher(this.#layout.exitDir);
+  }
+
+  async create(ref: RuntimeContainerRef, opts: DriverCallOptions & { spec: OciSpec; stdio: StdioConfig }): Promise<{ persisted: Record<string, unknown> }> {
+    const id = checkId(ref.id);
+    const cli = await this.#defaultCli();
+    const conmonPath = await this.#conmonPath();
+    const L = this.#layout;
+    const persistDir = path.join(L.conmonDir, id);
+    const exitFile = path.join(L.exitDir, id);
+    await Promise.all([L.runtimeRoot, L.exitDir, L.socketDir, path.dirname(opts.stdio.logPath)].map((d) => fs.mkdir(d, { recursive: true, mode: 0o700 })));
+    await fs.rm(persistDir, { recursive: true, force: true });
+    await fs.mkdir(persistDir, { recursive: true, mode: 0o700 });
+    await fs.rm(exitFile, { force: true });
+
+    const { stdio } = opts;
+    const args = [
+      '--api-version', '1', '-c', id, '-u', id, '-n', id, '-r', cli.spec.path, '-b', ref.bundle,
+      '-p', path.join(persistDir, 'pidfile'), '-P', path.join(persistDir, 'conmon.pid'),
+      '-l', `k8s-file:${stdio.logPath}`, '--exit-dir', L.exitDir, '--socket-dir-path', L.socketDir,
+      '-0', persistDir, '--log-level', conmonLogLevel(this.#opts.logLevel),
+      ...cli.globalArgs().flatMap((a) => ['--runtime-arg', a]),
+    ];
+    if (stdio.openStdin) args.push('-i');
+    if (stdio.terminal) args.push('-t');
+    // Without it the first attach client to leave closes the container's stdin (docker's StdinOnce).
+    if (stdio.openStdin && !stdio.stdinOnce) args.push('--leave-stdin-open');
+    this.#log.debug({ container: id, argv: [conmonPath, ...args] }, 'spawning conmon');
+
+    const started = Date.now();
+    let msg: SyncMessage;
+    const conmon = spawnConmon({ conmonPath, args, logFile: path.join(persistDir, 'conmon.log') });
+    try {
+      conmon.writeStart();
+      msg = await conmon.nextSync(this.#timeoutMs, opts.signal);
+    } catch (err) {
+      conmon.release();
+      await this.#undoCreate(cli, ref, persistDir);
+      throw err instanceof IsulaError && err.code === 'RUNTIME_FAILED'
+        ? new IsulaError('RUNTIME_FAILED', `${err.message}: ${await conmonLog(persistDir)}`, { cause: err, details: { runtime: cli.spec.name } })
+        : err;
+    }
+    conmon.release();
+    if (msg.data < 0) {
+      const reason = cleanRuntimeMessage(msg.message ?? '') || (await conmonLog(persistDir));
+      await this.#undoCreate(cli, ref, persistDir);
+      throw classifyCreateError(cli.spec.name, reason);
+    }
+
+    const init = await identify(msg.data);
+    const conmonPid = Number((await fs.readFile(path.join(persistDir, 'conmon.pid'), 'utf8').catch(() => '')).trim());
+    const conmonId = (await identify(conmonPid)) ?? null;
+    const persisted: RuncPersisted = {
+      schemaVersion: 1,
+      runtime: cli.spec,
+      conmonPath,
+      conmon: conmonId,
+      init: init ?? { pid: msg.data, startTime: -1 },
+      exitFile,
+      persistDir,
+      attachSocket: path.join(ref.bundle, 'attach'),
+      socketLink: path.join(L.socketDir, id),
+      cgroupPath: (await cgroupPathOf(msg.data)) ?? null,
+      terminal: stdio.terminal,
+    };
+    this.#log.info({ container: id, pid: msg.data, conmonPid, durationMs: Date.now() - started }, 'container created');
+    return { persisted: persisted as unknown as Record<string, unknown> };
+  }
+
+  async start(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<void> {
+    const p = await this.#persisted(ref);
+    await this.#cliFor(p).run(['start', ref.id], this.#runOpts(opts));
+  }
+
+  async kill(ref: RuntimeContainerRef, opts: DriverCallOptions & { signal_: string | number; all?: boolean }): Promise<void> {
+    const p = await this.#persisted(ref);
+    const cli = this.#cliFor(p);
+    const argv = ['kill', ...(opts.all ? ['--all'] : []), ref.id, String(signalNumber(opts.signal_))];
+    try {
+      await cli.run(argv, this.#runOpts(opts));
+    } catch (err) {
+      // Killing a stopped or deleted container is not an error.
+      if (isNotExist(err) || (err instanceof IsulaError && err.code === 'RUNTIME_FAILED' && (await cli.state(ref.id, this.#runOpts(opts))).status === 'stopped')) return;
+      throw err;
+    }
+  }
+
+  async state(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<RuntimeState> {
+    const p = await this.#persisted(ref);
+    return this.#cliFor(p).state(ref.id, this.#runOpts(opts));
+  }
+
+  async wait(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<ExitStatus> {
+    const p = await this.#persisted(ref);
+    return this.#watcher.wait(ref.id, () => this.#checkExit(p), opts.signal);
+  }
+
+  async exec(
+    ref: RuntimeContainerRef,
+    opts: DriverCallOptions & { execId: string; process: OciProcess; stdio: StdioConfig; onStarted?: (pid: number, stream: StdioStream | undefined) => void },
+  ): Promise<ExitStatus> {
+    const p = await this.#persisted(ref);
+    const cli = this.#cliFor(p);
+    const execId = checkId(opts.execId);
+    const execDir = this.#execDir(p, execId);
+    await fs.rm(execDir, { recursive: true, force: true });
+    await fs.mkdir(path.join(execDir, 'exits'), { recursive: true, mode: 0o700 });
+    await fs.mkdir(path.dirname(opts.stdio.logPath), { recursive: true });
+    const processSpec = { ...opts.process, terminal: opts.stdio.terminal };
+    await fs.writeFile(path.join(execDir, 'process.json'), JSON.stringify(processSpec), { mode: 0o600 });
+    // The caller gets a stream when it asked to be told of the start: output then also reaches it live.
+    const attach = opts.onStarted !== undefined;
+    const args = [
+      '--api-version', '1', '-c', ref.id, '-u', execId, '-n', ref.id, '-r', cli.spec.path, '-b', execDir,
+      '-p', path.join(execDir, 'pidfile'), '-l', `k8s-file:${opts.stdio.logPath}`, '--exit-dir', path.join(execDir, 'exits'),
+      '--socket-dir-path', this.#layout.socketDir, '--log-level', conmonLogLevel(this.#opts.logLevel),
+      '-e', '--exec-process-spec', path.join(execDir, 'process.json'),
+      ...cli.globalArgs().flatMap((a) => ['--runtime-arg', a]),
+    ];
+    if (attach) args.push('--exec-attach');
+    if (opts.stdio.openStdin) args.push('-i');
+    if (opts.stdio.terminal) args.push('-t');
+    this.#log.debug({ container: ref.id, execId, argv: args }, 'spawning conmon for exec');
+    const conmon = spawnConmon({ conmonPath: p.conmonPath, args, logFile: path.join(execDir, 'conmon.log'), attachPipe: attach });
+    let stream: AttachStream | undefined;
+    try {
+      conmon.writeStart();
+      if (attach) {
+        const ready = await conmon.nextAttach(this.#timeoutMs, opts.signal);
+        if (ready.data < 0) throw classifyCreateError(cli.spec.name, ready.message ?? 'exec attach failed');
+        stream = await connectAttach(path.join(execDir, 'attach'));
+        conmon.writeStart();
+      }
+      const started = await conmon.nextSync(this.#timeoutMs, opts.signal);
+      if (started.data < 0) throw classifyCreateError(cli.spec.name, cleanRuntimeMessage(started.message ?? '') || (await conmonLog(execDir)));
+      opts.onStarted?.(started.data, stream);
+      const exited = await conmon.nextSync(Infinity, opts.signal);
+      return { exitCode: exited.data, exitedAt: new Date() };
+    } catch (err) {
+      stream?.close();
+      throw err;
+    } finally {
+      conmon.release();
+      await fs.rm(path.join(this.#layout.socketDir, execId), { force: true });
+      // An exec's directory goes once it is over; a live stream keeps reading until conmon closes it.
+      if (stream === undefined || stream.isClosed) await fs.rm(execDir, { recursive: true, force: true });
+      else stream.onClose(() => { void fs.rm(execDir, { recursive: true, force: true }); });
+    }
+  }
+
+  async attach(ref: RuntimeContainerRef, _opts: DriverCallOptions): Promise<StdioStream> {
+    const p = await this.#persisted(ref);
+    const stream = await connectAttach(p.attachSocket);
+    let set = this.#streams.get(ref.id);
+    if (!set) this.#streams.set(ref.id, (set = new Set()));
+    set.add(stream);
+    stream.onClose(() => {
+      set.delete(stream);
+      if (set.size === 0 && this.#streams.get(ref.id) === set) this.#streams.delete(ref.id);
+    });
+    return stream;
+  }
+
+  async resize(ref: RuntimeContainerRef, opts: DriverCallOptions & { execId?: string; rows: number; cols: number }): Promise<void> {
+    const p = await this.#persisted(ref);
+    const dir = opts.execId === undefined ? path.dirname(p.attachSocket) : this.#execDir(p, checkId(opts.execId));
+    const rows = Math.max(0, Math.trunc(opts.rows));
+    const cols = Math.max(0, Math.trunc(opts.cols));
+    // conmon keeps the fifo open for reading: a non-blocking open never waits.
+    const handle = await fs.open(path.join(dir, 'ctl'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK).catch((err: unknown) => {
+      throw new IsulaError('RUNTIME_FAILED', `cannot resize ${ref.id}: conmon's control fifo is gone`, { cause: err });
+    });
+    try {
+      await handle.write(`1 ${rows} ${cols}\n`);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async pause(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<void> {
+    const p = await this.#persisted(ref);
+    await this.#cliFor(p).run(['pause', ref.id], this.#runOpts(opts));
+  }
+
+  async resume(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<void> {
+    const p = await this.#persisted(ref);
+    await this.#cliFor(p).run(['resume', ref.id], this.#runOpts(opts));
+  }
+
+  async update(ref: RuntimeContainerRef, opts: DriverCallOptions & { resources: ResourceUpdate }): Promise<void> {
+    const p = await this.#persisted(ref);
+    const r = opts.resources;
+    // OCI LinuxResources through `-r FILE`: runc and crun agree on it (not on flag names: --cpu-share).
+    const res: Record<string, Record<string, number | string>> = {};
+    const set = (group: string, key: string, value: number | string | undefined) => {
+      if (value !== undefined) (res[group] ??= {})[key] = value;
+    };
+    set('memory', 'limit', r.memoryBytes);
+    set('memory', 'swap', r.memorySwapBytes);
+    set('cpu', 'shares', r.cpuShares);
+    set('cpu', 'quota', r.cpuQuota);
+    set('cpu', 'period', r.cpuPeriod);
+    set('cpu', 'cpus', r.cpusetCpus);
+    set('cpu', 'mems', r.cpusetMems);
+    set('pids', 'limit', r.pidsLimit);
+    let bfqFile: string | undefined;
+    if (r.blkioWeight !== undefined) {
+      bfqFile = p.cgroupPath === null ? undefined : await bfqWeightFile(p.cgroupPath);
+      if (bfqFile === undefined) set('blockIO', 'weight', r.blkioWeight);
+    }
+    if (Object.keys(res).length > 0) {
+      const file = path.join(p.persistDir, 'update.json');
+      await fs.writeFile(file, JSON.stringify(res), { mode: 0o600 });
+      try {
+        await this.#cliFor(p).run(['update', '-r', file, ref.id], this.#runOpts(opts));
+      } finally {
+        await fs.rm(file, { force: true });
+      }
+    }
+    // No blkio.weight on a BFQ host (PLATFORM.md §8): the weight goes to blkio.bfq.weight.
+    if (bfqFile !== undefined && r.blkioWeight !== undefined) {
+      await fs.writeFile(bfqFile, String(r.blkioWeight)).catch((err: unknown) => {
+        throw new IsulaError('RUNTIME_FAILED', `cannot set the blkio weight of ${ref.id}: ${(err as Error).message}`, { cause: err });
+      });
+    }
+  }
+
+  async stats(ref: RuntimeContainerRef, _opts: DriverCallOptions): Promise<ContainerStats> {
+    const p = await this.#persisted(ref);
+    const cgroupPath = p.cgroupPath ?? (await cgroupPathOf(p.init.pid));
+    if (cgroupPath === undefined) throw new IsulaError('RUNTIME_FAILED', `container ${ref.id} has no cgroup to read stats from`);
+    return readStats(cgroupPath);
+  }
+
+  async pids(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<number[]> {
+    const p = await this.#persisted(ref);
+    const out = await this.#cliFor(p).run(['ps', '--format', 'json', ref.id], this.#runOpts(opts));
+    const parsed = JSON.parse(out) as unknown;
+    return Array.isArray(parsed) ? parsed.filter((x): x is number => typeof x === 'number') : [];
+  }
+
+  async delete(ref: RuntimeContainerRef, opts: DriverCallOptions & { force?: boolean }): Promise<void> {
+    const p = await this.#persisted(ref);
+    const cli = this.#cliFor(p);
+    if (!opts.force) {
+      const { status } = await cli.state(ref.id, this.#runOpts(opts));
+      if (status === 'running' || status === 'paused') {
+        throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${ref.id} is ${status}: stop it first or delete with force`);
+      }
+    }
+    // Read the OOM count while the cgroup still exists.
+    const oomKills = p.cgroupPath === null ? undefined : await readOomKills(p.cgroupPath);
+    try {
+      await cli.run(['delete', '--force', ref.id], this.#runOpts(opts));
+    } catch (err) {
+      if (!isNotExist(err)) throw err;
+    }
+    // conmon writes the exit file once the init is reaped, then leaves.
+    if (p.conmon && !(await waitProcessGone(p.conmon, 3000))) {
+      this.#log.warn({ container: ref.id, conmonPid: p.conmon.pid }, 'conmon still running after delete: killing it');
+      await signalProcess(p.conmon, 'SIGKILL');
+      await waitProcessGone(p.conmon, 1000);
+    }
+    const status = await this.#checkExit(p, oomKills);
+    if (status) this.#watcher.settle(ref.id, status);
+    for (const s of this.#streams.get(ref.id) ?? []) s.close();
+    const bundle = path.dirname(p.attachSocket);
+    await Promise.all([
+      fs.rm(p.exitFile, { force: true }),
+      fs.rm(p.persistDir, { recursive: true, force: true }),
+      fs.rm(p.socketLink, { force: true }),
+      ...['attach', 'ctl', 'winsz'].map((f) => fs.rm(path.join(bundle, f), { force: true })),
+    ]);
+    this.#log.info({ container: ref.id }, 'container deleted');
+  }
+
+  async restore(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<RuntimeState> {
+    const p = await this.#persisted(ref);
+    if (await exists(p.exitFile)) return { status: 'stopped', pid: 0 };
+    if (await isSameProcess(p.init)) {
+      if (!(await isSameProcess(p.conmon ?? undefined))) {
+        this.#log.warn({ container: ref.id, pid: p.init.pid }, 'conmon is gone: the container runs unsupervised, its exit code will be lost');
+      }
+      const st = await this.#cliFor(p).state(ref.id, this.#runOpts(opts));
+      return st.status === 'stopped' ? st : { status: st.status, pid: p.init.pid };
+    }
+    // The init is gone (or its pid now belongs to another process). A live conmon is about to write the file.
+    if (p.conmon && (await isSameProcess(p.conmon))) await waitProcessGone(p.conmon, 2000);
+    if (!(await exists(p.exitFile))) {
+      this.#log.warn({ container: ref.id, pid: p.init.pid, exitCode: LOST_EXIT_CODE }, 'container exited without an exit file: recording a lost exit');
+      await fs.mkdir(path.dirname(p.exitFile), { recursive: true });
+      await writeFileAtomic(p.exitFile, String(LOST_EXIT_CODE), { mode: 0o644 });
+    }
+    return { status: 'stopped', pid: 0 };
+  }
+
+  /** Closes what this driver opened: the exit watcher (when its own) and attach streams. Containers keep running. */
+  close(): void {
+    if (this.#ownsWatcher) this.#watcher.close();
+    for (const set of this.#streams.values()) for (const s of set) s.close();
+    this.#streams.clear();
+  }
+
+  // ---------------------------------------------------------------------------
+
+  /** The exit status when the container has exited, else undefined. */
+  async #checkExit(p: RuncPersisted, oomKills?: number): Promise<ExitStatus | undefined> {
+    let status = await readExitFile(p.exitFile);
+    if (!status) {
+      // conmon killed without writing: once both it and the init are gone, the code is lost.
+      if ((await isSameProcess(p.conmon ?? undefined)) || (await isSameProcess(p.init))) return undefined;
+      status = (await readExitFile(p.exitFile)) ?? { exitCode: LOST_EXIT_CODE, exitedAt: new Date() };
+    }
+    const oom = (await exists(path.join(p.persistDir, 'oom')))
+      || (oomKills ?? (p.cgroupPath === null ? 0 : ((await readOomKills(p.cgroupPath)) ?? 0))) > 0;
+    return oom ? { ...status, oomKilled: true } : status;
+  }
+
+  #execDir(p: RuncPersisted, execId: string): string {
+    return path.join(p.persistDir, 'exec', execId);
+  }
+
+  #runOpts(opts: DriverCallOptions): { signal: AbortSignal; timeoutMs: number } {
+    return { signal: opts.signal, timeoutMs: this.#timeoutMs };
+  }
+
+  #cliFor(p: RuncPersisted): RuntimeCli {
+    return new RuntimeCli(p.runtime);
+  }
+
+  async #defaultCli(): Promise<RuntimeCli> {
+    if (this.#cli) return this.#cli;
+    const rt = this.#opts.runtime;
+    const wanted = rt.path ?? rt.name;
+    const found = await findExecutable(wanted, SEARCH_DIRS);
+    if (found === undefined) {
+      throw new IsulaError('RUNTIME_UNAVAILABLE', `runtime ${rt.name}: binary ${wanted} not found or not executable`, { details: { runtime: rt.name, binary: wanted } });
+    }
+    this.#cli = new RuntimeCli({ name: rt.name, path: found, root: this.#layout.runtimeRoot, args: rt.args ?? [] });
+    return this.#cli;
+  }
+
+  async #conmonPath(): Promise<string> {
+    const wanted = this.#opts.conmonPath ?? DEFAULT_CONMON;
+    const found = await findExecutable(wanted, SEARCH_DIRS);
+    if (found === undefined) {
+      throw new IsulaError('RUNTIME_UNAVAILABLE', `runtime ${this.name}: conmon binary ${wanted} not found or not executable`, { details: { runtime: this.name, binary: wanted } });
+    }
+    return found;
+  }
+
+  /** ref.persisted when valid; otherwise what this driver's layout implies (a container created elsewhere). */
+  async #persisted(ref: RuntimeContainerRef): Promise<RuncPersisted> {
+    const id = checkId(ref.id);
+    const parsed = parsePersisted(ref.persisted);
+    if (parsed) return parsed;
+    const cli = await this.#defaultCli();
+    return {
+      schemaVersion: 1,
+      runtime: cli.spec,
+      conmonPath: this.#opts.conmonPath ?? DEFAULT_CONMON,
+      conmon: null,
+      init: { pid: 0, startTime: -1 },
+      exitFile: path.join(this.#layout.exitDir, id),
+      persistDir: path.join(this.#layout.conmonDir, id),
+      attachSocket: path.join(ref.bundle, 'attach'),
+      socketLink: path.join(this.#layout.socketDir, id),
+      cgroupPath: null,
+      terminal: false,
+    };
+  }
+
+  /** Undo a failed create: runtime state, conmon, its symlink and files. The bundle keeps only what core wrote. */
+  async #undoCreate(cli: RuntimeCli, ref: RuntimeContainerRef, persistDir: string): Promise<void> {
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    await cli.run(['delete', '--force', ref.id], { signal }).catch(() => {});
+    const conmonPid = Number((await fs.readFile(path.join(persistDir, 'conmon.pid'), 'utf8').catch(() => '')).trim());
+    const conmon = await identify(conmonPid);
+    if (conmon && !(await waitProcessGone(conmon, 2000))) {
+      await signalProcess(conmon, 'SIGKILL');
+      await waitProcessGone(conmon, 1000);
+    }
+    await Promise.all([
+      fs.rm(path.join(this.#layout.exitDir, ref.id), { force: true }),
+      fs.rm(path.join(this.#layout.socketDir, ref.id), { force: true }),
+      fs.rm(persistDir, { recursive: true, force: true }),
+      ...['attach', 'ctl', 'winsz'].map((f) => fs.rm(path.join(ref.bundle, f), { force: true })),
+    ]);
+  }
+}
+
+function checkId(id: string): string {
+  if (!ID.test(id)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid container or exec id ${JSON.stringify(id)}`);
+  return id;
+}
+
+/** Maps the runtime's create/exec failure onto docker's 127/126 codes where it names the command. */
+export function classifyCreateError(runtime: string, reason: string): IsulaError {
+  const details = { runtime, reason };
+  const notFound = /executable file not found|exec: "[^"]*": stat [^:]*: no such file or directory|executable file `[^`]*` not found|exec(?:utable)?[^:]*: no such file or directory/i;
+  const denied = /exec: "[^"]*": permission denied|open executable: permission denied|exec(?:utable)?[^:]*: permission denied/i;
+  if (notFound.test(reason)) return new IsulaError('CONTAINER_CMD_NOT_FOUND', `${runtime}: ${reason}`, { details });
+  if (denied.test(reason)) return new IsulaError('CONTAINER_CMD_NOT_EXECUTABLE', `${runtime}: ${reason}`, { details });
+  if (/cgroups in hybrid mode not supported/i.test(reason)) {
+    return new IsulaError('RUNTIME_FAILED', `runtime ${runtime} failed: ${reason} (on a cgroup v1 hybrid host, bind hugetlb to v1: see @isula/driver-runc's README)`, { details });
+  }
+  return new IsulaError('RUNTIME_FAILED', `runtime ${runtime} create failed: ${reason}`, { details });
+}
+
+function signalNumber(signal: string | number): number {
+  if (typeof signal === 'number' || /^\d+$/.test(signal)) {
+    const n = Number(signal);
+    if (Number.isInteger(n) && n > 0 && n < 65) return n;
+  } else {
+    const name = (signal.toUpperCase().startsWith('SIG') ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`) as NodeJS.Signals;
+    const n = osConstants.signals[name];
+    if (n !== undefined) return n;
+  }
+  throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid signal ${JSON.stringify(signal)}`);
+}
+
+async function readExitFile(file: string): Promise<ExitStatus | undefined> {
+  try {
+    const [text, st] = await Promise.all([fs.readFile(file, 'utf8'), fs.stat(file)]);
+    const code = Number(text.trim());
+    return { exitCode: Number.isInteger(code) ? code : LOST_EXIT_CODE, exitedAt: st.mtime };
+  } catch {
+    return undefined;
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(() => true, () => false);
+}
+
+async function conmonLog(dir: string): Promise<string> {
+  const text = await fs.readFile(path.join(dir, 'conmon.log'), 'utf8').catch(() => '');
+  // The oom_score_adj complaint is harmless (PLATFORM.md §3).
+  return text.split('\n').filter((l) => l.trim() !== '' && !l.includes('oom_score_adj')).slice(-5).join('; ') || 'no message';
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isIdentity = (v: unknown): v is ProcessIdentity => isObject(v) && typeof v['pid'] === 'number' && typeof v['startTime'] === 'number';
+
+function parsePersisted(v: unknown): RuncPersisted | undefined {
+  if (!isObject(v) || v['schemaVersion'] !== 1) return undefined;
+  const rt = v['runtime'];
+  if (!isObject(rt) || typeof rt['name'] !== 'string' || typeof rt['path'] !== 'string' || typeof rt['root'] !== 'string') return undefined;
+  const args = Array.isArray(rt['args']) ? rt['args'].filter((a): a is string => typeof a === 'string') : [];
+  const str = (k: string) => (typeof v[k] === 'string' ? v[k] : undefined);
+  const [exitFile, persistDir, attachSocket, socketLink, conmonPath] = ['exitFile', 'persistDir', 'attachSocket', 'socketLink', 'conmonPath'].map(str);
+  if (!isIdentity(v['init']) || exitFile === undefined || persistDir === undefined || attachSocket === undefined || socketLink === undefined) return undefined;
+  return {
+    schemaVersion: 1,
+    runtime: { name: rt['name'], path: rt['path'], root: rt['root'], args },
+    conmonPath: conmonPath ?? DEFAULT_CONMON,
+    conmon: isIdentity(v['conmon']) ? v['conmon'] : null,
+    init: v['init'],
+    exitFile,
+    persistDir,
+    attachSocket,
+    socketLink,
+    cgroupPath: typeof v['cgroupPath'] === 'string' ? v['cgroupPath'] : null,
+    terminal: v['terminal'] === true,
+  };
+}
