@@ -86,6 +86,17 @@ mkdir -p "$BIN_DIR"
 write_launcher isula "$ROOT/packages/cli/dist/isula.mjs"
 write_launcher isulad "$ROOT/packages/core/dist/src/bin/isulad.js"
 
+# crun 1.8 refuses cgroup v1 "hybrid" hosts (cgroup2 mounted at unified) while hugetlb sits on
+# cgroup2: binding hugetlb to a v1 hierarchy makes it run (PLATFORM.md §2). Host-wide, and
+# only done for the test suite, which runs every life-cycle test on crun too. Undo:
+# `umount /sys/fs/cgroup/hugetlb` once no cgroup below it is in use.
+if [ "$MODE" = test ] && mountpoint -q /sys/fs/cgroup/unified && ! mountpoint -q /sys/fs/cgroup/hugetlb \
+   && grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
+  log "binding the hugetlb cgroup controller to v1 (for crun on this hybrid cgroup host)"
+  mkdir -p /sys/fs/cgroup/hugetlb
+  mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb || log "warning: could not bind hugetlb to v1; crun tests will fail"
+fi
+
 # The engine socket's group (daemon.json "group"), as docker's package makes "docker".
 getent group isula >/dev/null || groupadd --system isula
 log "set-up done: $("$NODE" --version), $BIN_DIR/isula, $BIN_DIR/isulad"

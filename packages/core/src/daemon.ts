@@ -5,12 +5,15 @@
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { Logger } from 'pino';
+import { registerContainerRoutes } from './api/container-routes.js';
 import { registerImageArchiveRoutes } from './api/image-archive-routes.js';
 import { registerImageRoutes } from './api/image-routes.js';
 import { registerSystemRoutes } from './api/system-routes.js';
 import type { ImageDriver } from './drivers/image.js';
 import { ApiServer } from './api/server.js';
 import { loadConfig, type DaemonConfig, type LogLevel } from './config.js';
+import { ContainerManager } from './container/manager.js';
+import { dockerSpecBuilder } from './container/spec-adapter.js';
 import { acquireDaemonLock, type DaemonLock } from './daemon-lock.js';
 import { IsulaError } from './errors.js';
 import { EventBus } from './events.js';
@@ -46,6 +49,7 @@ export class Daemon {
   readonly imageDrivers: ImageDriver[] = [];
   readonly #frontEnds: RunningFrontEnd[] = [];
   readonly #api: ApiServer;
+  #containers: ContainerManager | undefined;
   readonly #flushLog: () => void;
   #lock: DaemonLock | undefined;
   #stopping: Promise<void> | undefined;
@@ -105,6 +109,17 @@ export class Daemon {
     }
     await this.hooks.registerImageDrivers.promise({ register: (d) => { this.imageDrivers.push(d); } });
     const imageSource = { drivers: () => this.imageDrivers, events: this.events };
+    const containers = new ContainerManager({
+      config: this.config,
+      log: this.log,
+      hooks: this.hooks,
+      events: this.events,
+      imageDrivers: () => this.imageDrivers,
+      spec: dockerSpecBuilder(this.log),
+    });
+    this.#containers = containers;
+    await containers.restore();
+    registerContainerRoutes(this.#api, containers);
     registerImageRoutes(this.#api, imageSource);
     registerImageArchiveRoutes(this.#api, imageSource);
     registerSystemRoutes(this.#api, {
@@ -140,11 +155,13 @@ export class Daemon {
     const signal = this.#api.shutdownSignal;
     let images = 0;
     for (const d of this.imageDrivers) images += (await d.list({ signal })).length;
+    const records = this.#containers?.records() ?? [];
+    const count = (...states: string[]) => records.filter((r) => states.includes(r.State.Status)).length;
     return {
-      Containers: 0,
-      ContainersRunning: 0,
-      ContainersPaused: 0,
-      ContainersStopped: 0,
+      Containers: records.length,
+      ContainersRunning: count('running', 'restarting'),
+      ContainersPaused: count('paused'),
+      ContainersStopped: count('created', 'exited', 'dead', 'removing'),
       Images: images,
       ImageFormats: this.imageDrivers.map((d) => d.format),
       Driver: this.config['storage-driver'],
@@ -172,6 +189,7 @@ export class Daemon {
   async #stop(): Promise<void> {
     this.log.info('isulad stopping');
     await this.#api.close().catch((err: unknown) => this.log.warn({ err }, 'closing the engine API failed'));
+    this.#containers?.close();
     for (const { frontEnd } of this.#frontEnds.reverse()) {
       await frontEnd.stop().catch((err: unknown) => this.log.warn({ err, frontEnd: frontEnd.name }, 'stopping a front end failed'));
     }

@@ -6,7 +6,7 @@
  *   layers/<chain-hex>/layer.json  written last: a layer without it is a leftover
  *   l/<short>  -> ../layers/<chain-hex>/diff   short names keep overlay's mount options < 4 KiB
  *   images/<id-hex>.json        image records; an image exists once its record does
- *   containers/<id>/{upper,work,merged}   container root filesystems
+ *   containers/<id>/{upper,work,merged,image}  container root filesystems (image: the image id)
  *   tmp/                        scratch for loads; emptied at open
  *
  * Reference counts are derived from the image records when needed, never
@@ -140,6 +140,11 @@ export class ImageStore {
       const rec = await fs.readFile(this.#p('layers', e, 'layer.json'), 'utf8').then((s) => JSON.parse(s) as LayerRecord, () => undefined);
       if (rec === undefined) { await fs.rm(this.#p('layers', e), { recursive: true, force: true }); removed.push(`layers/${e}`); continue; }
       this.#layers.set(rec.chainId, rec);
+    }
+    // Container root filesystems name their image: the "in use" checks survive a restart.
+    for (const e of await fs.readdir(this.#p('containers'))) {
+      const imageId = await fs.readFile(this.#p('containers', e, 'image'), 'utf8').catch(() => undefined);
+      if (imageId !== undefined && this.#images.has(imageId.trim())) this.#users.set(e, imageId.trim());
     }
     // Images whose layers are gone are not usable: drop them.
     for (const img of [...this.#images.values()]) {
@@ -600,6 +605,7 @@ export class ImageStore {
     this.#users.set(containerId, img.id);
     if (await isMountPoint(merged)) return merged;
     for (const d of ['upper', 'work', 'merged']) await fs.mkdir(path.join(dir, d), { recursive: true, mode: 0o755 });
+    await writeFileAtomic(path.join(dir, 'image'), img.id, { mode: 0o600 });
     const lower = [...img.layers].reverse().map((c) => `l/${this.#layers.get(c)?.link ?? ''}`).join(':');
     const rel = `containers/${containerId}`;
     // Relative paths from the store root keep the options far below overlay's 4 KiB limit.

@@ -29,6 +29,13 @@ export interface RequestContext {
   signal: AbortSignal;
   /** Reads and parses the JSON body (bounded by MAX_JSON_BODY_BYTES). */
   json(): Promise<unknown>;
+  /**
+   * Takes over the connection for a raw stream (Docker's attach): answers
+   * `101 UPGRADED` to an `Upgrade: tcp` request (`200` with the raw-stream
+   * type otherwise) and returns the socket. The handler owns it from then on;
+   * `signal` aborts when it closes.
+   */
+  hijack(): net.Socket;
 }
 
 /** A handler returns the JSON body to send, or undefined when it wrote the response itself. */
@@ -67,6 +74,13 @@ export class ApiServer {
       const server = http.createServer({ requestTimeout: 300_000, headersTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
         void this.#handle(req, res);
       });
+      server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+        if (head.length > 0) socket.unshift(head);
+        const res = new http.ServerResponse(req);
+        res.shouldKeepAlive = false;
+        res.assignSocket(socket);
+        void this.#handle(req, res, socket);
+      });
       server.on('clientError', (err, socket) => {
         if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"malformed HTTP request"}');
         else socket.destroy(err);
@@ -97,12 +111,13 @@ export class ApiServer {
     await Promise.all(this.#sockets.map((p) => fs.rm(p, { force: true })));
   }
 
-  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse, upgraded?: net.Socket): Promise<void> {
     const reqId = randomBytes(6).toString('hex');
     const log = this.#log.child({ req: reqId });
     const started = performance.now();
     const controller = new AbortController();
     const onGone = () => controller.abort();
+    let hijacked = false;
     res.on('close', onGone);
     const onShutdown = () => controller.abort();
     this.#shutdown.signal.addEventListener('abort', onShutdown, { once: true });
@@ -125,8 +140,22 @@ export class ApiServer {
       const ctx: RequestContext = {
         req, res, params: found.params, query: url.searchParams, log, signal: controller.signal,
         json: () => readJsonBody(req),
+        hijack: () => {
+          const socket = upgraded ?? (req.socket as net.Socket);
+          hijacked = true;
+          socket.on('close', onGone);
+          if (upgraded !== undefined) {
+            res.detachSocket(socket);
+            socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ' + API_VERSION + '\r\n\r\n');
+          } else {
+            // Without an upgrade the stream is output only: anything the client sends goes to the HTTP parser.
+            socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: close\r\nApi-Version: ' + API_VERSION + '\r\n\r\n');
+          }
+          return socket;
+        },
       };
       const body = await handler(ctx);
+      if (hijacked) return;
       if (!res.headersSent && body !== undefined) sendJson(res, 200, body);
       else if (!res.headersSent) { res.writeHead(204); res.end(); }
       log.debug({ method, path: pathname, status: res.statusCode, durationMs: Math.round(performance.now() - started) }, 'request');
@@ -134,7 +163,9 @@ export class ApiServer {
       const e = toIsulaError(err);
       if (e.kind === 'internal') log.error({ err }, 'request failed');
       else log.debug({ code: e.code, msg: e.message }, 'request rejected');
-      if (!res.headersSent) {
+      if (hijacked) {
+        (upgraded ?? req.socket).destroy();
+      } else if (!res.headersSent) {
         // Drain what the client is still sending so it can read the answer.
         if (!req.complete) req.resume();
         sendJson(res, e.httpStatus, { message: e.message, code: e.code });
@@ -144,6 +175,11 @@ export class ApiServer {
     } finally {
       res.off('close', onGone);
       this.#shutdown.signal.removeEventListener('abort', onShutdown);
+      // An upgrade request answered without a hijack: the server does not close that socket itself.
+      if (upgraded !== undefined && !hijacked) {
+        if (res.writableFinished) upgraded.end();
+        else res.once('finish', () => upgraded.end());
+      }
     }
   }
 }

@@ -1,0 +1,212 @@
+/**
+ * Container routes of the engine API (Docker Engine API v1.41 shapes).
+ */
+import type net from 'node:net';
+import type { StdioStream } from '../drivers/runtime.js';
+import { IsulaError } from '../errors.js';
+import type { ContainerCreateBody, HostConfig } from '../container/docker-types.js';
+import type { AttachSink, ContainerManager } from '../container/manager.js';
+import type { ContainerRecord } from '../container/record.js';
+import { inspectView, listView } from '../container/view.js';
+import { matchLabels, parseFilters } from './filters.js';
+import { sendJson, type ApiServer } from './server.js';
+
+/** Docker Engine API v1.41 ContainerList filters isula understands. */
+const LIST_FILTERS: ReadonlySet<string> = new Set(['id', 'name', 'label', 'status', 'ancestor', 'exited', 'before', 'since']);
+const STATUSES: ReadonlySet<string> = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
+
+function bool(v: string | null): boolean {
+  return v === '1' || v === 'true' || v === 'True';
+}
+
+function optionalInt(v: string | null, name: string): number | undefined {
+  if (v === null || v === '') return undefined;
+  if (!/^-?\d+$/.test(v)) throw new IsulaError('API_BAD_REQUEST', `invalid value for ${name}: ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function param(id: string | undefined): string {
+  if (id === undefined || id === '') throw new IsulaError('API_BAD_REQUEST', 'missing container id');
+  return id;
+}
+
+export function registerContainerRoutes(api: ApiServer, manager: ContainerManager): void {
+  api.route('POST', '/containers/create', async ({ res, query, json, signal }) => {
+    const body = await json();
+    if (body === undefined) throw new IsulaError('CONTAINER_CONFIG_INVALID', 'config cannot be empty in order to create a container');
+    const created = await manager.create(body as ContainerCreateBody, query.get('name') ?? undefined, signal);
+    sendJson(res, 201, created);
+    return undefined;
+  });
+
+  api.route('GET', '/containers/json', async ({ query }) => {
+    const all = bool(query.get('all'));
+    const limit = optionalInt(query.get('limit'), 'limit') ?? -1;
+    const filters = parseFilters(query.get('filters'), LIST_FILTERS);
+    for (const s of filters['status'] ?? []) {
+      if (!STATUSES.has(s)) throw new IsulaError('API_BAD_REQUEST', `invalid filter 'status=${s}'`);
+    }
+    const exited = (filters['exited'] ?? []).map((e) => {
+      if (!/^-?\d+$/.test(e)) throw new IsulaError('API_BAD_REQUEST', `invalid filter 'exited=${e}'`);
+      return Number(e);
+    });
+    let records = manager.records().sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created) || (b.Id < a.Id ? -1 : 1));
+    const before = (filters['before'] ?? []).map((n) => manager.find(n).record.Created);
+    const since = (filters['since'] ?? []).map((n) => manager.find(n).record.Created);
+    const ancestors = filters['ancestor'];
+    records = records.filter((r) => {
+      const showAll = all || limit > 0 || filters['status'] !== undefined || exited.length > 0 || before.length > 0 || since.length > 0;
+      if (!showAll && r.State.Status !== 'running' && r.State.Status !== 'paused' && r.State.Status !== 'restarting') return false;
+      if (filters['id'] !== undefined && !filters['id'].some((p) => r.Id.startsWith(p))) return false;
+      if (filters['name'] !== undefined && !filters['name'].some((p) => matchName(p, r.Name))) return false;
+      if (!matchLabels(filters['label'], r.Config.Labels ?? {})) return false;
+      if (filters['status'] !== undefined && !filters['status'].includes(r.State.Status)) return false;
+      if (exited.length > 0 && (r.State.Status !== 'exited' || !exited.includes(r.State.ExitCode))) return false;
+      if (ancestors !== undefined && !ancestors.some((a) => matchAncestor(a, r))) return false;
+      if (before.some((t) => Date.parse(r.Created) >= Date.parse(t))) return false;
+      if (since.some((t) => Date.parse(r.Created) <= Date.parse(t))) return false;
+      return true;
+    });
+    if (limit > 0) records = records.slice(0, limit);
+    const now = Date.now();
+    return records.map((r) => listView(r, now));
+  });
+
+  api.route('GET', '/containers/:id/json', async ({ params }) => {
+    const live = manager.find(param(params['id']));
+    return inspectView(live.record, manager.containerDir(live.record.Id));
+  });
+
+  api.route('POST', '/containers/:id/start', async ({ params, res, signal }) => {
+    const result = await manager.start(param(params['id']), signal);
+    if (result === 'already') { res.writeHead(304); res.end(); }
+    return undefined;
+  });
+
+  api.route('POST', '/containers/:id/stop', async ({ params, query, res, signal }) => {
+    const result = await manager.stop(param(params['id']), optionalInt(query.get('t'), 't'), signal);
+    if (result === 'already') { res.writeHead(304); res.end(); }
+    return undefined;
+  });
+
+  api.route('POST', '/containers/:id/restart', async ({ params, query, signal }) => {
+    await manager.restart(param(params['id']), optionalInt(query.get('t'), 't'), signal);
+    return undefined;
+  });
+
+  api.route('POST', '/containers/:id/kill', async ({ params, query, signal }) => {
+    await manager.kill(param(params['id']), query.get('signal') ?? undefined, signal);
+    return undefined;
+  });
+
+  api.route('POST', '/containers/:id/wait', async ({ params, query, signal }) => {
+    return manager.wait(param(params['id']), query.get('condition') ?? '', signal);
+  });
+
+  api.route('DELETE', '/containers/:id', async ({ params, query, signal }) => {
+    if (bool(query.get('link'))) throw new IsulaError('NOT_IMPLEMENTED', 'container links are not supported');
+    await manager.remove(param(params['id']), { force: bool(query.get('force')) }, signal);
+    return undefined;
+  });
+
+  api.route('POST', '/containers/:id/pause', async ({ params, signal }) => {
+    await manager.pause(param(params['id']), signal);
+    return undefined;
+  });
+
+  api.route('POST', '/containers/:id/unpause', async ({ params, signal }) => {
+    await manager.unpause(param(params['id']), signal);
+    return undefined;
+  });
+
+  api.route('POST', '/containers/:id/rename', async ({ params, query }) => {
+    await manager.rename(param(params['id']), query.get('name') ?? '');
+    return undefined;
+  });
+
+  api.route('POST', '/containers/:id/update', async ({ params, json, signal }) => {
+    const body = await json();
+    if (body === undefined || typeof body !== 'object' || body === null || Array.isArray(body)) throw new IsulaError('CONTAINER_CONFIG_INVALID', 'the update body must be a JSON object');
+    const warnings = await manager.update(param(params['id']), body as HostConfig, signal);
+    return { Warnings: warnings };
+  });
+
+  api.route('POST', '/containers/:id/attach', async (ctx) => {
+    const { query, signal } = ctx;
+    const id = param(ctx.params['id']);
+    const live = manager.find(id);
+    if (!bool(query.get('stream'))) throw new IsulaError('NOT_IMPLEMENTED', 'attach without stream=1 (logs only) is not supported yet');
+    const st = live.record.State.Status;
+    if (st === 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', 'You cannot attach to a paused container, unpause it first');
+    if (st === 'removing' || st === 'dead') throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${live.record.Id} is being removed`);
+    const socket = ctx.hijack();
+    await attachStream(manager, live.record, socket, {
+      stdin: bool(query.get('stdin')),
+      stdout: bool(query.get('stdout')),
+      stderr: bool(query.get('stderr')),
+    }, signal);
+    return undefined;
+  });
+}
+
+/** Docker's `name` filter: a regular expression matched against the name (with its '/'). */
+function matchName(pattern: string, name: string): boolean {
+  try {
+    return new RegExp(pattern).test(`/${name}`);
+  } catch {
+    throw new IsulaError('API_BAD_REQUEST', `invalid filter 'name=${pattern}': not a regular expression`);
+  }
+}
+
+function matchAncestor(a: string, r: ContainerRecord): boolean {
+  if (a === r.Image || r.Image === `sha256:${a}` || (/^[a-f0-9]{4,64}$/.test(a) && r.Image.startsWith(`sha256:${a}`))) return true;
+  const img = r.Config.Image ?? '';
+  const withTag = (s: string) => (/:[^/]+$/.test(s) || s.includes('@') ? s : `${s}:latest`);
+  return withTag(img) === withTag(a) || withTag(img).replace(/^docker\.io\/(library\/)?/, '') === withTag(a).replace(/^docker\.io\/(library\/)?/, '');
+}
+
+/** Streams a container's stdio over a hijacked connection until either side ends. */
+async function attachStream(manager: ContainerManager, record: ContainerRecord, socket: net.Socket, want: { stdin: boolean; stdout: boolean; stderr: boolean }, signal: AbortSignal): Promise<void> {
+  const tty = record.Config.Tty === true;
+  let stream: StdioStream | undefined;
+  let stdinChain: Promise<void> = Promise.resolve();
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => { done = resolve; });
+  const sink: AttachSink = {
+    ...want,
+    write(s, chunk) {
+      if (socket.destroyed) return;
+      if (tty) { socket.write(chunk); return; }
+      const header = Buffer.alloc(8);
+      header[0] = s;
+      header.writeUInt32BE(chunk.length, 4);
+      socket.write(Buffer.concat([header, chunk]));
+    },
+    end() {
+      void stdinChain.finally(() => { socket.end(); done(); });
+    },
+    connected(s) {
+      stream = s;
+      if (!want.stdin) return;
+      socket.resume();
+      socket.on('data', (chunk: Buffer) => {
+        stdinChain = stdinChain.then(() => s.writeStdin(chunk)).catch(() => {});
+      });
+      socket.on('end', () => {
+        stdinChain = stdinChain.then(() => s.closeStdin()).catch(() => {});
+      });
+    },
+  };
+  socket.on('error', () => {});
+  socket.on('close', () => { stream?.close(); manager.detachPending(record.Id, sink); done(); });
+  const onAbort = () => { socket.destroy(); };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await manager.attach(record.Id, sink, signal);
+  } catch (err) {
+    socket.end(`Error: ${(err as Error).message}\n`);
+    done();
+  }
+  await finished;
+  signal.removeEventListener('abort', onAbort);
+}

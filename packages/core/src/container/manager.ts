@@ -1,0 +1,855 @@
+/**
+ * The container domain: ids and names, the state machine, the life cycle
+ * through a RuntimeDriver and an ImageDriver, restart policies, `--rm`,
+ * waiters, attach hand-off and restore after a daemon restart.
+ *
+ * Operations on one container run one at a time (KeyedMutex), except the
+ * waits inside stop/kill/rm, which run outside the lock so the exit handler
+ * can record the exit meanwhile.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { DaemonConfig } from '../config.js';
+import type { ImageDriver, ImageRef, ImageRuntimeConfig } from '../drivers/image.js';
+import type { ExitStatus, OciSpec, ResourceUpdate, RuntimeContainerRef, RuntimeDriver, StdioStream } from '../drivers/runtime.js';
+import { IsulaError, toIsulaError } from '../errors.js';
+import type { EventBus } from '../events.js';
+import { notify, type ContainerEvent, type Hooks } from '../hooks.js';
+import type { ContainerCreateBody, HostConfig } from './docker-types.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { generateName, NAME_PATTERN, readRecord, saveRecord, ZERO_TIME, type ContainerRecord, type ContainerStatus } from './record.js';
+
+/** What core needs from the spec builder (packages/core/src/spec). */
+export interface SpecBuilder {
+  /** Cheap checks at create time; throws CONTAINER_CONFIG_INVALID. */
+  validate(body: ContainerCreateBody): void;
+  /** The process args by Docker's entrypoint/cmd rules; throws when there is no command. */
+  command(body: ContainerCreateBody, image: ImageRuntimeConfig): { path: string; args: string[] };
+  /** Writes hostname, hosts and resolv.conf into the container's directory. */
+  writeFiles(containerDir: string, record: ContainerRecord): Promise<void>;
+  build(input: { record: ContainerRecord; image: ImageRuntimeConfig; rootfs: string; containerDir: string; cgroupsPath: string }): Promise<{ spec: OciSpec; warnings: string[] }>;
+  /** Docker's resource fields of a HostConfig as the runtime driver's update. */
+  resources(hc: HostConfig): ResourceUpdate;
+}
+
+export interface ContainerManagerDeps {
+  config: DaemonConfig;
+  log: Logger;
+  hooks: Hooks;
+  events: EventBus;
+  imageDrivers(): readonly ImageDriver[];
+  spec: SpecBuilder;
+}
+
+/** An attach client: where output goes, and its stdin. */
+export interface AttachSink {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  /** Output of the container (stream 1 stdout, 2 stderr). */
+  write(stream: 1 | 2, chunk: Buffer): void;
+  /** The container side is done. */
+  end(): void;
+  /** Called with the driver stream once connected, for stdin. */
+  connected(stream: StdioStream): void;
+}
+
+interface Live {
+  record: ContainerRecord;
+  /** Resolves after the current run's exit was recorded. */
+  exited?: Promise<void>;
+  markExited?: () => void;
+  restartTimer?: NodeJS.Timeout | undefined;
+  /** Attach clients waiting for the container's start. */
+  pendingAttach: AttachSink[];
+  exitWaiters: Set<() => void>;
+  removeWaiters: Set<() => void>;
+}
+
+const RUNNING_STATES: ReadonlySet<ContainerStatus> = new Set(['running', 'paused', 'restarting']);
+const MIN_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 60_000;
+/** A run this long resets the restart back-off, as Docker's restart manager does. */
+const BACKOFF_RESET_MS = 10_000;
+const KILL_WAIT_MS = 30_000;
+
+export class ContainerManager {
+  readonly #deps: ContainerManagerDeps;
+  readonly #log: Logger;
+  readonly #byId = new Map<string, Live>();
+  readonly #names = new Map<string, string>();
+  readonly #mutex = new KeyedMutex();
+  readonly #shutdown = new AbortController();
+  readonly #backoff = new Map<string, number>();
+  readonly root: string;
+  readonly bundles: string;
+
+  constructor(deps: ContainerManagerDeps) {
+    this.#deps = deps;
+    this.#log = deps.log.child({ component: 'containers' });
+    this.root = path.join(deps.config.graph, 'containers');
+    this.bundles = path.join(deps.config.state, 'containers');
+  }
+
+  // ---- lookup ----------------------------------------------------------------
+
+  /** Full id, exact name, then a unique id prefix (Docker's order). */
+  find(idOrName: string): Live {
+    const exact = this.#byId.get(idOrName);
+    if (exact !== undefined) return exact;
+    const byName = this.#names.get(idOrName.replace(/^\//, ''));
+    if (byName !== undefined) { const l = this.#byId.get(byName); if (l !== undefined) return l; }
+    if (/^[a-f0-9]+$/.test(idOrName)) {
+      const hits = [...this.#byId.keys()].filter((id) => id.startsWith(idOrName));
+      if (hits.length > 1) throw new IsulaError('CONTAINER_ID_AMBIGUOUS', `multiple IDs found with provided prefix: ${idOrName}`);
+      const l = hits[0] === undefined ? undefined : this.#byId.get(hits[0]);
+      if (l !== undefined) return l;
+    }
+    throw new IsulaError('CONTAINER_NOT_FOUND', `No such container: ${idOrName}`);
+  }
+
+  records(): ContainerRecord[] {
+    return [...this.#byId.values()].map((l) => l.record);
+  }
+
+  containerDir(id: string): string { return path.join(this.root, id); }
+  bundleDir(id: string): string { return path.join(this.bundles, id); }
+
+  // ---- create ----------------------------------------------------------------
+
+  async create(body: ContainerCreateBody, requestedName: string | undefined, signal: AbortSignal): Promise<{ Id: string; Warnings: string[] }> {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new IsulaError('CONTAINER_CONFIG_INVALID', 'the create request body must be a JSON object');
+    const hc: HostConfig = body.HostConfig ?? {};
+    const imageName = body.Image ?? '';
+    if (imageName === '' && (hc.ExternalRootfs ?? '') === '') throw new IsulaError('CONTAINER_CONFIG_INVALID', 'no image specified');
+    this.#deps.spec.validate(body);
+    const policy = hc.RestartPolicy?.Name ?? '';
+    if (hc.AutoRemove === true && policy !== '' && policy !== 'no') {
+      throw new IsulaError('CONTAINER_CONFIG_INVALID', `conflicting options: restart policy "${policy}" and --rm (AutoRemove)`);
+    }
+
+    let name: string;
+    if (requestedName !== undefined && requestedName !== '') {
+      if (!NAME_PATTERN.test(requestedName)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `Invalid container name (${requestedName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      name = requestedName.replace(/^\//, '');
+    } else {
+      name = generateName((n) => this.#names.has(n));
+    }
+    const holder = this.#names.get(name);
+    if (holder !== undefined) {
+      throw new IsulaError('CONTAINER_NAME_IN_USE', `Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+    }
+
+    const runtimeName = hc.Runtime !== undefined && hc.Runtime !== '' ? hc.Runtime : this.#deps.config['default-runtime'];
+    await this.#runtime(runtimeName);
+    const { driver: imageDriver, ref } = await this.#resolveImage(body, signal);
+    const imageInfo = await imageDriver.inspect(ref, { signal });
+    const cmd = this.#deps.spec.command(body, imageInfo.config);
+
+    let id = randomBytes(32).toString('hex');
+    while (this.#byId.has(id) || /^\d+$/.test(id.slice(0, 12))) id = randomBytes(32).toString('hex');
+    // Reserve the name before the first await that could interleave with another create.
+    this.#names.set(name, id);
+    const dir = this.containerDir(id);
+    const now = new Date().toISOString();
+    const record: ContainerRecord = {
+      Id: id,
+      Name: name,
+      Created: now,
+      Path: cmd.path,
+      Args: cmd.args,
+      Config: {
+        ...body,
+        Hostname: body.Hostname !== undefined && body.Hostname !== '' ? body.Hostname : id.slice(0, 12),
+        Image: imageName !== '' ? imageName : (hc.ExternalRootfs ?? ''),
+        Env: mergeEnv(imageInfo.config.env ?? [], body.Env ?? []),
+        Cmd: body.Cmd ?? imageInfo.config.cmd ?? null,
+        Entrypoint: body.Entrypoint ?? imageInfo.config.entrypoint ?? null,
+        WorkingDir: body.WorkingDir !== undefined && body.WorkingDir !== '' ? body.WorkingDir : (imageInfo.config.workingDir ?? ''),
+        User: body.User !== undefined && body.User !== '' ? body.User : (imageInfo.config.user ?? ''),
+        Labels: { ...(imageInfo.config.labels ?? {}), ...(body.Labels ?? {}) },
+        StopSignal: body.StopSignal ?? imageInfo.config.stopSignal ?? 'SIGTERM',
+      },
+      HostConfig: { ...hc, Runtime: runtimeName },
+      Image: ref.id,
+      ImageFormat: imageDriver.format,
+      Runtime: runtimeName,
+      State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME, OOMKilled: false },
+      RestartCount: 0,
+      HasBeenManuallyStopped: false,
+    };
+    delete (record.Config as ContainerCreateBody).HostConfig;
+    delete (record.Config as ContainerCreateBody).NetworkingConfig;
+    try {
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      record.Rootfs = await imageDriver.mountRootfs(id, ref, { signal });
+      await this.#deps.spec.writeFiles(dir, record);
+      await saveRecord(dir, record);
+    } catch (err) {
+      await this.#discard(id, imageDriver).catch((e: unknown) => this.#log.warn({ err: e, id }, 'cleaning up a failed create failed'));
+      this.#names.delete(name);
+      throw err;
+    }
+    this.#byId.set(id, newLive(record));
+    this.#emit(record, 'create');
+    await notify(this.#deps.hooks, this.#log, 'containerCreated', this.#event(record));
+    return { Id: id, Warnings: [] };
+  }
+
+  async #resolveImage(body: ContainerCreateBody, signal: AbortSignal): Promise<{ driver: ImageDriver; ref: ImageRef }> {
+    const external = body.HostConfig?.ExternalRootfs;
+    if (external !== undefined && external !== '') {
+      const driver = await this.#deps.hooks.resolveImageFormat.promise({ reference: external, format: 'external' });
+      if (driver === undefined) throw new IsulaError('IMAGE_FORMAT_UNKNOWN', 'no image plugin handles --external-rootfs (is @isula/image-external loaded?)');
+      const ref = await driver.resolve(external, { signal });
+      if (ref === undefined) throw new IsulaError('IMAGE_NOT_FOUND', `external rootfs ${external} not found`);
+      return { driver, ref };
+    }
+    const name = body.Image ?? '';
+    for (const driver of this.#deps.imageDrivers()) {
+      if (driver.format === 'external') continue;
+      const ref = await driver.resolve(name, { signal });
+      if (ref !== undefined) return { driver, ref };
+    }
+    throw new IsulaError('IMAGE_NOT_FOUND', `No such image: ${name}`);
+  }
+
+  #imageDriver(record: ContainerRecord): ImageDriver {
+    const d = this.#deps.imageDrivers().find((x) => x.format === record.ImageFormat);
+    if (d === undefined) throw new IsulaError('IMAGE_FORMAT_UNKNOWN', `no image plugin for format "${record.ImageFormat}" of container ${record.Id.slice(0, 12)} is loaded`);
+    return d;
+  }
+
+  async #runtime(name: string): Promise<RuntimeDriver> {
+    const driver = await this.#deps.hooks.resolveRuntime.promise(name);
+    if (driver === undefined) throw new IsulaError('RUNTIME_NOT_FOUND', `Unknown runtime specified ${name}`);
+    return driver;
+  }
+
+  #ref(record: ContainerRecord): RuntimeContainerRef {
+    return {
+      id: record.Id,
+      containerDir: this.containerDir(record.Id),
+      bundle: this.bundleDir(record.Id),
+      ...(record.DriverData !== undefined && { persisted: record.DriverData }),
+    };
+  }
+
+  // ---- start -----------------------------------------------------------------
+
+  async start(idOrName: string, signal: AbortSignal): Promise<'started' | 'already'> {
+    const live = this.find(idOrName);
+    return this.#mutex.run(live.record.Id, async () => {
+      const st = live.record.State.Status;
+      if (st === 'running') return 'already';
+      if (st === 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', 'cannot start a paused container, try unpause instead');
+      if (st === 'removing' || st === 'dead') throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${live.record.Id.slice(0, 12)} is marked for removal and cannot be started`);
+      this.#cancelRestart(live);
+      live.record.HasBeenManuallyStopped = false;
+      live.record.RestartCount = 0;
+      this.#backoff.delete(live.record.Id);
+      await this.#startLocked(live, signal);
+      return 'started';
+    });
+  }
+
+  async #startLocked(live: Live, signal: AbortSignal): Promise<void> {
+    const record = live.record;
+    const runtime = await this.#runtime(record.Runtime);
+    const imageDriver = this.#imageDriver(record);
+    const ref: ImageRef = { reference: record.Config.Image ?? '', format: record.ImageFormat, id: record.Image };
+    const dir = this.containerDir(record.Id);
+    const bundle = this.bundleDir(record.Id);
+    let created = false;
+    const attached: StdioStream[] = [];
+    try {
+      record.Rootfs = await imageDriver.mountRootfs(record.Id, ref, { signal });
+      const image = (await imageDriver.inspect(ref, { signal })).config;
+      const cgroupParent = record.HostConfig.CgroupParent !== undefined && record.HostConfig.CgroupParent !== '' ? record.HostConfig.CgroupParent : this.#deps.config['cgroup-parent'];
+      const cgroupsPath = path.posix.join('/', cgroupParent, record.Id);
+      const built = await this.#deps.spec.build({ record, image, rootfs: record.Rootfs, containerDir: dir, cgroupsPath });
+      for (const w of built.warnings) this.#log.debug({ id: record.Id, warning: w }, 'spec warning');
+      const spec = await this.#deps.hooks.mutateSpec.promise(built.spec, {
+        containerId: record.Id, runtime: record.Runtime, annotations: { ...(record.Config.Labels ?? {}) }, signal,
+      });
+      await fs.rm(bundle, { recursive: true, force: true });
+      await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
+      await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
+      const stdio = {
+        terminal: record.Config.Tty === true,
+        openStdin: record.Config.OpenStdin === true,
+        stdinOnce: record.Config.StdinOnce === true,
+        logPath: path.join(dir, 'container.log'),
+      };
+      delete record.DriverData;
+      const { persisted } = await runtime.create(this.#ref(record), { signal, spec, stdio });
+      created = true;
+      record.DriverData = persisted;
+      // Attach clients that came before start get the first bytes: connect before the process runs.
+      for (const sink of live.pendingAttach.splice(0)) {
+        const s = await runtime.attach(this.#ref(record), { signal }).catch((err: unknown) => { this.#log.warn({ err, id: record.Id }, 'attach before start failed'); sink.end(); return undefined; });
+        if (s !== undefined) { wire(s, sink); attached.push(s); }
+      }
+      await runtime.start(this.#ref(record), { signal });
+      const state = await runtime.state(this.#ref(record), { signal });
+      record.State = { ...record.State, Status: 'running', Pid: state.pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: ZERO_TIME, OOMKilled: false };
+      await saveRecord(dir, record);
+    } catch (err) {
+      for (const s of attached) s.close();
+      for (const sink of live.pendingAttach.splice(0)) sink.end();
+      const e = toIsulaError(err);
+      if (created) await runtime.delete(this.#ref(record), { signal: AbortSignal.timeout(KILL_WAIT_MS), force: true }).catch(() => {});
+      delete record.DriverData;
+      await imageDriver.unmountRootfs(record.Id, { signal: AbortSignal.timeout(KILL_WAIT_MS) }).catch(() => {});
+      delete record.Rootfs;
+      record.State = { ...record.State, Status: record.State.Status === 'restarting' ? 'exited' : record.State.Status, Pid: 0, ExitCode: exitCodeFor(e.code), Error: e.message };
+      await saveRecord(dir, record).catch(() => {});
+      throw e;
+    }
+    this.#watch(live, runtime);
+    this.#emit(record, 'start');
+    void notify(this.#deps.hooks, this.#log, 'containerStarted', this.#event(record));
+  }
+
+  /** Follows the current run to its exit. */
+  #watch(live: Live, runtime: RuntimeDriver): void {
+    let mark!: () => void;
+    live.exited = new Promise<void>((resolve) => { mark = resolve; });
+    live.markExited = mark;
+    const ref = this.#ref(live.record);
+    const startedAt = Date.now();
+    runtime.wait(ref, { signal: this.#shutdown.signal }).then(
+      (status) => this.#mutex.run(live.record.Id, () => this.#onExit(live, runtime, status, Date.now() - startedAt)),
+      (err: unknown) => {
+        if (this.#shutdown.signal.aborted) return;
+        this.#log.error({ err, id: live.record.Id }, 'lost track of a container; recording it as exited');
+        return this.#mutex.run(live.record.Id, () => this.#onExit(live, runtime, { exitCode: 255, exitedAt: new Date() }, Date.now() - startedAt));
+      },
+    ).catch((err: unknown) => this.#log.error({ err, id: live.record.Id }, 'recording a container exit failed'))
+      .finally(() => { mark(); });
+  }
+
+  async #onExit(live: Live, runtime: RuntimeDriver, status: ExitStatus, ranMs: number): Promise<void> {
+    const record = live.record;
+    if (!this.#byId.has(record.Id)) return;
+    const signal = AbortSignal.timeout(KILL_WAIT_MS);
+    await runtime.delete(this.#ref(record), { signal, force: true }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'runtime delete after exit failed'));
+    delete record.DriverData;
+    await this.#imageDriver(record).unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting the rootfs failed'));
+    delete record.Rootfs;
+    await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true });
+    record.State = {
+      ...record.State,
+      Status: 'exited',
+      Pid: 0,
+      ExitCode: status.exitCode,
+      FinishedAt: status.exitedAt.toISOString(),
+      OOMKilled: status.oomKilled === true,
+    };
+    const restartIn = this.#restartDelay(record, ranMs);
+    if (restartIn !== undefined) record.State.Status = 'restarting';
+    await saveRecord(this.containerDir(record.Id), record);
+    this.#log.info({ id: record.Id, exitCode: status.exitCode, oomKilled: status.oomKilled === true, restartInMs: restartIn }, 'container exited');
+    if (status.oomKilled === true) this.#emit(record, 'oom');
+    this.#emit(record, 'die', { exitCode: String(status.exitCode) });
+    void notify(this.#deps.hooks, this.#log, 'containerExited', { ...this.#event(record), exitCode: status.exitCode });
+    for (const w of live.exitWaiters) w();
+    live.exitWaiters.clear();
+    if (restartIn !== undefined) {
+      live.restartTimer = setTimeout(() => { void this.#restartNow(live); }, restartIn);
+    } else if (record.HostConfig.AutoRemove === true) {
+      setImmediate(() => { void this.remove(record.Id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS)).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'auto-remove failed')); });
+    }
+  }
+
+  /** Docker's restart manager: the delay before the next start, or undefined for none. */
+  #restartDelay(record: ContainerRecord, ranMs: number): number | undefined {
+    if (this.#shutdown.signal.aborted || record.HasBeenManuallyStopped) return undefined;
+    const policy = record.HostConfig.RestartPolicy?.Name ?? 'no';
+    const max = record.HostConfig.RestartPolicy?.MaximumRetryCount ?? 0;
+    const wanted = policy === 'always' || policy === 'unless-stopped' ||
+      (policy === 'on-failure' && record.State.ExitCode !== 0 && (max === 0 || record.RestartCount < max));
+    if (!wanted) return undefined;
+    const previous = ranMs >= BACKOFF_RESET_MS ? 0 : (this.#backoff.get(record.Id) ?? 0);
+    const delay = previous === 0 ? MIN_BACKOFF_MS : Math.min(previous * 2, MAX_BACKOFF_MS);
+    this.#backoff.set(record.Id, delay);
+    return delay;
+  }
+
+  async #restartNow(live: Live): Promise<void> {
+    live.restartTimer = undefined;
+    await this.#mutex.run(live.record.Id, async () => {
+      if (live.record.State.Status !== 'restarting' || live.record.HasBeenManuallyStopped || !this.#byId.has(live.record.Id)) return;
+      live.record.RestartCount += 1;
+      try {
+        await this.#startLocked(live, this.#shutdown.signal);
+        this.#emit(live.record, 'restart');
+      } catch (err) {
+        this.#log.warn({ err, id: live.record.Id }, 'restarting a container failed');
+        const delay = this.#restartDelay(live.record, 0);
+        if (delay !== undefined) {
+          live.record.State.Status = 'restarting';
+          live.restartTimer = setTimeout(() => { void this.#restartNow(live); }, delay);
+        } else {
+          live.record.State.Status = 'exited';
+        }
+        await saveRecord(this.containerDir(live.record.Id), live.record).catch(() => {});
+      }
+    });
+  }
+
+  #cancelRestart(live: Live): void {
+    if (live.restartTimer !== undefined) clearTimeout(live.restartTimer);
+    live.restartTimer = undefined;
+  }
+
+  // ---- stop / kill / restart ----------------------------------------------
+
+  /** Docker's stop: the stop signal, `timeout` seconds (-1 forever), then SIGKILL. 'already' when not running. */
+  async stop(idOrName: string, timeoutSec: number | undefined, signal: AbortSignal): Promise<'stopped' | 'already'> {
+    const live = this.find(idOrName);
+    const action = await this.#mutex.run(live.record.Id, async () => {
+      live.record.HasBeenManuallyStopped = true;
+      const st = live.record.State.Status;
+      if (st === 'restarting') {
+        this.#cancelRestart(live);
+        live.record.State.Status = 'exited';
+        await saveRecord(this.containerDir(live.record.Id), live.record);
+        return 'already' as const;
+      }
+      if (st !== 'running' && st !== 'paused') {
+        await saveRecord(this.containerDir(live.record.Id), live.record);
+        return 'already' as const;
+      }
+      await saveRecord(this.containerDir(live.record.Id), live.record);
+      return 'stop' as const;
+    });
+    if (action === 'already') return 'already';
+    const t = timeoutSec ?? live.record.Config.StopTimeout ?? 10;
+    const stopSignal = live.record.Config.StopSignal ?? 'SIGTERM';
+    const exited = live.exited;
+    await this.#signal(live, stopSignal, signal);
+    if (live.record.State.Status === 'paused') await this.#resumeQuietly(live, signal);
+    if (exited !== undefined && !(await within(exited, t < 0 ? undefined : t * 1000, signal))) {
+      this.#log.info({ id: live.record.Id, timeoutSec: t }, `container did not exit on ${stopSignal}; killing it`);
+      await this.#signal(live, 'SIGKILL', signal);
+      if (!(await within(exited, KILL_WAIT_MS, signal))) throw new IsulaError('TIMEOUT', `container ${live.record.Id.slice(0, 12)} did not exit after SIGKILL`);
+    }
+    this.#emit(live.record, 'stop');
+    return 'stopped';
+  }
+
+  async kill(idOrName: string, sig: string | undefined, signal: AbortSignal): Promise<void> {
+    const live = this.find(idOrName);
+    const st = live.record.State.Status;
+    if (st !== 'running' && st !== 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${live.record.Id} is not running`);
+    const s = sig === undefined || sig === '' ? 'SIGKILL' : sig;
+    const parsed = parseSignal(s);
+    await this.#mutex.run(live.record.Id, async () => {
+      live.record.HasBeenManuallyStopped = true;
+      await saveRecord(this.containerDir(live.record.Id), live.record);
+    });
+    await this.#signal(live, parsed, signal);
+    if (live.record.State.Status === 'paused' && (parsed === 'SIGKILL' || parsed === '9')) await this.#resumeQuietly(live, signal);
+    this.#emit(live.record, 'kill', { signal: String(signalNumber(parsed) ?? parsed) });
+  }
+
+  async restart(idOrName: string, timeoutSec: number | undefined, signal: AbortSignal): Promise<void> {
+    const live = this.find(idOrName);
+    await this.stop(live.record.Id, timeoutSec, signal);
+    await this.start(live.record.Id, signal);
+    this.#emit(live.record, 'restart');
+  }
+
+  async #signal(live: Live, sig: string, signal: AbortSignal): Promise<void> {
+    const runtime = await this.#runtime(live.record.Runtime);
+    await runtime.kill(this.#ref(live.record), { signal, signal_: sig });
+  }
+
+  async #resumeQuietly(live: Live, signal: AbortSignal): Promise<void> {
+    const runtime = await this.#runtime(live.record.Runtime);
+    await runtime.resume(this.#ref(live.record), { signal }).catch(() => {});
+  }
+
+  // ---- pause / rename / update ---------------------------------------------
+
+  async pause(idOrName: string, signal: AbortSignal): Promise<void> {
+    const live = this.find(idOrName);
+    await this.#mutex.run(live.record.Id, async () => {
+      const st = live.record.State.Status;
+      if (st === 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${live.record.Id} is already paused`);
+      if (st !== 'running') throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${live.record.Id} is not running`);
+      const runtime = await this.#runtime(live.record.Runtime);
+      await runtime.pause(this.#ref(live.record), { signal });
+      live.record.State.Status = 'paused';
+      await saveRecord(this.containerDir(live.record.Id), live.record);
+    });
+    this.#emit(live.record, 'pause');
+  }
+
+  async unpause(idOrName: string, signal: AbortSignal): Promise<void> {
+    const live = this.find(idOrName);
+    await this.#mutex.run(live.record.Id, async () => {
+      if (live.record.State.Status !== 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${live.record.Id} is not paused`);
+      const runtime = await this.#runtime(live.record.Runtime);
+      await runtime.resume(this.#ref(live.record), { signal });
+      live.record.State.Status = 'running';
+      await saveRecord(this.containerDir(live.record.Id), live.record);
+    });
+    this.#emit(live.record, 'unpause');
+  }
+
+  async rename(idOrName: string, newName: string): Promise<void> {
+    const live = this.find(idOrName);
+    if (newName === '' || !NAME_PATTERN.test(newName)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const name = newName.replace(/^\//, '');
+    const oldName = live.record.Name;
+    await this.#mutex.run(live.record.Id, async () => {
+      if (name === oldName) throw new IsulaError('CONTAINER_CONFIG_INVALID', 'Renaming a container with the same name as its current name');
+      const holder = this.#names.get(name);
+      if (holder !== undefined) throw new IsulaError('CONTAINER_NAME_IN_USE', `Conflict. The container name "/${name}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+      this.#names.set(name, live.record.Id);
+      live.record.Name = name;
+      try {
+        await saveRecord(this.containerDir(live.record.Id), live.record);
+      } catch (err) {
+        live.record.Name = oldName;
+        this.#names.delete(name);
+        throw err;
+      }
+      this.#names.delete(oldName);
+    });
+    this.#emit(live.record, 'rename', { oldName: `/${oldName}` });
+  }
+
+  async update(idOrName: string, changes: HostConfig, signal: AbortSignal): Promise<string[]> {
+    const live = this.find(idOrName);
+    await this.#mutex.run(live.record.Id, async () => {
+      const merged: HostConfig = { ...live.record.HostConfig };
+      for (const [k, v] of Object.entries(changes)) {
+        if (v === undefined || v === null) continue;
+        if (k === 'RestartPolicy') { merged.RestartPolicy = v as NonNullable<HostConfig['RestartPolicy']>; continue; }
+        // Docker's update only touches fields the request set to a non-zero value.
+        if (v === 0 || v === '') continue;
+        (merged as Record<string, unknown>)[k] = v;
+      }
+      if (merged.AutoRemove === true && (merged.RestartPolicy?.Name ?? 'no') !== 'no') {
+        throw new IsulaError('CONTAINER_CONFIG_INVALID', 'Restart policy cannot be updated because AutoRemove is enabled for the container');
+      }
+      this.#deps.spec.validate({ ...live.record.Config, HostConfig: merged });
+      const st = live.record.State.Status;
+      if (st === 'running' || st === 'paused') {
+        const runtime = await this.#runtime(live.record.Runtime);
+        const resources = this.#deps.spec.resources(changesOnly(changes));
+        if (Object.keys(resources).length > 0) await runtime.update(this.#ref(live.record), { signal, resources });
+      }
+      live.record.HostConfig = merged;
+      await saveRecord(this.containerDir(live.record.Id), live.record);
+    });
+    this.#emit(live.record, 'update');
+    return [];
+  }
+
+  // ---- remove ----------------------------------------------------------------
+
+  async remove(idOrName: string, opts: { force?: boolean }, signal: AbortSignal): Promise<void> {
+    const live = this.find(idOrName);
+    const id = live.record.Id;
+    const st = live.record.State.Status;
+    if (RUNNING_STATES.has(st)) {
+      if (opts.force !== true) {
+        const what = st === 'paused' ? 'paused' : st === 'restarting' ? 'restarting' : 'running';
+        throw new IsulaError('CONTAINER_STATE_CONFLICT', `You cannot remove a ${what} container ${id}. Stop the container before attempting removal or force remove`);
+      }
+      await this.#mutex.run(id, async () => {
+        live.record.HasBeenManuallyStopped = true;
+        this.#cancelRestart(live);
+        if (live.record.State.Status === 'restarting') live.record.State.Status = 'exited';
+      });
+      if (live.record.State.Status === 'running' || live.record.State.Status === 'paused') {
+        const exited = live.exited;
+        await this.#signal(live, 'SIGKILL', signal);
+        await this.#resumeQuietly(live, signal);
+        if (exited !== undefined && !(await within(exited, KILL_WAIT_MS, signal))) {
+          throw new IsulaError('TIMEOUT', `container ${id.slice(0, 12)} did not exit after SIGKILL; not removed`);
+        }
+      }
+    }
+    await this.#mutex.run(id, async () => {
+      if (!this.#byId.has(id)) return;
+      if (live.record.State.Status === 'removing') return;
+      live.record.State.Status = 'removing';
+      await saveRecord(this.containerDir(id), live.record);
+      await this.#discard(id, this.#imageDriverOrUndefined(live.record), live.record);
+      this.#byId.delete(id);
+      if (this.#names.get(live.record.Name) === id) this.#names.delete(live.record.Name);
+      this.#backoff.delete(id);
+    });
+    this.#emit(live.record, 'destroy');
+    void notify(this.#deps.hooks, this.#log, 'containerRemoved', this.#event(live.record));
+    for (const w of live.removeWaiters) w();
+    live.removeWaiters.clear();
+  }
+
+  #imageDriverOrUndefined(record: ContainerRecord): ImageDriver | undefined {
+    return this.#deps.imageDrivers().find((x) => x.format === record.ImageFormat);
+  }
+
+  /** Removes every trace of a container: runtime leftovers, rootfs, bundle, directory (record last but one: the directory). */
+  async #discard(id: string, imageDriver: ImageDriver | undefined, record?: ContainerRecord): Promise<void> {
+    const signal = AbortSignal.timeout(KILL_WAIT_MS);
+    if (record !== undefined) {
+      const runtime = await this.#deps.hooks.resolveRuntime.promise(record.Runtime).catch(() => undefined);
+      if (runtime !== undefined) await runtime.delete(this.#ref(record), { signal, force: true }).catch((err: unknown) => this.#log.warn({ err, id }, 'runtime delete failed'));
+    }
+    if (imageDriver !== undefined) await imageDriver.removeRootfs(id, { signal });
+    await fs.rm(this.bundleDir(id), { recursive: true, force: true });
+    await fs.rm(this.containerDir(id), { recursive: true, force: true });
+  }
+
+  // ---- wait --------------------------------------------------------------------
+
+  /** Docker's wait conditions: not-running (default), next-exit, removed. */
+  async wait(idOrName: string, condition: string, signal: AbortSignal): Promise<{ StatusCode: number; Error?: { Message: string } }> {
+    const live = this.find(idOrName);
+    const cond = condition === '' ? 'not-running' : condition;
+    if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw new IsulaError('API_BAD_REQUEST', `invalid condition: "${condition}"`);
+    if (cond === 'not-running' && !RUNNING_STATES.has(live.record.State.Status)) return { StatusCode: live.record.State.ExitCode };
+    const set = cond === 'removed' ? live.removeWaiters : live.exitWaiters;
+    if (cond === 'removed' && !this.#byId.has(live.record.Id)) return { StatusCode: live.record.State.ExitCode };
+    await new Promise<void>((resolve, reject) => {
+      const done = () => { signal.removeEventListener('abort', onAbort); resolve(); };
+      const onAbort = () => { set.delete(done); reject(new IsulaError('CANCELED', 'wait canceled')); };
+      set.add(done);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const err = live.record.State.Error;
+    return { StatusCode: live.record.State.ExitCode, ...(err !== '' && { Error: { Message: err } }) };
+  }
+
+  // ---- attach ----------------------------------------------------------------
+
+  /**
+   * Connects an attach client. A container not started yet keeps the client
+   * until its start (so `run` sees the first bytes); a running one connects now.
+   */
+  async attach(idOrName: string, sink: AttachSink, signal: AbortSignal): Promise<void> {
+    const live = this.find(idOrName);
+    await this.#mutex.run(live.record.Id, async () => {
+      const st = live.record.State.Status;
+      if (st === 'created' || st === 'exited') {
+        live.pendingAttach.push(sink);
+        return;
+      }
+      if (st === 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', 'You cannot attach to a paused container, unpause it first');
+      if (st !== 'running') throw new IsulaError('CONTAINER_STATE_CONFLICT', 'You cannot attach to a stopped container, start it first');
+      const runtime = await this.#runtime(live.record.Runtime);
+      const stream = await runtime.attach(this.#ref(live.record), { signal });
+      wire(stream, sink);
+    });
+    this.#emit(live.record, 'attach');
+  }
+
+  /** Drops a pending attach client that went away before the start. */
+  detachPending(idOrName: string, sink: AttachSink): void {
+    try {
+      const live = this.find(idOrName);
+      const i = live.pendingAttach.indexOf(sink);
+      if (i >= 0) live.pendingAttach.splice(i, 1);
+    } catch { /* the container is gone */ }
+  }
+
+  // ---- restore -------------------------------------------------------------
+
+  /** Reloads every container after a daemon start; see the package README, "Restore". */
+  async restore(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
+    await fs.mkdir(this.bundles, { recursive: true, mode: 0o700 });
+    const ids = (await fs.readdir(this.root)).filter((d) => /^[a-f0-9]{64}$/.test(d));
+    const restarts: Live[] = [];
+    await Promise.all(ids.map(async (id) => {
+      try {
+        const record = await readRecord(this.containerDir(id)).catch((err: unknown) => {
+          this.#log.error({ err, id }, 'unreadable container record; removing the container');
+          return undefined;
+        });
+        if (record === undefined) {
+          this.#log.warn({ id }, 'removing a half-created container left by a crash');
+          await this.#discardHalf(id);
+          return;
+        }
+        const live = newLive(record);
+        this.#byId.set(id, live);
+        this.#names.set(record.Name, id);
+        if (record.State.Status === 'removing') {
+          this.#log.warn({ id }, 'finishing the removal of a container interrupted by a crash');
+          record.State.Status = 'dead';
+          await this.remove(id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS));
+          return;
+        }
+        if (await this.#restoreOne(live)) restarts.push(live);
+      } catch (err) {
+        this.#log.error({ err, id }, 'restoring a container failed');
+      }
+    }));
+    for (const live of restarts) {
+      live.record.State.Status = 'restarting';
+      live.restartTimer = setTimeout(() => { void this.#restartNow(live); }, 0);
+    }
+    this.#log.info({ containers: this.#byId.size, running: this.records().filter((r) => r.State.Status === 'running').length }, 'containers restored');
+  }
+
+  /** Returns true when the container should be restarted by its policy. */
+  async #restoreOne(live: Live): Promise<boolean> {
+    const record = live.record;
+    const signal = AbortSignal.timeout(KILL_WAIT_MS);
+    const runtime = await this.#deps.hooks.resolveRuntime.promise(record.Runtime).catch(() => undefined);
+    const imageDriver = this.#imageDriverOrUndefined(record);
+    const st = record.State.Status;
+    if ((st === 'running' || st === 'paused') && record.DriverData !== undefined && runtime !== undefined) {
+      const state = await runtime.restore(this.#ref(record), { signal });
+      if (state.status === 'running' || state.status === 'paused') {
+        record.State.Status = state.status;
+        record.State.Pid = state.pid;
+        await saveRecord(this.containerDir(record.Id), record);
+        this.#watch(live, runtime);
+        this.#log.info({ id: record.Id, pid: state.pid, status: state.status }, 'container re-attached');
+        return false;
+      }
+      const status = await runtime.wait(this.#ref(record), { signal });
+      this.#log.info({ id: record.Id, exitCode: status.exitCode }, 'container exited while the daemon was down');
+      await this.#mutex.run(record.Id, () => this.#onExit(live, runtime, status, Number.MAX_SAFE_INTEGER));
+      // #onExit scheduled the restart its policy asks for.
+      return false;
+    }
+    // Not running: nothing of the runtime may be left, nor a mount.
+    if (runtime !== undefined) await runtime.delete(this.#ref(record), { signal, force: true }).catch(() => {});
+    delete record.DriverData;
+    if (imageDriver !== undefined) await imageDriver.unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting a leftover rootfs failed'));
+    delete record.Rootfs;
+    await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true });
+    // Docker's restore: `always` restarts a container that ran before, even one stopped by hand;
+    // `unless-stopped` one that was not stopped by hand; an interrupted back-off resumes.
+    const policy = record.HostConfig.RestartPolicy?.Name ?? 'no';
+    const ranBefore = record.State.StartedAt !== ZERO_TIME;
+    const restart = (st === 'restarting' && !record.HasBeenManuallyStopped && policy !== 'no') ||
+      (ranBefore && policy === 'always') ||
+      (ranBefore && policy === 'unless-stopped' && !record.HasBeenManuallyStopped);
+    if (restart) record.HasBeenManuallyStopped = false;
+    if (st === 'running' || st === 'paused' || st === 'restarting') {
+      if (!restart) record.State = { ...record.State, Status: 'exited', Pid: 0, FinishedAt: record.State.FinishedAt === ZERO_TIME ? new Date().toISOString() : record.State.FinishedAt };
+    }
+    await saveRecord(this.containerDir(record.Id), record);
+    return restart;
+  }
+
+  async #discardHalf(id: string): Promise<void> {
+    for (const d of this.#deps.imageDrivers()) await d.removeRootfs(id, { signal: AbortSignal.timeout(KILL_WAIT_MS) }).catch(() => {});
+    await fs.rm(this.bundleDir(id), { recursive: true, force: true });
+    await fs.rm(this.containerDir(id), { recursive: true, force: true });
+  }
+
+  /** Stops following containers (they keep running); pending restarts are dropped. */
+  close(): void {
+    this.#shutdown.abort();
+    for (const live of this.#byId.values()) {
+      this.#cancelRestart(live);
+      for (const sink of live.pendingAttach.splice(0)) sink.end();
+    }
+  }
+
+  // ---- events ----------------------------------------------------------------
+
+  #emit(record: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.#deps.events.emit({
+      Type: 'container',
+      Action: action,
+      Actor: { ID: record.Id, Attributes: { ...(record.Config.Labels ?? {}), image: record.Config.Image ?? '', name: record.Name, ...extra } },
+    });
+  }
+
+  #event(record: ContainerRecord): ContainerEvent {
+    return { id: record.Id, name: record.Name, image: record.Config.Image ?? '', runtime: record.Runtime };
+  }
+}
+
+function newLive(record: ContainerRecord): Live {
+  return { record, pendingAttach: [], exitWaiters: new Set(), removeWaiters: new Set() };
+}
+
+function wire(stream: StdioStream, sink: AttachSink): void {
+  stream.onOutput((s, chunk) => {
+    if ((s === 1 && sink.stdout) || (s === 2 && sink.stderr)) sink.write(s, chunk);
+  });
+  stream.onClose(() => sink.end());
+  sink.connected(stream);
+}
+
+/** Image env first, then the request's, a later key replacing an earlier one in place. */
+export function mergeEnv(image: readonly string[], request: readonly string[]): string[] {
+  const out: string[] = [];
+  const at = new Map<string, number>();
+  for (const e of [...image, ...request]) {
+    const key = e.includes('=') ? e.slice(0, e.indexOf('=')) : e;
+    const i = at.get(key);
+    if (i === undefined) { at.set(key, out.length); out.push(e); } else out[i] = e;
+  }
+  return out;
+}
+
+/** Docker's run exit codes for a start failure. */
+function exitCodeFor(code: string): number {
+  if (code === 'CONTAINER_CMD_NOT_FOUND') return 127;
+  if (code === 'CONTAINER_CMD_NOT_EXECUTABLE') return 126;
+  return 128;
+}
+
+function changesOnly(hc: HostConfig): HostConfig {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(hc)) if (v !== undefined && v !== null && v !== 0 && v !== '') out[k] = v;
+  return out as HostConfig;
+}
+
+/** Resolves true when `p` settles within `ms` (undefined: no limit), false on timeout or abort. */
+async function within(p: Promise<void>, ms: number | undefined, signal: AbortSignal): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      p.then(() => true),
+      new Promise<boolean>((resolve) => {
+        if (ms !== undefined) timer = setTimeout(() => resolve(false), ms);
+        onAbort = () => resolve(false);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+const SIGNALS: Readonly<Record<string, number>> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
+  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19,
+  SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
+  SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
+};
+
+/** `TERM`, `SIGTERM`, `15` → `SIGTERM`; an unknown one → CONTAINER_CONFIG_INVALID. */
+export function parseSignal(s: string): string {
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    if (n < 1 || n > 64) throw new IsulaError('CONTAINER_CONFIG_INVALID', `Invalid signal: ${s}`);
+    return s;
+  }
+  const name = s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
+  if (SIGNALS[name] === undefined) throw new IsulaError('CONTAINER_CONFIG_INVALID', `Invalid signal: ${s}`);
+  return name;
+}
+
+export function signalNumber(s: string): number | undefined {
+  return /^\d+$/.test(s) ? Number(s) : SIGNALS[s];
+}

@@ -1,0 +1,83 @@
+/**
+ * A container as core persists it: `<graph>/containers/<id>/config.v2.json`,
+ * one file written atomically, so a crash leaves the old or the new record.
+ * Field names follow Docker's inspect output where one exists.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
+import type { ContainerConfig, HostConfig } from './docker-types.js';
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export interface ContainerState {
+  Status: ContainerStatus;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  StartedAt: string;
+  FinishedAt: string;
+  OOMKilled: boolean;
+}
+
+export interface ContainerRecord {
+  Id: string;
+  Name: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  Config: ContainerConfig;
+  HostConfig: HostConfig;
+  /** The image id (`sha256:…`, or the directory for an external rootfs). */
+  Image: string;
+  /** The image driver's format ("oci", "external"). */
+  ImageFormat: string;
+  Runtime: string;
+  State: ContainerState;
+  RestartCount: number;
+  /** Set by stop/kill, cleared by start: restart policies leave such a container alone. */
+  HasBeenManuallyStopped: boolean;
+  /** What the runtime driver returned from `create`, handed back on every call. */
+  DriverData?: Record<string, unknown>;
+  /** The mounted rootfs path while mounted. */
+  Rootfs?: string;
+  /** Runtime-side warnings from create, shown once. */
+  Warnings?: string[];
+}
+
+export const RECORD_FILE = 'config.v2.json';
+
+export async function saveRecord(containerDir: string, record: ContainerRecord): Promise<void> {
+  await writeFileAtomic(path.join(containerDir, RECORD_FILE), JSON.stringify(record), { mode: 0o600 });
+}
+
+/** undefined when the file is missing (a half-created container). */
+export async function readRecord(containerDir: string): Promise<ContainerRecord | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(containerDir, RECORD_FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return JSON.parse(text) as ContainerRecord;
+}
+
+/** Docker's name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, shown with a leading '/'. */
+export const NAME_PATTERN = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+const ADJECTIVES = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'proud', 'quiet', 'sharp', 'sleepy', 'swift', 'tender', 'vivid', 'witty', 'zen'];
+const NOUNS = ['bohr', 'curie', 'darwin', 'euler', 'fermi', 'gauss', 'hopper', 'kepler', 'lovelace', 'meitner', 'newton', 'noether', 'pascal', 'ritchie', 'shannon', 'tesla', 'turing', 'volta', 'wozniak', 'yalow'];
+
+/** A docker-style generated name (`adjective_scientist`), with a number after the first tries. */
+export function generateName(taken: (name: string) => boolean): string {
+  for (let i = 0; i < 50; i++) {
+    const a = ADJECTIVES[Math.floor(Math.random() * ADJECTIVES.length)] ?? 'calm';
+    const n = NOUNS[Math.floor(Math.random() * NOUNS.length)] ?? 'turing';
+    const name = i < 10 ? `${a}_${n}` : `${a}_${n}${i}`;
+    if (!taken(name)) return name;
+  }
+  return `c_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+}

@@ -1,0 +1,139 @@
+/**
+ * Docker-shaped views of a container record: `GET /containers/{id}/json`
+ * (inspect) and the items of `GET /containers/json` (ps).
+ */
+import path from 'node:path';
+import type { ContainerRecord, ContainerStatus } from './record.js';
+
+export function inspectView(r: ContainerRecord, containerDir: string): Record<string, unknown> {
+  const st = r.State;
+  const merged = r.Rootfs ?? '';
+  const layerDir = merged === '' ? '' : path.dirname(merged);
+  return {
+    Id: r.Id,
+    Created: r.Created,
+    Path: r.Path,
+    Args: r.Args,
+    State: {
+      Status: st.Status,
+      Running: st.Status === 'running' || st.Status === 'paused' || st.Status === 'restarting',
+      Paused: st.Status === 'paused',
+      Restarting: st.Status === 'restarting',
+      OOMKilled: st.OOMKilled,
+      Dead: st.Status === 'dead',
+      Pid: st.Pid,
+      ExitCode: st.ExitCode,
+      Error: st.Error,
+      StartedAt: st.StartedAt,
+      FinishedAt: st.FinishedAt,
+    },
+    Image: r.Image,
+    ResolvConfPath: path.join(containerDir, 'resolv.conf'),
+    HostnamePath: path.join(containerDir, 'hostname'),
+    HostsPath: path.join(containerDir, 'hosts'),
+    LogPath: path.join(containerDir, 'container.log'),
+    Name: `/${r.Name}`,
+    RestartCount: r.RestartCount,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: { ...hostConfigDefaults(), ...r.HostConfig },
+    GraphDriver: {
+      Name: r.ImageFormat === 'external' ? 'external' : 'overlay2',
+      Data: layerDir === '' ? null : { MergedDir: merged, UpperDir: path.join(layerDir, 'upper'), WorkDir: path.join(layerDir, 'work') },
+    },
+    Mounts: mountsView(r),
+    Config: r.Config,
+    NetworkSettings: networkSettings(r),
+  };
+}
+
+function hostConfigDefaults(): Record<string, unknown> {
+  return {
+    Binds: null, NetworkMode: 'default', PortBindings: {}, RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, AutoRemove: false,
+    CapAdd: null, CapDrop: null, Privileged: false, ReadonlyRootfs: false, Memory: 0, MemorySwap: 0, MemoryReservation: 0,
+    NanoCpus: 0, CpuShares: 0, CpuPeriod: 0, CpuQuota: 0, CpusetCpus: '', CpusetMems: '', PidsLimit: null, BlkioWeight: 0,
+    Ulimits: null, ShmSize: 67108864, OomScoreAdj: 0, CgroupParent: '', Runtime: 'runc',
+  };
+}
+
+function networkSettings(r: ContainerRecord): Record<string, unknown> {
+  return {
+    Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
+    Ports: {}, SandboxKey: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '',
+    Networks: r.HostConfig.NetworkMode === 'none' ? { none: {} } : {},
+  };
+}
+
+export function mountsView(r: ContainerRecord): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const b of r.HostConfig.Binds ?? []) {
+    const parts = b.split(':');
+    const [src = '', dst = '', mode = ''] = parts;
+    const ro = mode.split(',').includes('ro');
+    out.push({ Type: 'bind', Source: src, Destination: dst, Mode: mode, RW: !ro, Propagation: 'rprivate' });
+  }
+  for (const m of r.HostConfig.Mounts ?? []) {
+    out.push({ Type: m.Type ?? 'bind', Source: m.Source ?? '', Destination: m.Target ?? '', Mode: '', RW: m.ReadOnly !== true, Propagation: m.Type === 'bind' ? 'rprivate' : '' });
+  }
+  for (const dst of Object.keys(r.HostConfig.Tmpfs ?? {})) out.push({ Type: 'tmpfs', Source: '', Destination: dst, Mode: '', RW: true, Propagation: '' });
+  return out;
+}
+
+export function listView(r: ContainerRecord, now = Date.now()): Record<string, unknown> {
+  return {
+    Id: r.Id,
+    Names: [`/${r.Name}`],
+    Image: r.Config.Image ?? '',
+    ImageID: r.Image,
+    Command: [r.Path, ...r.Args].map(quoteArg).join(' '),
+    Created: Math.floor(Date.parse(r.Created) / 1000),
+    Ports: [],
+    Labels: r.Config.Labels ?? {},
+    State: r.State.Status,
+    Status: statusText(r, now),
+    HostConfig: { NetworkMode: r.HostConfig.NetworkMode ?? 'default' },
+    NetworkSettings: { Networks: {} },
+    Mounts: mountsView(r).map((m) => ({ ...m, Name: '' })),
+  };
+}
+
+function quoteArg(a: string): string {
+  return a === '' || /\s/.test(a) ? JSON.stringify(a) : a;
+}
+
+/** Docker's `Status` column: "Up 5 seconds", "Exited (0) 3 minutes ago" ... */
+export function statusText(r: ContainerRecord, now = Date.now()): string {
+  const st: ContainerStatus = r.State.Status;
+  const since = (iso: string) => humanDuration(now - Date.parse(iso));
+  switch (st) {
+    case 'created': return 'Created';
+    case 'running': return `Up ${since(r.State.StartedAt)}`;
+    case 'paused': return `Up ${since(r.State.StartedAt)} (Paused)`;
+    case 'restarting': return `Restarting (${r.State.ExitCode}) ${since(r.State.FinishedAt)} ago`;
+    case 'removing': return 'Removal In Progress';
+    case 'dead': return 'Dead';
+    case 'exited': return r.State.FinishedAt.startsWith('0001') ? 'Exited' : `Exited (${r.State.ExitCode}) ${since(r.State.FinishedAt)} ago`;
+  }
+}
+
+/** go-units' HumanDuration. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(minutes / 60);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}
