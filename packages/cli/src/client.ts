@@ -42,6 +42,12 @@ export interface RequestOptions {
   queryList?: Record<string, string[]>;
   /** Called with each body chunk as it arrives (streaming endpoints); `body` then stays empty. */
   onData?: (chunk: Buffer) => void;
+  /**
+   * Called once the status line and headers have arrived, before the body: a
+   * long-polling endpoint (`/containers/{id}/wait`) answers with its headers
+   * as soon as it is armed, so the caller can go on (e.g. start the container).
+   */
+  onHeaders?: (status: number) => void;
   signal?: AbortSignal;
 }
 
@@ -58,16 +64,7 @@ export class EngineClient {
   /** Sends a request; throws DaemonUnreachableError, or DaemonError for a 4xx/5xx answer. */
   async request(path: string, options: RequestOptions = {}): Promise<Response> {
     const res = await this.raw(path, options);
-    if (res.status >= 400) {
-      let message = res.body.toString('utf8').trim();
-      let code: string | undefined;
-      try {
-        const parsed = JSON.parse(message) as { message?: unknown; code?: unknown };
-        if (typeof parsed.message === 'string') message = parsed.message;
-        if (typeof parsed.code === 'string') code = parsed.code;
-      } catch { /* not JSON: keep the text */ }
-      throw new DaemonError(res.status, message || `HTTP ${res.status}`, code);
-    }
+    if (res.status >= 400) throw daemonError(res);
     return res;
   }
 
@@ -91,7 +88,7 @@ export class EngineClient {
 
     return new Promise<Response>((resolve, reject) => {
       const socket = net.connect(this.#socketPath);
-      const parser = new ResponseParser(options.onData);
+      const parser = new ResponseParser(options.onData, options.onHeaders);
       let connected = false;
       const onAbort = () => socket.destroy();
       options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -137,6 +134,65 @@ export class EngineClient {
       });
     });
   }
+
+  /**
+   * An upgraded connection (`/containers/{id}/attach`): sends the request with
+   * `Connection: Upgrade` / `Upgrade: tcp` and resolves once the daemon answers
+   * `101` (or docker's older `200`), with the socket and any stream bytes that
+   * came with the answer. From then on the socket carries raw stream bytes both
+   * ways; `socket.end()` half-closes it (stdin EOF), reading goes on. A 4xx/5xx
+   * answer rejects with DaemonError.
+   */
+  hijack(path: string, query: Record<string, string | undefined> = {}): Promise<{ socket: net.Socket; head: Buffer }> {
+    const params = Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined);
+    const target = `${API_PREFIX}${path}${params.length > 0 ? `?${new URLSearchParams(params).toString()}` : ''}`;
+    const head = `POST ${target} HTTP/1.1\r\nHost: isulad\r\nUser-Agent: isula-cli\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`;
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ path: this.#socketPath, allowHalfOpen: true });
+      let connected = false;
+      let buf = Buffer.alloc(0);
+      let errorAnswer: ResponseParser | undefined;
+      const onData = (chunk: Buffer) => {
+        if (errorAnswer !== undefined) { errorAnswer.push(chunk); return; }
+        buf = Buffer.concat([buf, chunk]);
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(buf.subarray(0, end).toString('latin1'))?.[1] ?? 0);
+        if (status === 101 || status === 200) {
+          socket.off('data', onData);
+          socket.off('close', onClose);
+          socket.pause();
+          resolve({ socket, head: buf.subarray(end + 4) });
+          return;
+        }
+        errorAnswer = new ResponseParser();
+        errorAnswer.push(buf);
+        if (errorAnswer.done) socket.end();
+      };
+      const onClose = () => {
+        if (!connected) return;
+        const res = errorAnswer?.finish();
+        if (res !== undefined) reject(daemonError(res.status >= 400 ? res : { ...res, status: 500 }));
+        else reject(new Error('the daemon closed the connection before answering'));
+      };
+      socket.on('connect', () => { connected = true; socket.write(head); });
+      socket.on('data', onData);
+      socket.on('error', (err) => reject(connected ? err : new DaemonUnreachableError(this.host, err)));
+      socket.on('close', onClose);
+    });
+  }
+}
+
+/** A 4xx/5xx answer as a DaemonError: the `{ message, code }` body, or its text. */
+function daemonError(res: Response): DaemonError {
+  let message = res.body.toString('utf8').trim();
+  let code: string | undefined;
+  try {
+    const parsed = JSON.parse(message) as { message?: unknown; code?: unknown };
+    if (typeof parsed.message === 'string') message = parsed.message;
+    if (typeof parsed.code === 'string') code = parsed.code;
+  } catch { /* not JSON: keep the text */ }
+  return new DaemonError(res.status, message || `HTTP ${res.status}`, code);
 }
 
 /** Incremental HTTP/1.1 response parser: status line, headers, then a fixed, chunked or until-close body. */
@@ -150,9 +206,11 @@ class ResponseParser {
   #chunkLeft = -1; // bytes left in the current chunk (+2 for its CRLF); -1: expecting a size line
   readonly #body: Buffer[] = [];
   readonly #onData: ((chunk: Buffer) => void) | undefined;
+  readonly #onHeaders: ((status: number) => void) | undefined;
 
-  constructor(onData?: (chunk: Buffer) => void) {
+  constructor(onData?: (chunk: Buffer) => void, onHeaders?: (status: number) => void) {
     this.#onData = onData;
+    this.#onHeaders = onHeaders;
   }
 
   push(chunk: Buffer): void {
@@ -177,6 +235,7 @@ class ResponseParser {
       const length = this.#headers.get('content-length');
       if (!this.#chunked && length !== undefined) this.#remaining = Number(length);
       if (this.#status === 204 || this.#status === 304) this.#remaining = 0;
+      this.#onHeaders?.(this.#status);
     }
     this.#consumeBody();
   }

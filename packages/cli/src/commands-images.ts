@@ -1,6 +1,6 @@
-/** Image commands: images (image ls), image prune, load, tag, rmi, inspect. */
+/** Image commands: images (image ls), image prune, load, tag, rmi. `inspect` is with the container commands. */
 import { createReadStream } from 'node:fs';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { jsonLines, type EngineClient } from './client.js';
 import { ExitCode } from './exit-code.js';
 import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSizePrecision, shortId } from './format.js';
@@ -225,26 +225,6 @@ export function registerImageCommands(program: Command, client: () => EngineClie
           process.stderr.write(`Error response from daemon: ${(err as Error).message}\n`);
         }
       }
-      if (failed > 0) throw new ExitCode(1);
-    });
-
-  program
-    .command('inspect')
-    .description('Return low-level information on images')
-    .argument('<name...>', 'image names or ids')
-    .addOption(new Option('--type <type>', 'object type').choices(['image']).default('image'))
-    .action(async (names: string[]) => {
-      const found: unknown[] = [];
-      let failed = 0;
-      for (const name of names) {
-        try {
-          found.push(await client().json(`/images/${encodeURIComponent(name)}/json`));
-        } catch (err) {
-          failed += 1;
-          process.stderr.write(`Error: No such object: ${name} (${(err as Error).message})\n`);
-        }
-      }
-      out(JSON.stringify(found, null, 4));
       if (failed > 0) throw new ExitCode(1);
     });
 }

@@ -185,12 +185,13 @@ export function alignTabs(lines: readonly string[]): string {
 export interface RowTemplate {
   /** `table …`: output gets a header row and aligned columns. */
   isTable: boolean;
-  render(row: Readonly<Record<string, string>>): string;
+  /** `call` answers the methods (`{{.Label "k"}}`). */
+  render(row: Readonly<Record<string, string>>, call?: (method: string, arg: string) => string): string;
   /** The template over the column headers (`{{.ID}}` → `IMAGE ID`), for the table's first row. */
   header(): string;
 }
 
-type Piece = { text: string } | { fn: string; field: string | null; args: string[] };
+type Piece = { text: string } | { fn: string; field: string | null; args: string[]; isMethod?: boolean };
 
 const TEMPLATE_FUNCS: Record<string, (value: string, args: string[]) => string> = {
   upper: (v) => v.toUpperCase(),
@@ -208,9 +209,11 @@ const TEMPLATE_FUNCS: Record<string, (value: string, args: string[]) => string> 
  * `{{.Field}}`, `{{json .}}`, `{{json .Field}}`, `{{upper|lower|title .Field}}`,
  * `{{truncate .Field N}}`, `{{- …}}`/`{{… -}}` trimming, a `table` prefix and
  * the `\t` and `\n` escapes. `fields` maps each field to its column header.
+ * `methods` are fields called with one string argument, with their headers
+ * (ps's `{{.Label "com.example.k"}}`); `render`'s `call` answers them.
  * A field or function it does not know throws, naming it and listing the fields.
  */
-export function compileRowTemplate(format: string, fields: Readonly<Record<string, string>>): RowTemplate {
+export function compileRowTemplate(format: string, fields: Readonly<Record<string, string>>, methods: Readonly<Record<string, string>> = {}): RowTemplate {
   let body = format;
   const isTable = body.startsWith('table');
   if (isTable) body = body.slice('table'.length);
@@ -242,7 +245,10 @@ export function compileRowTemplate(format: string, fields: Readonly<Record<strin
       if (!Object.hasOwn(fields, name)) throw new Error(`template: can't evaluate field ${name}: the fields are ${known()}`);
       return name;
     };
-    if (first.startsWith('.')) {
+    const methodArg = /^\.([A-Za-z_]\w*)\s+"((?:[^"\\]|\\.)*)"$/.exec(action.trim());
+    if (methodArg !== null && Object.hasOwn(methods, methodArg[1] ?? '')) {
+      pieces.push({ fn: '', field: methodArg[1] ?? '', args: [JSON.parse(`"${methodArg[2] ?? ''}"`) as string], isMethod: true });
+    } else if (first.startsWith('.')) {
       if (rest.length > 0) throw new Error(`template: unsupported action {{${action.trim()}}} in ${JSON.stringify(format)}`);
       pieces.push({ fn: '', field: fieldOf(first), args: [] });
     } else if (first === 'json' || Object.hasOwn(TEMPLATE_FUNCS, first)) {
@@ -259,9 +265,10 @@ export function compileRowTemplate(format: string, fields: Readonly<Record<strin
     i = next;
   }
 
-  const renderWith = (row: Readonly<Record<string, string>>, whole: () => string) => pieces.map((p) => {
+  const renderWith = (row: Readonly<Record<string, string>>, whole: () => string, call?: (method: string, arg: string) => string) => pieces.map((p) => {
     if ('text' in p) return p.text;
     if (p.field === null) return p.fn === 'json' ? whole() : '';
+    if (p.isMethod) return call === undefined ? methods[p.field] ?? '' : call(p.field, p.args[0] ?? '');
     const value = row[p.field] ?? '';
     if (p.fn === 'json') return goJson(value);
     const f = TEMPLATE_FUNCS[p.fn];
@@ -270,7 +277,7 @@ export function compileRowTemplate(format: string, fields: Readonly<Record<strin
 
   return {
     isTable,
-    render: (row) => renderWith(row, () => goJson(Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))),
+    render: (row, call) => renderWith(row, () => goJson(Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))), call ?? (() => '')),
     header: () => renderWith(fields, () => ''),
   };
 }

@@ -1,13 +1,13 @@
 /**
  * isula: the docker-like client of isulad. Results go to stdout, errors to
  * stderr. Exit codes: 0 ok, 1 on errors (daemon unreachable included), and
- * docker's 125 for an engine error in the commands docker gives it to
- * (run, create, exec, start -a) once they exist.
+ * docker's 125/126/127 or the container's code for run, create and start -a.
  */
 import { Command, Option } from 'commander';
 import { DaemonError, DaemonUnreachableError, DEFAULT_HOST, EngineClient, jsonLines } from './client.js';
 import { registerArchiveCommands } from './commands-archive.js';
-import { ExitCode } from './exit-code.js';
+import { registerContainerCommands } from './commands-containers.js';
+import { ExitCode, StatusError } from './exit-code.js';
 import { UsageError } from './usage-error.js';
 import { registerImageCommands } from './commands-images.js';
 import { formatEvent, formatInfo, formatVersion, type ServerVersion } from './format.js';
@@ -84,6 +84,7 @@ export function buildProgram(): Command {
 
   registerImageCommands(program, () => client(program));
   registerArchiveCommands(program, () => client(program));
+  registerContainerCommands(program, () => client(program));
 
   return program;
 }
@@ -103,6 +104,12 @@ export async function run(argv: string[]): Promise<number> {
 
 function reportError(err: unknown): number {
   if (err instanceof ExitCode) return err.code;
+  if (err instanceof StatusError) {
+    // docker's run/create wording: "docker: MESSAGE." and a pointer to the help.
+    const help = err.helpFor === undefined ? '' : `\nSee 'isula ${err.helpFor} --help'.`;
+    process.stderr.write(`isula: ${/[.?!]$/.test(err.message) ? err.message : `${err.message}.`}${help}\n`);
+    return err.code;
+  }
   const e = err as { code?: string; exitCode?: number; name?: string };
   // commander already printed its own message (help, usage errors, --version).
   if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode ?? 1;

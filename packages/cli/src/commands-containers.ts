@@ -1,0 +1,505 @@
+/**
+ * Container commands: create, run, start, stop, restart, kill, rm, ps,
+ * inspect (containers and images), wait, pause, unpause, rename, update, port.
+ * Output and exit codes follow docker's: names echoed one a line, per-container
+ * errors on stderr and exit 1 at the end; run/create/start -a use 125/126/127.
+ */
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import { attachContainer, rawTerminal, type AttachSession } from './attach.js';
+import { DaemonError, DaemonUnreachableError, type EngineClient } from './client.js';
+import type { ContainerCreateBody, ContainerSummary, RestartPolicy, WaitResponse } from './docker-types.js';
+import { ExitCode, StatusError } from './exit-code.js';
+import { alignTabs, compileRowTemplate } from './format.js';
+import { compileTemplate } from './go-template.js';
+import { CONTAINER_FIELDS, CONTAINER_METHODS, DEFAULT_PS_TABLE, containerRow } from './ps-format.js';
+import { addCreateFlags, buildCreateBody, buildResources, foldAliases, parseRestartPolicy, type RunFlags } from './run-options.js';
+import { UsageError } from './usage-error.js';
+
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const cpath = (id: string, action = '') => `/containers/${encodeURIComponent(id)}${action}`;
+
+/** How docker words an error of one container among several: the daemon's answer prefixed. */
+function describe(e: unknown): string {
+  if (e instanceof DaemonError) return `Error response from daemon: ${e.message}`;
+  return (e as Error)?.message ?? String(e);
+}
+
+/**
+ * Runs `fn` for each container; prints the name on success (docker echoes what
+ * was typed) and the error on stderr otherwise, then exits 1 if any failed.
+ */
+async function forEachContainer(names: readonly string[], fn: (name: string) => Promise<string | undefined | void>, tolerate?: (e: unknown) => boolean): Promise<void> {
+  let failed = false;
+  for (const name of names) {
+    try {
+      const line = await fn(name);
+      out(line ?? name);
+    } catch (e) {
+      err(describe(e));
+      if (tolerate?.(e) !== true) failed = true;
+    }
+  }
+  if (failed) throw new ExitCode(1);
+}
+
+/** Docker's usage-error tail (`See 'isula stop --help'.`) and exit code 125 for commander's own errors in create/run. */
+function containerCommand(program: Command, name: string, statusOnUsageError = 1): Command {
+  return program
+    .command(name)
+    .showHelpAfterError(`See 'isula ${name} --help'.`)
+    .exitOverride((e) => { throw e.exitCode === 0 ? e : new ExitCode(statusOnUsageError === 1 ? e.exitCode : statusOnUsageError); });
+}
+
+/** Turns any failure of run/create/start -a into docker's exit code and message. */
+function toStatusError(e: unknown, command: string, starting = false): unknown {
+  if (e instanceof ExitCode || e instanceof StatusError) return e;
+  if (e instanceof UsageError) return new StatusError(e.message, 125, command);
+  if (e instanceof DaemonError) {
+    let code = 125;
+    if (starting && e.code === 'CONTAINER_CMD_NOT_FOUND') code = 127;
+    if (starting && e.code === 'CONTAINER_CMD_NOT_EXECUTABLE') code = 126;
+    return new StatusError(`Error response from daemon: ${e.message}`, code, command);
+  }
+  if (e instanceof DaemonUnreachableError) return new StatusError(e.message, 125);
+  return new StatusError((e as Error)?.message ?? String(e), 125);
+}
+
+/** `POST /containers/create`; with --cidfile, the id file is claimed first and removed if create fails (docker's cidFile). */
+async function createContainer(client: EngineClient, flags: RunFlags, body: ContainerCreateBody): Promise<string> {
+  let cidFd: number | undefined;
+  if (flags.cidfile !== undefined) {
+    try {
+      cidFd = openSync(flags.cidfile, 'wx', 0o644);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`container ID file found, make sure the other container isn't running or delete ${flags.cidfile}`);
+      throw new Error(`failed to create the container ID file: ${(e as Error).message}`);
+    }
+  }
+  try {
+    const res = await client.json<{ Id: string; Warnings?: string[] | null }>('/containers/create', {
+      method: 'POST', query: { name: flags.name }, body,
+    });
+    for (const w of res.Warnings ?? []) err(`WARNING: ${w}`);
+    if (cidFd !== undefined) writeSync(cidFd, res.Id);
+    return res.Id;
+  } catch (e) {
+    if (cidFd !== undefined && flags.cidfile !== undefined) { closeSync(cidFd); cidFd = undefined; rmSync(flags.cidfile, { force: true }); }
+    throw e;
+  } finally {
+    if (cidFd !== undefined) closeSync(cidFd);
+  }
+}
+
+/**
+ * `POST /containers/{id}/wait?condition=…`, issued before start. `armed`
+ * settles when the daemon has sent its headers (docker's daemon flushes them
+ * once the waiter is registered), so start cannot race past the wait.
+ */
+function waitForExit(client: EngineClient, id: string, condition: 'next-exit' | 'removed' | 'not-running'): { armed: Promise<void>; result: Promise<WaitResponse> } {
+  let onHeaders: () => void = () => {};
+  const armed = new Promise<void>((resolve) => { onHeaders = resolve; });
+  const result = client.json<WaitResponse>(cpath(id, '/wait'), { method: 'POST', query: { condition }, onHeaders });
+  result.then(onHeaders, onHeaders);
+  return { armed, result };
+}
+
+interface AttachedRun {
+  id: string;
+  tty: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  autoRemove: boolean;
+}
+
+/**
+ * docker's attached run/start -a: attach → wait (armed) → start → copy the
+ * output until the daemon ends the stream → the container's exit code.
+ * Returns the exit code; throws StatusError for an engine error.
+ */
+async function runAttached(client: EngineClient, r: AttachedRun, command: string): Promise<number> {
+  let session: AttachSession | undefined;
+  if (r.stdin || r.stdout || r.stderr) {
+    session = await attachContainer(client, r.id, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, tty: r.tty });
+  }
+  const wait = waitForExit(client, r.id, r.autoRemove ? 'removed' : 'next-exit');
+  wait.result.catch(() => { /* read below */ });
+  await wait.armed;
+  const restoreTerminal = r.tty && r.stdin ? rawTerminal() : () => {};
+  // Without a TTY, signals to isula go to the container (docker's --sig-proxy).
+  const forward = (signal: NodeJS.Signals) => { client.request(cpath(r.id, '/kill'), { method: 'POST', query: { signal } }).catch(() => {}); };
+  const proxied: NodeJS.Signals[] = r.tty ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  for (const s of proxied) process.on(s, forward);
+  try {
+    try {
+      await client.request(cpath(r.id, '/start'), { method: 'POST' });
+    } catch (e) {
+      session?.close();
+      if (r.autoRemove) await wait.result.catch(() => {});
+      throw toStatusError(e, command, true);
+    }
+    if (session !== undefined) {
+      try {
+        await session.finished;
+      } catch (e) {
+        err(`isula: ${(e as Error).message}`);
+      }
+    }
+    let status: WaitResponse;
+    try {
+      status = await wait.result;
+    } catch (e) {
+      throw new StatusError(`Error waiting for container: ${describe(e)}`, 125);
+    }
+    if (status.Error?.Message) throw new StatusError(`Error waiting for container: ${status.Error.Message}`, 125);
+    return status.StatusCode;
+  } finally {
+    for (const s of proxied) process.off(s, forward);
+    restoreTerminal();
+  }
+}
+
+async function runCommand(client: EngineClient, flags: RunFlags, image: string, command: string[]): Promise<number> {
+  const body = buildCreateBody(flags, image, command);
+  if (!flags.detach && body.AttachStdin && body.Tty && !process.stdin.isTTY) throw new UsageError('the input device is not a TTY');
+  const id = await createContainer(client, flags, body);
+  const attached = body.AttachStdin === true || body.AttachStdout === true || body.AttachStderr === true;
+  if (flags.detach === true || !attached) {
+    out(id);
+    if (flags.detach === true) return 0;
+  }
+  return runAttached(client, {
+    id,
+    tty: body.Tty === true,
+    stdin: body.AttachStdin === true,
+    stdout: body.AttachStdout === true,
+    stderr: body.AttachStderr === true,
+    autoRemove: body.HostConfig.AutoRemove === true,
+  }, 'run');
+}
+
+type PortMap = Record<string, { HostIp?: string; HostPort?: string }[] | null> | null | undefined;
+
+interface ContainerJson {
+  Id: string;
+  Name?: string;
+  Config?: { Tty?: boolean; OpenStdin?: boolean; AttachStdout?: boolean; AttachStderr?: boolean };
+  HostConfig?: { AutoRemove?: boolean };
+  NetworkSettings?: { Ports?: PortMap };
+}
+
+const isNotFound = (e: unknown) => e instanceof DaemonError && e.status === 404;
+
+/** `inspect`: containers, then images, as docker tries each object type in turn. */
+async function inspectObjects(client: EngineClient, names: readonly string[], opts: { format?: string; size?: boolean; type?: string }): Promise<void> {
+  const render = opts.format === undefined ? undefined : compileTemplate(opts.format);
+  const found: unknown[] = [];
+  const missing: string[] = [];
+  for (const name of names) {
+    const kinds = opts.type === undefined ? ['container', 'image'] : [opts.type];
+    let value: unknown;
+    for (const kind of kinds) {
+      try {
+        value = kind === 'container'
+          ? await client.json(cpath(name, '/json'), { query: { size: opts.size ? '1' : undefined } })
+          : await client.json(`/images/${encodeURIComponent(name)}/json`);
+        break;
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+    if (value === undefined) missing.push(name);
+    else found.push(value);
+  }
+  if (render === undefined) out(JSON.stringify(found, null, 4));
+  else for (const v of found) out(render(v));
+  if (missing.length > 0) {
+    const what = opts.type === undefined ? 'object' : opts.type;
+    for (const name of missing) err(`Error: No such ${what}: ${name}`);
+    throw new ExitCode(1);
+  }
+}
+
+interface PsOptions { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; size?: boolean; trunc: boolean; filter?: string[]; format?: string }
+
+/** `key=value` flags into the API's `filters` JSON (docker's `filters.ParseFlag`). */
+export function filtersJson(flags: readonly string[]): string | undefined {
+  const filters: Record<string, Record<string, boolean>> = {};
+  for (const f of flags) {
+    const eq = f.indexOf('=');
+    if (eq <= 0) throw new UsageError(`bad format of filter ${JSON.stringify(f)} (expected name=value)`);
+    (filters[f.slice(0, eq).trim().toLowerCase()] ??= {})[f.slice(eq + 1).trim()] = true;
+  }
+  return Object.keys(filters).length > 0 ? JSON.stringify(filters) : undefined;
+}
+
+/** docker's ps query: -l is -n 1; -n implies -a; --format using .Size asks for sizes. */
+export function psQuery(o: PsOptions): Record<string, string | undefined> {
+  let limit = o.last === undefined ? -1 : Number(o.last);
+  if (!Number.isInteger(limit)) throw new UsageError(`invalid argument ${JSON.stringify(o.last)} for "-n, --last" flag: not an integer`);
+  if (o.latest && limit === -1) limit = 1;
+  const size = o.size === true || (o.format !== undefined && o.format.includes('.Size'));
+  return {
+    all: o.all || limit > 0 ? '1' : undefined,
+    limit: limit > 0 ? String(limit) : undefined,
+    size: size ? '1' : undefined,
+    filters: filtersJson(o.filter ?? []),
+  };
+}
+
+/** Renders `containers` as ps prints them. */
+export function formatPs(containers: readonly ContainerSummary[], o: PsOptions, nowMs = Date.now()): string {
+  let format = o.format ?? 'table';
+  if (o.quiet && (o.format === undefined || o.format === 'table')) format = '{{.ID}}';
+  else if (format === 'table') format = o.size ? `${DEFAULT_PS_TABLE}\t{{.Size}}` : DEFAULT_PS_TABLE;
+  const template = compileRowTemplate(format, CONTAINER_FIELDS, CONTAINER_METHODS);
+  const lines = containers.map((c) => template.render(containerRow(c, o.trunc, nowMs), (_m, key) => c.Labels?.[key] ?? ''));
+  if (template.isTable) return alignTabs([template.header(), ...lines]);
+  return lines.join('\n');
+}
+
+/** `port`: the published bindings in NetworkSettings.Ports, sorted by port then protocol. */
+export function formatPorts(ports: PortMap, name: string, filter?: string): string[] {
+  const hostPort = (b: { HostIp?: string; HostPort?: string }) => {
+    const ip = b.HostIp ?? '';
+    return `${ip.includes(':') ? `[${ip}]` : ip}:${b.HostPort ?? ''}`;
+  };
+  const entries = Object.entries(ports ?? {}).sort(([a], [b]) => parseInt(a, 10) - parseInt(b, 10) || a.localeCompare(b));
+  if (filter !== undefined) {
+    const key = filter.includes('/') ? filter : `${filter}/tcp`;
+    const bindings = entries.find(([k]) => k === key)?.[1] ?? [];
+    if (bindings.length === 0) throw new Error(`Error: No public port '${key}' published for ${name}`);
+    return bindings.map(hostPort);
+  }
+  return entries.flatMap(([k, bindings]) => (bindings ?? []).map((b) => `${k} -> ${hostPort(b)}`));
+}
+
+const RESOURCE_FLAGS: [string, string][] = [
+  ['--blkio-weight <10-1000>', 'block IO (relative weight), 0 to disable'],
+  ['--cpu-period <int>', 'limit CPU CFS period'],
+  ['--cpu-quota <int>', 'limit CPU CFS quota'],
+  ['--cpu-rt-period <int>', 'limit CPU real-time period in microseconds'],
+  ['--cpu-rt-runtime <int>', 'limit CPU real-time runtime in microseconds'],
+  ['-c, --cpu-shares <int>', 'CPU shares (relative weight)'],
+  ['--cpus <number>', 'number of CPUs'],
+  ['--cpuset-cpus <cpus>', 'CPUs in which to allow execution (0-3, 0,1)'],
+  ['--cpuset-mems <mems>', 'MEMs in which to allow execution (0-3, 0,1)'],
+  ['-m, --memory <bytes>', 'memory limit'],
+  ['--memory-reservation <bytes>', 'memory soft limit'],
+  ['--memory-swap <bytes>', 'swap limit equal to memory plus swap: -1 for unlimited swap'],
+  ['--pids-limit <int>', 'tune container pids limit (-1 for unlimited)'],
+  ['--restart <policy>', 'restart policy to apply when a container exits'],
+];
+
+export function registerContainerCommands(program: Command, client: () => EngineClient): void {
+  program.enablePositionalOptions(); // `isula run IMAGE CMD --flag`: flags after the image belong to CMD
+
+  addCreateFlags(containerCommand(program, 'create', 125))
+    .description('Create a new container')
+    .argument('<image>', 'image name or id')
+    .argument('[command...]', 'command and arguments')
+    .passThroughOptions()
+    .action(async (image: string, command: string[], opts: RunFlags) => {
+      try {
+        const flags = foldAliases(opts);
+        out(await createContainer(client(), flags, buildCreateBody(flags, image, command)));
+      } catch (e) {
+        throw toStatusError(e, 'create');
+      }
+    });
+
+  addCreateFlags(containerCommand(program, 'run', 125))
+    .description('Run a command in a new container')
+    .option('-d, --detach', 'run container in background and print container ID')
+    .argument('<image>', 'image name or id')
+    .argument('[command...]', 'command and arguments')
+    .passThroughOptions()
+    .action(async (image: string, command: string[], opts: RunFlags) => {
+      let code: number;
+      try {
+        code = await runCommand(client(), foldAliases(opts), image, command);
+      } catch (e) {
+        throw toStatusError(e, 'run');
+      }
+      if (code !== 0) throw new ExitCode(code);
+    });
+
+  containerCommand(program, 'start')
+    .description('Start one or more stopped containers')
+    .option('-a, --attach', "attach STDOUT/STDERR and forward signals; exit with the container's code")
+    .option('-i, --interactive', "attach container's STDIN")
+    .argument('<container...>', 'container names or ids')
+    .action(async (names: string[], opts: { attach?: boolean; interactive?: boolean }) => {
+      if (!opts.attach && !opts.interactive) {
+        const failed: string[] = [];
+        for (const name of names) {
+          try {
+            await client().request(cpath(name, '/start'), { method: 'POST' });
+            out(name);
+          } catch (e) {
+            err(describe(e));
+            failed.push(name);
+          }
+        }
+        if (failed.length > 0) {
+          err(`Error: failed to start containers: ${failed.join(', ')}`);
+          throw new ExitCode(1);
+        }
+        return;
+      }
+      if (names.length > 1) throw new StatusError('you cannot start and attach multiple containers at once', 125);
+      let code: number;
+      try {
+        const c = await client().json<ContainerJson>(cpath(names[0] ?? '', '/json'));
+        code = await runAttached(client(), {
+          id: c.Id,
+          tty: c.Config?.Tty === true,
+          stdin: opts.interactive === true && c.Config?.OpenStdin === true,
+          stdout: opts.attach === true && c.Config?.AttachStdout !== false,
+          stderr: opts.attach === true && c.Config?.AttachStderr !== false,
+          autoRemove: c.HostConfig?.AutoRemove === true,
+        }, 'start');
+      } catch (e) {
+        throw toStatusError(e, 'start');
+      }
+      if (code !== 0) throw new ExitCode(code);
+    });
+
+  containerCommand(program, 'stop')
+    .description('Stop one or more running containers')
+    .option('-t, --time <seconds>', 'seconds to wait for stop before killing it (default: the container\'s StopTimeout, 10)')
+    .argument('<container...>', 'container names or ids')
+    .action(async (names: string[], opts: { time?: string }) => {
+      // A 304 (already stopped) is success, as for docker.
+      await forEachContainer(names, async (name) => { await client().request(cpath(name, '/stop'), { method: 'POST', query: { t: opts.time } }); });
+    });
+
+  containerCommand(program, 'restart')
+    .description('Restart one or more containers')
+    .option('-t, --time <seconds>', 'seconds to wait for stop before killing the container')
+    .argument('<container...>', 'container names or ids')
+    .action(async (names: string[], opts: { time?: string }) => {
+      await forEachContainer(names, async (name) => { await client().request(cpath(name, '/restart'), { method: 'POST', query: { t: opts.time } }); });
+    });
+
+  containerCommand(program, 'kill')
+    .description('Kill one or more running containers')
+    .option('-s, --signal <signal>', 'signal to send to the container (default: KILL)')
+    .argument('<container...>', 'container names or ids')
+    .action(async (names: string[], opts: { signal?: string }) => {
+      await forEachContainer(names, async (name) => { await client().request(cpath(name, '/kill'), { method: 'POST', query: { signal: opts.signal } }); });
+    });
+
+  containerCommand(program, 'rm')
+    .description('Remove one or more containers')
+    .option('-f, --force', 'force the removal of a running container (uses SIGKILL)')
+    .option('-v, --volumes', 'remove anonymous volumes associated with the container')
+    .argument('<container...>', 'container names or ids')
+    .action(async (names: string[], opts: { force?: boolean; volumes?: boolean }) => {
+      await forEachContainer(
+        names,
+        async (name) => { await client().request(cpath(name), { method: 'DELETE', query: { force: opts.force ? '1' : undefined, v: opts.volumes ? '1' : undefined } }); },
+        // docker: rm -f of a container that does not exist reports it and still succeeds.
+        (e) => opts.force === true && isNotFound(e),
+      );
+    });
+
+  for (const [verb, description] of [['pause', 'Pause all processes within one or more containers'], ['unpause', 'Unpause all processes within one or more containers']] as const) {
+    containerCommand(program, verb)
+      .description(description)
+      .argument('<container...>', 'container names or ids')
+      .action(async (names: string[]) => {
+        await forEachContainer(names, async (name) => { await client().request(cpath(name, `/${verb}`), { method: 'POST' }); });
+      });
+  }
+
+  containerCommand(program, 'wait')
+    .description('Block until one or more containers stop, then print their exit codes')
+    .argument('<container...>', 'container names or ids')
+    .action(async (names: string[]) => {
+      await forEachContainer(names, async (name) => {
+        const res = await client().json<WaitResponse>(cpath(name, '/wait'), { method: 'POST', query: { condition: 'not-running' } });
+        if (res.Error?.Message) throw new Error(res.Error.Message);
+        return String(res.StatusCode);
+      });
+    });
+
+  containerCommand(program, 'rename')
+    .description('Rename a container')
+    .argument('<container>', 'container name or id')
+    .argument('<new-name>', 'the new name')
+    .action(async (name: string, newName: string) => {
+      if (name.trim() === '' || newName.trim() === '') throw new UsageError('Neither old nor new names may be empty');
+      await client().request(cpath(name, '/rename'), { method: 'POST', query: { name: newName } });
+    });
+
+  const update = containerCommand(program, 'update')
+    .description("Update configuration of one or more containers (resources, restart policy)")
+    .argument('<container...>', 'container names or ids');
+  for (const [flags, description] of RESOURCE_FLAGS) update.option(flags, description);
+  update.action(async (names: string[], opts: RunFlags) => {
+    const body: ReturnType<typeof buildResources> & { RestartPolicy?: RestartPolicy } = buildResources(opts);
+    if (opts.restart !== undefined) {
+      try {
+        body.RestartPolicy = parseRestartPolicy(opts.restart);
+      } catch (e) {
+        throw new UsageError(`invalid argument ${JSON.stringify(opts.restart)} for "--restart" flag: ${(e as Error).message}`);
+      }
+    }
+    if (Object.keys(body).length === 0) throw new UsageError('you must provide one or more flags when using this command');
+    await forEachContainer(names, async (name) => {
+      const res = await client().json<{ Warnings?: string[] | null }>(cpath(name, '/update'), { method: 'POST', body });
+      for (const w of res.Warnings ?? []) err(w);
+    });
+  });
+
+  containerCommand(program, 'port')
+    .description('List port mappings or a specific mapping for the container')
+    .argument('<container>', 'container name or id')
+    .argument('[private-port]', 'PRIVATE_PORT[/PROTO]')
+    .action(async (name: string, port: string | undefined) => {
+      const c = await client().json<ContainerJson>(cpath(name, '/json'));
+      let lines: string[];
+      try {
+        lines = formatPorts(c.NetworkSettings?.Ports, name, port);
+      } catch (e) {
+        err((e as Error).message);
+        throw new ExitCode(1);
+      }
+      if (lines.length > 0) out(lines.join('\n'));
+    });
+
+  const ps = (cmd: Command) => cmd
+    .description('List containers')
+    .option('-a, --all', 'show all containers (default shows just running)')
+    .option('-q, --quiet', 'only display container IDs')
+    .option('-n, --last <n>', 'show n last created containers (includes all states)')
+    .option('-l, --latest', 'show the latest created container (includes all states)')
+    .option('-s, --size', 'display total file sizes')
+    .option('--no-trunc', "don't truncate output")
+    .option('-f, --filter <key=value>', 'filter: id, name, label, status, ancestor, exited, ...; repeatable', collect)
+    .option('--format <template>', 'Go template over .ID .Image .Command .CreatedAt .RunningFor .Status .Ports .Names .Labels .Label "k" .Size .Mounts .State; "table ..." adds a header')
+    .action(async (opts: PsOptions) => {
+      const query = psQuery(opts);
+      formatPs([], opts); // a bad --format fails before the request
+      const containers = await client().json<ContainerSummary[]>('/containers/json', { query });
+      const text = formatPs(containers, opts);
+      if (text !== '') out(text);
+    });
+  ps(containerCommand(program, 'ps'));
+  const container = program.command('container').description('Manage containers');
+  ps(container.command('ls').alias('list'));
+
+  containerCommand(program, 'inspect')
+    .description('Return low-level information on containers or images')
+    .option('-f, --format <template>', 'format the output using a Go template ({{.State.Status}}, {{json .Config}}, {{index .Config.Labels "k"}})')
+    .option('-s, --size', 'display total file sizes if the type is container')
+    .addOption(new Option('--type <type>', 'only this type of object').choices(['container', 'image']))
+    .argument('<name...>', 'container or image names or ids')
+    .action(async (names: string[], opts: { format?: string; size?: boolean; type?: string }) => {
+      await inspectObjects(client(), names, opts);
+    });
+}
