@@ -8,6 +8,7 @@
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { invalidConfig } from './invalid.js';
 
 const MAX_SYMLINKS = 255;
 
@@ -37,7 +38,7 @@ export async function resolveInRoot(root: string, inner: string): Promise<string
       resolved.push(component);
       continue;
     }
-    if (++links > MAX_SYMLINKS) throw new Error(`too many symlinks resolving ${inner} in ${root}`);
+    if (++links > MAX_SYMLINKS) throw invalidConfig(`too many levels of symbolic links resolving ${inner} in the container's root filesystem`, { path: inner });
     const target = await fs.readlink(candidate);
     if (target.startsWith('/')) resolved.length = 0;
     pending.unshift(...target.split('/').filter((c) => c !== ''));
