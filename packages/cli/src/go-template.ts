@@ -22,13 +22,15 @@ function tokenize(action: string): Token[] {
   const tokens: Token[] = [];
   const re = /\s*(?:("(?:[^"\\]|\\.)*")|(`[^`]*`)|(-?\d+(?:\.\d+)?)(?![\w.])|([^\s"`|]+|\|))/gy;
   let m: RegExpExecArray | null;
+  let end = 0;
   while ((m = re.exec(action)) !== null && m[0] !== '') {
+    end = re.lastIndex;
     if (m[1] !== undefined) tokens.push({ t: 'str', v: JSON.parse(m[1]) as string });
     else if (m[2] !== undefined) tokens.push({ t: 'str', v: m[2].slice(1, -1) });
     else if (m[3] !== undefined) tokens.push({ t: 'num', v: Number(m[3]) });
     else if (m[4] !== undefined) tokens.push({ t: 'word', v: m[4] });
   }
-  if (action.slice(re.lastIndex).trim() !== '') throw new Error(`template: cannot parse {{${action}}}`);
+  if (action.slice(end).trim() !== '') throw new Error(`template: cannot parse {{${action}}}`);
   return tokens;
 }
 
@@ -40,6 +42,11 @@ function pipeline(tokens: Token[]): Token[][] {
     else cmds[cmds.length - 1]?.push(tok);
   }
   if (cmds.some((c) => c.length === 0)) throw new Error('template: missing command in pipeline');
+  for (const [head] of cmds) {
+    if (head?.t === 'word' && !/^[.$]/.test(head.v) && !['true', 'false', 'nil'].includes(head.v) && !Object.hasOwn(FUNCS, head.v)) {
+      throw new Error(`template: function "${head.v}" not defined`);
+    }
+  }
   return cmds;
 }
 
