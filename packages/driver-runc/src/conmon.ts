@@ -34,6 +34,8 @@ export interface SpawnConmonOptions {
   /** conmon's own stdout/stderr. Never a pipe: conmon dies of SIGPIPE writing to one the daemon no longer reads. */
   logFile: string;
   attachPipe?: boolean;
+  /** conmon's working directory: on an OOM it also creates `oom` in its cwd, so keep that ours. */
+  cwd: string;
 }
 
 /**
@@ -55,7 +57,7 @@ export function spawnConmon(opts: SpawnConmonOptions): ConmonProcess {
     }
     const env: NodeJS.ProcessEnv = { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' };
     if (opts.attachPipe) env['_OCI_ATTACHPIPE'] = '5';
-    const child = spawn(opts.conmonPath, opts.args, { stdio, env, detached: true });
+    const child = spawn(opts.conmonPath, opts.args, { stdio, env, detached: true, cwd: opts.cwd });
     child.on('error', () => {}); // Surfaces as a closed sync pipe.
     child.unref();
     const sync = new LineReader(child.stdio[3] as Readable, 'sync');

@@ -128,7 +128,7 @@ export class RuncDriver implements RuntimeDriver {
 
     const started = Date.now();
     let msg: SyncMessage;
-    const conmon = spawnConmon({ conmonPath, args, logFile: path.join(persistDir, 'conmon.log') });
+    const conmon = spawnConmon({ conmonPath, args, logFile: path.join(persistDir, 'conmon.log'), cwd: persistDir });
     try {
       conmon.writeStart();
       msg = await conmon.nextSync(this.#timeoutMs, opts.signal);
@@ -220,7 +220,7 @@ export class RuncDriver implements RuntimeDriver {
     if (opts.stdio.openStdin) args.push('-i');
     if (opts.stdio.terminal) args.push('-t');
     this.#log.debug({ container: ref.id, execId, argv: args }, 'spawning conmon for exec');
-    const conmon = spawnConmon({ conmonPath: p.conmonPath, args, logFile: path.join(execDir, 'conmon.log'), attachPipe: attach });
+    const conmon = spawnConmon({ conmonPath: p.conmonPath, args, logFile: path.join(execDir, 'conmon.log'), attachPipe: attach, cwd: execDir });
     let stream: AttachStream | undefined;
     try {
       conmon.writeStart();

@@ -249,10 +249,14 @@ for (const runtime of ['runc', 'crun']) {
     });
 
     test('an OOM kill is reported as oomKilled with 137', async () => {
+      const cwdOomBefore = fs.existsSync(path.join(process.cwd(), 'oom'));
       const c = await run('oom', ['sh', '-c', 'x=$(head -c 64m /dev/zero | tr "\\0" a); echo survived'], { memoryBytes: 8 * 1024 * 1024 });
       const status = await driver.wait(c.ref, { signal: signal() });
       assert.equal(status.exitCode, 137);
       assert.equal(status.oomKilled, true);
+      assert.ok(fs.existsSync(path.join(env.state, 'conmon', c.id, 'oom')), "conmon's oom file");
+      // conmon also creates `oom` in its cwd: that must be the persist dir, never the daemon's cwd.
+      assert.equal(fs.existsSync(path.join(process.cwd(), 'oom')), cwdOomBefore);
       await remove(c.ref);
     });
 
