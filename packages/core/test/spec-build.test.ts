@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -69,6 +69,11 @@ function input(base: { rootfs: string; containerDir: string }, over: Partial<Spe
   };
 }
 
+function daemonHasCap(bit: number): boolean {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m === null || ((BigInt(`0x${m[1] ?? '0'}`) >> BigInt(bit)) & 1n) === 1n;
+}
+
 async function build(i: SpecInput): Promise<{ spec: OciConfig; warnings: string[] }> {
   const { spec, warnings } = await buildSpec(i);
   return { spec: spec as unknown as OciConfig, warnings };
@@ -104,8 +109,11 @@ test('a privileged container gets every capability, every device and no confinem
   const base = await tempRootfs(t);
   const { spec } = await build(input(base, { hostConfig: { Privileged: true } }));
   await assertValidConfig(spec);
-  const lastCap = Number((await fs.readFile('/proc/sys/kernel/cap_last_cap', 'utf8')).trim());
-  assert.equal(spec.process.capabilities.bounding.length, lastCap + 1);
+  const status = await fs.readFile('/proc/self/status', 'utf8');
+  const bounding = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? '0'}`);
+  let daemonCaps = 0;
+  for (let b = bounding; b > 0n; b >>= 1n) daemonCaps += Number(b & 1n);
+  assert.equal(spec.process.capabilities.bounding.length, daemonCaps, "all of the daemon's own capabilities, no more");
   assert.ok(spec.process.capabilities.bounding.includes('CAP_SYS_ADMIN'));
   assert.equal(spec.linux.seccomp, undefined);
   assert.equal(spec.linux.maskedPaths, undefined);
@@ -234,6 +242,14 @@ test('capabilities: add, drop, ALL', async (t) => {
   const some = await caps(['SYS_PTRACE'], ['NET_RAW']);
   assert.ok(some.includes('CAP_SYS_PTRACE') && !some.includes('CAP_NET_RAW') && some.includes('CAP_CHOWN'));
   await assert.rejects(caps(['CAP_FLY'], []), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));
+});
+
+test('a capability the daemon lacks is dropped with a warning', { skip: daemonHasCap(24) ? 'needs a daemon without CAP_SYS_RESOURCE (24)' : false }, async (t) => {
+  const base = await tempRootfs(t);
+  const { spec, warnings } = await build(input(base, { hostConfig: { CapAdd: ['SYS_RESOURCE', 'NET_ADMIN'] } }));
+  assert.ok(!spec.process.capabilities.bounding.includes('CAP_SYS_RESOURCE'));
+  assert.ok(spec.process.capabilities.bounding.includes('CAP_NET_ADMIN'));
+  assert.ok(warnings.some((w) => w.includes('CAP_SYS_RESOURCE')));
 });
 
 test('seccomp: a CAP_SYS_ADMIN-gated syscall is allowed only when the capability is added', { skip: existsSync('/usr/share/containers/seccomp.json') ? false : 'no /usr/share/containers/seccomp.json' }, async (t) => {

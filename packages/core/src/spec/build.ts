@@ -10,7 +10,7 @@ import type { ContainerConfig, HostConfig, Ulimit } from '../container/docker-ty
 import type { ImageRuntimeConfig } from '../drivers/image.js';
 import type { OciSpec } from '../drivers/runtime.js';
 import { IsulaError } from '../errors.js';
-import { computeCapabilities } from './capabilities.js';
+import { computeCapabilities, isCapabilityAvailable } from './capabilities.js';
 import {
   DEFAULT_INIT_BINARY,
   DEFAULT_MASKED_PATHS,
@@ -172,7 +172,12 @@ export async function buildSpec(input: SpecInput): Promise<BuiltSpec> {
       throw invalidConfig(`cannot create the working directory ${cwd}: ${(err as Error).message}`, { workingDir: cwd });
     }
   }
-  const capabilities = computeCapabilities(hc.CapAdd ?? [], hc.CapDrop ?? [], privileged);
+  // A capability the daemon lacks cannot be granted (runc would fail to start): drop it, say so.
+  const capabilities = computeCapabilities(hc.CapAdd ?? [], hc.CapDrop ?? [], privileged).filter((c) => {
+    if (isCapabilityAvailable(c)) return true;
+    warnings.push(`Capability ${c} is not available to the daemon: the container runs without it.`);
+    return false;
+  });
 
   // Limits: never above the daemon's own (PLATFORM §2, §10).
   const daemonLimits = daemonRlimits();

@@ -3,12 +3,26 @@
  * the CAP_ prefix, case-insensitive, "ALL" for every capability the kernel has.
  */
 import { DEFAULT_CAPABILITIES, KNOWN_CAPABILITIES } from './defaults.js';
-import { lastCapability } from './host.js';
+import { daemonBoundingCapabilities, lastCapability } from './host.js';
 import { invalidConfig } from './invalid.js';
 
-/** Every capability the running kernel knows (what a privileged container gets). */
+/**
+ * Whether the daemon can hand out a capability: the kernel knows it and it
+ * is in the daemon's own bounding set.
+ */
+export function isCapabilityAvailable(name: string, bounding = daemonBoundingCapabilities()): boolean {
+  const bit = KNOWN_CAPABILITIES.indexOf(name);
+  if (bit < 0 || bit > lastCapability()) return false;
+  return bounding === undefined || ((bounding >> BigInt(bit)) & 1n) === 1n;
+}
+
+/**
+ * Every capability the daemon can give (what a privileged container gets):
+ * those the running kernel knows, within the daemon's bounding set.
+ */
 export function allCapabilities(): string[] {
-  return KNOWN_CAPABILITIES.slice(0, lastCapability() + 1);
+  const bounding = daemonBoundingCapabilities();
+  return KNOWN_CAPABILITIES.filter((c) => isCapabilityAvailable(c, bounding));
 }
 
 /** "net_admin" → "CAP_NET_ADMIN"; "all" → "ALL". Throws on an unknown name. */

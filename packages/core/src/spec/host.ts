@@ -91,7 +91,11 @@ export function cpuCount(): number {
 export interface CgroupFeatures {
   memoryLimit: boolean;
   swapLimit: boolean;
-  /** blkio.weight, or blkio.bfq.weight which runc 1.1 falls back to (PLATFORM §8). */
+  /**
+   * blkio.weight, or BFQ's blkio.bfq.weight which runc 1.1 falls back to
+   * (PLATFORM §8). BFQ shows its weight file in child cgroups only; the root
+   * has its blkio.bfq.* statistics.
+   */
   blkioWeight: boolean;
   pidsLimit: boolean;
 }
@@ -107,7 +111,7 @@ export function cgroupFeatures(): CgroupFeatures {
     : {
         memoryLimit: has('memory/memory.limit_in_bytes'),
         swapLimit: has('memory/memory.memsw.limit_in_bytes'),
-        blkioWeight: has('blkio/blkio.weight') || has('blkio/blkio.bfq.weight'),
+        blkioWeight: has('blkio/blkio.weight') || has('blkio/blkio.bfq.weight') || has('blkio/blkio.bfq.io_service_bytes'),
         pidsLimit: has('pids'),
       };
   return cachedFeatures;
@@ -117,4 +121,16 @@ export function cgroupFeatures(): CgroupFeatures {
 export function lastCapability(): number {
   const value = Number.parseInt(readTrimmed('/proc/sys/kernel/cap_last_cap') ?? '', 10);
   return Number.isFinite(value) ? value : 40;
+}
+
+/**
+ * The daemon's capability bounding set (/proc/self/status CapBnd) as a bit
+ * mask: a container cannot be given a capability the daemon lacks (here
+ * CAP_SYS_RESOURCE, PLATFORM §1), runc fails with "unable to apply caps".
+ * Undefined when unreadable.
+ */
+export function daemonBoundingCapabilities(): bigint | undefined {
+  const status = readTrimmed('/proc/self/status');
+  const m = status === undefined ? null : /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
+  return m === null ? undefined : BigInt(`0x${m[1] as string}`);
 }
