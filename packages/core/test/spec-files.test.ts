@@ -48,9 +48,11 @@ test('--dns, --dns-search and --dns-option replace the host values; "." means no
   assert.equal(filterResolvConf('nameserver 127.0.0.1\n'), 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n', 'only loopback resolvers: docker falls back to public ones');
 });
 
-test('a malformed extra host is CONTAINER_CONFIG_INVALID and nothing is written', async (t) => {
+test('a malformed extra host, hostname or resolver is CONTAINER_CONFIG_INVALID and nothing is written', async (t) => {
   const dir = await tempDir(t);
   const ctr = path.join(dir, 'ctr');
   await assert.rejects(writeContainerFiles(ctr, { hostname: 'h', extraHosts: ['no-ip'] }), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));
+  await assert.rejects(writeContainerFiles(ctr, { hostname: 'h\n10.0.0.1 bank' }), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));
+  await assert.rejects(writeContainerFiles(ctr, { hostname: 'h', dns: ['1.1.1.1\nnameserver 6.6.6.6'] }), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));
   await assert.rejects(fs.stat(path.join(ctr, 'hosts')), { code: 'ENOENT' });
 });

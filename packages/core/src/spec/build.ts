@@ -192,7 +192,7 @@ export async function buildSpec(input: SpecInput): Promise<BuiltSpec> {
   if (hc.OomScoreAdj !== undefined) {
     const min = input.limits?.oomScoreAdjMin ?? daemonOomScoreAdj();
     oomScoreAdj = Math.max(hc.OomScoreAdj, min);
-    if (oomScoreAdj !== hc.OomScoreAdj) input.log?.debug({ container: input.id, requested: hc.OomScoreAdj, applied: oomScoreAdj }, 'oom_score_adj clamped to the daemon’s own');
+    if (oomScoreAdj !== hc.OomScoreAdj) input.log?.debug({ container: input.id, requested: hc.OomScoreAdj, applied: oomScoreAdj }, "oom_score_adj raised to the daemon's own");
   }
 
   // Mounts: defaults, then user, system and init mounts parents-first.

@@ -125,6 +125,12 @@ export function buildResolvConf(hostText: string, opts: Pick<ContainerFilesOptio
  * call again: the files are replaced whole.
  */
 export async function writeContainerFiles(containerDir: string, opts: ContainerFilesOptions): Promise<void> {
+  // One token per value: a newline would add lines to the container's files.
+  const values: Array<[string, string]> = [['hostname', opts.hostname], ['domainname', opts.domainname ?? '-'], ['ip', opts.ip ?? '-']];
+  for (const field of ['dns', 'dnsSearch', 'dnsOptions'] as const) for (const v of opts[field] ?? []) values.push([field, v]);
+  for (const [field, value] of values) {
+    if (value === '' || /\s/.test(value)) throw invalidConfig(`invalid ${field} "${value}": must be one non-empty word`, { field, value });
+  }
   const hosts = buildHosts(opts);
   let hostText = '';
   try {
