@@ -107,13 +107,17 @@ export async function attachContainer(client: EngineClient, id: string, o: Attac
         reject(err);
       }
     };
-    socket.on('data', onData);
-    socket.on('error', (err) => { stopInput(); reject(err); });
-    socket.on('close', () => {
+    const settle = () => {
       stopInput();
       if (daemonError !== '') reject(new Error(`Error from daemon in stream: ${daemonError}`));
       else resolve();
-    });
+    };
+    socket.on('data', onData);
+    socket.on('error', (err) => { stopInput(); reject(err); });
+    // The daemon's end of the stream is the end of the output: docker stops
+    // copying stdin then too, so the whole connection goes.
+    socket.on('end', () => { settle(); socket.destroy(); });
+    socket.on('close', settle);
     if (head.length > 0) onData(head);
   });
   finished.catch(() => { /* observed by the caller */ });

@@ -98,13 +98,17 @@ async function createContainer(client: EngineClient, flags: RunFlags, body: Cont
  * settles when the daemon has sent its headers (docker's daemon flushes them
  * once the waiter is registered), so start cannot race past the wait.
  */
-function waitForExit(client: EngineClient, id: string, condition: 'next-exit' | 'removed' | 'not-running'): { armed: Promise<void>; result: Promise<WaitResponse> } {
+function waitForExit(client: EngineClient, id: string, condition: 'next-exit' | 'removed' | 'not-running'): { armed: Promise<void>; result: Promise<WaitResponse>; cancel(): void } {
   let onHeaders: () => void = () => {};
   const armed = new Promise<void>((resolve) => { onHeaders = resolve; });
-  const result = client.json<WaitResponse>(cpath(id, '/wait'), { method: 'POST', query: { condition }, onHeaders });
+  const abort = new AbortController();
+  const result = client.json<WaitResponse>(cpath(id, '/wait'), { method: 'POST', query: { condition }, onHeaders, signal: abort.signal });
   result.then(onHeaders, onHeaders);
-  return { armed, result };
+  return { armed, result, cancel: () => abort.abort() };
 }
+
+/** How long a failed `run --rm` waits for the daemon to remove the container before giving up on it. */
+const REMOVAL_WAIT_MS = 10_000;
 
 interface AttachedRun {
   id: string;
@@ -138,7 +142,14 @@ async function runAttached(client: EngineClient, r: AttachedRun, command: string
       await client.request(cpath(r.id, '/start'), { method: 'POST' });
     } catch (e) {
       session?.close();
-      if (r.autoRemove) await wait.result.catch(() => {});
+      // docker waits for an AutoRemove container to be removed before it reports; bounded here,
+      // so a daemon that keeps the container cannot hang the client.
+      if (r.autoRemove) {
+        const timer = setTimeout(() => wait.cancel(), REMOVAL_WAIT_MS);
+        await wait.result.catch(() => {});
+        clearTimeout(timer);
+      }
+      wait.cancel();
       throw toStatusError(e, command, true);
     }
     if (session !== undefined) {
@@ -167,9 +178,17 @@ async function runCommand(client: EngineClient, flags: RunFlags, image: string, 
   if (!flags.detach && body.AttachStdin && body.Tty && !process.stdin.isTTY) throw new UsageError('the input device is not a TTY');
   const id = await createContainer(client, flags, body);
   const attached = body.AttachStdin === true || body.AttachStdout === true || body.AttachStderr === true;
-  if (flags.detach === true || !attached) {
+  if (!attached) {
+    // docker prints the id before it starts the container, then only start's errors.
     out(id);
+    try {
+      await client.request(cpath(id, '/start'), { method: 'POST' });
+    } catch (e) {
+      throw toStatusError(e, 'run', true);
+    }
     if (flags.detach === true) return 0;
+    const status = await waitForExit(client, id, 'not-running').result;
+    return status.StatusCode;
   }
   return runAttached(client, {
     id,
