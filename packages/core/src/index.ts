@@ -16,3 +16,8 @@ export { Daemon, ENGINE_VERSION } from './daemon.js';
 export type { DaemonOptions } from './daemon.js';
 export { ApiServer, API_VERSION, MIN_API_VERSION, MAX_JSON_BODY_BYTES, readJsonBody, sendJson } from './api/server.js';
 export type { Handler, RequestContext } from './api/server.js';
+export * from './spec/index.js';
+export type * from './container/docker-types.js';
+export { ContainerManager, mergeEnv, parseSignal } from './container/manager.js';
+export type { AttachSink, SpecBuilder, ContainerManagerDeps } from './container/manager.js';
+export type { ContainerRecord, ContainerState, ContainerStatus } from './container/record.js';

@@ -165,7 +165,8 @@ export class ContainerManager {
         Hostname: body.Hostname !== undefined && body.Hostname !== '' ? body.Hostname : id.slice(0, 12),
         Image: imageName !== '' ? imageName : (hc.ExternalRootfs ?? ''),
         Env: mergeEnv(imageInfo.config.env ?? [], body.Env ?? []),
-        Cmd: body.Cmd ?? imageInfo.config.cmd ?? null,
+        // Docker's merge: the image's Cmd only when neither entrypoint nor cmd was given.
+        Cmd: (body.Entrypoint ?? []).length === 0 && (body.Cmd ?? []).length === 0 ? (imageInfo.config.cmd ?? null) : (body.Cmd ?? null),
         Entrypoint: body.Entrypoint ?? imageInfo.config.entrypoint ?? null,
         WorkingDir: body.WorkingDir !== undefined && body.WorkingDir !== '' ? body.WorkingDir : (imageInfo.config.workingDir ?? ''),
         User: body.User !== undefined && body.User !== '' ? body.User : (imageInfo.config.user ?? ''),
