@@ -313,10 +313,26 @@ const RESOURCE_FLAGS: [string, string][] = [
   ['--restart <policy>', 'restart policy to apply when a container exits'],
 ];
 
+/**
+ * Declares create/run's ~75 flags only when that command runs or shows its
+ * help: building them costs ~3 ms, which every other `isula` call would pay.
+ */
+function withCreateFlags(program: Command, cmd: Command): Command {
+  let added = false;
+  const ensure = () => {
+    if (!added) { added = true; addCreateFlags(cmd); }
+  };
+  program.hook('preSubcommand', (_program, sub) => { if (sub === cmd) ensure(); });
+  // `isula help run` renders the help without dispatching to the command.
+  const helpInformation = cmd.helpInformation.bind(cmd);
+  cmd.helpInformation = (context) => { ensure(); return helpInformation(context); };
+  return cmd;
+}
+
 export function registerContainerCommands(program: Command, client: () => EngineClient): void {
   program.enablePositionalOptions(); // `isula run IMAGE CMD --flag`: flags after the image belong to CMD
 
-  addCreateFlags(containerCommand(program, 'create', 125))
+  withCreateFlags(program, containerCommand(program, 'create', 125))
     .description('Create a new container')
     .argument('<image>', 'image name or id')
     .argument('[command...]', 'command and arguments')
@@ -330,7 +346,7 @@ export function registerContainerCommands(program: Command, client: () => Engine
       }
     });
 
-  addCreateFlags(containerCommand(program, 'run', 125))
+  withCreateFlags(program, containerCommand(program, 'run', 125))
     .description('Run a command in a new container')
     .option('-d, --detach', 'run container in background and print container ID')
     .argument('<image>', 'image name or id')
