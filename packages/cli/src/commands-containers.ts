@@ -96,7 +96,9 @@ async function createContainer(client: EngineClient, flags: RunFlags, body: Cont
 /**
  * `POST /containers/{id}/wait?condition=…`, issued before start. `armed`
  * settles when the daemon has sent its headers (docker's daemon flushes them
- * once the waiter is registered), so start cannot race past the wait.
+ * once the waiter is registered), so start cannot race past the wait; or,
+ * from a daemon that sends its headers only with the result, after
+ * WAIT_ARM_FALLBACK_MS, by when the request has long been read.
  */
 function waitForExit(client: EngineClient, id: string, condition: 'next-exit' | 'removed' | 'not-running'): { armed: Promise<void>; result: Promise<WaitResponse>; cancel(): void } {
   let onHeaders: () => void = () => {};
@@ -104,8 +106,12 @@ function waitForExit(client: EngineClient, id: string, condition: 'next-exit' | 
   const abort = new AbortController();
   const result = client.json<WaitResponse>(cpath(id, '/wait'), { method: 'POST', query: { condition }, onHeaders, signal: abort.signal });
   result.then(onHeaders, onHeaders);
+  const fallback = setTimeout(onHeaders, WAIT_ARM_FALLBACK_MS);
+  void armed.then(() => clearTimeout(fallback));
   return { armed, result, cancel: () => abort.abort() };
 }
+
+const WAIT_ARM_FALLBACK_MS = 1000;
 
 /** How long a failed `run --rm` waits for the daemon to remove the container before giving up on it. */
 const REMOVAL_WAIT_MS = 10_000;
@@ -246,11 +252,11 @@ interface PsOptions { all?: boolean; quiet?: boolean; last?: string; latest?: bo
 
 /** `key=value` flags into the API's `filters` JSON (docker's `filters.ParseFlag`). */
 export function filtersJson(flags: readonly string[]): string | undefined {
-  const filters: Record<string, Record<string, boolean>> = {};
+  const filters: Record<string, string[]> = {};
   for (const f of flags) {
     const eq = f.indexOf('=');
     if (eq <= 0) throw new UsageError(`bad format of filter ${JSON.stringify(f)} (expected name=value)`);
-    (filters[f.slice(0, eq).trim().toLowerCase()] ??= {})[f.slice(eq + 1).trim()] = true;
+    (filters[f.slice(0, eq).trim().toLowerCase()] ??= []).push(f.slice(eq + 1).trim());
   }
   return Object.keys(filters).length > 0 ? JSON.stringify(filters) : undefined;
 }

@@ -74,7 +74,7 @@ test('ps query: -a, -n, -l, -s, --format .Size and filters as docker sends them'
   assert.deepEqual(psQuery({ trunc: true, all: true, size: true }), { all: '1', limit: undefined, size: '1', filters: undefined });
   assert.deepEqual(psQuery({ trunc: true, latest: true }), { all: '1', limit: '1', size: undefined, filters: undefined });
   assert.deepEqual(psQuery({ trunc: true, last: '3', format: '{{.Size}}' }), { all: '1', limit: '3', size: '1', filters: undefined });
-  assert.equal(filtersJson(['status=exited', 'status=created', 'label=a=b', 'name=web']), '{"status":{"exited":true,"created":true},"label":{"a=b":true},"name":{"web":true}}');
+  assert.equal(filtersJson(['status=exited', 'status=created', 'label=a=b', 'name=web']), '{"status":["exited","created"],"label":["a=b"],"name":["web"]}');
   assert.throws(() => filtersJson(['nope']), /bad format of filter/);
 });
 
