@@ -114,7 +114,7 @@ function waitForExit(client: EngineClient, id: string, condition: 'next-exit' | 
 const WAIT_ARM_FALLBACK_MS = 1000;
 
 /** How long a failed `run --rm` waits for the daemon to remove the container before giving up on it. */
-const REMOVAL_WAIT_MS = 10_000;
+const REMOVAL_WAIT_MS = 3000;
 
 interface AttachedRun {
   id: string;

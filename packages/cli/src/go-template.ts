@@ -127,7 +127,9 @@ const FUNCS: Record<string, (...args: unknown[]) => unknown> = {
   index: (v, ...keys) => {
     let cur = v;
     for (const k of keys) {
-      if (cur === null || typeof cur !== 'object') throw new Error(`template: index of ${goPrint(cur)}`);
+      // docker runs the template on its typed structs first, where a nil map indexes to "".
+      if (cur === null || cur === MISSING) return '';
+      if (typeof cur !== 'object') throw new Error(`template: can't index item of type ${typeof cur}`);
       const val = (cur as Record<string, unknown>)[String(k)];
       if (val === undefined && Array.isArray(cur)) throw new Error(`template: index out of range: ${String(k)}`);
       // Go's index of a missing map key is the zero value: "" for docker's map[string]string.

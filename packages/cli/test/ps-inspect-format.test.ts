@@ -105,6 +105,7 @@ test('inspect templates: fields, json, index, range, if, pipes, Go printing', ()
   assert.equal(t('{{index .Config.Labels "com.example.tier"}}|{{index .Config.Labels "none"}}'), 'front|');
   assert.equal(t('{{.Config.Cmd}} {{.Config.Entrypoint}} {{.Config.Labels}}'), '[sh] <nil> map[app:shop com.example.tier:front]');
   assert.equal(t('{{.Nope}} {{.State.Nope}}'), '<no value> <no value>');
+  assert.equal(t('{{index .Nope "k"}}|{{index .HostConfig.Binds "k"}}'), '|');
   assert.equal(t('{{range .Mounts}}{{.Source}}:{{.Destination}} {{end}}'), '/a:/x /b:/y ');
   assert.equal(t('{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}'), 'app=shop;com.example.tier=front;');
   assert.equal(t('{{if .State.Running}}up{{else}}down{{end}} {{if .State.Paused}}p{{else}}np{{end}}'), 'up np');
