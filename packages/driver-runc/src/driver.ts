@@ -84,6 +84,7 @@ export class RuncDriver implements RuntimeDriver {
   readonly #ownsWatcher: boolean;
   readonly #streams = new Map<string, Set<AttachStream>>();
   #cli: RuntimeCli | undefined;
+  #probed: Promise<void> | undefined;
 
   constructor(opts: RuncDriverOptions) {
     this.#opts = opts;
@@ -98,6 +99,30 @@ export class RuncDriver implements RuntimeDriver {
     };
     this.#ownsWatcher = opts.exitWatcher === undefined;
     this.#watcher = opts.exitWatcher ?? new ExitWatcher(this.#layout.exitDir);
+  }
+
+  /**
+   * Binaries present, `--version` answers, and the host is one the runtime
+   * accepts (crun 1.8 refuses cgroup v1 hybrid hosts with controllers on
+   * cgroup2). A success is cached; a failure is checked again next time.
+   */
+  probe(_opts: DriverCallOptions): Promise<void> {
+    this.#probed ??= this.#probe().catch((err: unknown) => { this.#probed = undefined; throw err; });
+    return this.#probed;
+  }
+
+  async #probe(): Promise<void> {
+    const cli = await this.#defaultCli();
+    await this.#conmonPath();
+    const version = await new RuntimeCli({ ...cli.spec, args: [], root: this.#layout.runtimeRoot }).run(['--version'], { timeoutMs: 10_000 })
+      .catch((err: unknown) => { throw new IsulaError('RUNTIME_UNAVAILABLE', `runtime ${this.name} (${cli.spec.path}) does not answer --version: ${(err as Error).message}`, { cause: err }); });
+    if (/^crun version/m.test(version)) {
+      const controllers = await hybridV2Controllers();
+      if (controllers.length > 0) {
+        throw new IsulaError('RUNTIME_UNAVAILABLE', `runtime ${this.name} (${cli.spec.path}) cannot run on this host: crun refuses cgroup v1 "hybrid" hosts while cgroup2 (/sys/fs/cgroup/unified) holds controllers (${controllers.join(', ')}): "cgroups in hybrid mode not supported, drop all controllers from cgroupv2". Bind them to v1, e.g. mkdir /sys/fs/cgroup/hugetlb && mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb (see the driver-runc README)`,
+          { details: { runtime: this.name, controllers } });
+      }
+    }
   }
 
   async create(ref: RuntimeContainerRef, opts: DriverCallOptions & { spec: OciSpec; stdio: StdioConfig }): Promise<{ persisted: Record<string, unknown> }> {
@@ -143,7 +168,7 @@ export class RuncDriver implements RuntimeDriver {
     if (msg.data < 0) {
       const reason = cleanRuntimeMessage(msg.message ?? '') || (await conmonLog(persistDir));
       await this.#undoCreate(cli, ref, persistDir);
-      throw classifyCreateError(cli.spec.name, reason);
+      throw classifyCreateError(cli.spec.name, reason, processCommand(opts.spec));
     }
 
     const init = await identify(msg.data);
@@ -231,7 +256,7 @@ export class RuncDriver implements RuntimeDriver {
         conmon.writeStart();
       }
       const started = await conmon.nextSync(this.#timeoutMs, opts.signal);
-      if (started.data < 0) throw classifyCreateError(cli.spec.name, cleanRuntimeMessage(started.message ?? '') || (await conmonLog(execDir)));
+      if (started.data < 0) throw classifyCreateError(cli.spec.name, cleanRuntimeMessage(started.message ?? '') || (await conmonLog(execDir)), opts.process.args?.[0]);
       opts.onStarted?.(started.data, stream);
       const exited = await conmon.nextSync(Infinity, opts.signal);
       return { exitCode: exited.data, exitedAt: new Date() };
@@ -494,12 +519,14 @@ function checkId(id: string): string {
 }
 
 /** Maps the runtime's create/exec failure onto docker's 127/126 codes where it names the command. */
-export function classifyCreateError(runtime: string, reason: string): IsulaError {
+export function classifyCreateError(runtime: string, reason: string, command?: string): IsulaError {
   const details = { runtime, reason };
+  // crun's "open executable: Permission denied" does not say which: name it.
+  const named = command === undefined || command === '' || reason.includes(command) ? reason : `${reason}: ${JSON.stringify(command)}`;
   const notFound = /executable file not found|exec: "[^"]*": stat [^:]*: no such file or directory|executable file `[^`]*` not found|exec(?:utable)?[^:]*: no such file or directory/i;
   const denied = /exec: "[^"]*": permission denied|open executable: permission denied|exec(?:utable)?[^:]*: permission denied/i;
-  if (notFound.test(reason)) return new IsulaError('CONTAINER_CMD_NOT_FOUND', `${runtime}: ${reason}`, { details });
-  if (denied.test(reason)) return new IsulaError('CONTAINER_CMD_NOT_EXECUTABLE', `${runtime}: ${reason}`, { details });
+  if (notFound.test(reason)) return new IsulaError('CONTAINER_CMD_NOT_FOUND', `${runtime}: ${named}`, { details });
+  if (denied.test(reason)) return new IsulaError('CONTAINER_CMD_NOT_EXECUTABLE', `${runtime}: ${named}`, { details });
   if (/cgroups in hybrid mode not supported/i.test(reason)) {
     return new IsulaError('RUNTIME_FAILED', `runtime ${runtime} failed: ${reason} (on a cgroup v1 hybrid host, bind hugetlb to v1: see @isula/driver-runc's README)`, { details });
   }
@@ -562,4 +589,17 @@ function parsePersisted(v: unknown): RuncPersisted | undefined {
     cgroupPath: typeof v['cgroupPath'] === 'string' ? v['cgroupPath'] : null,
     terminal: v['terminal'] === true,
   };
+}
+
+/** Controllers cgroup2 holds on a hybrid host (cgroup2 mounted at /sys/fs/cgroup/unified); [] otherwise. */
+async function hybridV2Controllers(): Promise<string[]> {
+  const mounts = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  if (!/ \/sys\/fs\/cgroup\/unified [^\n]* - cgroup2 /.test(mounts)) return [];
+  const text = await fs.readFile('/sys/fs/cgroup/unified/cgroup.controllers', 'utf8').catch(() => '');
+  return text.split(/\s+/).filter(Boolean);
+}
+
+function processCommand(spec: OciSpec): string | undefined {
+  const args = (spec['process'] as { args?: unknown } | undefined)?.args;
+  return Array.isArray(args) && typeof args[0] === 'string' ? args[0] : undefined;
 }

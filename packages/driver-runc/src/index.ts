@@ -39,7 +39,7 @@ function parseOptions(options: unknown): RuncPluginOptions {
 
 const plugin: IsulaPlugin<RuncPluginOptions | undefined> = {
   name: '@isula/driver-runc',
-  apiVersion: '^1.1.0',
+  apiVersion: '^1.2.0',
   apply(host, options) {
     const opts = parseOptions(options);
     const log = host.logger.child({ plugin: plugin.name });

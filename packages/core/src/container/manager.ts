@@ -143,7 +143,7 @@ export class ContainerManager {
     }
 
     const runtimeName = hc.Runtime !== undefined && hc.Runtime !== '' ? hc.Runtime : this.#deps.config['default-runtime'];
-    await this.#runtime(runtimeName);
+    await (await this.#runtime(runtimeName)).probe?.({ signal });
     const { driver: imageDriver, ref } = await this.#resolveImage(body, signal);
     const imageInfo = await imageDriver.inspect(ref, { signal });
     const cmd = this.#deps.spec.command(body, imageInfo.config);
@@ -307,6 +307,10 @@ export class ContainerManager {
       delete record.Rootfs;
       record.State = { ...record.State, Status: record.State.Status === 'restarting' ? 'exited' : record.State.Status, Pid: 0, ExitCode: exitCodeFor(e.code), Error: e.message };
       await saveRecord(dir, record).catch(() => {});
+      // Docker removes an --rm container whose start failed; outside this lock, which remove takes.
+      if (record.HostConfig.AutoRemove === true) {
+        setImmediate(() => { void this.remove(record.Id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS)).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'auto-remove after a failed start failed')); });
+      }
       throw e;
     }
     this.#watch(live, runtime);
@@ -613,7 +617,7 @@ export class ContainerManager {
   // ---- wait --------------------------------------------------------------------
 
   /** Docker's wait conditions: not-running (default), next-exit, removed. */
-  async wait(idOrName: string, condition: string, signal: AbortSignal): Promise<{ StatusCode: number; Error?: { Message: string } }> {
+  async wait(idOrName: string, condition: string, signal: AbortSignal, onWaiting?: () => void): Promise<{ StatusCode: number; Error?: { Message: string } }> {
     const live = this.find(idOrName);
     const cond = condition === '' ? 'not-running' : condition;
     if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw new IsulaError('API_BAD_REQUEST', `invalid condition: "${condition}"`);
@@ -625,6 +629,7 @@ export class ContainerManager {
       const onAbort = () => { set.delete(done); reject(new IsulaError('CANCELED', 'wait canceled')); };
       set.add(done);
       signal.addEventListener('abort', onAbort, { once: true });
+      onWaiting?.();
     });
     const err = live.record.State.Error;
     return { StatusCode: live.record.State.ExitCode, ...(err !== '' && { Error: { Message: err } }) };

@@ -99,6 +99,14 @@ export interface RuntimeDriver {
   readonly name: string;
 
   /**
+   * Optional (plugin API 1.2): checks that the runtime can run containers on
+   * this host — binaries present, host supported — so `create` can refuse
+   * early with a reason (RUNTIME_UNAVAILABLE naming the runtime). Cheap after
+   * the first call: drivers cache the answer.
+   */
+  probe?(opts: DriverCallOptions): Promise<void>;
+
+  /**
    * Creates the container from `bundle` and starts its monitor; the user
    * process is not started yet. Returns what the driver must persist to find
    * the container again (monitor pid, socket paths). On failure nothing is
