@@ -9,7 +9,7 @@ import type { AttachSink, ContainerManager } from '../container/manager.js';
 import type { ContainerRecord } from '../container/record.js';
 import { inspectView, listView } from '../container/view.js';
 import { matchLabels, parseFilters } from './filters.js';
-import { sendJson, type ApiServer } from './server.js';
+import { API_VERSION, sendJson, type ApiServer } from './server.js';
 
 /** Docker Engine API v1.41 ContainerList filters isula understands. */
 const LIST_FILTERS: ReadonlySet<string> = new Set(['id', 'name', 'label', 'status', 'ancestor', 'exited', 'before', 'since']);
@@ -99,8 +99,16 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     return undefined;
   });
 
-  api.route('POST', '/containers/:id/wait', async ({ params, query, signal }) => {
-    return manager.wait(param(params['id']), query.get('condition') ?? '', signal);
+  // As Docker's: the headers go out once the waiter is registered, so a client can start the
+  // container knowing the exit will not be missed; the body follows at the exit.
+  api.route('POST', '/containers/:id/wait', async ({ params, query, signal, res }) => {
+    const result = await manager.wait(param(params['id']), query.get('condition') ?? '', signal, () => {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Api-Version': API_VERSION, Server: 'isulad' });
+      res.flushHeaders();
+    });
+    if (!res.headersSent) return result;
+    res.end(JSON.stringify(result));
+    return undefined;
   });
 
   api.route('DELETE', '/containers/:id', async ({ params, query, signal }) => {
