@@ -1,0 +1,3 @@
+import { lifecycleSuite } from '../lib/lifecycle-suite.js';
+
+lifecycleSuite('runc');
