@@ -54,13 +54,15 @@ function containerCommand(program: Command, name: string, statusOnUsageError = 1
 }
 
 /** Turns any failure of run/create/start -a into docker's exit code and message. */
-function toStatusError(e: unknown, command: string, starting = false): unknown {
+function toStatusError(e: unknown, command: string): unknown {
   if (e instanceof ExitCode || e instanceof StatusError) return e;
   if (e instanceof UsageError) return new StatusError(e.message, 125, command);
   if (e instanceof DaemonError) {
+    // 127/126 whenever the daemon says the command is missing or not executable: at start as
+    // docker, and at create for an external rootfs, which is checked there.
     let code = 125;
-    if (starting && e.code === 'CONTAINER_CMD_NOT_FOUND') code = 127;
-    if (starting && e.code === 'CONTAINER_CMD_NOT_EXECUTABLE') code = 126;
+    if (e.code === 'CONTAINER_CMD_NOT_FOUND') code = 127;
+    if (e.code === 'CONTAINER_CMD_NOT_EXECUTABLE') code = 126;
     return new StatusError(`Error response from daemon: ${e.message}`, code, command);
   }
   if (e instanceof DaemonUnreachableError) return new StatusError(e.message, 125);
@@ -156,7 +158,7 @@ async function runAttached(client: EngineClient, r: AttachedRun, command: string
         clearTimeout(timer);
       }
       wait.cancel();
-      throw toStatusError(e, command, true);
+      throw toStatusError(e, command);
     }
     if (session !== undefined) {
       try {
@@ -190,7 +192,7 @@ async function runCommand(client: EngineClient, flags: RunFlags, image: string, 
     try {
       await client.request(cpath(id, '/start'), { method: 'POST' });
     } catch (e) {
-      throw toStatusError(e, 'run', true);
+      throw toStatusError(e, 'run');
     }
     if (flags.detach === true) return 0;
     const status = await waitForExit(client, id, 'not-running').result;

@@ -186,6 +186,7 @@ export class ContainerManager {
     try {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       record.Rootfs = await imageDriver.mountRootfs(id, ref, { signal });
+      await imageDriver.checkRootfs?.(record.Rootfs, { signal, command: cmd.path, env: record.Config.Env ?? [] });
       await this.#deps.spec.writeFiles(dir, record);
       await saveRecord(dir, record);
     } catch (err) {
@@ -202,6 +203,7 @@ export class ContainerManager {
   async #resolveImage(body: ContainerCreateBody, signal: AbortSignal): Promise<{ driver: ImageDriver; ref: ImageRef }> {
     const external = body.HostConfig?.ExternalRootfs;
     if (external !== undefined && external !== '') {
+      if (!path.isAbsolute(external)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `--external-rootfs ${external}: must be an absolute path`);
       const driver = await this.#deps.hooks.resolveImageFormat.promise({ reference: external, format: 'external' });
       if (driver === undefined) throw new IsulaError('IMAGE_FORMAT_UNKNOWN', 'no image plugin handles --external-rootfs (is @isula/image-external loaded?)');
       const ref = await driver.resolve(external, { signal });

@@ -43,7 +43,7 @@ export function inspectView(r: ContainerRecord, containerDir: string): Record<st
     HostConfig: { ...hostConfigDefaults(), ...r.HostConfig },
     GraphDriver: {
       Name: r.ImageFormat === 'external' ? 'external' : 'overlay2',
-      Data: layerDir === '' ? null : { MergedDir: merged, UpperDir: path.join(layerDir, 'upper'), WorkDir: path.join(layerDir, 'work') },
+      Data: layerDir === '' || r.ImageFormat === 'external' ? null : { MergedDir: merged, UpperDir: path.join(layerDir, 'upper'), WorkDir: path.join(layerDir, 'work') },
     },
     Mounts: mountsView(r),
     Config: r.Config,

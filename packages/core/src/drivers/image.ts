@@ -71,6 +71,12 @@ export interface ImageDriver {
    * returns its path. Idempotent: mounting twice returns the same path.
    */
   mountRootfs(containerId: string, image: ImageRef, opts: DriverCallOptions): Promise<string>;
+  /**
+   * Optional (plugin API 1.2): checks a prepared root filesystem at create,
+   * for formats whose rootfs the engine did not build (an external rootfs):
+   * throws CONTAINER_CMD_NOT_FOUND when `command` cannot be found in it.
+   */
+  checkRootfs?(rootfs: string, opts: DriverCallOptions & { command: string; env: readonly string[] }): Promise<void>;
   /** Undoes mountRootfs; idempotent and safe after a crash. */
   unmountRootfs(containerId: string, opts: DriverCallOptions): Promise<void>;
   /** Removes the container's writable layer for good; idempotent. */

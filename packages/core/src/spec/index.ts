@@ -12,6 +12,7 @@ export { writeContainerFiles, buildHosts, buildResolvConf, filterResolvConf, CON
 export type { ContainerFilesOptions } from './files.js';
 export { resolveArgs, resolveEnv, resolveCwd } from './process-args.js';
 export { resolveUser, resolveUserInRootfs } from './user.js';
+export { resolveInRoot, readFileInRoot } from './rootfs-path.js';
 export { computeCapabilities, normalizeCapability, allCapabilities, isCapabilityAvailable } from './capabilities.js';
 export { parseUlimit, validateUlimit, rlimitsFromUlimits, ULIMIT_NAMES } from './ulimits.js';
 export { loadSeccompProfile, parseSeccompProfile, seccompFromProfile } from './seccomp.js';
