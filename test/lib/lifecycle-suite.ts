@@ -138,7 +138,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
 
     test('resources: limits land in the cgroup files, update changes them, OOM is reported', async (t) => {
       const d = await containerDaemon(t, runtime);
-      const id = ok(await d.isula(['run', '-d', '-m', '64m', '--memory-swap', '128m', '--cpus', '0.5', '--cpu-shares', '512', '--pids-limit', '50', '--cpuset-cpus', '0', 'busybox', 'sleep', '1000'])).trim();
+      const id = ok(await d.isula(['run', '-d', '-m', '64m', '--memory-swap', '128m', '--cpus', '0.5', '--cpu-shares', '512', '--pids-limit', '50', '--cpuset-cpus', '0', '--blkio-weight', '300', 'busybox', 'sleep', '1000'])).trim();
       assert.equal(await cg('memory', id, 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
       assert.equal(await cg('memory', id, 'memory.memsw.limit_in_bytes').catch(() => 'no swap accounting'), String(128 * 1024 * 1024));
       assert.equal(await cg('cpu', id, 'cpu.cfs_quota_us'), '50000');
@@ -146,6 +146,8 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
       assert.equal(await cg('cpu', id, 'cpu.shares'), '512');
       assert.equal(await cg('pids', id, 'pids.max'), '50');
       assert.equal(await cg('cpuset', id, 'cpuset.cpus'), '0');
+      // BFQ hosts have blkio.bfq.weight instead of blkio.weight (PLATFORM.md §8).
+      assert.match(await cg('blkio', id, 'blkio.weight').catch(() => cg('blkio', id, 'blkio.bfq.weight')), /^(default )?300$/);
       ok(await d.isula(['update', '-m', '96m', '--memory-swap', '192m', '--pids-limit', '60', id]));
       assert.equal(await cg('memory', id, 'memory.limit_in_bytes'), String(96 * 1024 * 1024));
       assert.equal(await cg('pids', id, 'pids.max'), '60');

@@ -138,6 +138,9 @@ export class RuncDriver implements RuntimeDriver {
     await fs.rm(exitFile, { force: true });
 
     const { stdio } = opts;
+    // BFQ hosts have no blkio.weight (PLATFORM.md §8): crun fails on it, so the weight is
+    // taken out of the bundle's spec and written to blkio.bfq.weight once the cgroup exists.
+    const bfqWeight = await this.#takeBfqWeight(ref.bundle, opts.spec);
     const args = [
       '--api-version', '1', '-c', id, '-u', id, '-n', id, '-r', cli.spec.path, '-b', ref.bundle,
       '-p', path.join(persistDir, 'pidfile'), '-P', path.join(persistDir, 'conmon.pid'),
@@ -187,8 +190,23 @@ export class RuncDriver implements RuntimeDriver {
       cgroupPath: (await cgroupPathOf(msg.data)) ?? null,
       terminal: stdio.terminal,
     };
+    if (bfqWeight !== undefined && persisted.cgroupPath !== null) {
+      const file = await bfqWeightFile(persisted.cgroupPath);
+      if (file !== undefined) await fs.writeFile(file, String(bfqWeight)).catch((err: unknown) => this.#log.warn({ err, container: id }, 'setting the BFQ blkio weight failed'));
+    }
     this.#log.info({ container: id, pid: msg.data, conmonPid, durationMs: Date.now() - started }, 'container created');
     return { persisted: persisted as unknown as Record<string, unknown> };
+  }
+
+  /** Removes `linux.resources.blockIO.weight` from the bundle's config.json on a BFQ host; returns it. */
+  async #takeBfqWeight(bundle: string, spec: OciSpec): Promise<number | undefined> {
+    const blockIO = ((spec['linux'] as { resources?: { blockIO?: { weight?: number } } } | undefined)?.resources?.blockIO);
+    const weight = blockIO?.weight;
+    if (weight === undefined || !(await bfqHost())) return undefined;
+    const copy = structuredClone(spec);
+    delete (copy['linux'] as { resources: { blockIO: { weight?: number } } }).resources.blockIO.weight;
+    await writeFileAtomic(path.join(bundle, 'config.json'), JSON.stringify(copy), { mode: 0o600 });
+    return weight;
   }
 
   async start(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<void> {
@@ -602,4 +620,10 @@ async function hybridV2Controllers(): Promise<string[]> {
 function processCommand(spec: OciSpec): string | undefined {
   const args = (spec['process'] as { args?: unknown } | undefined)?.args;
   return Array.isArray(args) && typeof args[0] === 'string' ? args[0] : undefined;
+}
+
+/** A cgroup v1 host whose block scheduler is BFQ: no blkio.weight; the root shows blkio.bfq.* statistics. */
+async function bfqHost(): Promise<boolean> {
+  const has = (f: string) => fs.access(path.join('/sys/fs/cgroup/blkio', f)).then(() => true, () => false);
+  return !(await has('blkio.weight')) && (await has('blkio.bfq.io_service_bytes'));
 }
