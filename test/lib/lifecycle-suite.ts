@@ -33,6 +33,11 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
       assert.equal(st.State.ExitCode, 3);
       assert.notEqual(st.State.FinishedAt, '0001-01-01T00:00:00Z');
 
+      // ps -s: the writable layer's size, docker's units.
+      ok(await d.isula(['run', '--name', 'sized', 'busybox', 'sh', '-c', 'head -c 100000 /dev/zero > /big']));
+      assert.match(ok(await d.isula(['ps', '-a', '-s', '--filter', 'name=sized', '--format', '{{.Size}}'])), /^100kB \(virtual [\d.]+[kM]B\)\n$/);
+      ok(await d.isula(['rm', 'sized']));
+
       const env = await d.isula(['run', '--rm', '-e', 'FOO=bar', '-e', 'PATH=/bin', '-u', '1000:1001', '-w', '/tmp', 'busybox', 'sh', '-c', 'echo "$FOO $PATH $(id -u):$(id -g) $(pwd) $HOSTNAME"']);
       assert.equal(env.code, 0, env.stderr);
       assert.match(env.stdout, /^bar \/bin 1000:1001 \/tmp [a-f0-9]{12}\n$/);

@@ -39,7 +39,7 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     return undefined;
   });
 
-  api.route('GET', '/containers/json', async ({ query }) => {
+  api.route('GET', '/containers/json', async ({ query, signal }) => {
     const all = bool(query.get('all'));
     const limit = optionalInt(query.get('limit'), 'limit') ?? -1;
     const filters = parseFilters(query.get('filters'), LIST_FILTERS);
@@ -69,12 +69,14 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     });
     if (limit > 0) records = records.slice(0, limit);
     const now = Date.now();
-    return records.map((r) => listView(r, now));
+    const withSize = bool(query.get('size'));
+    return Promise.all(records.map(async (r) => ({ ...listView(r, now), ...(withSize && await manager.sizes(r, signal)) })));
   });
 
-  api.route('GET', '/containers/:id/json', async ({ params }) => {
+  api.route('GET', '/containers/:id/json', async ({ params, query, signal }) => {
     const live = manager.find(param(params['id']));
-    return inspectView(live.record, manager.containerDir(live.record.Id));
+    const view = inspectView(live.record, manager.containerDir(live.record.Id));
+    return bool(query.get('size')) ? { ...view, ...(await manager.sizes(live.record, signal)) } : view;
   });
 
   api.route('POST', '/containers/:id/start', async ({ params, res, signal }) => {

@@ -110,6 +110,18 @@ export class ContainerManager {
     throw new IsulaError('CONTAINER_NOT_FOUND', `No such container: ${idOrName}`);
   }
 
+  /**
+   * Docker's `SizeRw` (bytes in the writable layer) and `SizeRootFs` (plus the
+   * image), for `ps -s` and `inspect -s`. Walks the upper directory, bounded.
+   */
+  async sizes(record: ContainerRecord, signal: AbortSignal): Promise<{ SizeRw: number; SizeRootFs: number }> {
+    let rw = 0;
+    if (record.Rootfs !== undefined && record.ImageFormat !== 'external') rw = await treeSize(path.join(path.dirname(record.Rootfs), 'upper'));
+    const driver = this.#imageDriverOrUndefined(record);
+    const image = driver === undefined ? 0 : await driver.inspect({ reference: record.Config.Image ?? '', format: record.ImageFormat, id: record.Image }, { signal }).then((i) => i.sizeBytes, () => 0);
+    return { SizeRw: rw, SizeRootFs: rw + image };
+  }
+
   records(): ContainerRecord[] {
     return [...this.#byId.values()].map((l) => l.record);
   }
@@ -306,7 +318,6 @@ export class ContainerManager {
       if (created) await runtime.delete(this.#ref(record), { signal: AbortSignal.timeout(KILL_WAIT_MS), force: true }).catch(() => {});
       delete record.DriverData;
       await imageDriver.unmountRootfs(record.Id, { signal: AbortSignal.timeout(KILL_WAIT_MS) }).catch(() => {});
-      delete record.Rootfs;
       record.State = { ...record.State, Status: record.State.Status === 'restarting' ? 'exited' : record.State.Status, Pid: 0, ExitCode: exitCodeFor(e.code), Error: e.message };
       await saveRecord(dir, record).catch(() => {});
       // Docker removes an --rm container whose start failed; outside this lock, which remove takes.
@@ -345,7 +356,6 @@ export class ContainerManager {
     await runtime.delete(this.#ref(record), { signal, force: true }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'runtime delete after exit failed'));
     delete record.DriverData;
     await this.#imageDriver(record).unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting the rootfs failed'));
-    delete record.Rootfs;
     await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true });
     record.State = {
       ...record.State,
@@ -736,7 +746,6 @@ export class ContainerManager {
     if (runtime !== undefined) await runtime.delete(this.#ref(record), { signal, force: true }).catch(() => {});
     delete record.DriverData;
     if (imageDriver !== undefined) await imageDriver.unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting a leftover rootfs failed'));
-    delete record.Rootfs;
     await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true });
     // Docker's restore: `always` restarts a container that ran before, even one stopped by hand;
     // `unless-stopped` one that was not stopped by hand; an interrupted back-off resumes.
@@ -860,4 +869,24 @@ export function parseSignal(s: string): string {
 
 export function signalNumber(s: string): number | undefined {
   return /^\d+$/.test(s) ? Number(s) : SIGNALS[s];
+}
+
+const MAX_TREE_ENTRIES = 200_000;
+
+/** Apparent size of the regular files under `dir` (0 when missing); stops after MAX_TREE_ENTRIES. */
+async function treeSize(dir: string): Promise<number> {
+  let total = 0;
+  let seen = 0;
+  const stack = [dir];
+  while (stack.length > 0 && seen < MAX_TREE_ENTRIES) {
+    const d = stack.pop() as string;
+    const entries = await fs.readdir(d, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (++seen > MAX_TREE_ENTRIES) break;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) total += (await fs.lstat(p).catch(() => undefined))?.size ?? 0;
+    }
+  }
+  return total;
 }

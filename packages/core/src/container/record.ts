@@ -41,7 +41,7 @@ export interface ContainerRecord {
   HasBeenManuallyStopped: boolean;
   /** What the runtime driver returned from `create`, handed back on every call. */
   DriverData?: Record<string, unknown>;
-  /** The mounted rootfs path while mounted. */
+  /** The rootfs path the image driver gave (mounted while the container runs). */
   Rootfs?: string;
   /** Runtime-side warnings from create, shown once. */
   Warnings?: string[];
