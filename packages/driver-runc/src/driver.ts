@@ -125,7 +125,7 @@ export class RuncDriver implements RuntimeDriver {
     }
   }
 
-  async create(ref: RuntimeContainerRef, opts: DriverCallOptions & { spec: OciSpec; stdio: StdioConfig }): Promise<{ persisted: Record<string, unknown> }> {
+  async create(ref: RuntimeContainerRef, opts: DriverCallOptions & { spec: OciSpec; stdio: StdioConfig }): Promise<{ persisted: Record<string, unknown>; pid: number }> {
     const id = checkId(ref.id);
     const cli = await this.#defaultCli();
     const conmonPath = await this.#conmonPath();
@@ -195,7 +195,7 @@ export class RuncDriver implements RuntimeDriver {
       if (file !== undefined) await fs.writeFile(file, String(bfqWeight)).catch((err: unknown) => this.#log.warn({ err, container: id }, 'setting the BFQ blkio weight failed'));
     }
     this.#log.info({ container: id, pid: msg.data, conmonPid, durationMs: Date.now() - started }, 'container created');
-    return { persisted: persisted as unknown as Record<string, unknown> };
+    return { persisted: persisted as unknown as Record<string, unknown>, pid: msg.data };
   }
 
   /** Removes `linux.resources.blockIO.weight` from the bundle's config.json on a BFQ host; returns it. */

@@ -106,6 +106,10 @@ export class OciImageDriver implements ImageDriver {
     return { untagged: r.untagged.map((u) => (u.includes('@') ? u : familiarTag(u))), deleted: r.deleted };
   }
 
+  async prepareRootfs(containerId: string, image: ImageRef, _opts: DriverCallOptions): Promise<string> {
+    return this.#store.prepareRootfs(containerId, image.id);
+  }
+
   async mountRootfs(containerId: string, image: ImageRef, _opts: DriverCallOptions): Promise<string> {
     return this.#store.mountRootfs(containerId, image.id);
   }

@@ -596,16 +596,28 @@ export class ImageStore {
 
   // ---- container root filesystems ------------------------------------------------
 
-  /** Mounts the container's overlay (idempotent) and returns the merged path. */
-  async mountRootfs(containerId: string, imageRef: string): Promise<string> {
+  /**
+   * Creates the container's writable layer (upper, work, merged dirs and the
+   * `image` file naming its image) without mounting; idempotent. Returns the
+   * merged path. The image is in use from here on.
+   */
+  async prepareRootfs(containerId: string, imageRef: string): Promise<string> {
     if (!/^[a-f0-9]{12,64}$/.test(containerId)) throw new IsulaError('IMAGE_REFERENCE_INVALID', `invalid container id ${JSON.stringify(containerId)}`);
     const img = this.get(imageRef);
     const dir = this.#p('containers', containerId);
-    const merged = path.join(dir, 'merged');
     this.#users.set(containerId, img.id);
-    if (await isMountPoint(merged)) return merged;
+    if (await fs.readFile(path.join(dir, 'image'), 'utf8').then((s) => s === img.id, () => false)) return path.join(dir, 'merged');
     for (const d of ['upper', 'work', 'merged']) await fs.mkdir(path.join(dir, d), { recursive: true, mode: 0o755 });
     await writeFileAtomic(path.join(dir, 'image'), img.id, { mode: 0o600 });
+    return path.join(dir, 'merged');
+  }
+
+  /** Mounts the container's overlay (idempotent) and returns the merged path. */
+  async mountRootfs(containerId: string, imageRef: string): Promise<string> {
+    const merged = await this.prepareRootfs(containerId, imageRef);
+    if (await isMountPoint(merged)) return merged;
+    const img = this.get(imageRef);
+    const dir = path.dirname(merged);
     const lower = [...img.layers].reverse().map((c) => `l/${this.#layers.get(c)?.link ?? ''}`).join(':');
     const rel = `containers/${containerId}`;
     // Relative paths from the store root keep the options far below overlay's 4 KiB limit.
@@ -660,7 +672,8 @@ function exists(p: string): Promise<boolean> {
   return fs.access(p).then(() => true, () => false);
 }
 
+/** An overlay mounted on `p` has its own device; an empty mount point has its parent's. */
 async function isMountPoint(p: string): Promise<boolean> {
-  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((line) => line.split(' ')[4] === p);
+  const [self, parent] = await Promise.all([fs.stat(p).catch(() => undefined), fs.stat(path.dirname(p)).catch(() => undefined)]);
+  return self !== undefined && parent !== undefined && self.dev !== parent.dev;
 }

@@ -197,9 +197,11 @@ export class ContainerManager {
     delete (record.Config as ContainerCreateBody).NetworkingConfig;
     try {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      record.Rootfs = await imageDriver.mountRootfs(id, ref, { signal });
+      // The writable layer now (the image is in use from here on); the mount waits for start, as Docker's.
+      record.Rootfs = imageDriver.prepareRootfs !== undefined
+        ? await imageDriver.prepareRootfs(id, ref, { signal })
+        : await imageDriver.mountRootfs(id, ref, { signal });
       await imageDriver.checkRootfs?.(record.Rootfs, { signal, command: cmd.path, env: record.Config.Env ?? [] });
-      await this.#deps.spec.writeFiles(dir, record);
       await saveRecord(dir, record);
     } catch (err) {
       await this.#discard(id, imageDriver).catch((e: unknown) => this.#log.warn({ err: e, id }, 'cleaning up a failed create failed'));
@@ -282,6 +284,8 @@ export class ContainerManager {
     try {
       record.Rootfs = await imageDriver.mountRootfs(record.Id, ref, { signal });
       const image = (await imageDriver.inspect(ref, { signal })).config;
+      // hostname, hosts and resolv.conf are made afresh at each start, as Docker's.
+      await this.#deps.spec.writeFiles(dir, record);
       const cgroupParent = record.HostConfig.CgroupParent !== undefined && record.HostConfig.CgroupParent !== '' ? record.HostConfig.CgroupParent : this.#deps.config['cgroup-parent'];
       const cgroupsPath = path.posix.join('/', cgroupParent, record.Id);
       const built = await this.#deps.spec.build({ record, image, rootfs: record.Rootfs, containerDir: dir, cgroupsPath });
@@ -299,7 +303,7 @@ export class ContainerManager {
         logPath: path.join(dir, 'container.log'),
       };
       delete record.DriverData;
-      const { persisted } = await runtime.create(this.#ref(record), { signal, spec, stdio });
+      const { persisted, pid } = await runtime.create(this.#ref(record), { signal, spec, stdio });
       created = true;
       record.DriverData = persisted;
       // Attach clients that came before start get the first bytes: connect before the process runs.
@@ -308,8 +312,8 @@ export class ContainerManager {
         if (s !== undefined) { wire(s, sink); attached.push(s); }
       }
       await runtime.start(this.#ref(record), { signal });
-      const state = await runtime.state(this.#ref(record), { signal });
-      record.State = { ...record.State, Status: 'running', Pid: state.pid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: ZERO_TIME, OOMKilled: false };
+      const startedPid = pid ?? (await runtime.state(this.#ref(record), { signal })).pid;
+      record.State = { ...record.State, Status: 'running', Pid: startedPid, ExitCode: 0, Error: '', StartedAt: new Date().toISOString(), FinishedAt: ZERO_TIME, OOMKilled: false };
       await saveRecord(dir, record);
     } catch (err) {
       for (const s of attached) s.close();

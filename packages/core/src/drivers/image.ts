@@ -67,6 +67,12 @@ export interface ImageDriver {
   remove?(reference: string, opts: DriverCallOptions & { force?: boolean }): Promise<{ untagged: string[]; deleted: string[] }>;
 
   /**
+   * Optional (plugin API 1.2): creates the container's writable layer at
+   * create time without mounting it (the image is then in use). Drivers
+   * without it get `mountRootfs` at create instead.
+   */
+  prepareRootfs?(containerId: string, image: ImageRef, opts: DriverCallOptions): Promise<string>;
+  /**
    * Prepares the container's root filesystem (e.g. an overlay mount) and
    * returns its path. Idempotent: mounting twice returns the same path.
    */

@@ -112,7 +112,7 @@ export interface RuntimeDriver {
    * the container again (monitor pid, socket paths). On failure nothing is
    * left running and the bundle is untouched.
    */
-  create(ref: RuntimeContainerRef, opts: DriverCallOptions & { spec: OciSpec; stdio: StdioConfig }): Promise<{ persisted: Record<string, unknown> }>;
+  create(ref: RuntimeContainerRef, opts: DriverCallOptions & { spec: OciSpec; stdio: StdioConfig }): Promise<{ persisted: Record<string, unknown>; pid?: number }>;
 
   /** Starts the user process of a created container. */
   start(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<void>;

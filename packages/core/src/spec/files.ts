@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../atomic-file.js';
 import { invalidConfig } from './invalid.js';
 
 export interface ContainerFilesOptions {
@@ -140,7 +139,18 @@ export async function writeContainerFiles(containerDir: string, opts: ContainerF
   }
   const resolv = buildResolvConf(hostText, opts);
   await fs.mkdir(containerDir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(path.join(containerDir, 'hostname'), `${opts.hostname}\n`, { mode: 0o644 });
-  await writeFileAtomic(path.join(containerDir, 'hosts'), hosts, { mode: 0o644 });
-  await writeFileAtomic(path.join(containerDir, 'resolv.conf'), resolv, { mode: 0o644 });
+  // Made afresh at every start: replaced atomically (a reader never sees half a file) but not
+  // fsynced, since a crash only costs a file the next start writes again.
+  await Promise.all([
+    replaceFile(path.join(containerDir, 'hostname'), `${opts.hostname}\n`),
+    replaceFile(path.join(containerDir, 'hosts'), hosts),
+    replaceFile(path.join(containerDir, 'resolv.conf'), resolv),
+  ]);
+}
+
+async function replaceFile(file: string, data: string): Promise<void> {
+  const tmp = `${path.join(path.dirname(file), '.' + path.basename(file))}.tmp-${process.pid}`;
+  await fs.writeFile(tmp, data, { mode: 0o644 });
+  await fs.chmod(tmp, 0o644); // exactly, whatever the daemon's umask
+  await fs.rename(tmp, file);
 }
