@@ -64,6 +64,8 @@ interface Live {
   restartTimer?: NodeJS.Timeout | undefined;
   /** Attach clients waiting for the container's start. */
   pendingAttach: AttachSink[];
+  /** Set while `restart` runs: its stop must not trigger `--rm`. */
+  restarting?: boolean;
   exitWaiters: Set<() => void>;
   removeWaiters: Set<() => void>;
 }
@@ -74,6 +76,7 @@ const MAX_BACKOFF_MS = 60_000;
 /** A run this long resets the restart back-off, as Docker's restart manager does. */
 const BACKOFF_RESET_MS = 10_000;
 const KILL_WAIT_MS = 30_000;
+const OP_TIMEOUT_MS = 120_000;
 
 export class ContainerManager {
   readonly #deps: ContainerManagerDeps;
@@ -83,6 +86,8 @@ export class ContainerManager {
   readonly #mutex = new KeyedMutex();
   readonly #shutdown = new AbortController();
   readonly #backoff = new Map<string, number>();
+  /** Containers whose restart policy is cancelled until their next manual start (stop, rm, kill with KILL or the stop signal). */
+  readonly #cancelled = new Set<string>();
   readonly root: string;
   readonly bundles: string;
 
@@ -126,6 +131,15 @@ export class ContainerManager {
     return [...this.#byId.values()].map((l) => l.record);
   }
 
+  /**
+   * The signal for a state change: it must finish even when the client that
+   * asked goes away (as Docker's), so only daemon shutdown or a generous
+   * timeout end it. Request signals are for waits and streams.
+   */
+  #opSignal(): AbortSignal {
+    return AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(OP_TIMEOUT_MS)]);
+  }
+
   containerDir(id: string): string { return path.join(this.root, id); }
   bundleDir(id: string): string { return path.join(this.bundles, id); }
 
@@ -162,7 +176,12 @@ export class ContainerManager {
 
     let id = randomBytes(32).toString('hex');
     while (this.#byId.has(id) || /^\d+$/.test(id.slice(0, 12))) id = randomBytes(32).toString('hex');
-    // Reserve the name before the first await that could interleave with another create.
+    // Check again and reserve in one synchronous step: another create or a rename may have
+    // taken the name during the awaits above.
+    const taker = this.#names.get(name);
+    if (taker !== undefined) {
+      throw new IsulaError('CONTAINER_NAME_IN_USE', `Conflict. The container name "/${name}" is already in use by container "${taker}". You have to remove (or rename) that container to be able to reuse that name.`);
+    }
     this.#names.set(name, id);
     const dir = this.containerDir(id);
     const now = new Date().toISOString();
@@ -256,14 +275,16 @@ export class ContainerManager {
 
   // ---- start -----------------------------------------------------------------
 
-  async start(idOrName: string, signal: AbortSignal): Promise<'started' | 'already'> {
+  async start(idOrName: string, _requestSignal: AbortSignal): Promise<'started' | 'already'> {
     const live = this.find(idOrName);
+    const signal = this.#opSignal();
     return this.#mutex.run(live.record.Id, async () => {
       const st = live.record.State.Status;
       if (st === 'running') return 'already';
       if (st === 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', 'cannot start a paused container, try unpause instead');
       if (st === 'removing' || st === 'dead') throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${live.record.Id.slice(0, 12)} is marked for removal and cannot be started`);
       this.#cancelRestart(live);
+      this.#cancelled.delete(live.record.Id);
       live.record.HasBeenManuallyStopped = false;
       live.record.RestartCount = 0;
       this.#backoff.delete(live.record.Id);
@@ -302,6 +323,8 @@ export class ContainerManager {
         stdinOnce: record.Config.StdinOnce === true,
         logPath: path.join(dir, 'container.log'),
       };
+      // A runtime container left by a delete that failed earlier would block this create.
+      if (record.DriverData !== undefined) await runtime.delete(this.#ref(record), { signal, force: true }).catch(() => {});
       delete record.DriverData;
       const { persisted, pid } = await runtime.create(this.#ref(record), { signal, spec, stdio });
       created = true;
@@ -356,38 +379,46 @@ export class ContainerManager {
   async #onExit(live: Live, runtime: RuntimeDriver, status: ExitStatus, ranMs: number): Promise<void> {
     const record = live.record;
     if (!this.#byId.has(record.Id)) return;
-    const signal = AbortSignal.timeout(KILL_WAIT_MS);
-    await runtime.delete(this.#ref(record), { signal, force: true }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'runtime delete after exit failed'));
-    delete record.DriverData;
-    await this.#imageDriver(record).unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting the rootfs failed'));
-    await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true });
-    record.State = {
-      ...record.State,
-      Status: 'exited',
-      Pid: 0,
-      ExitCode: status.exitCode,
-      FinishedAt: status.exitedAt.toISOString(),
-      OOMKilled: status.oomKilled === true,
-    };
-    const restartIn = this.#restartDelay(record, ranMs);
-    if (restartIn !== undefined) record.State.Status = 'restarting';
-    await saveRecord(this.containerDir(record.Id), record);
-    this.#log.info({ id: record.Id, exitCode: status.exitCode, oomKilled: status.oomKilled === true, restartInMs: restartIn }, 'container exited');
-    if (status.oomKilled === true) this.#emit(record, 'oom');
-    this.#emit(record, 'die', { exitCode: String(status.exitCode) });
-    void notify(this.#deps.hooks, this.#log, 'containerExited', { ...this.#event(record), exitCode: status.exitCode });
-    for (const w of live.exitWaiters) w();
-    live.exitWaiters.clear();
+    let restartIn: number | undefined;
+    try {
+      record.State = {
+        ...record.State,
+        Status: 'exited',
+        Pid: 0,
+        ExitCode: status.exitCode,
+        FinishedAt: status.exitedAt.toISOString(),
+        OOMKilled: status.oomKilled === true,
+      };
+      restartIn = this.#restartDelay(record, ranMs);
+      if (restartIn !== undefined) record.State.Status = 'restarting';
+      // The exit is on disk before the runtime's traces (exit file, cgroup) go: a crash in
+      // between leaves a record restore can finish, not a running one with a lost code.
+      await saveRecord(this.containerDir(record.Id), record);
+      const signal = AbortSignal.timeout(KILL_WAIT_MS);
+      await runtime.delete(this.#ref(record), { signal, force: true }).then(
+        () => { delete record.DriverData; },
+        (err: unknown) => this.#log.warn({ err, id: record.Id }, 'runtime delete after exit failed; retried at the next start'));
+      await this.#imageDriverOrUndefined(record)?.unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting the rootfs failed'));
+      await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true }).catch(() => {});
+      await saveRecord(this.containerDir(record.Id), record).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'saving the container record failed'));
+      this.#log.info({ id: record.Id, exitCode: status.exitCode, oomKilled: status.oomKilled === true, restartInMs: restartIn }, 'container exited');
+    } finally {
+      if (status.oomKilled === true) this.#emit(record, 'oom');
+      this.#emit(record, 'die', { exitCode: String(status.exitCode) });
+      void notify(this.#deps.hooks, this.#log, 'containerExited', { ...this.#event(record), exitCode: status.exitCode });
+      for (const w of live.exitWaiters) w();
+      live.exitWaiters.clear();
+    }
     if (restartIn !== undefined) {
       live.restartTimer = setTimeout(() => { void this.#restartNow(live); }, restartIn);
-    } else if (record.HostConfig.AutoRemove === true) {
+    } else if (record.HostConfig.AutoRemove === true && !live.restarting) {
       setImmediate(() => { void this.remove(record.Id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS)).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'auto-remove failed')); });
     }
   }
 
   /** Docker's restart manager: the delay before the next start, or undefined for none. */
   #restartDelay(record: ContainerRecord, ranMs: number): number | undefined {
-    if (this.#shutdown.signal.aborted || record.HasBeenManuallyStopped) return undefined;
+    if (this.#shutdown.signal.aborted || record.HasBeenManuallyStopped || this.#cancelled.has(record.Id)) return undefined;
     const policy = record.HostConfig.RestartPolicy?.Name ?? 'no';
     const max = record.HostConfig.RestartPolicy?.MaximumRetryCount ?? 0;
     const wanted = policy === 'always' || policy === 'unless-stopped' ||
@@ -429,10 +460,12 @@ export class ContainerManager {
   // ---- stop / kill / restart ----------------------------------------------
 
   /** Docker's stop: the stop signal, `timeout` seconds (-1 forever), then SIGKILL. 'already' when not running. */
-  async stop(idOrName: string, timeoutSec: number | undefined, signal: AbortSignal): Promise<'stopped' | 'already'> {
+  async stop(idOrName: string, timeoutSec: number | undefined, _requestSignal: AbortSignal): Promise<'stopped' | 'already'> {
     const live = this.find(idOrName);
+    const signal = this.#opSignal();
     const action = await this.#mutex.run(live.record.Id, async () => {
       live.record.HasBeenManuallyStopped = true;
+      this.#cancelled.add(live.record.Id);
       const st = live.record.State.Status;
       if (st === 'restarting') {
         this.#cancelRestart(live);
@@ -462,25 +495,47 @@ export class ContainerManager {
     return 'stopped';
   }
 
-  async kill(idOrName: string, sig: string | undefined, signal: AbortSignal): Promise<void> {
+  /**
+   * Docker's kill: any signal; SIGKILL or the container's stop signal also
+   * cancel its restart policy until the next manual start (a HUP for a reload
+   * does not). Killing a restarting container just cancels the restart.
+   */
+  async kill(idOrName: string, sig: string | undefined, _requestSignal: AbortSignal): Promise<void> {
     const live = this.find(idOrName);
-    const st = live.record.State.Status;
-    if (st !== 'running' && st !== 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${live.record.Id} is not running`);
-    const s = sig === undefined || sig === '' ? 'SIGKILL' : sig;
-    const parsed = parseSignal(s);
-    await this.#mutex.run(live.record.Id, async () => {
-      live.record.HasBeenManuallyStopped = true;
-      await saveRecord(this.containerDir(live.record.Id), live.record);
+    const s = parseSignal(sig === undefined || sig === '' ? 'SIGKILL' : sig);
+    const number = signalNumber(s);
+    const stopping = number === 9 || number === signalNumber(parseSignal(live.record.Config.StopSignal ?? 'SIGTERM'));
+    const signal = this.#opSignal();
+    const st = await this.#mutex.run(live.record.Id, async () => {
+      const status = live.record.State.Status;
+      if (status !== 'running' && status !== 'paused' && status !== 'restarting') throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${live.record.Id} is not running`);
+      if (stopping) {
+        this.#cancelled.add(live.record.Id);
+        live.record.HasBeenManuallyStopped = true;
+        if (status === 'restarting') {
+          this.#cancelRestart(live);
+          live.record.State.Status = 'exited';
+        }
+        await saveRecord(this.containerDir(live.record.Id), live.record);
+      }
+      return live.record.State.Status;
     });
-    await this.#signal(live, parsed, signal);
-    if (live.record.State.Status === 'paused' && (parsed === 'SIGKILL' || parsed === '9')) await this.#resumeQuietly(live, signal);
-    this.#emit(live.record, 'kill', { signal: String(signalNumber(parsed) ?? parsed) });
+    if (st === 'exited') return;
+    if (st === 'restarting') throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${live.record.Id} is restarting, wait until the container is running`);
+    await this.#signal(live, s, signal);
+    if (live.record.State.Status === 'paused' && number === 9) await this.#resumeQuietly(live, signal);
+    this.#emit(live.record, 'kill', { signal: String(number ?? s) });
   }
 
   async restart(idOrName: string, timeoutSec: number | undefined, signal: AbortSignal): Promise<void> {
     const live = this.find(idOrName);
-    await this.stop(live.record.Id, timeoutSec, signal);
-    await this.start(live.record.Id, signal);
+    live.restarting = true;
+    try {
+      await this.stop(live.record.Id, timeoutSec, signal);
+      await this.start(live.record.Id, signal);
+    } finally {
+      live.restarting = false;
+    }
     this.#emit(live.record, 'restart');
   }
 
@@ -496,8 +551,9 @@ export class ContainerManager {
 
   // ---- pause / rename / update ---------------------------------------------
 
-  async pause(idOrName: string, signal: AbortSignal): Promise<void> {
+  async pause(idOrName: string, _requestSignal: AbortSignal): Promise<void> {
     const live = this.find(idOrName);
+    const signal = this.#opSignal();
     await this.#mutex.run(live.record.Id, async () => {
       const st = live.record.State.Status;
       if (st === 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${live.record.Id} is already paused`);
@@ -510,8 +566,9 @@ export class ContainerManager {
     this.#emit(live.record, 'pause');
   }
 
-  async unpause(idOrName: string, signal: AbortSignal): Promise<void> {
+  async unpause(idOrName: string, _requestSignal: AbortSignal): Promise<void> {
     const live = this.find(idOrName);
+    const signal = this.#opSignal();
     await this.#mutex.run(live.record.Id, async () => {
       if (live.record.State.Status !== 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${live.record.Id} is not paused`);
       const runtime = await this.#runtime(live.record.Runtime);
@@ -545,26 +602,26 @@ export class ContainerManager {
     this.#emit(live.record, 'rename', { oldName: `/${oldName}` });
   }
 
-  async update(idOrName: string, changes: HostConfig, signal: AbortSignal): Promise<string[]> {
+  async update(idOrName: string, changes: HostConfig, _requestSignal: AbortSignal): Promise<string[]> {
     const live = this.find(idOrName);
+    const signal = this.#opSignal();
+    const resources = pickResources(changes);
     await this.#mutex.run(live.record.Id, async () => {
-      const merged: HostConfig = { ...live.record.HostConfig };
-      for (const [k, v] of Object.entries(changes)) {
-        if (v === undefined || v === null) continue;
-        if (k === 'RestartPolicy') { merged.RestartPolicy = v as NonNullable<HostConfig['RestartPolicy']>; continue; }
-        // Docker's update only touches fields the request set to a non-zero value.
-        if (v === 0 || v === '') continue;
-        (merged as Record<string, unknown>)[k] = v;
-      }
-      if (merged.AutoRemove === true && (merged.RestartPolicy?.Name ?? 'no') !== 'no') {
-        throw new IsulaError('CONTAINER_CONFIG_INVALID', 'Restart policy cannot be updated because AutoRemove is enabled for the container');
+      const merged: HostConfig = { ...live.record.HostConfig, ...resources };
+      // The docker CLI always sends a RestartPolicy; an empty name means "unchanged" (moby).
+      const policy = changes.RestartPolicy;
+      if (policy !== undefined && policy !== null && (policy.Name ?? '') !== '') {
+        if (live.record.HostConfig.AutoRemove === true && policy.Name !== 'no') {
+          throw new IsulaError('CONTAINER_CONFIG_INVALID', 'Restart policy cannot be updated because AutoRemove is enabled for the container');
+        }
+        merged.RestartPolicy = policy;
       }
       this.#deps.spec.validate({ ...live.record.Config, HostConfig: merged });
       const st = live.record.State.Status;
       if (st === 'running' || st === 'paused') {
         const runtime = await this.#runtime(live.record.Runtime);
-        const resources = this.#deps.spec.resources(changesOnly(changes));
-        if (Object.keys(resources).length > 0) await runtime.update(this.#ref(live.record), { signal, resources });
+        const update = this.#deps.spec.resources(resources);
+        if (Object.keys(update).length > 0) await runtime.update(this.#ref(live.record), { signal, resources: update });
       }
       live.record.HostConfig = merged;
       await saveRecord(this.containerDir(live.record.Id), live.record);
@@ -575,42 +632,56 @@ export class ContainerManager {
 
   // ---- remove ----------------------------------------------------------------
 
-  async remove(idOrName: string, opts: { force?: boolean }, signal: AbortSignal): Promise<void> {
+  async remove(idOrName: string, opts: { force?: boolean }, _requestSignal: AbortSignal): Promise<void> {
     const live = this.find(idOrName);
     const id = live.record.Id;
-    const st = live.record.State.Status;
-    if (RUNNING_STATES.has(st)) {
-      if (opts.force !== true) {
-        const what = st === 'paused' ? 'paused' : st === 'restarting' ? 'restarting' : 'running';
-        throw new IsulaError('CONTAINER_STATE_CONFLICT', `You cannot remove a ${what} container ${id}. Stop the container before attempting removal or force remove`);
-      }
-      await this.#mutex.run(id, async () => {
-        live.record.HasBeenManuallyStopped = true;
-        this.#cancelRestart(live);
-        if (live.record.State.Status === 'restarting') live.record.State.Status = 'exited';
-      });
-      if (live.record.State.Status === 'running' || live.record.State.Status === 'paused') {
-        const exited = live.exited;
-        await this.#signal(live, 'SIGKILL', signal);
-        await this.#resumeQuietly(live, signal);
-        if (exited !== undefined && !(await within(exited, KILL_WAIT_MS, signal))) {
-          throw new IsulaError('TIMEOUT', `container ${id.slice(0, 12)} did not exit after SIGKILL; not removed`);
+    const signal = this.#opSignal();
+    for (let attempt = 0; ; attempt++) {
+      // Decided under the lock: a start that slipped in since is seen here.
+      const step = await this.#mutex.run(id, async (): Promise<'gone' | 'kill' | 'removed'> => {
+        if (!this.#byId.has(id) || live.record.State.Status === 'removing') return 'gone';
+        const st = live.record.State.Status;
+        if (RUNNING_STATES.has(st)) {
+          if (opts.force !== true) {
+            throw new IsulaError('CONTAINER_STATE_CONFLICT', `You cannot remove a ${st} container ${id}. Stop the container before attempting removal or force remove`);
+          }
+          this.#cancelled.add(id);
+          live.record.HasBeenManuallyStopped = true;
+          this.#cancelRestart(live);
+          if (st === 'restarting') live.record.State.Status = 'exited';
+          else return 'kill';
         }
+        live.record.State.Status = 'removing';
+        await saveRecord(this.containerDir(id), live.record);
+        try {
+          await this.#discard(id, this.#imageDriverOrUndefined(live.record), live.record);
+        } catch (err) {
+          // As Docker's: a removal that failed leaves a `dead` container rm can retry.
+          live.record.State.Status = 'dead';
+          await saveRecord(this.containerDir(id), live.record).catch(() => {});
+          throw err;
+        }
+        this.#byId.delete(id);
+        if (this.#names.get(live.record.Name) === id) this.#names.delete(live.record.Name);
+        this.#backoff.delete(id);
+        this.#cancelled.delete(id);
+        return 'removed';
+      });
+      if (step === 'gone') return;
+      if (step === 'removed') break;
+      if (attempt > 0) throw new IsulaError('TIMEOUT', `container ${id.slice(0, 12)} is still running after SIGKILL; not removed`);
+      const exited = live.exited;
+      await this.#signal(live, 'SIGKILL', signal);
+      await this.#resumeQuietly(live, signal);
+      if (exited !== undefined && !(await within(exited, KILL_WAIT_MS, signal))) {
+        throw new IsulaError('TIMEOUT', `container ${id.slice(0, 12)} did not exit after SIGKILL; not removed`);
       }
     }
-    await this.#mutex.run(id, async () => {
-      if (!this.#byId.has(id)) return;
-      if (live.record.State.Status === 'removing') return;
-      live.record.State.Status = 'removing';
-      await saveRecord(this.containerDir(id), live.record);
-      await this.#discard(id, this.#imageDriverOrUndefined(live.record), live.record);
-      this.#byId.delete(id);
-      if (this.#names.get(live.record.Name) === id) this.#names.delete(live.record.Name);
-      this.#backoff.delete(id);
-    });
     this.#emit(live.record, 'destroy');
     void notify(this.#deps.hooks, this.#log, 'containerRemoved', this.#event(live.record));
-    for (const w of live.removeWaiters) w();
+    for (const sink of live.pendingAttach.splice(0)) sink.end();
+    for (const w of [...live.exitWaiters, ...live.removeWaiters]) w();
+    live.exitWaiters.clear();
     live.removeWaiters.clear();
   }
 
@@ -693,10 +764,14 @@ export class ContainerManager {
     const restarts: Live[] = [];
     await Promise.all(ids.map(async (id) => {
       try {
-        const record = await readRecord(this.containerDir(id)).catch((err: unknown) => {
-          this.#log.error({ err, id }, 'unreadable container record; removing the container');
-          return undefined;
-        });
+        let record: ContainerRecord | undefined;
+        try {
+          record = await readRecord(this.containerDir(id));
+        } catch (err) {
+          // Never destroy what could not be read: an I/O error is not a half-created container.
+          this.#log.error({ err, id }, 'unreadable container record; the container is skipped');
+          return;
+        }
         if (record === undefined) {
           this.#log.warn({ id }, 'removing a half-created container left by a crash');
           await this.#discardHalf(id);
@@ -705,13 +780,17 @@ export class ContainerManager {
         const live = newLive(record);
         this.#byId.set(id, live);
         this.#names.set(record.Name, id);
-        if (record.State.Status === 'removing') {
+        if (record.State.Status === 'removing' || record.State.Status === 'dead') {
           this.#log.warn({ id }, 'finishing the removal of a container interrupted by a crash');
           record.State.Status = 'dead';
           await this.remove(id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS));
           return;
         }
         if (await this.#restoreOne(live)) restarts.push(live);
+        else if (record.HostConfig.AutoRemove === true && record.State.Status === 'exited') {
+          this.#log.info({ id }, 'removing an --rm container that exited while the daemon was down');
+          await this.remove(id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS));
+        }
       } catch (err) {
         this.#log.error({ err, id }, 'restoring a container failed');
       }
@@ -730,8 +809,21 @@ export class ContainerManager {
     const runtime = await this.#deps.hooks.resolveRuntime.promise(record.Runtime).catch(() => undefined);
     const imageDriver = this.#imageDriverOrUndefined(record);
     const st = record.State.Status;
-    if ((st === 'running' || st === 'paused') && record.DriverData !== undefined && runtime !== undefined) {
-      const state = await runtime.restore(this.#ref(record), { signal });
+    if (runtime === undefined) {
+      // Without its runtime plugin nothing can be known or undone: leave the container as it is.
+      this.#log.error({ id: record.Id, runtime: record.Runtime }, 'no plugin claims this container\'s runtime; the container is left untouched');
+      return false;
+    }
+    if ((st === 'running' || st === 'paused') && record.DriverData !== undefined) {
+      let state;
+      try {
+        state = await runtime.restore(this.#ref(record), { signal });
+      } catch (err) {
+        // Keep following it: the driver's wait finds the exit, stop and rm still work.
+        this.#log.error({ err, id: record.Id }, 'restoring a container failed; its state is kept and its exit awaited');
+        this.#watch(live, runtime);
+        return false;
+      }
       if (state.status === 'running' || state.status === 'paused') {
         record.State.Status = state.status;
         record.State.Pid = state.pid;
@@ -747,7 +839,7 @@ export class ContainerManager {
       return false;
     }
     // Not running: nothing of the runtime may be left, nor a mount.
-    if (runtime !== undefined) await runtime.delete(this.#ref(record), { signal, force: true }).catch(() => {});
+    await runtime.delete(this.#ref(record), { signal, force: true }).catch(() => {});
     delete record.DriverData;
     if (imageDriver !== undefined) await imageDriver.unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting a leftover rootfs failed'));
     await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true });
@@ -827,12 +919,6 @@ function exitCodeFor(code: string): number {
   return 128;
 }
 
-function changesOnly(hc: HostConfig): HostConfig {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(hc)) if (v !== undefined && v !== null && v !== 0 && v !== '') out[k] = v;
-  return out as HostConfig;
-}
-
 /** Resolves true when `p` settles within `ms` (undefined: no limit), false on timeout or abort. */
 async function within(p: Promise<void>, ms: number | undefined, signal: AbortSignal): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -893,4 +979,24 @@ async function treeSize(dir: string): Promise<number> {
     }
   }
   return total;
+}
+
+/** The resource fields of an update request (Docker's `Resources`); anything else is ignored, as moby's update. */
+const RESOURCE_KEYS = [
+  'CpuShares', 'Memory', 'CgroupParent', 'BlkioWeight', 'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps',
+  'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'CpuPeriod', 'CpuQuota', 'CpuRealtimePeriod', 'CpuRealtimeRuntime',
+  'CpusetCpus', 'CpusetMems', 'Devices', 'DeviceCgroupRules', 'KernelMemory', 'KernelMemoryTCP', 'MemoryReservation',
+  'MemorySwap', 'MemorySwappiness', 'NanoCpus', 'OomKillDisable', 'PidsLimit', 'Ulimits',
+] as const;
+
+function pickResources(hc: HostConfig): HostConfig {
+  const out: Record<string, unknown> = {};
+  for (const k of RESOURCE_KEYS) {
+    const v = (hc as Record<string, unknown>)[k];
+    // Docker's update only touches what the request set to a non-zero value.
+    if (v === undefined || v === null || v === 0 || v === '') continue;
+    if (k === 'CgroupParent' || k === 'Devices' || k === 'DeviceCgroupRules' || k === 'Ulimits') continue;
+    out[k] = v;
+  }
+  return out as HostConfig;
 }
