@@ -31,12 +31,12 @@ export async function crunUsable(): Promise<{ ok: boolean; reason: string }> {
 /** A daemon with image-oci and driver-runc, `runtime` as the default, busybox loaded. */
 export async function containerDaemon(t: Parameters<typeof newDaemon>[0], runtime: string, extra: Record<string, unknown> = {}): Promise<TestDaemon> {
   await testImages();
-  const d = await newDaemon(t);
+  // Containers go before the daemon stops (after-hooks run in the order registered).
+  const d = await newDaemon(t, { beforeStop: removeAll });
   await d.writeConfig({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'default-runtime': runtime, ...extra });
   await d.start();
   const load = await d.isula(['load', '-i', path.join(IMAGES_DIR, 'busybox.docker.tar')]);
   assert.equal(load.code, 0, load.stderr);
-  t.after(async () => { await removeAll(d); });
   return d;
 }
 

@@ -147,9 +147,10 @@ export class TestDaemon {
 }
 
 /** A daemon on fresh temporary roots whose teardown is registered on the test. */
-export async function newDaemon(t: { after(fn: () => Promise<void>): void }): Promise<TestDaemon> {
+export async function newDaemon(t: { after(fn: () => Promise<void>): void }, opts: { beforeStop?: (d: TestDaemon) => Promise<void> } = {}): Promise<TestDaemon> {
   const d = new TestDaemon(await tempRoot());
   t.after(async () => {
+    await opts.beforeStop?.(d).catch(() => {});
     await d.stop();
     await fs.rm(d.root, { recursive: true, force: true });
   });

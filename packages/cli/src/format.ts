@@ -96,8 +96,12 @@ export interface EventMessage {
 
 /** `2026-11-23T09:17:40.975647758Z plugin enable NAME (name=..., version=...)`, like docker. */
 export function formatEvent(e: EventMessage): string {
-  const ms = Math.floor(e.timeNano / 1e6);
-  const nanos = String(e.timeNano % 1e9).padStart(9, '0');
+  // timeNano (~1.8e18) is past 2^53: a double holds it to 256 ns. The engine spaces events
+  // by whole microseconds, so rounding the sub-second part to one restores the exact value.
+  const seconds = Math.floor(e.timeNano / 1e9);
+  const micros = Math.min(999_999, Math.max(0, Math.round((e.timeNano - seconds * 1e9) / 1000)));
+  const ms = seconds * 1000 + Math.floor(micros / 1000);
+  const nanos = String(micros * 1000).padStart(9, '0');
   const stamp = `${new Date(ms).toISOString().slice(0, 19)}.${nanos}Z`;
   const attrs = Object.entries(e.Actor.Attributes ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`);
   return `${stamp} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs.length ? ` (${attrs.join(', ')})` : ''}`;

@@ -170,7 +170,7 @@ export class Daemon {
       DockerRootDir: this.config.graph,
       IsuladStateDir: this.config.state,
       DefaultRuntime: this.config['default-runtime'],
-      Runtimes: Object.fromEntries(Object.entries(this.config.runtimes).map(([name, rt]) => [name, { path: rt.path, runtimeArgs: rt['runtime-args'] }])),
+      Runtimes: await this.#runtimes(),
       RegistryConfig: { Mirrors: this.config['registry-mirrors'], InsecureRegistryCIDRs: [], IndexConfigs: {} },
       Plugins: { Volume: [], Network: [], Authorization: null, Log: [] },
       IsulaPlugins: this.plugins.map(({ name, version, apiVersion }) => ({ Name: name, Version: version, ApiVersion: apiVersion })),
@@ -178,6 +178,18 @@ export class Daemon {
       FrontEnds: this.#frontEnds.map(({ frontEnd, endpoints }) => ({ Name: frontEnd.name, Endpoints: endpoints })),
       Hosts: this.config.hosts,
     };
+  }
+
+  /** Runtimes a plugin claims: the configured ones, the default, and runc/crun when claimed without configuration. */
+  async #runtimes(): Promise<Record<string, { path?: string; runtimeArgs?: string[] }>> {
+    const names = new Set(['runc', 'crun', this.config['default-runtime'], ...Object.keys(this.config.runtimes)]);
+    const out: Record<string, { path?: string; runtimeArgs?: string[] }> = {};
+    for (const name of names) {
+      const configured = this.config.runtimes[name];
+      if (configured === undefined && (await this.hooks.resolveRuntime.promise(name).catch(() => undefined)) === undefined) continue;
+      out[name] = configured === undefined ? {} : { path: configured.path, runtimeArgs: configured['runtime-args'] };
+    }
+    return out;
   }
 
   /** Stops accepting requests, stops front ends and plugins, releases the lock. Idempotent. */

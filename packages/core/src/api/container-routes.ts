@@ -180,6 +180,14 @@ async function attachStream(manager: ContainerManager, record: ContainerRecord, 
   const tty = record.Config.Tty === true;
   let stream: StdioStream | undefined;
   let stdinChain: Promise<void> = Promise.resolve();
+  // Stdin may come (and end) before the container starts: held until the stream is connected.
+  const early: Buffer[] = [];
+  let stdinEnded = false;
+  const toStdin = (work: (s: StdioStream) => Promise<void>) => {
+    const s = stream;
+    if (s === undefined) return;
+    stdinChain = stdinChain.then(() => work(s)).catch(() => {});
+  };
   let done!: () => void;
   const finished = new Promise<void>((resolve) => { done = resolve; });
   const sink: AttachSink = {
@@ -193,20 +201,28 @@ async function attachStream(manager: ContainerManager, record: ContainerRecord, 
       socket.write(Buffer.concat([header, chunk]));
     },
     end() {
-      void stdinChain.finally(() => { socket.end(); done(); });
+      // The container side is done: stdin still queued has nowhere to go.
+      socket.end();
+      done();
     },
     connected(s) {
       stream = s;
       if (!want.stdin) return;
-      socket.resume();
-      socket.on('data', (chunk: Buffer) => {
-        stdinChain = stdinChain.then(() => s.writeStdin(chunk)).catch(() => {});
-      });
-      socket.on('end', () => {
-        stdinChain = stdinChain.then(() => s.closeStdin()).catch(() => {});
-      });
+      for (const chunk of early.splice(0)) toStdin((x) => x.writeStdin(chunk));
+      if (stdinEnded) toStdin((x) => x.closeStdin());
     },
   };
+  if (want.stdin) {
+    socket.on('data', (chunk: Buffer) => {
+      if (stream === undefined) early.push(chunk);
+      else toStdin((x) => x.writeStdin(chunk));
+    });
+    socket.on('end', () => {
+      stdinEnded = true;
+      toStdin((x) => x.closeStdin());
+    });
+    socket.resume();
+  }
   socket.on('error', () => {});
   socket.on('close', () => { stream?.close(); manager.detachPending(record.Id, sink); done(); });
   const onAbort = () => { socket.destroy(); };

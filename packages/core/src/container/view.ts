@@ -89,7 +89,7 @@ export function listView(r: ContainerRecord, now = Date.now()): Record<string, u
     Names: [`/${r.Name}`],
     Image: r.Config.Image ?? '',
     ImageID: r.Image,
-    Command: [r.Path, ...r.Args].map(quoteArg).join(' '),
+    Command: [r.Path, ...r.Args.map(quoteArg)].join(' '),
     Created: Math.floor(Date.parse(r.Created) / 1000),
     Ports: [],
     Labels: r.Config.Labels ?? {},
@@ -101,8 +101,9 @@ export function listView(r: ContainerRecord, now = Date.now()): Record<string, u
   };
 }
 
+/** moby's list.go: an argument with a space is put in single quotes; the path never is. */
 function quoteArg(a: string): string {
-  return a === '' || /\s/.test(a) ? JSON.stringify(a) : a;
+  return a.includes(' ') ? `'${a}'` : a;
 }
 
 /** Docker's `Status` column: "Up 5 seconds", "Exited (0) 3 minutes ago" ... */
