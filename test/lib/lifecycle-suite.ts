@@ -141,6 +141,40 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
       assert.match(rofs.stderr, /Read-only file system/);
     });
 
+    test('process and security options: capabilities, privileged, devices, ulimits (clamped), shm, hostname, init', async (t) => {
+      const d = await containerDaemon(t, runtime);
+      const capEff = async (args: string[]) => {
+        const r = await d.isula(['run', '--rm', ...args, 'busybox', 'sh', '-c', 'grep CapEff /proc/self/status']);
+        assert.equal(r.code, 0, r.stderr);
+        return BigInt(`0x${r.stdout.trim().split(/\s+/)[1] ?? '0'}`);
+      };
+      const NET_ADMIN = 1n << 12n;
+      const CHOWN = 1n << 0n;
+      const dflt = await capEff([]);
+      assert.equal(dflt & CHOWN, CHOWN, 'CHOWN is one of docker\'s defaults');
+      assert.equal(dflt & NET_ADMIN, 0n, 'NET_ADMIN is not');
+      assert.equal(await capEff(['--cap-drop', 'ALL']), 0n);
+      assert.equal((await capEff(['--cap-add', 'NET_ADMIN', '--cap-drop', 'chown'])) & (NET_ADMIN | CHOWN), NET_ADMIN);
+      assert.ok((await capEff(['--privileged'])) > dflt, 'privileged has more than the defaults');
+
+      const dev = await d.isula(['run', '--rm', '--device', '/dev/zero:/dev/myzero', 'busybox', 'sh', '-c', 'head -c 5 /dev/myzero | wc -c']);
+      assert.equal(dev.stdout.trim(), '5', dev.stderr);
+      const ul = await d.isula(['run', '--rm', '--ulimit', 'nofile=512:1024', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn']);
+      assert.equal(ul.stdout, '512\n1024\n', ul.stderr);
+      // Above the daemon's own hard limit: clamped to it, never an error (PLATFORM.md §2).
+      const hard = Number((await fs.readFile('/proc/self/limits', 'utf8')).match(/Max open files\s+\d+\s+(\d+)/)?.[1]);
+      const big = await d.isula(['run', '--rm', '--ulimit', `nofile=${hard * 10}:${hard * 10}`, 'busybox', 'sh', '-c', 'ulimit -Hn']);
+      assert.equal(big.code, 0, big.stderr);
+      assert.equal(Number(big.stdout.trim()), hard);
+
+      const misc = await d.isula(['run', '--rm', '--shm-size', '32m', '--hostname', 'box1', '--init', 'busybox', 'sh', '-c', 'df -k /dev/shm | tail -1; hostname; cat /proc/1/cmdline | tr "\\0" " "']);
+      assert.equal(misc.code, 0, misc.stderr);
+      const [shm = '', host = '', init = ''] = misc.stdout.trim().split('\n');
+      assert.match(shm, /\s32768\s/, 'shm is 32 MiB');
+      assert.equal(host, 'box1');
+      assert.match(init, /^\/sbin\/docker-init -- sh -c/, '--init runs the command under an init as PID 1');
+    });
+
     test('resources: limits land in the cgroup files, update changes them, OOM is reported', async (t) => {
       const d = await containerDaemon(t, runtime);
       const id = ok(await d.isula(['run', '-d', '-m', '64m', '--memory-swap', '128m', '--cpus', '0.5', '--cpu-shares', '512', '--pids-limit', '50', '--cpuset-cpus', '0', '--blkio-weight', '300', 'busybox', 'sleep', '1000'])).trim();
