@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets isula up on this machine (Debian 12, root), starts isulad in the
-# background if it is not running, and runs the engine's main job as far as
-# it exists today: load a busybox image built offline and list the images.
+# background if it is not running, and runs the engine's main job: load a
+# busybox image built offline, run a container on it, list what is there.
 # Idempotent: a second run reuses the set-up and the running daemon.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,8 +29,16 @@ echo
 echo "==> isula images"
 isula images
 echo
+echo "==> isula run --rm busybox sh -c 'echo hello from \$(hostname), pid \$\$'  (runc, supervised by conmon)"
+isula run --rm busybox sh -c 'echo hello from $(hostname), pid $$'
+echo
+echo "==> isula run -d --name quickstart-web --restart unless-stopped -m 64m busybox sleep 3600"
+isula rm -f quickstart-web >/dev/null 2>&1 || true
+isula run -d --name quickstart-web --restart unless-stopped -m 64m busybox sleep 3600
+isula ps
+echo
 echo "==> isula info"
 isula info
 echo
-echo "isulad is running: try 'isula images', 'isula inspect busybox', 'isula events --since 10m'."
+echo "isulad is running: try 'isula ps -a', 'isula inspect quickstart-web', 'isula run --rm -it busybox sh', 'isula events --since 10m'."
 echo "Stop it with: kill \$(cat $STATE/isulad.pid)"
