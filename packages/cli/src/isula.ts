@@ -1,4 +1,5 @@
 /** Entry of the bundled `isula` binary: run and exit with the command's code. */
 import { run } from './main.js';
 
-process.exitCode = await run(process.argv);
+// No top-level await: the bundle is CommonJS (see scripts/bundle.mjs).
+void run(process.argv).then((code) => { process.exitCode = code; });
