@@ -18,6 +18,7 @@ export { ApiServer, API_VERSION, MIN_API_VERSION, MAX_JSON_BODY_BYTES, readJsonB
 export type { Handler, RequestContext } from './api/server.js';
 export * from './spec/index.js';
 export type * from './container/docker-types.js';
-export { ContainerManager, mergeEnv, parseSignal } from './container/manager.js';
+export { ContainerManager, mergeEnv } from './container/manager.js';
+export { signalNumber } from './signals.js';
 export type { AttachSink, SpecBuilder, ContainerManagerDeps } from './container/manager.js';
 export type { ContainerRecord, ContainerState, ContainerStatus } from './container/record.js';

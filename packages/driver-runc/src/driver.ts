@@ -12,10 +12,9 @@
  * conmon also makes `attach` (socket), `ctl` and `winsz` (fifos) in the bundle.
  */
 import fs from 'node:fs/promises';
-import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { IsulaError, writeFileAtomic } from '@isula/core';
+import { IsulaError, signalNumber, writeFileAtomic } from '@isula/core';
 import type {
   ContainerStats, DriverCallOptions, ExitStatus, OciProcess, OciSpec, ResourceUpdate, RuntimeContainerRef,
   RuntimeDriver, RuntimeState, StdioConfig, StdioStream,
@@ -219,14 +218,7 @@ export class RuncDriver implements RuntimeDriver {
     const n = signalNumber(opts.signal_);
     // The init process, checked by its start time, is signalled directly (what `runc kill`
     // does for it), saving a runtime exec on every stop. `--all` goes through the runtime.
-    if (opts.all !== true && p.init.pid > 0 && p.init.startTime >= 0 && (await isSameProcess(p.init))) {
-      try {
-        process.kill(p.init.pid, n);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ESRCH') return;
-      }
-    }
+    if (opts.all !== true && p.init.startTime >= 0 && (await signalProcess(p.init, n))) return;
     const cli = this.#cliFor(p);
     const argv = ['kill', ...(opts.all ? ['--all'] : []), ref.id, String(n)];
     try {
@@ -560,18 +552,6 @@ export function classifyCreateError(runtime: string, reason: string, command?: s
     return new IsulaError('RUNTIME_FAILED', `runtime ${runtime} failed: ${reason} (on a cgroup v1 hybrid host, bind hugetlb to v1: see @isula/driver-runc's README)`, { details });
   }
   return new IsulaError('RUNTIME_FAILED', `runtime ${runtime} create failed: ${reason}`, { details });
-}
-
-function signalNumber(signal: string | number): number {
-  if (typeof signal === 'number' || /^\d+$/.test(signal)) {
-    const n = Number(signal);
-    if (Number.isInteger(n) && n > 0 && n < 65) return n;
-  } else {
-    const name = (signal.toUpperCase().startsWith('SIG') ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`) as NodeJS.Signals;
-    const n = osConstants.signals[name];
-    if (n !== undefined) return n;
-  }
-  throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid signal ${JSON.stringify(signal)}`);
 }
 
 async function readExitFile(file: string): Promise<ExitStatus | undefined> {

@@ -80,14 +80,19 @@ export async function waitProcessGone(id: ProcessIdentity, timeoutMs: number, in
   }
 }
 
-/** Sends a signal only when `id` is still the recorded process; never throws. */
-export async function signalProcess(id: ProcessIdentity, signal: NodeJS.Signals): Promise<void> {
-  if (!(await isSameProcess(id))) return;
+/**
+ * Sends a signal only when `id` is still the recorded process; never throws.
+ * True when it was that process (signalled, or gone in between), false when
+ * its identity could not be confirmed.
+ */
+export async function signalProcess(id: ProcessIdentity, signal: NodeJS.Signals | number): Promise<boolean> {
+  if (!(await isSameProcess(id))) return false;
   try {
     process.kill(id.pid, signal);
   } catch {
     // Gone in between.
   }
+  return true;
 }
 
 /** Finds an executable: an absolute path as-is, otherwise PATH then the fallback directories. */

@@ -17,6 +17,7 @@ import type { ExitStatus, OciSpec, ResourceUpdate, RuntimeContainerRef, RuntimeD
 import { IsulaError, toIsulaError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import { notify, type ContainerEvent, type Hooks } from '../hooks.js';
+import { signalNumber } from '../signals.js';
 import type { ContainerCreateBody, HostConfig } from './docker-types.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { generateName, NAME_PATTERN, readRecord, saveRecord, ZERO_TIME, type ContainerRecord, type ContainerStatus } from './record.js';
@@ -253,7 +254,7 @@ export class ContainerManager {
   }
 
   #imageDriver(record: ContainerRecord): ImageDriver {
-    const d = this.#deps.imageDrivers().find((x) => x.format === record.ImageFormat);
+    const d = this.#imageDriverOrUndefined(record);
     if (d === undefined) throw new IsulaError('IMAGE_FORMAT_UNKNOWN', `no image plugin for format "${record.ImageFormat}" of container ${record.Id.slice(0, 12)} is loaded`);
     return d;
   }
@@ -502,9 +503,8 @@ export class ContainerManager {
    */
   async kill(idOrName: string, sig: string | undefined, _requestSignal: AbortSignal): Promise<void> {
     const live = this.find(idOrName);
-    const s = parseSignal(sig === undefined || sig === '' ? 'SIGKILL' : sig);
-    const number = signalNumber(s);
-    const stopping = number === 9 || number === signalNumber(parseSignal(live.record.Config.StopSignal ?? 'SIGTERM'));
+    const number = signalNumber(sig === undefined || sig === '' ? 'SIGKILL' : sig);
+    const stopping = number === 9 || number === signalNumber(live.record.Config.StopSignal ?? 'SIGTERM');
     const signal = this.#opSignal();
     const st = await this.#mutex.run(live.record.Id, async () => {
       const status = live.record.State.Status;
@@ -522,9 +522,9 @@ export class ContainerManager {
     });
     if (st === 'exited') return;
     if (st === 'restarting') throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${live.record.Id} is restarting, wait until the container is running`);
-    await this.#signal(live, s, signal);
+    await this.#signal(live, number, signal);
     if (live.record.State.Status === 'paused' && number === 9) await this.#resumeQuietly(live, signal);
-    this.#emit(live.record, 'kill', { signal: String(number ?? s) });
+    this.#emit(live.record, 'kill', { signal: String(number) });
   }
 
   async restart(idOrName: string, timeoutSec: number | undefined, signal: AbortSignal): Promise<void> {
@@ -539,7 +539,7 @@ export class ContainerManager {
     this.#emit(live.record, 'restart');
   }
 
-  async #signal(live: Live, sig: string, signal: AbortSignal): Promise<void> {
+  async #signal(live: Live, sig: string | number, signal: AbortSignal): Promise<void> {
     const runtime = await this.#runtime(live.record.Runtime);
     await runtime.kill(this.#ref(live.record), { signal, signal_: sig });
   }
@@ -936,29 +936,6 @@ async function within(p: Promise<void>, ms: number | undefined, signal: AbortSig
     if (timer !== undefined) clearTimeout(timer);
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
   }
-}
-
-const SIGNALS: Readonly<Record<string, number>> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
-  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19,
-  SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
-  SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
-};
-
-/** `TERM`, `SIGTERM`, `15` → `SIGTERM`; an unknown one → CONTAINER_CONFIG_INVALID. */
-export function parseSignal(s: string): string {
-  if (/^\d+$/.test(s)) {
-    const n = Number(s);
-    if (n < 1 || n > 64) throw new IsulaError('CONTAINER_CONFIG_INVALID', `Invalid signal: ${s}`);
-    return s;
-  }
-  const name = s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
-  if (SIGNALS[name] === undefined) throw new IsulaError('CONTAINER_CONFIG_INVALID', `Invalid signal: ${s}`);
-  return name;
-}
-
-export function signalNumber(s: string): number | undefined {
-  return /^\d+$/.test(s) ? Number(s) : SIGNALS[s];
 }
 
 const MAX_TREE_ENTRIES = 200_000;
