@@ -54,8 +54,8 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     const before = (filters['before'] ?? []).map((n) => manager.find(n).record.Created);
     const since = (filters['since'] ?? []).map((n) => manager.find(n).record.Created);
     const ancestors = filters['ancestor'];
+    const showAll = all || limit > 0 || filters['status'] !== undefined || exited.length > 0 || before.length > 0 || since.length > 0;
     records = records.filter((r) => {
-      const showAll = all || limit > 0 || filters['status'] !== undefined || exited.length > 0 || before.length > 0 || since.length > 0;
       if (!showAll && r.State.Status !== 'running' && r.State.Status !== 'paused' && r.State.Status !== 'restarting') return false;
       if (filters['id'] !== undefined && !filters['id'].some((p) => r.Id.startsWith(p))) return false;
       if (filters['name'] !== undefined && !filters['name'].some((p) => matchName(p, r.Name))) return false;
