@@ -2,19 +2,25 @@
  * isulad's start and stop: configuration, roots, the single-daemon lock,
  * plugins, the engine API and the front ends plugins register.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { registerContainerRoutes } from './api/container-routes.js';
 import { registerImageArchiveRoutes } from './api/image-archive-routes.js';
 import { registerImageRoutes } from './api/image-routes.js';
+import { registerStreamRoutes } from './api/stream-routes.js';
 import { registerSystemRoutes } from './api/system-routes.js';
 import type { ImageDriver } from './drivers/image.js';
 import { ApiServer } from './api/server.js';
 import { loadConfig, type DaemonConfig, type LogLevel } from './config.js';
+import { ExecManager } from './container/exec.js';
 import { ContainerManager } from './container/manager.js';
 import { dockerSpecBuilder } from './container/spec-adapter.js';
 import { acquireDaemonLock, type DaemonLock } from './daemon-lock.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { IsulaError } from './errors.js';
 import { EventBus } from './events.js';
 import { createHooks, type FrontEnd, type Hooks } from './hooks.js';
@@ -52,6 +58,7 @@ export class Daemon {
   #containers: ContainerManager | undefined;
   readonly #flushLog: () => void;
   #lock: DaemonLock | undefined;
+  #engineId: string | undefined;
   #stopping: Promise<void> | undefined;
 
   private constructor(config: DaemonConfig, log: Logger, flushLog: () => void) {
@@ -120,6 +127,7 @@ export class Daemon {
     this.#containers = containers;
     await containers.restore();
     registerContainerRoutes(this.#api, containers);
+    registerStreamRoutes(this.#api, containers, new ExecManager(containers, this.log));
     registerImageRoutes(this.#api, imageSource);
     registerImageArchiveRoutes(this.#api, imageSource);
     registerSystemRoutes(this.#api, {
@@ -157,7 +165,12 @@ export class Daemon {
     for (const d of this.imageDrivers) images += (await d.list({ signal })).length;
     const records = this.#containers?.records() ?? [];
     const count = (...states: string[]) => records.filter((r) => states.includes(r.State.Status)).length;
+    const cgroupV2 = await fs.access('/sys/fs/cgroup/cgroup.controllers').then(() => true, () => false);
+    const defaultLog = this.config['container-log'];
     return {
+      ID: this.#engineId ??= await engineId(this.config.graph),
+      Name: os.hostname(),
+      ServerVersion: ENGINE_VERSION,
       Containers: records.length,
       ContainersRunning: count('running', 'restarting'),
       ContainersPaused: count('paused'),
@@ -165,8 +178,26 @@ export class Daemon {
       Images: images,
       ImageFormats: this.imageDrivers.map((d) => d.format),
       Driver: this.config['storage-driver'],
-      LoggingDriver: 'json-file',
+      LoggingDriver: typeof defaultLog['driver'] === 'string' && defaultLog['driver'] !== '' ? defaultLog['driver'] : 'json-file',
       CgroupDriver: 'cgroupfs',
+      CgroupVersion: cgroupV2 ? '2' : '1',
+      KernelVersion: os.release(),
+      OperatingSystem: await osName(),
+      OSType: 'linux',
+      OSVersion: (await osRelease())['VERSION_ID'] ?? '',
+      Architecture: os.machine(),
+      NCPU: os.availableParallelism(),
+      MemTotal: os.totalmem(),
+      IndexServerAddress: 'https://index.docker.io/v1/',
+      HttpProxy: process.env['HTTP_PROXY'] ?? process.env['http_proxy'] ?? '',
+      HttpsProxy: process.env['HTTPS_PROXY'] ?? process.env['https_proxy'] ?? '',
+      NoProxy: process.env['NO_PROXY'] ?? process.env['no_proxy'] ?? '',
+      SystemTime: new Date().toISOString(),
+      Labels: [],
+      Debug: this.config['log-level'] === 'debug' || this.config['log-level'] === 'trace',
+      SecurityOptions: ['name=seccomp,profile=default'],
+      Swarm: { LocalNodeState: 'inactive', NodeID: '', NodeAddr: '', ControlAvailable: false, Error: '', RemoteManagers: null },
+      Warnings: [],
       DockerRootDir: this.config.graph,
       IsuladStateDir: this.config.state,
       DefaultRuntime: this.config['default-runtime'],
@@ -210,6 +241,31 @@ export class Daemon {
     this.log.info('isulad stopped');
     this.#flushLog();
   }
+}
+
+/** A stable id for this engine's data root (docker info's ID), kept in `<graph>/engine-id`. */
+async function engineId(graph: string): Promise<string> {
+  const file = path.join(graph, 'engine-id');
+  const known = (await fs.readFile(file, 'utf8').catch(() => '')).trim();
+  if (/^[0-9a-f-]{36}$/.test(known)) return known;
+  const id = randomUUID();
+  await writeFileAtomic(file, `${id}\n`, { mode: 0o644 });
+  return id;
+}
+
+async function osRelease(): Promise<Record<string, string>> {
+  const text = await fs.readFile('/etc/os-release', 'utf8').catch(() => '');
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=("?)(.*)\2$/.exec(line.trim());
+    if (m !== null) out[m[1] as string] = m[3] as string;
+  }
+  return out;
+}
+
+async function osName(): Promise<string> {
+  const r = await osRelease();
+  return r['PRETTY_NAME'] ?? r['NAME'] ?? 'Linux';
 }
 
 /** The socket's group: the configured group's gid, or none (root only) when that group does not exist. */

@@ -75,6 +75,16 @@ export const ERROR_CODES = Object.freeze({
   CONTAINER_CMD_NOT_EXECUTABLE: 'invalidArgument',
   /** The OCI runtime (or its monitor) refused or failed an operation; the message carries its reason. */
   RUNTIME_FAILED: 'internal',
+  /** A path inside a container (cp, archive) does not exist. */
+  CONTAINER_PATH_NOT_FOUND: 'notFound',
+  /** A path inside a container exists but cannot be used that way (extraction point not a directory, dir over non-dir). */
+  CONTAINER_PATH_INVALID: 'invalidArgument',
+  /** An archive sent to a container is malformed or would write outside its root filesystem. */
+  CONTAINER_ARCHIVE_INVALID: 'invalidArgument',
+  /** No such exec instance. */
+  EXEC_NOT_FOUND: 'notFound',
+  /** The container's log driver keeps no log to read (log-driver none). */
+  LOGS_UNAVAILABLE: 'invalidArgument',
   // generic
   CANCELED: 'canceled',
   TIMEOUT: 'timeout',

@@ -81,20 +81,42 @@ export async function readStats(cgroupPath: string): Promise<ContainerStats> {
     };
   }
   // cpuacct is mounted alone on these hosts, as `cpu,cpuacct` on others.
-  let cpuUsageNs = await readNumber(v1('cpuacct', cgroupPath, 'cpuacct.usage'));
-  if (cpuUsageNs === 0) cpuUsageNs = await readNumber(v1('cpu,cpuacct', cgroupPath, 'cpuacct.usage'));
+  let cpuacct = 'cpuacct';
+  let cpuUsageNs = await readNumber(v1(cpuacct, cgroupPath, 'cpuacct.usage'));
+  if (cpuUsageNs === 0) {
+    cpuacct = 'cpu,cpuacct';
+    cpuUsageNs = await readNumber(v1(cpuacct, cgroupPath, 'cpuacct.usage'));
+  }
+  const perCpu = (await readText(v1(cpuacct, cgroupPath, 'cpuacct.usage_percpu')))?.split(/\s+/).map(Number).filter(Number.isFinite) ?? [];
+  const memoryMaxUsageBytes = await readNumber(v1('memory', cgroupPath, 'memory.max_usage_in_bytes'));
   return {
     readAt,
     cpuUsageNs,
     memoryUsageBytes: await readNumber(v1('memory', cgroupPath, 'memory.usage_in_bytes')),
     memoryLimitBytes: await readNumber(v1('memory', cgroupPath, 'memory.limit_in_bytes')),
     pidsCurrent: await readNumber(v1('pids', cgroupPath, 'pids.current')),
+    perCpuUsageNs: perCpu,
+    memoryMaxUsageBytes,
+    memoryStat: Object.fromEntries(await readKeyed(v1('memory', cgroupPath, 'memory.stat'))),
+    blkioServiceBytes: await readBlkio(cgroupPath),
     extra: {
       cgroup: 1,
-      memoryMaxUsageBytes: await readNumber(v1('memory', cgroupPath, 'memory.max_usage_in_bytes')),
+      memoryMaxUsageBytes,
       oomKills: (await readOomKills(cgroupPath)) ?? 0,
     },
   };
+}
+
+/** Bytes per device and operation (`8:0 Read 4096` lines): the BFQ file where the host has one, else the throttle one. */
+async function readBlkio(cgroupPath: string): Promise<{ major: number; minor: number; op: string; value: number }[]> {
+  let text = await readText(v1('blkio', cgroupPath, 'blkio.bfq.io_service_bytes_recursive'));
+  if (text === undefined || text.trim() === '' || /^Total 0$/.test(text.trim())) text = await readText(v1('blkio', cgroupPath, 'blkio.throttle.io_service_bytes_recursive'));
+  const out: { major: number; minor: number; op: string; value: number }[] = [];
+  for (const line of text?.split('\n') ?? []) {
+    const m = /^(\d+):(\d+) (\w+) (\d+)$/.exec(line.trim());
+    if (m !== null) out.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3] as string, value: Number(m[4]) });
+  }
+  return out;
 }
 
 /**

@@ -143,14 +143,16 @@ export class RuncDriver implements RuntimeDriver {
     const args = [
       '--api-version', '1', '-c', id, '-u', id, '-n', id, '-r', cli.spec.path, '-b', ref.bundle,
       '-p', path.join(persistDir, 'pidfile'), '-P', path.join(persistDir, 'conmon.pid'),
-      '-l', `k8s-file:${stdio.logPath}`, '--exit-dir', L.exitDir, '--socket-dir-path', L.socketDir,
+      '-l', stdio.noLog === true ? 'none:' : `k8s-file:${stdio.logPath}`, '--exit-dir', L.exitDir, '--socket-dir-path', L.socketDir,
       '-0', persistDir, '--log-level', conmonLogLevel(this.#opts.logLevel),
       ...cli.globalArgs().flatMap((a) => ['--runtime-arg', a]),
     ];
+    if (stdio.logSizeMaxBytes !== undefined && stdio.noLog !== true) args.push('--log-size-max', String(stdio.logSizeMaxBytes));
     if (stdio.openStdin) args.push('-i');
     if (stdio.terminal) args.push('-t');
     // Without it the first attach client to leave closes the container's stdin (docker's StdinOnce).
-    if (stdio.openStdin && !stdio.stdinOnce) args.push('--leave-stdin-open');
+    // As moby, StdinOnce never closes a TTY's input: a client detaching (ctrl-p ctrl-q) can come back.
+    if (stdio.openStdin && (!stdio.stdinOnce || stdio.terminal)) args.push('--leave-stdin-open');
     this.#log.debug({ container: id, argv: [conmonPath, ...args] }, 'spawning conmon');
 
     const started = Date.now();
@@ -258,7 +260,8 @@ export class RuncDriver implements RuntimeDriver {
     const args = [
       '--api-version', '1', '-c', ref.id, '-u', execId, '-n', ref.id, '-r', cli.spec.path, '-b', execDir,
       '-p', path.join(execDir, 'pidfile'), '-l', `k8s-file:${opts.stdio.logPath}`, '--exit-dir', path.join(execDir, 'exits'),
-      '--socket-dir-path', this.#layout.socketDir, '--log-level', conmonLogLevel(this.#opts.logLevel),
+      // conmon's own messages of an attached exec reach the exec's stderr: keep them to errors.
+      '--socket-dir-path', this.#layout.socketDir, '--log-level', attach ? 'error' : conmonLogLevel(this.#opts.logLevel),
       '-e', '--exec-process-spec', path.join(execDir, 'process.json'),
       ...cli.globalArgs().flatMap((a) => ['--runtime-arg', a]),
     ];

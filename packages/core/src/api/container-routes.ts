@@ -8,24 +8,26 @@ import type { ContainerCreateBody, HostConfig } from '../container/docker-types.
 import type { AttachSink, ContainerManager } from '../container/manager.js';
 import type { ContainerRecord } from '../container/record.js';
 import { inspectView, listView } from '../container/view.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 import { matchLabels, parseFilters } from './filters.js';
+import { HijackedStdio } from './hijacked-stdio.js';
 import { API_VERSION, sendJson, type ApiServer } from './server.js';
 
 /** Docker Engine API v1.41 ContainerList filters isula understands. */
 const LIST_FILTERS: ReadonlySet<string> = new Set(['id', 'name', 'label', 'status', 'ancestor', 'exited', 'before', 'since']);
 const STATUSES: ReadonlySet<string> = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 
-function bool(v: string | null): boolean {
+export function bool(v: string | null): boolean {
   return v === '1' || v === 'true' || v === 'True';
 }
 
-function optionalInt(v: string | null, name: string): number | undefined {
+export function optionalInt(v: string | null, name: string): number | undefined {
   if (v === null || v === '') return undefined;
   if (!/^-?\d+$/.test(v)) throw new IsulaError('API_BAD_REQUEST', `invalid value for ${name}: ${JSON.stringify(v)}`);
   return Number(v);
 }
 
-function param(id: string | undefined): string {
+export function param(id: string | undefined): string {
   if (id === undefined || id === '') throw new IsulaError('API_BAD_REQUEST', 'missing container id');
   return id;
 }
@@ -149,11 +151,13 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     const st = live.record.State.Status;
     if (st === 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', 'You cannot attach to a paused container, unpause it first');
     if (st === 'removing' || st === 'dead') throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${live.record.Id} is being removed`);
+    const detachKeys = parseDetachKeys(query.get('detachKeys') || DEFAULT_DETACH_KEYS);
     const socket = ctx.hijack();
     await attachStream(manager, live.record, socket, {
       stdin: bool(query.get('stdin')),
       stdout: bool(query.get('stdout')),
       stderr: bool(query.get('stderr')),
+      detachKeys,
     }, signal);
     return undefined;
   });
@@ -175,62 +179,46 @@ function matchAncestor(a: string, r: ContainerRecord): boolean {
   return withTag(img) === withTag(a) || withTag(img).replace(/^docker\.io\/(library\/)?/, '') === withTag(a).replace(/^docker\.io\/(library\/)?/, '');
 }
 
-/** Streams a container's stdio over a hijacked connection until either side ends. */
-async function attachStream(manager: ContainerManager, record: ContainerRecord, socket: net.Socket, want: { stdin: boolean; stdout: boolean; stderr: boolean }, signal: AbortSignal): Promise<void> {
-  const tty = record.Config.Tty === true;
+/** Streams a container's stdio over a hijacked connection until either side ends or the client detaches. */
+async function attachStream(manager: ContainerManager, record: ContainerRecord, socket: net.Socket, want: { stdin: boolean; stdout: boolean; stderr: boolean; detachKeys: Buffer }, signal: AbortSignal): Promise<void> {
   let stream: StdioStream | undefined;
-  let stdinChain: Promise<void> = Promise.resolve();
-  // Stdin may come (and end) before the container starts: held until the stream is connected.
-  const early: Buffer[] = [];
-  let stdinEnded = false;
-  const toStdin = (work: (s: StdioStream) => Promise<void>) => {
-    const s = stream;
-    if (s === undefined) return;
-    stdinChain = stdinChain.then(() => work(s)).catch(() => {});
-  };
   let done!: () => void;
   const finished = new Promise<void>((resolve) => { done = resolve; });
-  const sink: AttachSink = {
-    ...want,
-    write(s, chunk) {
-      if (socket.destroyed) return;
-      if (tty) { socket.write(chunk); return; }
-      const header = Buffer.alloc(8);
-      header[0] = s;
-      header.writeUInt32BE(chunk.length, 4);
-      socket.write(Buffer.concat([header, chunk]));
+  const io = new HijackedStdio(socket, {
+    tty: record.Config.Tty === true,
+    stdin: want.stdin,
+    detachKeys: want.detachKeys,
+    onDetach: () => {
+      // Only this client leaves: the container keeps running (its stdin stays open with --leave-stdin-open).
+      stream?.close();
+      manager.detachPending(record.Id, sink);
+      manager.emitEvent(record, 'detach');
+      io.end();
+      done();
     },
+  });
+  const sink: AttachSink = {
+    stdin: want.stdin,
+    stdout: want.stdout,
+    stderr: want.stderr,
+    write: (s, chunk) => io.write(s, chunk),
     end() {
-      // The container side is done: stdin still queued has nowhere to go.
-      socket.end();
+      io.end();
       done();
     },
     connected(s) {
       stream = s;
-      if (!want.stdin) return;
-      for (const chunk of early.splice(0)) toStdin((x) => x.writeStdin(chunk));
-      if (stdinEnded) toStdin((x) => x.closeStdin());
+      if (io.detached) { s.close(); return; }
+      io.connect(s);
     },
   };
-  if (want.stdin) {
-    socket.on('data', (chunk: Buffer) => {
-      if (stream === undefined) early.push(chunk);
-      else toStdin((x) => x.writeStdin(chunk));
-    });
-    socket.on('end', () => {
-      stdinEnded = true;
-      toStdin((x) => x.closeStdin());
-    });
-    socket.resume();
-  }
-  socket.on('error', () => {});
-  socket.on('close', () => { stream?.close(); manager.detachPending(record.Id, sink); done(); });
-  const onAbort = () => { socket.destroy(); };
+  void io.closed.then(() => { stream?.close(); manager.detachPending(record.Id, sink); done(); });
+  const onAbort = () => { io.destroy(); };
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     await manager.attach(record.Id, sink, signal);
   } catch (err) {
-    socket.end(`Error: ${(err as Error).message}\n`);
+    io.end(`Error: ${(err as Error).message}\n`);
     done();
   }
   await finished;

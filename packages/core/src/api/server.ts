@@ -45,6 +45,8 @@ export class ApiServer {
   readonly #router = findMyWay({ ignoreTrailingSlash: true, maxParamLength: 500 });
   readonly #servers: http.Server[] = [];
   readonly #sockets: string[] = [];
+  /** Hijacked connections (attach, exec): node:http no longer tracks them, close() cuts them. */
+  readonly #hijacked = new Set<net.Socket>();
   readonly #shutdown = new AbortController();
   readonly #log: Logger;
 
@@ -77,7 +79,10 @@ export class ApiServer {
       server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
         if (head.length > 0) socket.unshift(head);
         const res = new http.ServerResponse(req);
-        res.shouldKeepAlive = false;
+        // An error answer to an upgrade must not say `Connection: close`: Docker's client then
+        // skips its status check and reads the JSON error as a stream (httputil.ErrPersistEOF).
+        // The socket is closed after the answer all the same (see #handle's finally).
+        res.shouldKeepAlive = true;
         res.assignSocket(socket);
         void this.#handle(req, res, socket);
       });
@@ -104,7 +109,10 @@ export class ApiServer {
     // Streams ended by the abort leave keep-alive connections idle a moment later: keep closing idle ones.
     const sweep = setInterval(() => { for (const s of this.#servers) s.closeIdleConnections(); }, 20);
     for (const s of this.#servers) s.closeIdleConnections();
-    const timer = setTimeout(() => { for (const s of this.#servers) s.closeAllConnections(); }, graceMs);
+    const timer = setTimeout(() => {
+      for (const s of this.#servers) s.closeAllConnections();
+      for (const socket of this.#hijacked) socket.destroy();
+    }, graceMs);
     await Promise.all(closed);
     clearTimeout(timer);
     clearInterval(sweep);
@@ -119,6 +127,11 @@ export class ApiServer {
     const onGone = () => controller.abort();
     let hijacked = false;
     res.on('close', onGone);
+    // Moby's version middleware sets these on every answer; Docker's client reads OSType (e.g. for --device).
+    res.setHeader('Api-Version', API_VERSION);
+    res.setHeader('OSType', 'linux');
+    res.setHeader('Docker-Experimental', 'false');
+    res.setHeader('Server', 'isulad');
     const onShutdown = () => controller.abort();
     this.#shutdown.signal.addEventListener('abort', onShutdown, { once: true });
     try {
@@ -139,11 +152,14 @@ export class ApiServer {
       const { handler } = found.store as { handler: Handler };
       const ctx: RequestContext = {
         req, res, params: found.params, query: url.searchParams, log, signal: controller.signal,
-        json: () => readJsonBody(req),
+        // An upgrade request's body is not parsed by node:http: it is the first bytes on the socket.
+        json: () => (upgraded !== undefined ? readUpgradeBody(req, upgraded) : readJsonBody(req)),
         hijack: () => {
           const socket = upgraded ?? (req.socket as net.Socket);
           hijacked = true;
           socket.on('close', onGone);
+          this.#hijacked.add(socket);
+          socket.once('close', () => this.#hijacked.delete(socket));
           if (upgraded !== undefined) {
             res.detachSocket(socket);
             socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ' + API_VERSION + '\r\n\r\n');
@@ -228,6 +244,41 @@ export async function readJsonBody(req: http.IncomingMessage, limit = MAX_JSON_B
   if (size === 0) return undefined;
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch (err) {
+    throw new IsulaError('API_BAD_REQUEST', `invalid JSON in request body: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * The JSON body of an upgrade request (Docker's exec start with `Upgrade:
+ * tcp`): `Content-Length` bytes read off the socket before it becomes the
+ * raw stream; what follows them is put back for the stream.
+ */
+async function readUpgradeBody(req: http.IncomingMessage, socket: net.Socket, limit = MAX_JSON_BODY_BYTES): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (!Number.isSafeInteger(declared) || declared <= 0) return undefined;
+  if (declared > limit) throw new IsulaError('API_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, { httpStatus: 413 });
+  const body = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size < declared) return;
+      done();
+      const all = Buffer.concat(chunks);
+      if (all.length > declared) socket.unshift(all.subarray(declared));
+      resolve(all.subarray(0, declared));
+    };
+    const onEnd = () => { done(); reject(new IsulaError('API_BAD_REQUEST', `request body ended after ${size} of ${declared} bytes`)); };
+    const done = () => { socket.off('data', onData); socket.off('end', onEnd); socket.off('close', onEnd); socket.pause(); };
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.resume();
+  });
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch (err) {
     throw new IsulaError('API_BAD_REQUEST', `invalid JSON in request body: ${(err as Error).message}`, { cause: err });
   }

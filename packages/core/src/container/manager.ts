@@ -20,6 +20,8 @@ import { notify, type ContainerEvent, type Hooks } from '../hooks.js';
 import { signalNumber } from '../signals.js';
 import type { ContainerCreateBody, HostConfig } from './docker-types.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { logSettings, resolveLogConfig, type LogSettings } from './log-config.js';
+import { LogRotation } from './log-rotation.js';
 import { generateName, NAME_PATTERN, readRecord, saveRecord, ZERO_TIME, type ContainerRecord, type ContainerStatus } from './record.js';
 
 /** What core needs from the spec builder (packages/core/src/spec). */
@@ -69,6 +71,8 @@ interface Live {
   restarting?: boolean;
   exitWaiters: Set<() => void>;
   removeWaiters: Set<() => void>;
+  /** cp/export calls using the rootfs now: an exit leaves it mounted for them. */
+  rootfsUsers?: number;
 }
 
 const RUNNING_STATES: ReadonlySet<ContainerStatus> = new Set(['running', 'paused', 'restarting']);
@@ -89,6 +93,8 @@ export class ContainerManager {
   readonly #backoff = new Map<string, number>();
   /** Containers whose restart policy is cancelled until their next manual start (stop, rm, kill with KILL or the stop signal). */
   readonly #cancelled = new Set<string>();
+  readonly #removedListeners: ((id: string) => void)[] = [];
+  readonly #logRotation: LogRotation;
   readonly root: string;
   readonly bundles: string;
 
@@ -97,6 +103,7 @@ export class ContainerManager {
     this.#log = deps.log.child({ component: 'containers' });
     this.root = path.join(deps.config.graph, 'containers');
     this.bundles = path.join(deps.config.state, 'containers');
+    this.#logRotation = new LogRotation({ log: this.#log });
   }
 
   // ---- lookup ----------------------------------------------------------------
@@ -130,6 +137,67 @@ export class ContainerManager {
 
   records(): ContainerRecord[] {
     return [...this.#byId.values()].map((l) => l.record);
+  }
+
+  /** Called with the id of each container removed (exec instances and other per-container state go with it). */
+  onRemoved(listener: (id: string) => void): void {
+    this.#removedListeners.push(listener);
+  }
+
+  /** Aborted when the daemon shuts down: long-running driver calls (an exec) end with it. */
+  get shutdownSignal(): AbortSignal {
+    return this.#shutdown.signal;
+  }
+
+  /** Emits a container event (Docker's shape) for the stream operations kept outside this class. */
+  emitEvent(record: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.#emit(record, action, extra);
+  }
+
+  /** The record, its runtime driver and the driver's ref: for exec, top, stats and resize. */
+  async driverOf(idOrName: string): Promise<{ record: ContainerRecord; runtime: RuntimeDriver; ref: RuntimeContainerRef }> {
+    const record = this.find(idOrName).record;
+    return { record, runtime: await this.#runtime(record.Runtime), ref: this.#ref(record) };
+  }
+
+  /** Settles when the current run of a running container has exited; undefined when it is not running. */
+  exitOf(idOrName: string): Promise<void> | undefined {
+    const live = this.find(idOrName);
+    return RUNNING_STATES.has(live.record.State.Status) ? live.exited : undefined;
+  }
+
+  /** The container's log file (conmon's k8s-file format; rotated files beside it). */
+  logPath(record: ContainerRecord): string {
+    return path.join(this.containerDir(record.Id), 'container.log');
+  }
+
+  /**
+   * The container's root filesystem, mounted for the time `fn` runs (cp,
+   * export): a stopped container's is mounted for it and unmounted after,
+   * unless the container started meanwhile.
+   */
+  async withRootfs<T>(idOrName: string, fn: (rootfs: string, record: ContainerRecord) => Promise<T>): Promise<T> {
+    const live = this.find(idOrName);
+    const id = live.record.Id;
+    const st = live.record.State.Status;
+    if (st === 'removing' || st === 'dead') throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${id.slice(0, 12)} is being removed`);
+    const driver = this.#imageDriver(live.record);
+    const rootfs = await this.#mutex.run(id, async () => {
+      const ref: ImageRef = { reference: live.record.Config.Image ?? '', format: live.record.ImageFormat, id: live.record.Image };
+      const mounted = await driver.mountRootfs(id, ref, { signal: this.#opSignal() });
+      live.rootfsUsers = (live.rootfsUsers ?? 0) + 1;
+      return mounted;
+    });
+    try {
+      return await fn(rootfs, live.record);
+    } finally {
+      await this.#mutex.run(id, async () => {
+        live.rootfsUsers = (live.rootfsUsers ?? 1) - 1;
+        if (live.rootfsUsers === 0 && !RUNNING_STATES.has(live.record.State.Status) && this.#byId.has(id)) {
+          await driver.unmountRootfs(id, { signal: AbortSignal.timeout(KILL_WAIT_MS) }).catch((err: unknown) => this.#log.warn({ err, id }, 'unmounting the rootfs after a copy failed'));
+        }
+      });
+    }
   }
 
   /**
@@ -205,7 +273,7 @@ export class ContainerManager {
         Labels: { ...(imageInfo.config.labels ?? {}), ...(body.Labels ?? {}) },
         StopSignal: body.StopSignal ?? imageInfo.config.stopSignal ?? 'SIGTERM',
       },
-      HostConfig: { ...hc, Runtime: runtimeName },
+      HostConfig: { ...hc, Runtime: runtimeName, LogConfig: resolveLogConfig(hc.LogConfig, this.#deps.config['container-log']) },
       Image: ref.id,
       ImageFormat: imageDriver.format,
       Runtime: runtimeName,
@@ -318,11 +386,14 @@ export class ContainerManager {
       await fs.rm(bundle, { recursive: true, force: true });
       await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
       await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
+      const logs = logSettingsOrDefault(record);
       const stdio = {
         terminal: record.Config.Tty === true,
         openStdin: record.Config.OpenStdin === true,
         stdinOnce: record.Config.StdinOnce === true,
-        logPath: path.join(dir, 'container.log'),
+        logPath: this.logPath(record),
+        ...(!logs.keep && { noLog: true }),
+        ...(logs.maxSizeBytes !== undefined && { logSizeMaxBytes: logs.maxSizeBytes }),
       };
       // A runtime container left by a delete that failed earlier would block this create.
       if (record.DriverData !== undefined) await runtime.delete(this.#ref(record), { signal, force: true }).catch(() => {});
@@ -330,6 +401,7 @@ export class ContainerManager {
       const { persisted, pid } = await runtime.create(this.#ref(record), { signal, spec, stdio });
       created = true;
       record.DriverData = persisted;
+      await this.#trackLog(record);
       // Attach clients that came before start get the first bytes: connect before the process runs.
       for (const sink of live.pendingAttach.splice(0)) {
         const s = await runtime.attach(this.#ref(record), { signal }).catch((err: unknown) => { this.#log.warn({ err, id: record.Id }, 'attach before start failed'); sink.end(); return undefined; });
@@ -392,6 +464,7 @@ export class ContainerManager {
       };
       restartIn = this.#restartDelay(record, ranMs);
       if (restartIn !== undefined) record.State.Status = 'restarting';
+      await this.#untrackLog(record);
       // The exit is on disk before the runtime's traces (exit file, cgroup) go: a crash in
       // between leaves a record restore can finish, not a running one with a lost code.
       await saveRecord(this.containerDir(record.Id), record);
@@ -399,7 +472,7 @@ export class ContainerManager {
       await runtime.delete(this.#ref(record), { signal, force: true }).then(
         () => { delete record.DriverData; },
         (err: unknown) => this.#log.warn({ err, id: record.Id }, 'runtime delete after exit failed; retried at the next start'));
-      await this.#imageDriverOrUndefined(record)?.unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting the rootfs failed'));
+      if ((live.rootfsUsers ?? 0) === 0) await this.#imageDriverOrUndefined(record)?.unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting the rootfs failed'));
       await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true }).catch(() => {});
       await saveRecord(this.containerDir(record.Id), record).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'saving the container record failed'));
       this.#log.info({ id: record.Id, exitCode: status.exitCode, oomKilled: status.oomKilled === true, restartInMs: restartIn }, 'container exited');
@@ -486,10 +559,13 @@ export class ContainerManager {
     const stopSignal = live.record.Config.StopSignal ?? 'SIGTERM';
     const exited = live.exited;
     await this.#signal(live, stopSignal, signal);
+    // As Docker's stop: a `kill` event for each signal sent.
+    this.#emit(live.record, 'kill', { signal: String(signalNumber(stopSignal)) });
     if (live.record.State.Status === 'paused') await this.#resumeQuietly(live, signal);
     if (exited !== undefined && !(await within(exited, t < 0 ? undefined : t * 1000, signal))) {
       this.#log.info({ id: live.record.Id, timeoutSec: t }, `container did not exit on ${stopSignal}; killing it`);
       await this.#signal(live, 'SIGKILL', signal);
+      this.#emit(live.record, 'kill', { signal: '9' });
       if (!(await within(exited, KILL_WAIT_MS, signal))) throw new IsulaError('TIMEOUT', `container ${live.record.Id.slice(0, 12)} did not exit after SIGKILL`);
     }
     this.#emit(live.record, 'stop');
@@ -678,6 +754,7 @@ export class ContainerManager {
       }
     }
     this.#emit(live.record, 'destroy');
+    for (const l of this.#removedListeners) l(id);
     void notify(this.#deps.hooks, this.#log, 'containerRemoved', this.#event(live.record));
     for (const sink of live.pendingAttach.splice(0)) sink.end();
     for (const w of [...live.exitWaiters, ...live.removeWaiters]) w();
@@ -828,6 +905,7 @@ export class ContainerManager {
         record.State.Status = state.status;
         record.State.Pid = state.pid;
         await saveRecord(this.containerDir(record.Id), record);
+        await this.#trackLog(record);
         this.#watch(live, runtime);
         this.#log.info({ id: record.Id, pid: state.pid, status: state.status }, 'container re-attached');
         return false;
@@ -864,8 +942,24 @@ export class ContainerManager {
     await fs.rm(this.containerDir(id), { recursive: true, force: true });
   }
 
+  /** Rotation of a running container's log (its max-file; conmon bounds each file by max-size). */
+  async #trackLog(record: ContainerRecord): Promise<void> {
+    const logs = logSettingsOrDefault(record);
+    if (!logs.keep || logs.maxSizeBytes === undefined) return;
+    await this.#logRotation.track(this.logPath(record), { maxFiles: logs.maxFiles }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'tracking the container log for rotation failed'));
+  }
+
+  /** A last rotation pass for an exited container (conmon may have replaced the file at the very end). */
+  async #untrackLog(record: ContainerRecord): Promise<void> {
+    const logs = logSettingsOrDefault(record);
+    if (!logs.keep || logs.maxSizeBytes === undefined) return;
+    await this.#logRotation.tick();
+    this.#logRotation.untrack(this.logPath(record));
+  }
+
   /** Stops following containers (they keep running); pending restarts are dropped. */
   close(): void {
+    this.#logRotation.close();
     this.#shutdown.abort();
     for (const live of this.#byId.values()) {
       this.#cancelRestart(live);
@@ -885,6 +979,15 @@ export class ContainerManager {
 
   #event(record: ContainerRecord): ContainerEvent {
     return { id: record.Id, name: record.Name, image: record.Config.Image ?? '', runtime: record.Runtime };
+  }
+}
+
+/** A record from before log settings were resolved at create has Docker's default: json-file, unbounded. */
+function logSettingsOrDefault(record: ContainerRecord): LogSettings {
+  try {
+    return logSettings(record.HostConfig.LogConfig);
+  } catch {
+    return { keep: true, maxFiles: 1 };
   }
 }
 

@@ -29,8 +29,19 @@ export interface StdioConfig {
   openStdin: boolean;
   /** Close stdin after the first attach client detaches (docker `StdinOnce`). */
   stdinOnce: boolean;
-  /** Log file the monitor writes (driver-specific format, read back through `readLogs` in core). */
+  /**
+   * Log file the monitor writes, in conmon's k8s-file format (read back by
+   * core's `readLogs`). Ignored when `noLog` is set.
+   */
   logPath: string;
+  /** Plugin API 1.3: keep no log at all (docker's log-driver `none`); attach still streams. */
+  noLog?: boolean;
+  /**
+   * Plugin API 1.3: when the log would grow past this many bytes the monitor
+   * replaces it by an empty file (conmon's `--log-size-max`); core keeps the
+   * replaced content through a hard link and rotates it (max-file).
+   */
+  logSizeMaxBytes?: number;
 }
 
 export interface RuntimeContainerRef {
@@ -90,6 +101,14 @@ export interface ContainerStats {
   memoryUsageBytes: number;
   memoryLimitBytes: number;
   pidsCurrent: number;
+  /** Plugin API 1.3, optional: per-CPU usage (ns), as Docker's `percpu_usage`. */
+  perCpuUsageNs?: number[];
+  /** Plugin API 1.3, optional: peak memory usage. */
+  memoryMaxUsageBytes?: number;
+  /** Plugin API 1.3, optional: the memory controller's statistics (cgroup v1 `memory.stat` keys: cache, rss, total_inactive_file …). */
+  memoryStat?: Record<string, number>;
+  /** Plugin API 1.3, optional: bytes read and written per block device (`op` Read, Write, Total …). */
+  blkioServiceBytes?: { major: number; minor: number; op: string; value: number }[];
   /** Anything else the runtime reports (blkio, network, hugetlb ...). */
   extra?: Record<string, unknown>;
 }
