@@ -85,7 +85,7 @@ export class OciImageDriver implements ImageDriver {
   async load(archive: NodeJS.ReadableStream, opts: DriverCallOptions & { tag?: string }): Promise<ImageRef[]> {
     const images = await this.#store.load(archive, { signal: opts.signal, ...(opts.tag !== undefined && { tag: opts.tag }) });
     return images.flatMap((img) =>
-      img.repoTags.length === 0 ? [{ reference: '', format: FORMAT, id: img.id }] : img.repoTags.map((t) => ({ reference: familiarTag(t), format: FORMAT, id: img.id })));
+      img.archiveTags.length === 0 ? [{ reference: '', format: FORMAT, id: img.id }] : img.archiveTags.map((t) => ({ reference: familiarTag(t), format: FORMAT, id: img.id })));
   }
 
   async save(refs: ImageRef[], opts: DriverCallOptions & { output: NodeJS.WritableStream }): Promise<void> {

@@ -257,7 +257,7 @@ export class ImageStore {
    * tarball (gzip or not). `tag` names an untagged OCI image. Returns the
    * images loaded; on failure nothing of this load is visible.
    */
-  async load(archive: string | NodeJS.ReadableStream, options: { tag?: string; signal?: AbortSignal } = {}): Promise<ImageRecord[]> {
+  async load(archive: string | NodeJS.ReadableStream, options: { tag?: string; signal?: AbortSignal } = {}): Promise<(ImageRecord & { archiveTags: string[] })[]> {
     const tmp = this.#p('tmp', `load-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(tmp, { mode: 0o700 });
     try {
@@ -268,8 +268,9 @@ export class ImageStore {
         throw new IsulaError('IMAGE_ARCHIVE_INVALID', `cannot read the image archive: ${(err as Error).message}`, { cause: err });
       }
       const images = await this.#readArchive(tmp, options.tag);
-      const loaded: ImageRecord[] = [];
-      for (const img of images) loaded.push(await this.#mutex.run(() => this.#commitImage(tmp, img, options.signal)));
+      // Each image with the tags this archive gave it (docker load reports those, not the image's other tags).
+      const loaded: (ImageRecord & { archiveTags: string[] })[] = [];
+      for (const img of images) loaded.push({ ...(await this.#mutex.run(() => this.#commitImage(tmp, img, options.signal))), archiveTags: img.tags });
       return loaded;
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
