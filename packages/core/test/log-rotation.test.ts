@@ -1,25 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { tempDir, waitFor } from './log-helpers.js';
 import { LogRotation, logFiles, parseLogSize, removeLogFiles } from '../src/container/log-rotation.js';
 import { IsulaError } from '../src/errors.js';
-
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'isula-core-logrot-'));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, { timeoutMs = 5000 } = {}): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await delay(5);
-  }
-}
 
 /**
  * conmon's replacement of a full log (ctr_logging.c reopen_k8s_file, 2.1.6):
@@ -65,7 +51,7 @@ test('parseLogSize rejects anything else with CONTAINER_CONFIG_INVALID naming th
 });
 
 test('track makes the hold link to the current inode at once', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, 'a\n');
   await rotation(t).track(log, { maxFiles: 3 });
@@ -74,7 +60,7 @@ test('track makes the hold link to the current inode at once', async (t) => {
 });
 
 test('a missing log (never started, log-driver none) is left alone', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   const r = rotation(t);
   await r.track(log, { maxFiles: 3 });
@@ -84,7 +70,7 @@ test('a missing log (never started, log-driver none) is left alone', async (t) =
 });
 
 test('tick does nothing while conmon writes the held inode', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, 'a\n');
   const r = rotation(t);
@@ -97,7 +83,7 @@ test('tick does nothing while conmon writes the held inode', async (t) => {
 });
 
 test('after conmon replaces the log, tick keeps the old content as .1 and holds the new inode', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, 'first\n');
   const r = rotation(t);
@@ -111,7 +97,7 @@ test('after conmon replaces the log, tick keeps the old content as .1 and holds 
 });
 
 test('repeated replacements keep the newest maxFiles files, oldest dropped', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, 'gen0\n');
   const r = rotation(t);
@@ -127,7 +113,7 @@ test('repeated replacements keep the newest maxFiles files, oldest dropped', asy
 });
 
 test('with maxFiles 1 the replaced inode is dropped and no rotated file appears', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, 'old\n');
   const r = rotation(t);
@@ -142,7 +128,7 @@ test('with maxFiles 1 the replaced inode is dropped and no rotated file appears'
 });
 
 test('while the daemon is down only one old inode is held; track shifts it on restart', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, 'gen0\n');
   const before = rotation(t);
@@ -158,7 +144,7 @@ test('while the daemon is down only one old inode is held; track shifts it on re
 });
 
 test('a crash after moving .hold to .1 is repaired by relinking, not by shifting again', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(`${log}.2`, 'gen0\n');
   await fs.writeFile(`${log}.1`, 'gen1\n');
@@ -172,7 +158,7 @@ test('a crash after moving .hold to .1 is repaired by relinking, not by shifting
 });
 
 test('a shift interrupted half-way is finished without dropping another file', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   // Shift of [.3=gen0 .2=gen1 .1=gen2 hold=gen3] crashed after dropping .3 and moving .2 to .3:
   await fs.writeFile(`${log}.3`, 'gen1\n');
@@ -186,7 +172,7 @@ test('a shift interrupted half-way is finished without dropping another file', a
 });
 
 test('track with a lower maxFiles removes rotated files past it', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   for (const n of [1, 2, 3, 4]) await fs.writeFile(`${log}.${n}`, `old${n}\n`);
   await fs.writeFile(log, 'cur\n');
@@ -203,7 +189,7 @@ test('track rejects a maxFiles below 1 with CONTAINER_CONFIG_INVALID', async (t)
 });
 
 test('a failing tick logs one warning per failure and never throws', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, 'a\n');
   const logger = recordingLog();
@@ -224,7 +210,7 @@ test('a failing tick logs one warning per failure and never throws', async (t) =
 });
 
 test('the timer rotates tracked files on its own, and stops after close', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, 'a\n');
   const r = rotation(t, { intervalMs: 10 });
@@ -241,7 +227,7 @@ test('the timer rotates tracked files on its own, and stops after close', async 
 });
 
 test('untrack stops rotating a file', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, 'a\n');
   const r = rotation(t);
@@ -253,7 +239,7 @@ test('untrack stops rotating a file', async (t) => {
 });
 
 test('logFiles lists rotated files numerically, oldest first, and the pending hold before the log', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   for (const n of [1, 2, 10, 9]) await fs.writeFile(`${log}.${n}`, '');
   await fs.writeFile(`${log}.hold`, 'old inode');
@@ -266,7 +252,7 @@ test('logFiles lists rotated files numerically, oldest first, and the pending ho
 });
 
 test('removeLogFiles removes the log, its rotated files, hold and conmon temp file only', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');
   for (const n of [1, 2, 3]) await fs.writeFile(`${log}.${n}`, '');
   await fs.writeFile(log, '');

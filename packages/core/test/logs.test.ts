@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { tempDir, waitFor } from './log-helpers.js';
 import { LogRotation } from '../src/container/log-rotation.js';
 import { parseLogLine, readLogs, type LogRecord, type ReadLogsOptions } from '../src/container/logs.js';
-
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'isula-core-logs-'));
-  t.after(() => fs.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, { timeoutMs = 5000 } = {}): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await delay(5);
-  }
-}
 
 /** True when `p` settles within `ms`. */
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -207,7 +193,7 @@ test('parseLogLine returns undefined for malformed lines', () => {
 // ---- reading existing logs -----------------------------------------------------
 
 test('readLogs reads rotated files, a pending hold and the log, oldest first, each inode once', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(`${log}.2`, Buffer.concat([line('stdout', 'a1'), line('stdout', 'a2')]));
   await fs.writeFile(`${log}.1`, line('stdout', 'b1'));
@@ -221,7 +207,7 @@ test('readLogs reads rotated files, a pending hold and the log, oldest first, ea
 });
 
 test('readLogs shows only the requested streams', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   await w.write('stdout', 'out1');
@@ -235,7 +221,7 @@ test('readLogs shows only the requested streams', async (t) => {
 });
 
 test('readLogs keeps records from since and up to until, both inclusive', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   for (let i = 1; i <= 5; i++) await w.write('stdout', `r${i}`, { timeNs: BASE_NS + BigInt(i) * 1_000_000_000n });
@@ -247,7 +233,7 @@ test('readLogs keeps records from since and up to until, both inclusive', async 
 });
 
 test('readLogs with tail returns the last N records across files; 0 none, negative all', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(`${log}.1`, Buffer.concat(['a1', 'a2', 'a3'].map((s) => line('stdout', s))));
   await fs.writeFile(log, Buffer.concat(['b1', 'b2'].map((s) => line('stdout', s))));
@@ -259,7 +245,7 @@ test('readLogs with tail returns the last N records across files; 0 none, negati
 });
 
 test('readLogs tail counts only the records that pass the stream filter', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   for (const [s, text] of [['stderr', 'e1'], ['stderr', 'e2'], ['stdout', 'o1'], ['stderr', 'e3'], ['stdout', 'o2']] as const) await w.write(s, text);
@@ -267,7 +253,7 @@ test('readLogs tail counts only the records that pass the stream filter', async 
 });
 
 test('readLogs skips malformed lines and leaves out an unterminated last line', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, Buffer.concat([
     Buffer.from('not a record\n'), line('stdout', 'ok1'), Buffer.from('\n'),
@@ -279,7 +265,7 @@ test('readLogs skips malformed lines and leaves out an unterminated last line', 
 });
 
 test('readLogs gives partial records without a newline, so they join into the original output', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   await w.write('stdout', 'Password: ', { tag: 'P' });
@@ -291,7 +277,7 @@ test('readLogs gives partial records without a newline, so they join into the or
 });
 
 test('readLogs on a missing log gives nothing', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   assert.deepEqual(await collect(t, { path: log }), []);
   assert.deepEqual(await collect(t, { path: log, tail: 3 }), []);
@@ -299,7 +285,7 @@ test('readLogs on a missing log gives nothing', async (t) => {
 });
 
 test('readLogs with tail 5 on a 50 MB log returns its last five records', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const fh = await fs.open(log, 'w');
   const filler = line('stdout', `${'x'.repeat(70)} filler`);
@@ -314,7 +300,7 @@ test('readLogs with tail 5 on a 50 MB log returns its last five records', async 
 });
 
 test('readLogs reassembles lines split across read chunks, forwards and backwards', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   // Deterministic pseudo-random lengths; one line far longer than a chunk.
   let seed = 42;
@@ -336,7 +322,7 @@ test('readLogs reassembles lines split across read chunks, forwards and backward
 });
 
 test('readLogs skips a line longer than 4 MiB instead of holding it', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, Buffer.concat([line('stdout', 'before'), line('stdout', 'y'.repeat(5 * 1024 * 1024)), line('stdout', 'after')]));
   assert.deepEqual(texts(await collect(t, { path: log })), ['before\n', 'after\n']);
@@ -344,7 +330,7 @@ test('readLogs skips a line longer than 4 MiB instead of holding it', async (t) 
 });
 
 test('readLogs returns at once when aborted before it starts', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   await fs.writeFile(log, line('stdout', 'x'));
   assert.deepEqual(await collect(t, { path: log, follow: true, signal: AbortSignal.abort() }), []);
@@ -353,7 +339,7 @@ test('readLogs returns at once when aborted before it starts', async (t) => {
 // ---- following -------------------------------------------------------------------
 
 test('follow streams new records and, once the writer is done, drains the rest and returns', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   await w.write('stdout', 'old');
@@ -370,7 +356,7 @@ test('follow streams new records and, once the writer is done, drains the rest a
 });
 
 test('follow returns after reading what exists when the writer is already done', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   await w.write('stdout', 'only');
@@ -378,7 +364,7 @@ test('follow returns after reading what exists when the writer is already done',
 });
 
 test('follow with tail 0 shows only records written after it started', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   await w.write('stdout', 'old1');
@@ -396,7 +382,7 @@ test('follow with tail 0 shows only records written after it started', async (t)
 });
 
 test('follow with tail shows the last records, then new ones', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   for (const text of ['a', 'b', 'c']) await w.write('stdout', text);
@@ -410,7 +396,7 @@ test('follow with tail shows the last records, then new ones', async (t) => {
 });
 
 test('follow gives a line being written once its newline arrives', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   const whole = line('stdout', 'slowly written');
@@ -429,7 +415,7 @@ test('follow gives a line being written once its newline arrives', async (t) => 
 });
 
 test('follow stops promptly when aborted, while waiting and while a record is being handled', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   await w.write('stdout', 'one');
@@ -447,7 +433,7 @@ test('follow stops promptly when aborted, while waiting and while a record is be
 });
 
 test('follow waits for a missing log to appear, and returns on exit if it never does', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const exited = gate();
   const s = start(t, { path: log, follow: true, writerDone: exited.promise });
@@ -468,7 +454,7 @@ test('follow waits for a missing log to appear, and returns on exit if it never 
 });
 
 test('follow restarts at offset 0 when the log is truncated in place', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   for (const text of ['first', 'second', 'third']) await w.write('stdout', text);
@@ -485,7 +471,7 @@ test('follow restarts at offset 0 when the log is truncated in place', async (t)
 });
 
 test('follow survives conmon replacing the log, with no record lost or repeated', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log, { maxSize: 1000 });
   const exited = gate();
@@ -503,7 +489,7 @@ test('follow survives conmon replacing the log, with no record lost or repeated'
 });
 
 test('follow survives replacement and rotation together, and a later read finds every kept record', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log, { maxSize: 600 });
   const rotation = new LogRotation({ intervalMs: 5 });
@@ -528,7 +514,7 @@ test('follow survives replacement and rotation together, and a later read finds 
 });
 
 test('follow reads a rotated file it never saw as the log when the log was replaced twice meanwhile', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   const rotation = new LogRotation({ intervalMs: 60_000 });
@@ -556,7 +542,7 @@ test('follow reads a rotated file it never saw as the log when the log was repla
 });
 
 test('follow stops at the first record past until', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   const untilNs = BigInt(Date.now()) * 1_000_000n + 3_600_000_000_000n;
@@ -571,7 +557,7 @@ test('follow stops at the first record past until', async (t) => {
 });
 
 test('follow stops once wall time passes until, even when nothing is written', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');
   const w = await conmon(t, log);
   const now = BigInt(Date.now()) * 1_000_000n;

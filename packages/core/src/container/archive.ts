@@ -23,6 +23,7 @@ import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { Header, Parser, Pax, type HeaderData, type ReadEntry } from 'tar';
 import { IsulaError } from '../errors.js';
+import { rfc3339Nano } from '../time.js';
 import { resolveInRoot } from '../spec/rootfs-path.js';
 
 /**
@@ -260,18 +261,6 @@ function goFileMode(mode: number): number {
   if (mode & 0o2000) m += GO_MODE.setgid;
   if (mode & 0o1000) m += GO_MODE.sticky;
   return m;
-}
-
-function rfc3339Nano(ns: bigint): string {
-  let sec = ns / 1_000_000_000n;
-  let frac = ns % 1_000_000_000n;
-  if (frac < 0n) {
-    frac += 1_000_000_000n;
-    sec -= 1n;
-  }
-  const base = new Date(Number(sec) * 1000).toISOString().replace(/\.\d{3}Z$/, '');
-  const fraction = frac === 0n ? '' : '.' + frac.toString().padStart(9, '0').replace(/0+$/, '');
-  return `${base}${fraction}Z`;
 }
 
 // ---------------------------------------------------------------------------

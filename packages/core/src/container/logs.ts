@@ -19,6 +19,7 @@ import fs from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { IsulaError } from '../errors.js';
+import { rfc3339Nano } from '../time.js';
 import { LOG_HOLD_SUFFIX, rotatedIndices } from './log-rotation.js';
 
 export interface LogRecord {
@@ -92,7 +93,7 @@ function parseTimestamp(text: string): { time: string; timeNs: bigint } | undefi
   if (lastStamp?.text === text) return lastStamp;
   const timeNs = parseTimestampNs(text);
   if (timeNs === undefined) return undefined;
-  lastStamp = { text, time: formatTimestamp(timeNs), timeNs };
+  lastStamp = { text, time: rfc3339Nano(timeNs, true), timeNs };
   return lastStamp;
 }
 
@@ -116,23 +117,6 @@ function parseTimestampNs(s: string): bigint | undefined {
   return BigInt(seconds) * 1_000_000_000n + frac;
 }
 
-/** Docker's jsonmessage.RFC3339NanoFixed in UTC: nine fraction digits, `Z`. */
-function formatTimestamp(ns: bigint): string {
-  let s = ns / 1_000_000_000n;
-  let frac = ns % 1_000_000_000n;
-  if (frac < 0n) {
-    frac += 1_000_000_000n;
-    s -= 1n;
-  }
-  const secs = Number(s);
-  const days = Math.floor(secs / 86400);
-  const rem = secs - days * 86400;
-  const [y, mo, d] = civilFromDays(days);
-  return `${pad(y, 4)}-${pad(mo, 2)}-${pad(d, 2)}T${pad(Math.floor(rem / 3600), 2)}:${pad(Math.floor(rem / 60) % 60, 2)}:${pad(rem % 60, 2)}.${frac.toString().padStart(9, '0')}Z`;
-}
-
-const pad = (n: number, width: number): string => String(n).padStart(width, '0');
-
 function daysInMonth(y: number, m: number): number {
   if (m === 2) return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28;
   return m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
@@ -146,18 +130,6 @@ function daysFromCivil(y: number, m: number, d: number): number {
   const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
   const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
   return era * 146097 + doe - 719468;
-}
-
-function civilFromDays(days: number): [number, number, number] {
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
 }
 
 // ---- files ------------------------------------------------------------------------
