@@ -3,6 +3,7 @@
  * v1.41 shapes): exec, resize, logs, top, stats, archive (cp) and export.
  */
 import fs from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
 import os from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
@@ -116,6 +117,7 @@ export function registerStreamRoutes(api: ApiServer, manager: ContainerManager, 
     res.writeHead(200, STREAM_HEADERS);
     res.flushHeaders();
     const writerDone = follow ? manager.exitOf(record.Id) : undefined;
+    const out = new BatchedWriter(res);
     await readLogs({
       path: manager.logPath(record),
       follow: follow && writerDone !== undefined,
@@ -128,16 +130,17 @@ export function registerStreamRoutes(api: ApiServer, manager: ContainerManager, 
       ...(writerDone !== undefined && { writerDone }),
       onRecord: async (r) => {
         const data = timestamps ? Buffer.concat([Buffer.from(`${r.time} `), r.data]) : r.data;
-        let payload = data;
         if (!tty) {
           const header = Buffer.alloc(8);
           header[0] = r.stream;
           header.writeUInt32BE(data.length, 4);
-          payload = Buffer.concat([header, data]);
+          out.push(header);
         }
-        if (!res.write(payload)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+        out.push(data);
+        await out.flushed();
       },
     });
+    await out.flush();
     res.end();
     return undefined;
   });
@@ -221,6 +224,46 @@ export function registerStreamRoutes(api: ApiServer, manager: ContainerManager, 
     manager.emitEvent(record, 'export');
     return undefined;
   });
+}
+
+/**
+ * Coalesces many small writes (one per log record) into one chunk per event
+ * loop turn or per 64 KiB: a thousand-line log is then a few chunks of the
+ * chunked body, not a thousand, and the client reads it in a few syscalls.
+ */
+class BatchedWriter {
+  readonly #res: ServerResponse;
+  #parts: Buffer[] = [];
+  #bytes = 0;
+  #scheduled = false;
+
+  constructor(res: ServerResponse) {
+    this.#res = res;
+  }
+
+  push(part: Buffer): void {
+    this.#parts.push(part);
+    this.#bytes += part.length;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => { void this.flush(); });
+    }
+  }
+
+  /** Resolves at once below the batch size; otherwise once the batch went out (backpressure). */
+  async flushed(): Promise<void> {
+    if (this.#bytes >= 64 * 1024) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    this.#scheduled = false;
+    if (this.#parts.length === 0) return;
+    const chunk = Buffer.concat(this.#parts);
+    this.#parts = [];
+    this.#bytes = 0;
+    if (this.#res.destroyed) return;
+    if (!this.#res.write(chunk)) await new Promise<void>((resolve) => { this.#res.once('drain', resolve); this.#res.once('close', resolve); });
+  }
 }
 
 function size(query: URLSearchParams): { rows: number; cols: number } {
