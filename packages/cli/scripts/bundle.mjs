@@ -26,6 +26,31 @@ const lazyChildProcess = {
   },
 };
 
+/**
+ * `tar` (node-tar, for `isula cp`) is bundled on its own into
+ * dist/isula-tar.cjs, which the main bundle requires only when cp runs
+ * (a dynamic import): its ~100 KB is neither loaded nor parsed by the other
+ * commands.
+ */
+const tarChunk = {
+  name: 'tar-chunk',
+  setup(b) {
+    b.onResolve({ filter: /^tar$/ }, () => ({ path: './isula-tar.cjs', external: true }));
+  },
+};
+
+await build({
+  stdin: { contents: "export * from 'tar';", resolveDir: dir, loader: 'js' },
+  outfile: path.join(dir, 'dist/isula-tar.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node24',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  logLevel: 'warning',
+});
+
 await build({
   entryPoints: [path.join(dir, 'dist/src/isula.js')],
   outfile: path.join(dir, 'dist/isula-main.cjs'),
@@ -34,7 +59,12 @@ await build({
   format: 'cjs',
   target: 'node24',
   define: { ISULA_CLI_VERSION: JSON.stringify(version) },
-  plugins: [lazyChildProcess],
+  plugins: [lazyChildProcess, tarChunk],
+  // Whitespace and syntax only (names stay, for stack traces): 260 → 171 KB,
+  // ~4 M fewer instructions at start-up (valgrind, `isula --version`), which
+  // pays for the stream commands' code.
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });
 await fs.rm(path.join(dir, 'dist/isula-main.mjs'), { force: true });

@@ -5,6 +5,7 @@
  * One request per connection (`Connection: close`); fixed-length and chunked bodies.
  */
 import net from 'node:net';
+import { PassThrough, type Readable } from 'node:stream';
 
 export const API_PREFIX = '/v1.41';
 export const DEFAULT_HOST = 'unix:///run/isulad/isulad.sock';
@@ -47,8 +48,21 @@ export interface RequestOptions {
    * long-polling endpoint (`/containers/{id}/wait`) answers with its headers
    * as soon as it is armed, so the caller can go on (e.g. start the container).
    */
-  onHeaders?: (status: number) => void;
+  onHeaders?: (status: number, headers: Map<string, string>) => void;
+  /**
+   * Body chunks are written here, with backpressure: reading from the daemon
+   * pauses while the stream is full (`body` then stays empty). Not ended.
+   */
+  output?: NodeJS.WritableStream;
   signal?: AbortSignal;
+}
+
+/** A response whose headers have arrived: its body streams on (`client.stream`). */
+export interface StreamResponse {
+  status: number;
+  headers: Map<string, string>;
+  /** The body; it ends with the response, or errors if the daemon cut it short. */
+  body: Readable;
 }
 
 export class EngineClient {
@@ -66,6 +80,22 @@ export class EngineClient {
     const res = await this.raw(path, options);
     if (res.status >= 400) throw daemonError(res);
     return res;
+  }
+
+  /**
+   * Resolves once the status line and headers are in, with the body as a
+   * stream (export, logs, archives: read at the consumer's pace). A 4xx/5xx
+   * answer rejects with DaemonError.
+   */
+  async stream(path: string, options: Omit<RequestOptions, 'output' | 'onData' | 'onHeaders'> = {}): Promise<StreamResponse> {
+    const body = new PassThrough();
+    let onHeaders: (status: number, headers: Map<string, string>) => void = () => {};
+    const headers = new Promise<{ status: number; headers: Map<string, string> }>((resolve) => { onHeaders = (status, h) => resolve({ status, headers: h }); });
+    const done = this.raw(path, { ...options, output: body, onHeaders });
+    done.then(() => body.end(), (err: unknown) => body.destroy(err as Error));
+    const first = await Promise.race([headers, done]);
+    if (first.status >= 400) throw daemonError(await done);
+    return { status: first.status, headers: first.headers, body };
   }
 
   async json<T>(path: string, options: RequestOptions = {}): Promise<T> {
@@ -88,7 +118,10 @@ export class EngineClient {
 
     return new Promise<Response>((resolve, reject) => {
       const socket = net.connect(this.#socketPath);
-      const parser = new ResponseParser(options.onData, options.onHeaders);
+      const output = options.output;
+      let full = false;
+      const onData = output === undefined ? options.onData : (chunk: Buffer) => { if (!output.write(chunk)) full = true; };
+      const parser = new ResponseParser(onData, options.onHeaders, method === 'HEAD');
       let connected = false;
       const onAbort = () => socket.destroy();
       options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -115,6 +148,10 @@ export class EngineClient {
         try {
           parser.push(chunk);
           if (parser.done) socket.end();
+          if (full && output !== undefined) {
+            socket.pause();
+            output.once('drain', () => { full = false; socket.resume(); });
+          }
         } catch (err) {
           socket.destroy();
           reject(err);
@@ -143,10 +180,13 @@ export class EngineClient {
    * ways; `socket.end()` half-closes it (stdin EOF), reading goes on. A 4xx/5xx
    * answer rejects with DaemonError.
    */
-  hijack(path: string, query: Record<string, string | undefined> = {}): Promise<{ socket: net.Socket; head: Buffer }> {
+  hijack(path: string, query: Record<string, string | undefined> = {}, body?: unknown): Promise<{ socket: net.Socket; head: Buffer }> {
     const params = Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined);
     const target = `${API_PREFIX}${path}${params.length > 0 ? `?${new URLSearchParams(params).toString()}` : ''}`;
-    const head = `POST ${target} HTTP/1.1\r\nHost: isulad\r\nUser-Agent: isula-cli\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`;
+    // `/exec/{id}/start` carries its options as a JSON body; attach has none.
+    const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
+    const type = body === undefined ? '' : 'Content-Type: application/json\r\n';
+    const head = `POST ${target} HTTP/1.1\r\nHost: isulad\r\nUser-Agent: isula-cli\r\n${type}Content-Length: ${payload.length}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`;
     return new Promise((resolve, reject) => {
       const socket = net.connect({ path: this.#socketPath, allowHalfOpen: true });
       let connected = false;
@@ -175,7 +215,7 @@ export class EngineClient {
         if (res !== undefined) reject(daemonError(res.status >= 400 ? res : { ...res, status: 500 }));
         else reject(new Error('the daemon closed the connection before answering'));
       };
-      socket.on('connect', () => { connected = true; socket.write(head); });
+      socket.on('connect', () => { connected = true; socket.write(head); if (payload.length > 0) socket.write(payload); });
       socket.on('data', onData);
       socket.on('error', (err) => reject(connected ? err : new DaemonUnreachableError(this.host, err)));
       socket.on('close', onClose);
@@ -206,11 +246,14 @@ class ResponseParser {
   #chunkLeft = -1; // bytes left in the current chunk (+2 for its CRLF); -1: expecting a size line
   readonly #body: Buffer[] = [];
   readonly #onData: ((chunk: Buffer) => void) | undefined;
-  readonly #onHeaders: ((status: number) => void) | undefined;
+  readonly #onHeaders: ((status: number, headers: Map<string, string>) => void) | undefined;
+  /** The answer to a HEAD request has no body, whatever its Content-Length says. */
+  readonly #isHead: boolean;
 
-  constructor(onData?: (chunk: Buffer) => void, onHeaders?: (status: number) => void) {
+  constructor(onData?: (chunk: Buffer) => void, onHeaders?: (status: number, headers: Map<string, string>) => void, isHead = false) {
     this.#onData = onData;
     this.#onHeaders = onHeaders;
+    this.#isHead = isHead;
   }
 
   push(chunk: Buffer): void {
@@ -234,8 +277,8 @@ class ResponseParser {
       this.#chunked = /chunked/i.test(this.#headers.get('transfer-encoding') ?? '');
       const length = this.#headers.get('content-length');
       if (!this.#chunked && length !== undefined) this.#remaining = Number(length);
-      if (this.#status === 204 || this.#status === 304) this.#remaining = 0;
-      this.#onHeaders?.(this.#status);
+      if (this.#status === 204 || this.#status === 304 || this.#isHead) { this.#remaining = 0; this.#chunked = false; }
+      this.#onHeaders?.(this.#status, this.#headers);
     }
     this.#consumeBody();
   }

@@ -6,7 +6,7 @@
  */
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { attachContainer, rawTerminal, type AttachSession } from './attach.js';
+import { attachContainer, monitorTtySize, rawTerminal, type AttachSession } from './attach.js';
 import { DaemonError, DaemonUnreachableError, type EngineClient } from './client.js';
 import type { ContainerCreateBody, ContainerSummary, RestartPolicy, WaitResponse } from './docker-types.js';
 import { ExitCode, StatusError } from './exit-code.js';
@@ -22,7 +22,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 const cpath = (id: string, action = '') => `/containers/${encodeURIComponent(id)}${action}`;
 
 /** How docker words an error of one container among several: the daemon's answer prefixed. */
-function describe(e: unknown): string {
+export function describe(e: unknown): string {
   if (e instanceof DaemonError) return `Error response from daemon: ${e.message}`;
   return (e as Error)?.message ?? String(e);
 }
@@ -46,15 +46,15 @@ async function forEachContainer(names: readonly string[], fn: (name: string) => 
 }
 
 /** Docker's usage-error tail (`See 'isula stop --help'.`) and exit code 125 for commander's own errors in create/run. */
-function containerCommand(program: Command, name: string, statusOnUsageError = 1): Command {
+export function containerCommand(program: Command, name: string, statusOnUsageError = 1): Command {
   return program
     .command(name)
     .showHelpAfterError(`See 'isula ${name} --help'.`)
     .exitOverride((e) => { throw e.exitCode === 0 ? e : new ExitCode(statusOnUsageError === 1 ? e.exitCode : statusOnUsageError); });
 }
 
-/** Turns any failure of run/create/start -a into docker's exit code and message. */
-function toStatusError(e: unknown, command: string): unknown {
+/** Turns any failure of run/create/start -a/exec into docker's exit code and message. */
+export function toStatusError(e: unknown, command: string): unknown {
   if (e instanceof ExitCode || e instanceof StatusError) return e;
   if (e instanceof UsageError) return new StatusError(e.message, 125, command);
   if (e instanceof DaemonError) {
@@ -102,7 +102,7 @@ async function createContainer(client: EngineClient, flags: RunFlags, body: Cont
  * from a daemon that sends its headers only with the result, after
  * WAIT_ARM_FALLBACK_MS, by when the request has long been read.
  */
-function waitForExit(client: EngineClient, id: string, condition: 'next-exit' | 'removed' | 'not-running'): { armed: Promise<void>; result: Promise<WaitResponse>; cancel(): void } {
+export function waitForExit(client: EngineClient, id: string, condition: 'next-exit' | 'removed' | 'not-running'): { armed: Promise<void>; result: Promise<WaitResponse>; cancel(): void } {
   let onHeaders: () => void = () => {};
   const armed = new Promise<void>((resolve) => { onHeaders = resolve; });
   const abort = new AbortController();
@@ -125,17 +125,22 @@ interface AttachedRun {
   stdout: boolean;
   stderr: boolean;
   autoRemove: boolean;
+  /** `--detach-keys`; the daemon's default (ctrl-p,ctrl-q) when not given. */
+  detachKeys?: string | undefined;
 }
 
 /**
  * docker's attached run/start -a: attach → wait (armed) → start → copy the
  * output until the daemon ends the stream → the container's exit code.
+ * Detaching (the detach keys) returns 0 at once and leaves the container
+ * running, as docker's run and start do. With a TTY on a terminal, the
+ * container's TTY follows the window size.
  * Returns the exit code; throws StatusError for an engine error.
  */
 async function runAttached(client: EngineClient, r: AttachedRun, command: string): Promise<number> {
   let session: AttachSession | undefined;
   if (r.stdin || r.stdout || r.stderr) {
-    session = await attachContainer(client, r.id, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, tty: r.tty });
+    session = await attachContainer(client, r.id, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, tty: r.tty, detachKeys: r.detachKeys });
   }
   const wait = waitForExit(client, r.id, r.autoRemove ? 'removed' : 'next-exit');
   wait.result.catch(() => { /* read below */ });
@@ -145,6 +150,7 @@ async function runAttached(client: EngineClient, r: AttachedRun, command: string
   const forward = (signal: NodeJS.Signals) => { client.request(cpath(r.id, '/kill'), { method: 'POST', query: { signal } }).catch(() => {}); };
   const proxied: NodeJS.Signals[] = r.tty ? [] : ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   for (const s of proxied) process.on(s, forward);
+  let stopResize = () => {};
   try {
     try {
       await client.request(cpath(r.id, '/start'), { method: 'POST' });
@@ -160,9 +166,14 @@ async function runAttached(client: EngineClient, r: AttachedRun, command: string
       wait.cancel();
       throw toStatusError(e, command);
     }
+    if (session !== undefined && r.tty && process.stdout.isTTY) stopResize = monitorTtySize(client, cpath(r.id));
     if (session !== undefined) {
       try {
-        await session.finished;
+        if (await session.finished === 'detached') {
+          // docker: the user left; the container goes on and its code is not waited for.
+          wait.cancel();
+          return 0;
+        }
       } catch (e) {
         err(`isula: ${(e as Error).message}`);
       }
@@ -176,6 +187,7 @@ async function runAttached(client: EngineClient, r: AttachedRun, command: string
     if (status.Error?.Message) throw new StatusError(`Error waiting for container: ${status.Error.Message}`, 125);
     return status.StatusCode;
   } finally {
+    stopResize();
     for (const s of proxied) process.off(s, forward);
     restoreTerminal();
   }
@@ -205,6 +217,7 @@ async function runCommand(client: EngineClient, flags: RunFlags, image: string, 
     stdout: body.AttachStdout === true,
     stderr: body.AttachStderr === true,
     autoRemove: body.HostConfig.AutoRemove === true,
+    detachKeys: flags.detachKeys,
   }, 'run');
 }
 
@@ -357,6 +370,7 @@ export function registerContainerCommands(program: Command, client: () => Engine
   withCreateFlags(program, containerCommand(program, 'run', 125))
     .description('Run a command in a new container')
     .option('-d, --detach', 'run container in background and print container ID')
+    .option('--detach-keys <keys>', 'override the key sequence for detaching a container (default ctrl-p,ctrl-q)')
     .argument('<image>', 'image name or id')
     .argument('[command...]', 'command and arguments')
     .passThroughOptions()
@@ -374,8 +388,9 @@ export function registerContainerCommands(program: Command, client: () => Engine
     .description('Start one or more stopped containers')
     .option('-a, --attach', "attach STDOUT/STDERR and forward signals; exit with the container's code")
     .option('-i, --interactive', "attach container's STDIN")
+    .option('--detach-keys <keys>', 'override the key sequence for detaching a container (default ctrl-p,ctrl-q)')
     .argument('<container...>', 'container names or ids')
-    .action(async (names: string[], opts: { attach?: boolean; interactive?: boolean }) => {
+    .action(async (names: string[], opts: { attach?: boolean; interactive?: boolean; detachKeys?: string }) => {
       if (!opts.attach && !opts.interactive) {
         const failed: string[] = [];
         for (const name of names) {
@@ -400,10 +415,12 @@ export function registerContainerCommands(program: Command, client: () => Engine
         code = await runAttached(client(), {
           id: c.Id,
           tty: c.Config?.Tty === true,
+          // docker: -a and -i both attach stdout and stderr; stdin only with -i to a container that keeps it open.
           stdin: opts.interactive === true && c.Config?.OpenStdin === true,
-          stdout: opts.attach === true && c.Config?.AttachStdout !== false,
-          stderr: opts.attach === true && c.Config?.AttachStderr !== false,
+          stdout: true,
+          stderr: true,
           autoRemove: c.HostConfig?.AutoRemove === true,
+          detachKeys: opts.detachKeys,
         }, 'start');
       } catch (e) {
         throw toStatusError(e, 'start');

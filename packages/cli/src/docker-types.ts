@@ -113,6 +113,7 @@ export interface HostConfig extends Resources {
   ShmSize?: number;
   Sysctls?: Record<string, string>;
   Runtime?: string;
+  LogConfig?: { Type: string; Config: Record<string, string> };
   /** isula extension (iSulad's `--external-rootfs`): run on this host directory as-is. */
   ExternalRootfs?: string;
 }

@@ -91,20 +91,47 @@ export interface EventMessage {
   Type: string;
   Action: string;
   Actor: { ID: string; Attributes?: Record<string, string> };
-  timeNano: number;
+  time?: number;
+  timeNano?: number;
 }
 
-/** `2026-11-23T09:17:40.975647758Z plugin enable NAME (name=..., version=...)`, like docker. */
-export function formatEvent(e: EventMessage): string {
-  // timeNano (~1.8e18) is past 2^53: a double holds it to 256 ns. The engine spaces events
-  // by whole microseconds, so rounding the sub-second part to one restores the exact value.
-  const seconds = Math.floor(e.timeNano / 1e9);
-  const micros = Math.min(999_999, Math.max(0, Math.round((e.timeNano - seconds * 1e9) / 1000)));
-  const ms = seconds * 1000 + Math.floor(micros / 1000);
-  const nanos = String(micros * 1000).padStart(9, '0');
-  const stamp = `${new Date(ms).toISOString().slice(0, 19)}.${nanos}Z`;
-  const attrs = Object.entries(e.Actor.Attributes ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`);
-  return `${stamp} ${e.Type} ${e.Action} ${e.Actor.ID}${attrs.length ? ` (${attrs.join(', ')})` : ''}`;
+/**
+ * Go's `time.Time.Format("2006-01-02T15:04:05.000000000Z07:00")` of a Unix
+ * time given as whole seconds and a 9-digit nanosecond string, in the zone
+ * `offsetMin` minutes east of UTC (`Z` for UTC).
+ */
+export function rfc3339NanoFixed(seconds: number, nanos: string, offsetMin: number): string {
+  const local = new Date((seconds + offsetMin * 60) * 1000).toISOString().slice(0, 19);
+  const abs = Math.abs(offsetMin);
+  const zone = offsetMin === 0 ? 'Z' : `${offsetMin < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+  return `${local}.${nanos}${zone}`;
+}
+
+/**
+ * docker's `prettyPrintEvent`: `2026-11-23T09:17:40.975647758Z container start
+ * ID (image=busybox, name=x)`, the time in the local zone (`Z` when that is
+ * UTC), attributes sorted by key. `timeNano` is the exact decimal text of the
+ * event's timeNano (past 2^53: the parsed number is off by up to 256 ns);
+ * `offsetMin` overrides the local zone (minutes east of UTC).
+ */
+export function formatEvent(e: EventMessage, o: { timeNano?: string; offsetMin?: number } = {}): string {
+  let stamp = '';
+  let nanoText = o.timeNano;
+  if (nanoText === undefined && e.timeNano !== undefined && e.timeNano !== 0) {
+    // The engine spaces events by whole microseconds: rounding the double to one restores the exact value.
+    const seconds = Math.floor(e.timeNano / 1e9);
+    const micros = Math.min(999_999, Math.max(0, Math.round((e.timeNano - seconds * 1e9) / 1000)));
+    nanoText = `${seconds}${String(micros * 1000).padStart(9, '0')}`;
+  }
+  if (nanoText !== undefined && /^[1-9]\d*$/.test(nanoText)) {
+    const padded = nanoText.padStart(10, '0');
+    const seconds = Number(padded.slice(0, -9));
+    stamp = rfc3339NanoFixed(seconds, padded.slice(-9), o.offsetMin ?? -new Date(seconds * 1000).getTimezoneOffset());
+  } else if (e.time !== undefined && e.time !== 0) {
+    stamp = rfc3339NanoFixed(e.time, '000000000', o.offsetMin ?? -new Date(e.time * 1000).getTimezoneOffset());
+  }
+  const attrs = Object.entries(e.Actor?.Attributes ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`);
+  return `${stamp === '' ? '' : `${stamp} `}${e.Type} ${e.Action} ${e.Actor?.ID ?? ''}${attrs.length ? ` (${attrs.join(', ')})` : ''}`;
 }
 
 export function shortId(id: string): string {
@@ -174,13 +201,14 @@ export function goJson(value: unknown): string {
 /**
  * Docker's table writer (`tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)`): the
  * cells of each line are separated by tabs; every column but the last is
- * padded to its widest cell plus 3 spaces, and at least 10.
+ * padded to its widest cell plus 3 spaces, and at least `minWidth` (10;
+ * `top` uses 20).
  */
-export function alignTabs(lines: readonly string[]): string {
+export function alignTabs(lines: readonly string[], minWidth = 10): string {
   const cells = lines.map((l) => l.split('\t'));
   const widths: number[] = [];
   for (const row of cells) {
-    row.slice(0, -1).forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, Math.max(10, c.length + 3)); });
+    row.slice(0, -1).forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, Math.max(minWidth, c.length + 3)); });
   }
   return cells.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('')).join('\n');
 }

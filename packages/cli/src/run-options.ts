@@ -73,6 +73,9 @@ export interface RunFlags {
   expose?: string[];
   externalRootfs?: string;
   cidfile?: string;
+  detachKeys?: string;
+  logDriver?: string;
+  logOpt?: string[];
 }
 
 export interface Deps {
@@ -91,7 +94,7 @@ function bad(flag: string, value: string, reason: string): UsageError {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-/** Declares docker's create/run flags on `cmd` (-d, --rm and --cidfile's meaning for run are the caller's). */
+/** Declares docker's create/run flags on `cmd` (run's own -d and --detach-keys, and --rm's and --cidfile's meaning for run, are the caller's). */
 export function addCreateFlags(cmd: Command): Command {
   const list = (flags: string, description: string) => cmd.option(flags, description, collect);
   cmd.helpOption('--help', 'print usage'); // -h is --hostname, as in docker
@@ -162,7 +165,9 @@ export function addCreateFlags(cmd: Command): Command {
   list('--expose <port[/proto]>', 'expose a port or a range of ports; repeatable');
   cmd
     .option('--external-rootfs <dir>', 'use this host directory as the rootfs, as is (iSulad); the image argument is then a name only')
-    .option('--cidfile <file>', 'write the container ID to the file');
+    .option('--cidfile <file>', 'write the container ID to the file')
+    .option('--log-driver <driver>', 'logging driver for the container');
+  list('--log-opt <key=value>', 'log driver options; repeatable');
   return cmd;
 }
 
@@ -445,7 +450,7 @@ function parseVolume(value: string, cwd: string): { bind?: string; anonymous?: s
 }
 
 /** docker's `ValidateEnv`: `KEY=VALUE` as is; a bare `KEY` takes the client's value when it has one. */
-function envEntry(value: string, env: Deps['env']): string {
+export function envEntry(value: string, env: Deps['env']): string {
   const eq = value.indexOf('=');
   if (eq === 0 || value === '') throw new Error(`invalid environment variable: ${value}`);
   if (eq > 0) return value;
@@ -586,6 +591,12 @@ export function buildCreateBody(flags: RunFlags, image: string, command: readonl
   }));
   put('GroupAdd', f.groupAdd);
   put('ExternalRootfs', f.externalRootfs);
+  // docker's parseLoggingOpts: `--log-opt k=v` into a map; none of them with the `none` driver.
+  if (f.logDriver !== undefined || f.logOpt !== undefined) {
+    const logOpts = kvMap(f.logOpt ?? []);
+    if (f.logDriver === 'none' && Object.keys(logOpts).length > 0) throw new UsageError('invalid logging opts for driver none');
+    host.LogConfig = { Type: f.logDriver ?? '', Config: logOpts };
+  }
   put('ContainerIDFile', f.cidfile);
 
   const attachStdin = attach.includes('stdin') || f.interactive === true;

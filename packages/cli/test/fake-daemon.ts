@@ -1,40 +1,111 @@
 /**
  * A fake engine for the CLI's container verbs: the daemon's container side is
  * being written at the same time, and the end-to-end suite drives the real
- * one. This fake speaks just enough of Docker's API (create, the attach
- * upgrade, wait with early headers, start, stop) to check the order and shape
- * of the CLI's requests and how it maps answers to exit codes.
+ * one. This fake speaks just enough of Docker's API (create, the attach and
+ * exec-start upgrades, wait with early headers, start, stop, inspect, exec,
+ * logs, top, stats, archive, export, events, resize) to check the order and
+ * shape of the CLI's requests and how it maps answers to exit codes. Like
+ * the daemon, it ends a stream when the client types the detach keys.
  */
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+type ApiError = { status: number; code: string; message: string };
 
 export interface FakeBehaviour {
   /** `{ status, code, message }` to answer create or start with. */
-  createError?: { status: number; code: string; message: string };
-  startError?: { status: number; code: string; message: string };
+  createError?: ApiError;
+  startError?: ApiError;
   exitCode?: number;
-  /** Attach output, as [stream, text] frames (raw text with a TTY). */
+  /** Attach (and exec) output, as [stream, text] frames (raw text with a TTY). */
   output?: [1 | 2, string][];
+  /**
+   * What `GET /containers/{id}/json` says; the container is running without a
+   * TTY by default. `Running: true` given here also means it is running
+   * already: an attach gets its output at once (`isula attach`), not at start.
+   */
+  container?: { Tty?: boolean; OpenStdin?: boolean; Running?: boolean; Paused?: boolean; Restarting?: boolean };
+  /** `GET /containers/{id}/json` answers 404 for these names. */
+  missing?: string[];
+  /** exec: the code `GET /exec/{id}/json` reports, and errors for create and start. */
+  execExitCode?: number;
+  execCreateError?: ApiError;
+  execStartError?: ApiError;
+  /** `GET /containers/{id}/logs`: frames (raw with a TTY container). */
+  logs?: [1 | 2, string][];
+  top?: { Titles: string[]; Processes: string[][] };
+  /** `GET /containers/{id}/stats`: the documents sent, one a line. */
+  stats?: Record<string, unknown>[];
+  /** `HEAD`/`GET /containers/{id}/archive`: the stat of each path, and the tar GET sends. */
+  archive?: { stats: Record<string, { name: string; size: number; mode: number; mtime: string; linkTarget: string }>; tar?: Buffer };
+  exportData?: Buffer;
+  /** `GET /events`: the lines sent. */
+  events?: string[];
+  /** `GET /containers/json`. */
+  list?: { Id: string; Names: string[] }[];
 }
 
 export interface FakeDaemon {
   host: string;
   /** One entry per request: `POST /containers/create?name=x`, … */
   log: string[];
+  /** JSON bodies by route, and raw ones (archives) as Buffers. */
   bodies: Map<string, unknown>;
   close(): Promise<void>;
 }
 
-function frame(stream: number, text: string | Buffer): Buffer {
+export function frame(stream: number, text: string | Buffer): Buffer {
   const payload = Buffer.from(text);
   const header = Buffer.alloc(8);
   header[0] = stream;
   header.writeUInt32BE(payload.length, 4);
   return Buffer.concat([header, payload]);
+}
+
+const ID = 'c0ffee'.padEnd(64, '0');
+const EXEC_ID = 'e0e0'.padEnd(64, '0');
+const CTRL: Record<string, number> = { 'ctrl-a': 1, 'ctrl-p': 16, 'ctrl-q': 17 };
+const keysOf = (spec: string | null | undefined) => Buffer.from((spec || 'ctrl-p,ctrl-q').split(',').map((k) => CTRL[k] ?? k.charCodeAt(0)));
+
+/** A hijacked session: output first, then (with stdin) the input echoed back once it ends; the detach keys end it at once. */
+interface Session {
+  socket: net.Socket;
+  stdin: Buffer[];
+  /** Settles with 'end' (stdin EOF) or 'detach'; undefined without stdin. */
+  input: Promise<'end' | 'detach'> | undefined;
+  detached: boolean;
+}
+
+/** As the real daemon (and moby): the detach keys count only with a TTY (`keys` undefined without one). */
+function openSession(socket: net.Socket, wantStdin: boolean, keys: Buffer | undefined): Session {
+  const s: Session = { socket, stdin: [], input: undefined, detached: false };
+  socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+  socket.on('error', () => {});
+  s.input = wantStdin ? new Promise((resolve) => {
+    socket.on('data', (c: Buffer) => {
+      s.stdin.push(c);
+      if (keys !== undefined && Buffer.concat(s.stdin).includes(keys)) { s.detached = true; socket.end(); resolve('detach'); }
+    });
+    socket.on('end', () => resolve('end'));
+  }) : undefined;
+  return s;
+}
+
+/** Writes the output, waits for stdin, echoes it; returns false when the client detached. */
+async function playSession(s: Session, tty: boolean, output: [1 | 2, string][]): Promise<boolean> {
+  for (const [stream, text] of output) s.socket.write(tty ? Buffer.from(text) : frame(stream, text));
+  if (s.input !== undefined) {
+    if (await s.input === 'detach') return false;
+    s.socket.write(tty ? Buffer.from(`stdin:${Buffer.concat(s.stdin).toString()}`) : frame(1, `stdin:${Buffer.concat(s.stdin).toString()}`));
+  }
+  s.socket.end();
+  return true;
 }
 
 export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon> {
@@ -43,61 +114,129 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
   const log: string[] = [];
   const bodies = new Map<string, unknown>();
   let tty = false;
-  let attach: { socket: net.Socket; stdin: Buffer[]; stdinEnded: Promise<unknown> | undefined } | undefined;
+  let attach: Session | undefined;
   let waiter: http.ServerResponse | undefined;
+  let execConfig: { AttachStdin?: boolean; Tty?: boolean; DetachKeys?: string } = {};
+  const sockets = new Set<net.Socket>();
+  const c = { Tty: false, OpenStdin: false, Running: true, Paused: false, Restarting: false, ...b.container };
 
   const json = (res: http.ServerResponse, status: number, value: unknown) => {
     res.writeHead(status, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(value));
   };
+  const finishWait = () => { waiter?.end(JSON.stringify({ StatusCode: b.exitCode ?? 0 })); waiter = undefined; };
 
   const runContainer = async () => {
-    if (attach !== undefined) {
-      for (const [stream, text] of b.output ?? []) attach.socket.write(tty ? Buffer.from(text) : frame(stream, text));
-      if (attach.stdinEnded !== undefined) {
-        await attach.stdinEnded;
-        attach.socket.write(frame(1, `stdin:${Buffer.concat(attach.stdin).toString()}`));
-      }
-      attach.socket.end();
-    }
-    if (waiter !== undefined) waiter.end(JSON.stringify({ StatusCode: b.exitCode ?? 0 }));
+    if (attach !== undefined && !await playSession(attach, tty, b.output ?? [])) return; // detached: the container goes on
+    finishWait();
   };
 
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    for await (const chunk of req) chunks.push(chunk as Buffer);
     const url = new URL(req.url ?? '/', 'http://fake');
     const route = url.pathname.replace(/^\/v1\.41/, '');
     log.push(`${req.method} ${route}${url.search}`);
-    if (chunks.length > 0) bodies.set(route, JSON.parse(Buffer.concat(chunks).toString()));
+    if (chunks.length > 0) {
+      const raw = Buffer.concat(chunks);
+      bodies.set(route, /json/.test(req.headers['content-type'] ?? '') ? JSON.parse(raw.toString()) : raw);
+    }
+    const name = decodeURIComponent(route.split('/')[2] ?? '');
     if (route === '/containers/create') {
       if (b.createError) return json(res, b.createError.status, b.createError);
       tty = (bodies.get(route) as { Tty?: boolean }).Tty === true;
-      return json(res, 201, { Id: 'c0ffee'.padEnd(64, '0'), Warnings: [] });
+      return json(res, 201, { Id: ID, Warnings: [] });
     }
+    if (route === '/containers/json') return json(res, 200, b.list ?? []);
+    if (route.startsWith('/containers/') && (b.missing ?? []).includes(name)) return json(res, 404, { message: `No such container: ${name}`, code: 'CONTAINER_NOT_FOUND' });
     if (route.endsWith('/wait')) {
       // Docker's daemon sends its headers once the waiter is registered.
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.flushHeaders();
       waiter = res;
+      if (!c.Running && req.url?.includes('not-running')) finishWait();
       return undefined;
     }
-    if (route.endsWith('/start')) {
+    if (route.endsWith('/start') && route.startsWith('/containers/')) {
       if (b.startError) return json(res, b.startError.status, b.startError);
       res.writeHead(204).end();
       void runContainer();
       return undefined;
     }
     if (route.endsWith('/stop')) return res.writeHead(304).end();
+    if (route.endsWith('/resize') && /^\/(containers|exec)\//.test(route)) return res.writeHead(200).end();
+    if (route === `/containers/${name}/json`) return json(res, 200, { Id: ID, Name: `/${name}`, Config: { Tty: c.Tty, OpenStdin: c.OpenStdin }, State: { Running: c.Running, Paused: c.Paused, Restarting: c.Restarting } });
+    if (route.endsWith('/exec') && req.method === 'POST') {
+      if (b.execCreateError) return json(res, b.execCreateError.status, b.execCreateError);
+      execConfig = bodies.get(route) as typeof execConfig;
+      return json(res, 201, { Id: EXEC_ID });
+    }
+    if (route === `/exec/${EXEC_ID}/start`) return res.writeHead(200).end(); // detached start
+    if (route === `/exec/${EXEC_ID}/json`) return json(res, 200, { ID: EXEC_ID, Running: false, ExitCode: b.execExitCode ?? 0 });
+    if (route.endsWith('/logs')) {
+      res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' });
+      for (const [stream, text] of b.logs ?? []) res.write(c.Tty ? Buffer.from(text) : frame(stream, text));
+      return res.end();
+    }
+    if (route.endsWith('/top')) return json(res, 200, b.top ?? { Titles: [], Processes: [] });
+    if (route.endsWith('/stats')) {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      for (const s of b.stats ?? []) res.write(`${JSON.stringify(s)}\n`);
+      return res.end();
+    }
+    if (route.endsWith('/archive')) {
+      const p = url.searchParams.get('path') ?? '';
+      if (req.method === 'PUT') return res.writeHead(200).end();
+      const st = b.archive?.stats[p];
+      if (st === undefined) return json(res, 404, { message: `Could not find the file ${p} in container ${name}`, code: 'NOT_FOUND' });
+      const header = Buffer.from(JSON.stringify(st)).toString('base64');
+      res.writeHead(200, { 'Content-Type': 'application/x-tar', 'X-Docker-Container-Path-Stat': header, ...(req.method === 'HEAD' && { 'Content-Length': '42' }) });
+      return res.end(req.method === 'HEAD' ? undefined : b.archive?.tar);
+    }
+    if (route.endsWith('/export')) {
+      res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+      return res.end(b.exportData);
+    }
+    if (route === '/events') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      for (const line of b.events ?? []) res.write(`${line}\n`);
+      return res.end();
+    }
     return json(res, 404, { message: `no route ${route}`, code: 'NOT_FOUND' });
   });
-  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket) => {
+  server.on('connection', (s: net.Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://fake');
-    log.push(`${req.method} ${url.pathname.replace(/^\/v1\.41/, '')}${url.search} upgrade=${req.headers.upgrade ?? ''}`);
-    socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
-    const stdin: Buffer[] = [];
-    socket.on('data', (c: Buffer) => stdin.push(c));
-    attach = { socket, stdin, stdinEnded: url.searchParams.get('stdin') === '1' ? once(socket, 'end') : undefined };
+    const route = url.pathname.replace(/^\/v1\.41/, '');
+    log.push(`${req.method} ${route}${url.search} upgrade=${req.headers.upgrade ?? ''}`);
+    if (route.startsWith('/exec/')) {
+      // The start options come as a JSON body before the stream.
+      const length = Number(req.headers['content-length'] ?? 0);
+      let body = head;
+      const begin = () => {
+        socket.off('data', onData);
+        bodies.set(route, JSON.parse(body.subarray(0, length).toString() || '{}'));
+        const rest = body.subarray(length);
+        if (b.execStartError) {
+          const text = JSON.stringify(b.execStartError);
+          socket.end(`HTTP/1.1 ${b.execStartError.status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+          return;
+        }
+        const s = openSession(socket, execConfig.AttachStdin === true, execConfig.Tty === true ? keysOf(execConfig.DetachKeys) : undefined);
+        if (rest.length > 0) socket.unshift(rest);
+        void playSession(s, execConfig.Tty === true, b.output ?? []);
+      };
+      const onData = (chunk: Buffer) => { body = Buffer.concat([body, chunk]); if (body.length >= length) begin(); };
+      if (body.length >= length) begin();
+      else socket.on('data', onData);
+      return;
+    }
+    attach = openSession(socket, url.searchParams.get('stdin') === '1', tty ? keysOf(url.searchParams.get('detachKeys')) : undefined);
+    // Attaching to a running container (`isula attach`): its output comes now, and the exit with the stream's end.
+    if (b.container?.Running === true) {
+      const session = attach;
+      void playSession(session, c.Tty, b.output ?? []).then((ended) => { if (ended) finishWait(); });
+    }
   });
   server.listen(socketPath);
   await once(server, 'listening');
@@ -108,9 +247,42 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
     close: async () => {
       attach?.socket.destroy();
       waiter?.destroy();
+      for (const s of sockets) s.destroy();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await fs.rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+export const ISULA = fileURLToPath(new URL('../src/isula.js', import.meta.url));
+
+export interface IsulaRun {
+  code: number | null;
+  stdout: string;
+  stdoutBytes: Buffer;
+  stderr: string;
+  log: string[];
+  bodies: Map<string, unknown>;
+}
+
+/** Runs the CLI (the compiled, unbundled entry) against a fresh fake daemon; `input` goes to its stdin. */
+export async function runIsula(behaviour: FakeBehaviour, args: string[], o: { input?: string | Buffer; keepStdinOpen?: boolean; cwd?: string } = {}): Promise<IsulaRun> {
+  const daemon = await startFakeDaemon(behaviour);
+  try {
+    const child = spawn(process.execPath, [ISULA, '-H', daemon.host, ...args], { stdio: ['pipe', 'pipe', 'pipe'], cwd: o.cwd });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => { out.push(c); });
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.stdin.on('error', () => {});
+    if (o.input !== undefined) child.stdin.write(o.input);
+    // Kept open (detach tests): the client must leave without stdin's end.
+    if (!o.keepStdinOpen) child.stdin.end();
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const stdoutBytes = Buffer.concat(out);
+    return { code, stdout: stdoutBytes.toString(), stdoutBytes, stderr, log: daemon.log, bodies: daemon.bodies };
+  } finally {
+    await daemon.close();
+  }
 }
