@@ -187,7 +187,8 @@ async function attachStream(manager: ContainerManager, record: ContainerRecord, 
   const io = new HijackedStdio(socket, {
     tty: record.Config.Tty === true,
     stdin: want.stdin,
-    detachKeys: want.detachKeys,
+    // As moby: detach keys are watched only with a TTY; piped input (maybe binary) goes through whole.
+    detachKeys: record.Config.Tty === true ? want.detachKeys : undefined,
     onDetach: () => {
       // Only this client leaves: the container keeps running (its stdin stays open with --leave-stdin-open).
       stream?.close();

@@ -55,7 +55,7 @@ export function registerStreamRoutes(api: ApiServer, manager: ContainerManager, 
     const io = new HijackedStdio(socket, {
       tty: c.Tty === true,
       stdin: c.AttachStdin === true,
-      detachKeys: keys,
+      detachKeys: c.Tty === true ? keys : undefined,
       onDetach: () => { stream?.close(); io.end(); done(); },
     });
     void io.closed.then(() => { stream?.close(); done(); });
