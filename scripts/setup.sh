@@ -30,7 +30,9 @@ command -v apt-get >/dev/null || die "apt-get not found: this set-up is for Debi
 
 ENGINE_PKGS=(runc crun conmon lxc containernetworking-plugins containerd catatonit golang-github-containers-common attr
   iproute2 iptables openssl busybox-static skopeo umoci ca-certificates)
-TEST_PKGS=(docker-registry socat hyperfine jq apache2-utils)
+# docker.io for its client: the compatibility suite drives isulad with Debian's docker 20.10 CLI
+# (/usr/bin/docker; its dockerd is not used by the tests). tmux gives the interactive tests a terminal.
+TEST_PKGS=(docker-registry socat hyperfine jq apache2-utils docker.io tmux)
 
 pkgs=("${ENGINE_PKGS[@]}")
 [ "$MODE" = test ] && pkgs+=("${TEST_PKGS[@]}")

@@ -4,42 +4,17 @@
  * and filters, info counts, stdin through run -i / start -a -i, and events.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { ISULA, tempRoot, TestDaemon, waitFor, type RunResult } from '../lib/harness.js';
-import { assertNoTrace, cgroupDirs, IMAGES_DIR, inspect, mountsUnder, ok, testImages } from '../lib/containers.js';
+import { tempRoot, TestDaemon, waitFor } from '../lib/harness.js';
+import { assertNoTrace, cgroupDirs, daemon, IMAGES_DIR, inspect, isulaWithStdin, mountsUnder, ok } from '../lib/containers.js';
 
 const run = promisify(execFile);
 
 interface Inspected { Id: string; Name: string; State: { Status: string; Pid: number; ExitCode: number }; HostConfig: { Runtime?: string; CgroupParent?: string } }
-
-/**
- * A runc daemon with busybox loaded. Unlike containerDaemon() one teardown does
- * it all, in the order that works: remove the containers while the daemon is
- * still up, unmount what a test left mounted, stop the daemon, delete the roots.
- * (containerDaemon's removeAll is registered after newDaemon's stop, so it
- * always finds the daemon stopped and removes nothing.)
- */
-async function daemon(t: { after(fn: () => Promise<void>): void }, config: Record<string, unknown> = {}): Promise<TestDaemon> {
-  await testImages();
-  const d = new TestDaemon(await tempRoot());
-  t.after(async () => {
-    if (d.proc !== undefined && d.proc.exitCode === null && d.proc.signalCode === null) {
-      const ids = (await d.isula(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await d.isula(['rm', '-f', ...ids]);
-    }
-    await d.stop();
-    for (const m of (await mountsUnder(d.root)).reverse()) await run('umount', ['-l', m]).catch(() => {});
-    await fs.rm(d.root, { recursive: true, force: true });
-  });
-  await d.writeConfig({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'default-runtime': 'runc', ...config });
-  await d.start();
-  ok(await d.isula(['load', '-i', path.join(IMAGES_DIR, 'busybox.docker.tar')]), 'load busybox');
-  return d;
-}
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
 const exists = (p: string): Promise<boolean> => fs.stat(p).then(() => true, () => false);
@@ -65,22 +40,6 @@ async function mountAsACrashLeftIt(d: TestDaemon, id: string): Promise<string> {
   const merged = path.join(dir, 'merged');
   await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${dir}/upper,workdir=${dir}/work`, merged], { timeout: 10_000 });
   return merged;
-}
-
-/** Runs `isula` with `input` on its stdin (harness.runNode has none). */
-function isulaWithStdin(d: TestDaemon, args: string[], input: string | Buffer, timeoutMs = 15_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ISULA, '-H', d.host, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`isula ${args.join(' ')} did not end within ${timeoutMs} ms; stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr)}`)); }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 1, stdout, stderr }); });
-    child.stdin.on('error', () => {}); // EPIPE if the CLI ends first; the result tells.
-    child.stdin.end(input);
-  });
 }
 
 test('restore repairs a crash: a half-created container is removed; a created one keeps its layer, loses its leaked mount and starts', async (t) => {

@@ -3,11 +3,11 @@
  * the offline busybox image, and checks for leftovers on the host.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { newDaemon, REPO, type RunResult, type TestDaemon } from './harness.js';
+import { ISULA, newDaemon, REPO, tempRoot, TestDaemon, type RunResult } from './harness.js';
 
 const run = promisify(execFile);
 export const IMAGES_DIR = process.env['ISULA_TEST_IMAGES'] ?? '/var/cache/isula/test-images';
@@ -96,3 +96,45 @@ export async function inspect<T = Record<string, unknown>>(d: TestDaemon, name: 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * A runc daemon with busybox loaded. Unlike containerDaemon() one teardown does
+ * it all, in the order that works: remove the containers while the daemon is
+ * still up, unmount what a test left mounted, stop the daemon, delete the roots.
+ * (containerDaemon's removeAll is registered after newDaemon's stop, so it
+ * always finds the daemon stopped and removes nothing.)
+ */
+export async function daemon(t: { after(fn: () => Promise<void>): void }, config: Record<string, unknown> = {}): Promise<TestDaemon> {
+  await testImages();
+  const d = new TestDaemon(await tempRoot());
+  t.after(async () => {
+    if (d.proc !== undefined && d.proc.exitCode === null && d.proc.signalCode === null) {
+      const ids = (await d.isula(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+      if (ids.length > 0) await d.isula(['rm', '-f', ...ids]);
+    }
+    await d.stop();
+    for (const m of (await mountsUnder(d.root)).reverse()) await run('umount', ['-l', m]).catch(() => {});
+    await fs.rm(d.root, { recursive: true, force: true });
+  });
+  await d.writeConfig({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'default-runtime': 'runc', ...config });
+  await d.start();
+  ok(await d.isula(['load', '-i', path.join(IMAGES_DIR, 'busybox.docker.tar')]), 'load busybox');
+  return d;
+}
+
+/** Runs `isula` with `input` on its stdin (harness.runNode has none). */
+export function isulaWithStdin(d: TestDaemon, args: string[], input: string | Buffer, timeoutMs = 15_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [ISULA, '-H', d.host, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`isula ${args.join(' ')} did not end within ${timeoutMs} ms; stdout ${JSON.stringify(stdout)}, stderr ${JSON.stringify(stderr)}`)); }, timeoutMs);
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 1, stdout, stderr }); });
+    child.stdin.on('error', () => {}); // EPIPE if the CLI ends first; the result tells.
+    child.stdin.end(input);
+  });
+}
+
