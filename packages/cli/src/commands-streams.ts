@@ -694,10 +694,12 @@ export function registerStreamCommands(program: Command, client: () => EngineCli
     .description('Fetch the logs of a container')
     .argument('<container>', 'container name or id')
     .action(async (name: string, opts: LogsFlags) => {
-      const query = logsQuery(opts);
-      const c = await client().json<ContainerJson>(cpath(name, '/json'));
-      const res = await client().stream(cpath(c.Id, '/logs'), { query });
-      await copyBody(res.body, { multiplexed: c.Config?.Tty !== true });
+      const res = await client().stream(cpath(name, '/logs'), { query: logsQuery(opts) });
+      // isulad says which framing it sends (as Docker's API 1.42: multiplexed-stream without a TTY);
+      // a raw-stream answer may come from an older API that says it for both: then ask the container.
+      const multiplexed = res.headers.get('content-type') === 'application/vnd.docker.multiplexed-stream'
+        || (await client().json<ContainerJson>(cpath(name, '/json'))).Config?.Tty !== true;
+      await copyBody(res.body, { multiplexed });
     }), (cmd) => cmd
     .option('--details', 'show extra details provided to logs')
     .option('-f, --follow', 'follow log output')

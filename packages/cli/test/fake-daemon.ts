@@ -174,7 +174,8 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
     if (route === `/exec/${EXEC_ID}/start`) return res.writeHead(200).end(); // detached start
     if (route === `/exec/${EXEC_ID}/json`) return json(res, 200, { ID: EXEC_ID, Running: false, ExitCode: b.execExitCode ?? 0 });
     if (route.endsWith('/logs')) {
-      res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' });
+      // As isulad (and Docker's API 1.42): the content type says the framing.
+      res.writeHead(200, { 'Content-Type': c.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
       for (const [stream, text] of b.logs ?? []) res.write(c.Tty ? Buffer.from(text) : frame(stream, text));
       return res.end();
     }

@@ -114,7 +114,8 @@ export function registerStreamRoutes(api: ApiServer, manager: ContainerManager, 
     const sinceNs = unixNs(query.get('since'), 'since');
     const untilNs = unixNs(query.get('until'), 'until');
     const tty = record.Config.Tty === true;
-    res.writeHead(200, STREAM_HEADERS);
+    // API 1.42's content types: clients that know them need not inspect the container first.
+    res.writeHead(200, { ...STREAM_HEADERS, 'Content-Type': tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
     res.flushHeaders();
     const writerDone = follow ? manager.exitOf(record.Id) : undefined;
     const out = new BatchedWriter(res);
