@@ -34,6 +34,9 @@ test('exec: output, exit codes, stdin, env/user/workdir, detached; clear errors 
 
   const missing = await d.isula(['exec', 'ex', '/no/such/cmd']);
   assert.equal(missing.code, 127, `a missing command exits 127: ${missing.stderr}`);
+  const noUser = await d.isula(['exec', '-u', 'nosuchuser', 'ex', 'true']);
+  assert.equal(noUser.code, 126, `an exec that cannot start (unknown user) exits 126: ${noUser.stdout}${noUser.stderr}`);
+  assert.match(noUser.stdout + noUser.stderr, /nosuchuser/);
 
   assert.equal(ok(await d.isula(['exec', '-d', 'ex', 'sh', '-c', 'sleep 0.2; echo bg > /tmp/detached'])), '');
   await waitFor(async () => (await d.isula(['exec', 'ex', 'cat', '/tmp/detached'])).stdout === 'bg\n', { timeoutMs: 10_000, what: 'the detached exec to write its file' });

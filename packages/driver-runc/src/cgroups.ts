@@ -87,7 +87,8 @@ export async function readStats(cgroupPath: string): Promise<ContainerStats> {
     cpuacct = 'cpu,cpuacct';
     cpuUsageNs = await readNumber(v1(cpuacct, cgroupPath, 'cpuacct.usage'));
   }
-  const perCpu = (await readText(v1(cpuacct, cgroupPath, 'cpuacct.usage_percpu')))?.split(/\s+/).map(Number).filter(Number.isFinite) ?? [];
+  // readText trims: no empty field at the end to count as a CPU.
+  const perCpu = (await readText(v1(cpuacct, cgroupPath, 'cpuacct.usage_percpu')))?.split(/\s+/).filter((f) => f !== '').map(Number).filter(Number.isFinite) ?? [];
   const memoryMaxUsageBytes = await readNumber(v1('memory', cgroupPath, 'memory.max_usage_in_bytes'));
   return {
     readAt,

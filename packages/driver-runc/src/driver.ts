@@ -252,14 +252,14 @@ export class RuncDriver implements RuntimeDriver {
     const execDir = this.#execDir(p, execId);
     await fs.rm(execDir, { recursive: true, force: true });
     await fs.mkdir(path.join(execDir, 'exits'), { recursive: true, mode: 0o700 });
-    await fs.mkdir(path.dirname(opts.stdio.logPath), { recursive: true });
+    if (opts.stdio.noLog !== true) await fs.mkdir(path.dirname(opts.stdio.logPath), { recursive: true });
     const processSpec = { ...opts.process, terminal: opts.stdio.terminal };
     await fs.writeFile(path.join(execDir, 'process.json'), JSON.stringify(processSpec), { mode: 0o600 });
     // The caller gets a stream when it asked to be told of the start: output then also reaches it live.
     const attach = opts.onStarted !== undefined;
     const args = [
       '--api-version', '1', '-c', ref.id, '-u', execId, '-n', ref.id, '-r', cli.spec.path, '-b', execDir,
-      '-p', path.join(execDir, 'pidfile'), '-l', `k8s-file:${opts.stdio.logPath}`, '--exit-dir', path.join(execDir, 'exits'),
+      '-p', path.join(execDir, 'pidfile'), '-l', opts.stdio.noLog === true ? 'none:' : `k8s-file:${opts.stdio.logPath}`, '--exit-dir', path.join(execDir, 'exits'),
       // conmon's own messages of an attached exec reach the exec's stderr: keep them to errors.
       '--socket-dir-path', this.#layout.socketDir, '--log-level', attach ? 'error' : conmonLogLevel(this.#opts.logLevel),
       '-e', '--exec-process-spec', path.join(execDir, 'process.json'),

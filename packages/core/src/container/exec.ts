@@ -78,6 +78,13 @@ export class ExecManager {
     const cmd = body.Cmd ?? [];
     if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string')) throw new IsulaError('API_BAD_REQUEST', 'No exec command specified');
     if (body.Env !== undefined && body.Env !== null && (!Array.isArray(body.Env) || body.Env.some((e) => typeof e !== 'string'))) throw new IsulaError('API_BAD_REQUEST', 'Env must be a list of strings');
+    for (const k of ['User', 'WorkingDir', 'DetachKeys'] as const) {
+      if (body[k] !== undefined && body[k] !== null && typeof body[k] !== 'string') throw new IsulaError('API_BAD_REQUEST', `${k} must be a string`);
+    }
+    const size = body.ConsoleSize;
+    if (size !== undefined && size !== null && (!Array.isArray(size) || size.length !== 2 || size.some((n) => !Number.isInteger(n) || n < 0 || n > 65535))) {
+      throw new IsulaError('API_BAD_REQUEST', 'ConsoleSize must be [height, width]');
+    }
     const record = this.#containers.find(idOrName).record;
     checkRunning(record.Id, record.State.Status);
     this.#prune(record.Id);
@@ -124,19 +131,25 @@ export class ExecManager {
     const e = this.get(execId);
     if (e.started) throw new IsulaError('CONTAINER_STATE_CONFLICT', e.running ? `Exec command ${execId} is already running` : `Exec command ${execId} has already run`);
     e.started = true;
-    const { record, runtime, ref } = await this.#containers.driverOf(e.containerId);
+    let prepared;
     try {
+      const { record, runtime, ref } = await this.#containers.driverOf(e.containerId);
       checkRunning(record.Id, record.State.Status);
+      prepared = { record, runtime, ref, proc: await this.#process(ref.bundle, record.Rootfs, e.config) };
     } catch (err) {
-      e.started = false;
+      // As Docker's: an exec that could not start is over, with 126, and is pruned like any other.
+      e.exitCode = 126;
+      this.#finished(e);
       throw err;
     }
-    const proc = await this.#process(ref.bundle, record.Rootfs, e.config);
+    const { record, runtime, ref, proc } = prepared;
+    // Nobody reads an exec's log: its output goes to the attached client or nowhere (as Docker's detached exec).
     const stdio = {
       terminal: e.config.Tty === true,
       openStdin: e.config.AttachStdin === true && sink !== undefined,
       stdinOnce: true,
       logPath: path.join(ref.containerDir, 'exec', `${execId}.log`),
+      noLog: true,
     };
     const cmd = (e.config.Cmd ?? []).join(' ');
     let onStarted!: (pid: number) => void;
@@ -155,6 +168,9 @@ export class ExecManager {
             if ((s === 1 && e.config.AttachStdout === true) || (s === 2 && e.config.AttachStderr === true)) sink.write(s, chunk);
           });
           sink.connected(stream);
+        } else {
+          // Detached: the driver's attach connection would only pile the output up.
+          stream?.close();
         }
         onStarted(pid);
         const size = e.size;
@@ -174,16 +190,19 @@ export class ExecManager {
       },
     ).finally(() => {
       const was = e.running;
-      e.running = false;
-      e.finishedAt = Date.now();
-      e.finish();
-      void fs.rm(stdio.logPath, { force: true }).catch(() => {});
+      this.#finished(e);
       if (was) this.#containers.emitEvent(record, `exec_die`, { execID: execId, exitCode: String(e.exitCode ?? -1) });
     });
     // The request going away does not stop the process (as Docker's); the wait for its start is bounded by the driver.
     await started.catch((err: unknown) => { throw toIsulaError(err); });
     this.#containers.emitEvent(record, `exec_start: ${cmd}`, { execID: execId });
     return e;
+  }
+
+  #finished(e: ExecInstance): void {
+    e.running = false;
+    e.finishedAt = Date.now();
+    e.finish();
   }
 
   async resize(execId: string, rows: number, cols: number, signal: AbortSignal): Promise<void> {
