@@ -83,8 +83,8 @@ export const ERROR_CODES = Object.freeze({
   CONTAINER_ARCHIVE_INVALID: 'invalidArgument',
   /** No such exec instance. */
   EXEC_NOT_FOUND: 'notFound',
-  /** The container's log driver keeps no log to read (log-driver none). */
-  LOGS_UNAVAILABLE: 'invalidArgument',
+  /** The container's log driver keeps no log to read (log-driver none): 501 as Docker's NotImplemented. */
+  LOGS_UNAVAILABLE: 'unimplemented',
   // generic
   CANCELED: 'canceled',
   TIMEOUT: 'timeout',

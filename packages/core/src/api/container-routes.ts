@@ -209,7 +209,6 @@ async function attachStream(manager: ContainerManager, record: ContainerRecord, 
     },
     connected(s) {
       stream = s;
-      if (io.detached) { s.close(); return; }
       io.connect(s);
     },
   };

@@ -9,6 +9,9 @@ import type net from 'node:net';
 import type { StdioStream } from '../drivers/runtime.js';
 import { DetachKeyFilter } from './detach-keys.js';
 
+/** Output a client may leave unread before it is dropped. */
+export const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
+
 export interface HijackedStdioOptions {
   tty: boolean;
   /** Forward the client's bytes to stdin. */
@@ -28,13 +31,14 @@ export class HijackedStdio {
   readonly #early: Buffer[] = [];
   #stdinEnded = false;
   #detached = false;
+  #closed = false;
   /** Settles when the client's connection has closed. */
   readonly closed: Promise<void>;
 
   constructor(socket: net.Socket, opts: HijackedStdioOptions) {
     this.#socket = socket;
     this.#tty = opts.tty;
-    this.closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    this.closed = new Promise<void>((resolve) => socket.once('close', () => { this.#closed = true; resolve(); }));
     socket.on('error', () => {});
     if (!opts.stdin) {
       // Still read, to see the client leave; what it sends goes nowhere.
@@ -72,8 +76,16 @@ export class HijackedStdio {
     return this.#detached;
   }
 
-  /** The process's stdio is connected: early stdin is flushed, later stdin goes straight on. */
+  /**
+   * The process's stdio is connected: early stdin is flushed, later stdin goes
+   * straight on. A client that already left or detached has the stream closed
+   * at once (for an exec that is its stdin's end).
+   */
   connect(stream: StdioStream): void {
+    if (this.#closed || this.#detached) {
+      stream.close();
+      return;
+    }
     this.#stream = stream;
     for (const chunk of this.#early.splice(0)) this.#toStdin((s) => s.writeStdin(chunk));
     if (this.#stdinEnded) this.#toStdin((s) => s.closeStdin());
@@ -81,6 +93,12 @@ export class HijackedStdio {
 
   write(stream: 1 | 2, chunk: Buffer): void {
     if (this.#socket.destroyed || this.#socket.writableEnded) return;
+    // A client that stops reading is dropped rather than buffered without bound: the
+    // driver's stream has no pause, and the container must not fill the daemon's memory.
+    if (this.#socket.writableLength > MAX_UNREAD_BYTES) {
+      this.#socket.destroy();
+      return;
+    }
     if (this.#tty) { this.#socket.write(chunk); return; }
     const header = Buffer.alloc(8);
     header[0] = stream;

@@ -16,6 +16,8 @@ export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.12';
 /** Largest JSON body accepted (Docker's own requests are far smaller). */
 export const MAX_JSON_BODY_BYTES = 1024 * 1024;
+/** How long a JSON request body may take to arrive. */
+const BODY_TIMEOUT_MS = 60_000;
 /** Longest unix socket path the kernel keeps (sun_path is 108 bytes with the NUL). */
 const MAX_SOCKET_PATH_BYTES = 107;
 
@@ -73,11 +75,16 @@ export class ApiServer {
       }
       await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o711 });
       await removeStaleSocket(socketPath);
-      const server = http.createServer({ requestTimeout: 300_000, headersTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
+      // No whole-request timeout: an archive upload (cp, load) may stream for long. JSON bodies
+      // have their own bound in time (readJsonBody), headers theirs (headersTimeout).
+      const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
         void this.#handle(req, res);
       });
       server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
         if (head.length > 0) socket.unshift(head);
+        // node:http no longer tracks an upgraded socket: close() must cut it itself.
+        this.#hijacked.add(socket);
+        socket.once('close', () => this.#hijacked.delete(socket));
         const res = new http.ServerResponse(req);
         // An error answer to an upgrade must not say `Connection: close`: Docker's client then
         // skips its status check and reads the JSON error as a stream (httputil.ErrPersistEOF).
@@ -153,13 +160,15 @@ export class ApiServer {
       const ctx: RequestContext = {
         req, res, params: found.params, query: url.searchParams, log, signal: controller.signal,
         // An upgrade request's body is not parsed by node:http: it is the first bytes on the socket.
-        json: () => (upgraded !== undefined ? readUpgradeBody(req, upgraded) : readJsonBody(req)),
+        json: () => (upgraded !== undefined ? readUpgradeBody(req, upgraded, controller.signal) : readJsonBody(req)),
         hijack: () => {
           const socket = upgraded ?? (req.socket as net.Socket);
           hijacked = true;
           socket.on('close', onGone);
-          this.#hijacked.add(socket);
-          socket.once('close', () => this.#hijacked.delete(socket));
+          if (upgraded === undefined) {
+            this.#hijacked.add(socket);
+            socket.once('close', () => this.#hijacked.delete(socket));
+          }
           if (upgraded !== undefined) {
             res.detachSocket(socket);
             socket.write('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ' + API_VERSION + '\r\n\r\n');
@@ -193,8 +202,8 @@ export class ApiServer {
       this.#shutdown.signal.removeEventListener('abort', onShutdown);
       // An upgrade request answered without a hijack: the server does not close that socket itself.
       if (upgraded !== undefined && !hijacked) {
-        if (res.writableFinished) upgraded.end();
-        else res.once('finish', () => upgraded.end());
+        if (res.writableFinished) upgraded.destroySoon();
+        else res.once('finish', () => upgraded.destroySoon());
       }
     }
   }
@@ -236,10 +245,16 @@ export async function readJsonBody(req: http.IncomingMessage, limit = MAX_JSON_B
   if (declared > limit) throw new IsulaError('API_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, { httpStatus: 413 });
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new IsulaError('API_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`, { httpStatus: 413 });
-    chunks.push(chunk);
+  // A client that sends its JSON body slower than this is cut (the server has no whole-request timeout).
+  const timer = setTimeout(() => req.destroy(new IsulaError('API_BAD_REQUEST', `request body not received within ${BODY_TIMEOUT_MS / 1000} s`)), BODY_TIMEOUT_MS);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw new IsulaError('API_BODY_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`, { httpStatus: 413 });
+      chunks.push(chunk);
+    }
+  } finally {
+    clearTimeout(timer);
   }
   if (size === 0) return undefined;
   try {
@@ -254,7 +269,7 @@ export async function readJsonBody(req: http.IncomingMessage, limit = MAX_JSON_B
  * tcp`): `Content-Length` bytes read off the socket before it becomes the
  * raw stream; what follows them is put back for the stream.
  */
-async function readUpgradeBody(req: http.IncomingMessage, socket: net.Socket, limit = MAX_JSON_BODY_BYTES): Promise<unknown> {
+async function readUpgradeBody(req: http.IncomingMessage, socket: net.Socket, signal: AbortSignal, limit = MAX_JSON_BODY_BYTES): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (!Number.isSafeInteger(declared) || declared <= 0) return undefined;
   if (declared > limit) throw new IsulaError('API_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit} bytes`, { httpStatus: 413 });
@@ -271,7 +286,14 @@ async function readUpgradeBody(req: http.IncomingMessage, socket: net.Socket, li
       resolve(all.subarray(0, declared));
     };
     const onEnd = () => { done(); reject(new IsulaError('API_BAD_REQUEST', `request body ended after ${size} of ${declared} bytes`)); };
-    const done = () => { socket.off('data', onData); socket.off('end', onEnd); socket.off('close', onEnd); socket.pause(); };
+    const onTimeout = () => { done(); reject(new IsulaError('API_BAD_REQUEST', `request body not received within ${BODY_TIMEOUT_MS / 1000} s (${size} of ${declared} bytes)`)); };
+    const timer = setTimeout(onTimeout, BODY_TIMEOUT_MS);
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onEnd);
+      socket.off('data', onData); socket.off('end', onEnd); socket.off('close', onEnd); socket.pause();
+    };
+    signal.addEventListener('abort', onEnd, { once: true });
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('close', onEnd);

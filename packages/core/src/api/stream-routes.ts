@@ -156,12 +156,14 @@ export function registerStreamRoutes(api: ApiServer, manager: ContainerManager, 
   });
 
   api.route('GET', '/containers/:id/stats', async ({ params, query, res, signal }) => {
-    const id = param(params['id']);
-    const record = manager.find(id).record;
+    const record = manager.find(param(params['id'])).record;
+    // Followed by id: a container of the same name made after an rm is another one.
+    const id = record.Id;
     const stream = query.get('stream') === null ? true : bool(query.get('stream'));
     const oneShot = bool(query.get('one-shot'));
     const sample = async (): Promise<StatsSample | undefined> => {
-      const { record: r, runtime, ref } = await manager.driverOf(id);
+      const { record: r, runtime, ref } = await manager.driverOf(id).catch(() => ({ record: undefined, runtime: undefined, ref: undefined }));
+      if (r === undefined || runtime === undefined || ref === undefined) return undefined;
       if (r.State.Status !== 'running' && r.State.Status !== 'paused') return undefined;
       const stats = await runtime.stats(ref, { signal }).catch(() => undefined);
       return stats === undefined ? undefined : { stats, systemNs: await systemCpuNs() };
@@ -178,8 +180,10 @@ export function registerStreamRoutes(api: ApiServer, manager: ContainerManager, 
     while (!signal.aborted) {
       await sleep(1000, signal);
       if (signal.aborted) break;
+      // As Docker's: the stream ends with the container.
+      try { manager.find(id); } catch { break; }
       const cur = await sample();
-      res.write(`${JSON.stringify(statsJson(manager.find(id).record, cur, prev))}\n`);
+      res.write(`${JSON.stringify(statsJson(record, cur, prev))}\n`);
       prev = cur;
     }
     res.end();
@@ -263,8 +267,17 @@ class BatchedWriter {
     this.#parts = [];
     this.#bytes = 0;
     if (this.#res.destroyed) return;
-    if (!this.#res.write(chunk)) await new Promise<void>((resolve) => { this.#res.once('drain', resolve); this.#res.once('close', resolve); });
+    if (!this.#res.write(chunk)) await drainOrClose(this.#res);
   }
+}
+
+/** Waits for 'drain' or 'close', whichever comes first, and leaves no listener behind. */
+function drainOrClose(res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+    res.once('drain', done);
+    res.once('close', done);
+  });
 }
 
 function size(query: URLSearchParams): { rows: number; cols: number } {

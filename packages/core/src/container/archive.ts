@@ -102,7 +102,9 @@ export async function archiveContainerPath(rootfs: string, ctrPath: string): Pro
     throw err;
   }
   const rebaseName = goBase(loc.absPath);
+  let started = false;
   async function* generate(): AsyncGenerator<Buffer> {
+    started = true;
     const ctx: PackContext = { links: new Map() };
     try {
       if (loc.stat.isDirectory()) {
@@ -124,7 +126,10 @@ export async function archiveContainerPath(rootfs: string, ctrPath: string): Pro
       await loc.dir.close();
     }
   }
-  return { stat, stream: Readable.from(generate(), { objectMode: false }) };
+  const stream = Readable.from(generate(), { objectMode: false });
+  // A stream destroyed before its first read never runs the generator's finally: close here.
+  stream.once('close', () => { if (!started) void loc.dir.close().catch(() => {}); });
+  return { stat, stream };
 }
 
 /**

@@ -179,10 +179,11 @@ export class ContainerManager {
   async withRootfs<T>(idOrName: string, fn: (rootfs: string, record: ContainerRecord) => Promise<T>): Promise<T> {
     const live = this.find(idOrName);
     const id = live.record.Id;
-    const st = live.record.State.Status;
-    if (st === 'removing' || st === 'dead') throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${id.slice(0, 12)} is being removed`);
     const driver = this.#imageDriver(live.record);
     const rootfs = await this.#mutex.run(id, async () => {
+      // Checked under the lock: an rm that finished meanwhile must not get its layer mounted again.
+      const st = live.record.State.Status;
+      if (!this.#byId.has(id) || st === 'removing' || st === 'dead') throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${id.slice(0, 12)} is being removed`);
       const ref: ImageRef = { reference: live.record.Config.Image ?? '', format: live.record.ImageFormat, id: live.record.Image };
       const mounted = await driver.mountRootfs(id, ref, { signal: this.#opSignal() });
       live.rootfsUsers = (live.rootfsUsers ?? 0) + 1;
@@ -193,7 +194,9 @@ export class ContainerManager {
     } finally {
       await this.#mutex.run(id, async () => {
         live.rootfsUsers = (live.rootfsUsers ?? 1) - 1;
-        if (live.rootfsUsers === 0 && !RUNNING_STATES.has(live.record.State.Status) && this.#byId.has(id)) {
+        // 'restarting' has no process: its start mounts again, so the copy's mount goes now.
+        const st = live.record.State.Status;
+        if (live.rootfsUsers === 0 && st !== 'running' && st !== 'paused' && this.#byId.has(id)) {
           await driver.unmountRootfs(id, { signal: AbortSignal.timeout(KILL_WAIT_MS) }).catch((err: unknown) => this.#log.warn({ err, id }, 'unmounting the rootfs after a copy failed'));
         }
       });
@@ -414,6 +417,7 @@ export class ContainerManager {
     } catch (err) {
       for (const s of attached) s.close();
       for (const sink of live.pendingAttach.splice(0)) sink.end();
+      this.#logRotation.untrack(this.logPath(record));
       const e = toIsulaError(err);
       if (created) await runtime.delete(this.#ref(record), { signal: AbortSignal.timeout(KILL_WAIT_MS), force: true }).catch(() => {});
       delete record.DriverData;
@@ -716,6 +720,8 @@ export class ContainerManager {
       // Decided under the lock: a start that slipped in since is seen here.
       const step = await this.#mutex.run(id, async (): Promise<'gone' | 'kill' | 'removed'> => {
         if (!this.#byId.has(id) || live.record.State.Status === 'removing') return 'gone';
+        // A cp or export holds the mounted rootfs: its unmount would fail (busy) and leave a dead container.
+        if ((live.rootfsUsers ?? 0) > 0) throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${id.slice(0, 12)} is in use by a copy (cp or export): try again once it is done`);
         const st = live.record.State.Status;
         if (RUNNING_STATES.has(st)) {
           if (opts.force !== true) {
@@ -753,6 +759,7 @@ export class ContainerManager {
         throw new IsulaError('TIMEOUT', `container ${id.slice(0, 12)} did not exit after SIGKILL; not removed`);
       }
     }
+    this.#logRotation.untrack(this.logPath(live.record));
     this.#emit(live.record, 'destroy');
     for (const l of this.#removedListeners) l(id);
     void notify(this.#deps.hooks, this.#log, 'containerRemoved', this.#event(live.record));
