@@ -99,11 +99,17 @@ test('logs: streams, tail, timestamps, since/until, follow to the exit, across a
   // Output written while the daemon is down is kept, and -f follows after it is back.
   ok(await d.isula(['run', '-d', '--name', 'down', 'busybox', 'sh', '-c', 'echo before; sleep 2; echo during; sleep 3; echo after']));
   await waitFor(async () => (await d.isula(['logs', 'down'])).stdout === 'before\n', { what: 'the first line' });
+  // A `logs -f` started now goes on across the restart, each line once.
+  const follower = isulaWithStdin(d, ['logs', '-f', 'down'], '', 30_000);
+  await new Promise((res) => setTimeout(res, 300));
   await d.stop();
   await new Promise((res) => setTimeout(res, 2500));
   await d.start();
   const afterRestart = await d.isula(['logs', '-f', 'down']);
   assert.equal(afterRestart.stdout, 'before\nduring\nafter\n', afterRestart.stderr);
+  const followed2 = await follower;
+  assert.equal(followed2.code, 0, followed2.stderr);
+  assert.equal(followed2.stdout, 'before\nduring\nafter\n', 'logs -f followed across the daemon restart');
 
   // log-driver none: no log to read, but attach still streams.
   const none = await d.isula(['run', '--name', 'nolog', '--log-driver', 'none', 'busybox', 'echo', 'attached']);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { attachContainer, monitorTtySize, rawTerminal, streamSession, StreamDemuxer } from './attach.js';
-import { jsonLines, type EngineClient } from './client.js';
+import { DaemonUnreachableError, jsonLines, type EngineClient } from './client.js';
 import { containerCommand, describe, filtersJson, toStatusError, waitForExit } from './commands-containers.js';
 import { copyInfoDestinationPath, copyInfoSourcePath, extractArchive, goPathError, packLocal } from './cp-archive.js';
 import {
@@ -291,6 +291,112 @@ export function logsQuery(f: LogsFlags, nowMs = Date.now()): Record<string, stri
     timestamps: f.timestamps ? '1' : undefined,
     details: f.details ? '1' : undefined,
   };
+}
+
+/**
+ * Follows a non-TTY container's log across a daemon restart: records are
+ * asked with timestamps (stripped again unless -t was given); when the stream
+ * ends while the container still runs (the daemon went away), the log is
+ * asked again, once the daemon answers, from the last record's time, and the
+ * records of that same time already shown are skipped. Bounded: a daemon
+ * that stays away for RESUME_WAIT_MS ends it.
+ */
+export class LogResume {
+  readonly #showTimestamps: boolean;
+  #lastTime: string | undefined;
+  /** Records already shown with #lastTime. */
+  #atLast = 0;
+  /** Records of #lastTime still to skip in this round. */
+  #skip = 0;
+
+  constructor(showTimestamps: boolean) {
+    this.#showTimestamps = showTimestamps;
+  }
+
+  /** The query of the next round: the user's, with timestamps; from the second round on, from the last record. */
+  query(base: Record<string, string | undefined>): Record<string, string | undefined> {
+    this.#skip = this.#atLast;
+    if (this.#lastTime === undefined) return { ...base, timestamps: '1' };
+    return { ...base, timestamps: '1', tail: 'all', since: unixTime(this.#lastTime) };
+  }
+
+  /** One whole record (a frame's payload, `TIME text`): what to print, or undefined to skip it. */
+  record(payload: Buffer): Buffer | undefined {
+    const sp = payload.indexOf(0x20);
+    const time = sp > 0 ? payload.subarray(0, sp).toString('latin1') : '';
+    if (time === this.#lastTime && this.#skip > 0) {
+      this.#skip -= 1;
+      return undefined;
+    }
+    if (time === this.#lastTime) this.#atLast += 1;
+    else { this.#lastTime = time; this.#atLast = 1; this.#skip = 0; }
+    return this.#showTimestamps || sp < 0 ? payload : payload.subarray(sp + 1);
+  }
+}
+
+/** `2026-11-23T09:17:40.975647758Z` → `1795425460.975647758` (the API's since). */
+function unixTime(rfc3339: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(rfc3339);
+  if (m === null) return '0';
+  return `${Math.floor(Date.parse(`${m[1] as string}Z`) / 1000)}.${(m[2] ?? '').padEnd(9, '0')}`;
+}
+
+/** Whole frames out of docker's multiplexed stream (the demuxer hands out pieces; a record needs its whole payload). */
+class FrameReader {
+  #buf: Buffer = Buffer.alloc(0);
+
+  *push(chunk: Buffer): Generator<[number, Buffer]> {
+    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+    while (this.#buf.length >= 8) {
+      const len = this.#buf.readUInt32BE(4);
+      if (this.#buf.length < 8 + len) break;
+      yield [this.#buf[0] ?? 1, this.#buf.subarray(8, 8 + len)];
+      this.#buf = this.#buf.subarray(8 + len);
+    }
+  }
+}
+
+const RESUME_WAIT_MS = 60_000;
+
+/** Reconnections one `logs -f` makes at most (each after the daemon went away and came back). */
+const MAX_RESUMES = 20;
+
+async function followLogs(client: EngineClient, name: string, f: LogsFlags): Promise<void> {
+  const resume = new LogResume(f.timestamps === true);
+  const outputs = new Outputs([process.stdout, process.stderr]);
+  for (let round = 0; round <= MAX_RESUMES; round++) {
+    const res = await client.stream(cpath(name, '/logs'), { query: resume.query(logsQuery(f)) });
+    const frames = new FrameReader();
+    let daemonError = '';
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        for (const [stream, payload] of frames.push(chunk)) {
+          if (stream === 3) { daemonError += payload.toString('utf8'); continue; }
+          const out = resume.record(payload);
+          if (out !== undefined) outputs.write(stream === 2 ? process.stderr : process.stdout, out);
+        }
+        await outputs.drain();
+      }
+    } catch (e) {
+      res.body.destroy();
+      // The reader went away (`| head`): docker stops quietly too.
+      if ((e as NodeJS.ErrnoException).code === 'EPIPE') return;
+      throw e;
+    }
+    if (daemonError !== '') throw new Error(`Error from daemon in stream: ${daemonError}`);
+    // The end of the stream: the container exited, or the daemon went away (then it runs on).
+    const deadline = Date.now() + RESUME_WAIT_MS;
+    let running: boolean | undefined;
+    while (running === undefined) {
+      try {
+        running = (await client.json<ContainerJson>(cpath(name, '/json'))).State?.Running === true;
+      } catch (e) {
+        if (!(e instanceof DaemonUnreachableError) || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    if (!running) return;
+  }
 }
 
 // ---- export -------------------------------------------------------------------
@@ -694,6 +800,11 @@ export function registerStreamCommands(program: Command, client: () => EngineCli
     .description('Fetch the logs of a container')
     .argument('<container>', 'container name or id')
     .action(async (name: string, opts: LogsFlags) => {
+      if (opts.follow === true) {
+        // Following outlives a daemon restart (see LogResume); a TTY's raw stream cannot be resumed.
+        const c = await client().json<ContainerJson>(cpath(name, '/json'));
+        if (c.Config?.Tty !== true) { await followLogs(client(), c.Id, opts); return; }
+      }
       const res = await client().stream(cpath(name, '/logs'), { query: logsQuery(opts) });
       // isulad says which framing it sends (as Docker's API 1.42: multiplexed-stream without a TTY);
       // a raw-stream answer may come from an older API that says it for both: then ask the container.

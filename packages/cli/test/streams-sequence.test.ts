@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { spawn } from 'node:child_process';
+import { LogResume } from '../src/commands-streams.js';
 import { ISULA, runIsula, startFakeDaemon } from './fake-daemon.js';
 
 const ID = 'c0ffee'.padEnd(64, '0');
@@ -114,11 +115,34 @@ test('attach to a stopped container fails like docker before attaching', async (
 });
 
 test('logs: one request when the daemon says the stream is multiplexed; frames split to stdout and stderr', async () => {
-  const r = await runIsula({ logs: [[1, 'a\n'], [2, 'b\n'], [1, 'c\n']] }, ['logs', '-f', '-t', '--details', '--tail', '5', '--since', '1700000000.5', 'web']);
+  const r = await runIsula({ logs: [[1, 'a\n'], [2, 'b\n'], [1, 'c\n']] }, ['logs', '-t', '--details', '--tail', '5', '--since', '1700000000.5', 'web']);
   assert.equal(r.code, 0);
   assert.equal(r.stdout, 'a\nc\n');
   assert.equal(r.stderr, 'b\n');
-  assert.deepEqual(r.log, ['GET /containers/web/logs?stdout=1&stderr=1&follow=1&tail=5&since=1700000000.5&timestamps=1&details=1']);
+  assert.deepEqual(r.log, ['GET /containers/web/logs?stdout=1&stderr=1&tail=5&since=1700000000.5&timestamps=1&details=1']);
+});
+
+test('logs -f: inspect, follow with timestamps (stripped), and inspect again at the end to tell an exit from a daemon restart', async () => {
+  const r = await runIsula({ container: { Running: false }, logs: [[1, '2026-11-23T09:17:40.000000001Z a\n'], [2, '2026-11-23T09:17:40.000000002Z b\n']] }, ['logs', '-f', '--tail', '5', 'web']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'a\n');
+  assert.equal(r.stderr, 'b\n');
+  assert.deepEqual(r.log, ['GET /containers/web/json', `GET /containers/${ID}/logs?stdout=1&stderr=1&follow=1&tail=5&timestamps=1`, `GET /containers/${ID}/json`]);
+});
+
+test('LogResume: a new round starts at the last record\'s time and skips what was shown of it', () => {
+  const r = new LogResume(false);
+  assert.deepEqual(r.query({ tail: '3' }), { tail: '3', timestamps: '1' });
+  const seen = ['2026-11-23T09:17:40.5Z x\n', '2026-11-23T09:17:41.000000002Z y\n', '2026-11-23T09:17:41.000000002Z z\n']
+    .map((l) => r.record(Buffer.from(l))?.toString());
+  assert.deepEqual(seen, ['x\n', 'y\n', 'z\n']);
+  assert.deepEqual(r.query({ tail: '3' }), { tail: 'all', timestamps: '1', since: '1795425461.000000002' });
+  const again = ['2026-11-23T09:17:41.000000002Z y\n', '2026-11-23T09:17:41.000000002Z z\n', '2026-11-23T09:17:41.000000002Z new\n', '2026-11-23T09:17:42Z later\n']
+    .map((l) => r.record(Buffer.from(l))?.toString());
+  assert.deepEqual(again, [undefined, undefined, 'new\n', 'later\n']);
+  const shown = new LogResume(true);
+  shown.query({});
+  assert.equal(shown.record(Buffer.from('2026-11-23T09:17:40Z t\n'))?.toString(), '2026-11-23T09:17:40Z t\n', '-t keeps the time');
 });
 
 test('logs of a TTY container are raw bytes (a raw-stream answer is checked against the container); a bad --since is an error before any request', async () => {
