@@ -284,6 +284,24 @@ test('readLogs on a missing log gives nothing', async (t) => {
   assert.deepEqual(await collect(t, { path: path.join(dir, 'gone', 'container.log') }), []);
 });
 
+test('readLogs with a tail too large to hold counts instead: the same last N records across files, in order', async (t) => {
+  const dir = await tempDir(t, 'isula-core-logs-');
+  const log = path.join(dir, 'container.log');
+  const n = 150_000;
+  const texts1: Buffer[] = [];
+  for (let i = 0; i < n; i++) texts1.push(line(i % 3 === 0 ? 'stderr' : 'stdout', `${'y'.repeat(60)} ${i}`, { timeNs: BASE_NS + BigInt(i) }));
+  await fs.writeFile(`${log}.1`, Buffer.concat(texts1.slice(0, n / 2)));
+  await fs.writeFile(log, Buffer.concat(texts1.slice(n / 2)));
+  const tail = 140_000; // ~20 MiB of records: over the 16 MiB kept in memory.
+  const records = await collect(t, { path: log, tail });
+  assert.equal(records.length, tail);
+  assert.equal(records[0]?.data.toString(), `${'y'.repeat(60)} ${n - tail}\n`);
+  assert.equal(records.at(-1)?.data.toString(), `${'y'.repeat(60)} ${n - 1}\n`);
+  assert.equal(records[1]?.stream, (n - tail + 1) % 3 === 0 ? 2 : 1);
+  const onlyErr = await collect(t, { path: log, tail, stdout: false });
+  assert.equal(onlyErr.length, n / 3, 'fewer stderr records than the tail: all of them');
+});
+
 test('readLogs with tail 5 on a 50 MB log returns its last five records', async (t) => {
   const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');

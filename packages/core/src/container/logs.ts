@@ -57,6 +57,8 @@ const CHUNK_BYTES = 64 * 1024;
 /** Far above conmon's lines (its read buffer is 8 KiB); a longer "line" is garbage and is skipped, so memory stays bounded. */
 const MAX_LINE_BYTES = 4 * 1024 * 1024;
 const POLL_MIN_MS = 10;
+/** Records `tail` may hold before it counts instead (two forward passes, memory bounded). */
+const TAIL_MEMORY_BYTES = 16 * 1024 * 1024;
 const POLL_MAX_MS = 100;
 const NL = 0x0a;
 const SP = 0x20;
@@ -402,23 +404,57 @@ export async function readLogs(opts: ReadLogsOptions): Promise<void> {
       if (current !== undefined && (await reader.drain(current.fh, onLine, signal)).isStopped) return;
     } else {
       // Newest file first, each read backwards; only `tail` records are kept.
-      const kept: LogRecord[] = [];
+      let kept: LogRecord[] = [];
+      let keptBytes = 0;
+      let isTooBig = false;
       let isPastUntil = false;
       const onTailLine = (line: Buffer): boolean => {
         const r = parseLogLine(line);
         if (r !== undefined) {
           if (untilNs !== undefined && r.timeNs > untilNs) isPastUntil = true;
-          if (wants(r)) kept.push(r);
+          if (wants(r)) {
+            kept.push(r);
+            keptBytes += r.data.length + 64;
+            if (keptBytes > TAIL_MEMORY_BYTES) isTooBig = true;
+          }
         }
-        return kept.length < tail && !signal.aborted;
+        return kept.length < tail && !isTooBig && !signal.aborted;
       };
       if (current !== undefined) {
         const size = (await current.fh.stat()).size;
         reader.reset(await scanBackward(current.fh, size, tail > 0 ? onTailLine : undefined, signal));
       }
       for (const f of [...set.older].reverse()) {
-        if (kept.length >= tail || signal.aborted) break;
+        if (kept.length >= tail || isTooBig || signal.aborted) break;
         await scanBackward(f.fh, f.size, onTailLine, signal);
+      }
+      if (isTooBig) {
+        // A large tail is not held in memory: count the wanted records, then read forward past all but the last `tail`.
+        kept = [];
+        let total = 0;
+        const count = (line: Buffer): boolean => {
+          const r = parseLogLine(line);
+          if (r !== undefined && (untilNs === undefined || r.timeNs <= untilNs) && wants(r)) total += 1;
+          return !signal.aborted;
+        };
+        const files = current === undefined ? set.older : [...set.older, current];
+        for (const f of files) await new ForwardReader().drain(f.fh, count, signal);
+        let skip = total - tail;
+        const emit = (line: Buffer): boolean | Promise<boolean> => {
+          const r = parseLogLine(line);
+          if (r !== undefined && wants(r) && (untilNs === undefined || r.timeNs <= untilNs) && skip > 0) {
+            skip -= 1;
+            return !signal.aborted;
+          }
+          return onLine(line);
+        };
+        for (const f of set.older) {
+          if ((await new ForwardReader().drain(f.fh, emit, signal)).isStopped) return;
+        }
+        if (current !== undefined) {
+          reader.reset(0);
+          if ((await reader.drain(current.fh, emit, signal)).isStopped) return;
+        }
       }
       for (const f of set.older) await handles.close(f.fh);
       for (const r of kept.reverse()) {
