@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../lib/harness.js';
-import { assertNoTrace, containerDaemon, inspect, ok, processesMatching, sleep } from '../lib/containers.js';
+import { assertNoTrace, containerDaemon, inspect, ok, processesMatching } from '../lib/containers.js';
 
 interface Inspected { Id: string; State: { Status: string; Pid: number; ExitCode: number; FinishedAt: string } }
 
@@ -12,8 +13,15 @@ test('kill -9 of isulad: 10 running containers are re-attached, 2 that exited me
   const d = await containerDaemon(t, 'runc');
   const running: string[] = [];
   for (let i = 0; i < 10; i++) running.push(ok(await d.isula(['run', '-d', '--name', `r${i}`, 'busybox', 'sleep', '1000'])).trim());
+  // These exit once the daemon is down: they wait (bounded, 30 s) for a file the test makes after the kill,
+  // so a slow machine cannot see them exit before their conmons are counted.
+  const signalDir = path.join(d.root, 'signal');
+  await fs.mkdir(signalDir);
   const exiting: string[] = [];
-  for (let i = 0; i < 2; i++) exiting.push(ok(await d.isula(['run', '-d', '--name', `e${i}`, 'busybox', 'sh', '-c', 'sleep 1.5; exit 5'])).trim());
+  for (let i = 0; i < 2; i++) {
+    exiting.push(ok(await d.isula(['run', '-d', '--name', `e${i}`, '-v', `${signalDir}:/sig`, 'busybox', 'sh', '-c',
+      'i=0; while [ ! -e /sig/go ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; exit 5'])).trim());
+  }
   const pids = new Map<string, number>();
   for (const id of running) pids.set(id, (await inspect<Inspected>(d, id)).State.Pid);
 
@@ -22,7 +30,8 @@ test('kill -9 of isulad: 10 running containers are re-attached, 2 that exited me
   for (const id of running) assert.ok(await alive(pids.get(id) ?? 0), 'containers outlive the daemon');
   const conmons = await processesMatching('conmon');
   assert.ok(conmons.length >= 12, 'every container keeps its conmon');
-  await sleep(2500);
+  await fs.writeFile(path.join(signalDir, 'go'), '');
+  await waitFor(async () => (await Promise.all(exiting.map((id) => processesMatching(id)))).every((p) => p.length === 0), { timeoutMs: 10_000, what: 'the two containers to exit while the daemon is down' });
 
   await d.start();
   const ps = ok(await d.isula(['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Status}}']));
