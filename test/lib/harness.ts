@@ -152,9 +152,27 @@ export async function newDaemon(t: { after(fn: () => Promise<void>): void }, opt
   t.after(async () => {
     await opts.beforeStop?.(d).catch(() => {});
     await d.stop();
+    await reapLeftovers(d);
     await fs.rm(d.root, { recursive: true, force: true });
   });
   return d;
+}
+
+/**
+ * What a test that failed with its daemon down (a kill -9 test) would leave
+ * on the host: its containers are deleted with their runtime (which kills
+ * them; their conmons then exit), then mounts under the roots are detached.
+ */
+export async function reapLeftovers(d: TestDaemon): Promise<void> {
+  for (const runtime of ['runc', 'crun']) {
+    const root = path.join(d.state, 'runtime', runtime);
+    for (const id of await fs.readdir(root).catch(() => [] as string[])) {
+      await new Promise<void>((resolve) => execFile(runtime, ['--root', root, 'delete', '--force', id], { timeout: 10_000 }, () => resolve()));
+    }
+  }
+  const info = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const mounts = info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${d.root}/`)).reverse();
+  for (const m of mounts) await new Promise<void>((resolve) => execFile('umount', ['-l', m], { timeout: 10_000 }, () => resolve()));
 }
 
 /** Copies a fixture plugin package into `<dir>/node_modules/<name>`, as `npm install --prefix dir` lays it out. */
