@@ -55,10 +55,10 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a Node script with this Node (24) and collects its output. */
+/** Runs a Node script with this Node (24) and collects its output; killed after 60 s (generous: the suite runs two files at once on two cores). */
 export function runNode(script: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [script, ...args], { env: options.env ?? process.env, timeout: options.timeoutMs ?? 15000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [script, ...args], { env: options.env ?? process.env, timeout: options.timeoutMs ?? 60_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
       resolve({ code, stdout, stderr });
     });

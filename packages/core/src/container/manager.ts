@@ -350,7 +350,8 @@ export class ContainerManager {
   async start(idOrName: string, _requestSignal: AbortSignal): Promise<'started' | 'already'> {
     const live = this.find(idOrName);
     const signal = this.#opSignal();
-    return this.#mutex.run(live.record.Id, async () => {
+    let failed = false;
+    return this.#mutex.run(live.record.Id, async (): Promise<'started' | 'already'> => {
       const st = live.record.State.Status;
       if (st === 'running') return 'already';
       if (st === 'paused') throw new IsulaError('CONTAINER_STATE_CONFLICT', 'cannot start a paused container, try unpause instead');
@@ -360,8 +361,20 @@ export class ContainerManager {
       live.record.HasBeenManuallyStopped = false;
       live.record.RestartCount = 0;
       this.#backoff.delete(live.record.Id);
-      await this.#startLocked(live, signal);
+      try {
+        await this.#startLocked(live, signal);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
       return 'started';
+    }).catch(async (err: unknown) => {
+      // As moby: an --rm container whose start failed is removed before the error is answered,
+      // so a client that then lists containers does not see it (outside the lock, which remove takes).
+      if (failed && live.record.HostConfig.AutoRemove === true) {
+        await this.remove(live.record.Id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS)).catch((e: unknown) => this.#log.warn({ err: e, id: live.record.Id }, 'auto-remove after a failed start failed'));
+      }
+      throw err;
     });
   }
 
@@ -424,10 +437,7 @@ export class ContainerManager {
       await imageDriver.unmountRootfs(record.Id, { signal: AbortSignal.timeout(KILL_WAIT_MS) }).catch(() => {});
       record.State = { ...record.State, Status: record.State.Status === 'restarting' ? 'exited' : record.State.Status, Pid: 0, ExitCode: exitCodeFor(e.code), Error: e.message };
       await saveRecord(dir, record).catch(() => {});
-      // Docker removes an --rm container whose start failed; outside this lock, which remove takes.
-      if (record.HostConfig.AutoRemove === true) {
-        setImmediate(() => { void this.remove(record.Id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS)).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'auto-remove after a failed start failed')); });
-      }
+      // An --rm container is removed by start() once this lock is released (restarts never have --rm).
       throw e;
     }
     this.#watch(live, runtime);
