@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { registerContainerRoutes } from './api/container-routes.js';
@@ -169,8 +168,6 @@ export class Daemon {
     const defaultLog = this.config['container-log'];
     return {
       ID: this.#engineId ??= await engineId(this.config.graph),
-      Name: os.hostname(),
-      ServerVersion: ENGINE_VERSION,
       Containers: records.length,
       ContainersRunning: count('running', 'restarting'),
       ContainersPaused: count('paused'),
@@ -181,13 +178,6 @@ export class Daemon {
       LoggingDriver: typeof defaultLog['driver'] === 'string' && defaultLog['driver'] !== '' ? defaultLog['driver'] : 'json-file',
       CgroupDriver: 'cgroupfs',
       CgroupVersion: cgroupV2 ? '2' : '1',
-      KernelVersion: os.release(),
-      OperatingSystem: await osName(),
-      OSType: 'linux',
-      OSVersion: (await osRelease())['VERSION_ID'] ?? '',
-      Architecture: os.machine(),
-      NCPU: os.availableParallelism(),
-      MemTotal: os.totalmem(),
       IndexServerAddress: 'https://index.docker.io/v1/',
       HttpProxy: process.env['HTTP_PROXY'] ?? process.env['http_proxy'] ?? '',
       HttpsProxy: process.env['HTTPS_PROXY'] ?? process.env['https_proxy'] ?? '',
@@ -251,21 +241,6 @@ async function engineId(graph: string): Promise<string> {
   const id = randomUUID();
   await writeFileAtomic(file, `${id}\n`, { mode: 0o644 });
   return id;
-}
-
-async function osRelease(): Promise<Record<string, string>> {
-  const text = await fs.readFile('/etc/os-release', 'utf8').catch(() => '');
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)=("?)(.*)\2$/.exec(line.trim());
-    if (m !== null) out[m[1] as string] = m[3] as string;
-  }
-  return out;
-}
-
-async function osName(): Promise<string> {
-  const r = await osRelease();
-  return r['PRETTY_NAME'] ?? r['NAME'] ?? 'Linux';
 }
 
 /** The socket's group: the configured group's gid, or none (root only) when that group does not exist. */

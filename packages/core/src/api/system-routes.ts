@@ -39,7 +39,8 @@ export function registerSystemRoutes(api: ApiServer, source: SystemSource): void
   api.route('GET', '/info', async () => ({
     ID: os.hostname(),
     KernelVersion: os.release(),
-    OperatingSystem: osPrettyName(),
+    OperatingSystem: osRelease().prettyName,
+    OSVersion: osRelease().versionId,
     OSType: process.platform,
     Architecture: os.machine(),
     NCPU: os.availableParallelism(),
@@ -98,15 +99,20 @@ function goArch(arch: string): string {
   return ({ x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[arch] ?? arch;
 }
 
-let prettyName: string | undefined;
-function osPrettyName(): string {
-  if (prettyName === undefined) {
+let release: { prettyName: string; versionId: string } | undefined;
+/** `/etc/os-release`'s PRETTY_NAME and VERSION_ID (docker info's OperatingSystem and OSVersion), read once. */
+function osRelease(): { prettyName: string; versionId: string } {
+  if (release === undefined) {
+    let text = '';
     try {
-      const text = readFileSync('/etc/os-release', 'utf8');
-      prettyName = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text)?.[1] ?? os.type();
+      text = readFileSync('/etc/os-release', 'utf8');
     } catch {
-      prettyName = os.type();
+      // Neither is known: os.type() and an empty version.
     }
+    release = {
+      prettyName: /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text)?.[1] ?? os.type(),
+      versionId: /^VERSION_ID="?([^"\n]*)"?/m.exec(text)?.[1] ?? '',
+    };
   }
-  return prettyName;
+  return release;
 }
