@@ -9,6 +9,14 @@ import type net from 'node:net';
 import type { StdioStream } from '../drivers/runtime.js';
 import { DetachKeyFilter } from './detach-keys.js';
 
+/** The 8-byte header of a frame of Docker's multiplexed stream: stream id, three zero bytes, uint32 BE length. */
+export function frameHeader(stream: 1 | 2, length: number): Buffer {
+  const header = Buffer.alloc(8);
+  header[0] = stream;
+  header.writeUInt32BE(length, 4);
+  return header;
+}
+
 /** Output a client may leave unread before it is dropped. */
 export const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
 
@@ -100,10 +108,7 @@ export class HijackedStdio {
       return;
     }
     if (this.#tty) { this.#socket.write(chunk); return; }
-    const header = Buffer.alloc(8);
-    header[0] = stream;
-    header.writeUInt32BE(chunk.length, 4);
-    this.#socket.write(Buffer.concat([header, chunk]));
+    this.#socket.write(Buffer.concat([frameHeader(stream, chunk.length), chunk]));
   }
 
   /** Ends the session: what was written is flushed, then the connection is closed (not half-closed: nothing more is read). */

@@ -16,7 +16,7 @@ import type { ContainerStats, StdioStream } from '../drivers/runtime.js';
 import { IsulaError } from '../errors.js';
 import { bool, optionalInt, param } from './container-routes.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
-import { HijackedStdio } from './hijacked-stdio.js';
+import { frameHeader, HijackedStdio } from './hijacked-stdio.js';
 import { API_VERSION, sendJson, type ApiServer } from './server.js';
 
 const STREAM_HEADERS = { 'Content-Type': 'application/vnd.docker.raw-stream', 'Api-Version': API_VERSION, Server: 'isulad' };
@@ -131,12 +131,7 @@ export function registerStreamRoutes(api: ApiServer, manager: ContainerManager, 
       ...(writerDone !== undefined && { writerDone }),
       onRecord: async (r) => {
         const data = timestamps ? Buffer.concat([Buffer.from(`${r.time} `), r.data]) : r.data;
-        if (!tty) {
-          const header = Buffer.alloc(8);
-          header[0] = r.stream;
-          header.writeUInt32BE(data.length, 4);
-          out.push(header);
-        }
+        if (!tty) out.push(frameHeader(r.stream, data.length));
         out.push(data);
         await out.flushed();
       },
