@@ -22,7 +22,7 @@ import type { ContainerCreateBody, HostConfig } from './docker-types.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { logSettings, resolveLogConfig, type LogSettings } from './log-config.js';
 import { LogRotation } from './log-rotation.js';
-import { generateName, NAME_PATTERN, readRecord, saveRecord, ZERO_TIME, type ContainerRecord, type ContainerStatus } from './record.js';
+import { generateName, LOG_FILE, NAME_PATTERN, readRecord, saveRecord, ZERO_TIME, type ContainerRecord, type ContainerStatus } from './record.js';
 
 /** What core needs from the spec builder (packages/core/src/spec). */
 export interface SpecBuilder {
@@ -168,7 +168,7 @@ export class ContainerManager {
 
   /** The container's log file (conmon's k8s-file format; rotated files beside it). */
   logPath(record: ContainerRecord): string {
-    return path.join(this.containerDir(record.Id), 'container.log');
+    return path.join(this.containerDir(record.Id), LOG_FILE);
   }
 
   /**

@@ -48,6 +48,8 @@ export interface ContainerRecord {
 }
 
 export const RECORD_FILE = 'config.v2.json';
+/** The container's log (conmon's k8s-file format; rotated files `.1`, `.2` … beside it). */
+export const LOG_FILE = 'container.log';
 
 export async function saveRecord(containerDir: string, record: ContainerRecord): Promise<void> {
   await writeFileAtomic(path.join(containerDir, RECORD_FILE), JSON.stringify(record), { mode: 0o600 });

@@ -3,7 +3,7 @@
  * (inspect) and the items of `GET /containers/json` (ps).
  */
 import path from 'node:path';
-import type { ContainerRecord, ContainerStatus } from './record.js';
+import { LOG_FILE, type ContainerRecord, type ContainerStatus } from './record.js';
 
 export function inspectView(r: ContainerRecord, containerDir: string): Record<string, unknown> {
   const st = r.State;
@@ -31,7 +31,7 @@ export function inspectView(r: ContainerRecord, containerDir: string): Record<st
     ResolvConfPath: path.join(containerDir, 'resolv.conf'),
     HostnamePath: path.join(containerDir, 'hostname'),
     HostsPath: path.join(containerDir, 'hosts'),
-    LogPath: path.join(containerDir, 'container.log'),
+    LogPath: path.join(containerDir, LOG_FILE),
     Name: `/${r.Name}`,
     RestartCount: r.RestartCount,
     Driver: 'overlay2',
