@@ -59,6 +59,21 @@ test('track makes the hold link to the current inode at once', async (t) => {
   assert.deepEqual(await logFiles(log), [log]);
 });
 
+test('finish shifts a file conmon replaced at the very end, then stops tracking it', async (t) => {
+  const dir = await tempDir(t, 'isula-core-logrot-');
+  const file = path.join(dir, 'container.log');
+  await fs.writeFile(file, 'first\n');
+  const rot = rotation(t);
+  await rot.track(file, { maxFiles: 3 });
+  await conmonReplace(file, 'last\n');
+  await rot.finish(file);
+  assert.equal(await read(`${file}.1`), 'first\n', 'the replaced content is kept');
+  await conmonReplace(file, 'after\n');
+  await rot.tick();
+  assert.equal(await exists(`${file}.2`), false, 'no longer tracked: a later replacement is not shifted');
+  await rot.finish(file); // not tracked: nothing to do
+});
+
 test('a missing log (never started, log-driver none) is left alone', async (t) => {
   const dir = await tempDir(t, 'isula-core-logrot-');
   const log = path.join(dir, 'container.log');

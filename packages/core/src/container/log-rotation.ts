@@ -84,6 +84,19 @@ export class LogRotation {
     });
   }
 
+  /**
+   * A last pass over one file, then stops tracking it (the writer is gone:
+   * conmon may have replaced the file at the very end). Never throws.
+   */
+  finish(file: string): Promise<void> {
+    const opts = this.#tracked.get(file);
+    if (opts === undefined) return Promise.resolve();
+    return this.#serial(async () => {
+      if (this.#tracked.get(file) === opts) await this.#guarded(file, () => rotateOnce(file, opts.maxFiles));
+      this.untrack(file);
+    });
+  }
+
   /** Stops tracking; the files stay as they are. */
   untrack(file: string): void {
     this.#tracked.delete(file);

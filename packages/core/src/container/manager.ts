@@ -478,7 +478,8 @@ export class ContainerManager {
       };
       restartIn = this.#restartDelay(record, ranMs);
       if (restartIn !== undefined) record.State.Status = 'restarting';
-      await this.#untrackLog(record);
+      // A last rotation pass: conmon may have replaced the file at the very end.
+      await this.#logRotation.finish(this.logPath(record));
       // The exit is on disk before the runtime's traces (exit file, cgroup) go: a crash in
       // between leaves a record restore can finish, not a running one with a lost code.
       await saveRecord(this.containerDir(record.Id), record);
@@ -964,14 +965,6 @@ export class ContainerManager {
     const logs = logSettingsOrDefault(record);
     if (!logs.keep || logs.maxSizeBytes === undefined) return;
     await this.#logRotation.track(this.logPath(record), { maxFiles: logs.maxFiles }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'tracking the container log for rotation failed'));
-  }
-
-  /** A last rotation pass for an exited container (conmon may have replaced the file at the very end). */
-  async #untrackLog(record: ContainerRecord): Promise<void> {
-    const logs = logSettingsOrDefault(record);
-    if (!logs.keep || logs.maxSizeBytes === undefined) return;
-    await this.#logRotation.tick();
-    this.#logRotation.untrack(this.logPath(record));
   }
 
   /** Stops following containers (they keep running); pending restarts are dropped. */
