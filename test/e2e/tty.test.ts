@@ -44,8 +44,13 @@ test('run -it: type and read, resize, detach with ctrl-p ctrl-q, re-attach and e
   await term.type('stty size', 'Enter');
   await term.waitScreen(/^24 80\s*$/m, 'the terminal size inside the container');
   await term.tmux('resize-window', '-t', 'run', '-x', '100', '-y', '30');
-  await term.type('clear; stty size', 'Enter');
-  await term.waitScreen(/^30 100\s*$/m, 'the new size after a resize');
+  // The resize travels isula → isulad → conmon's control fifo, the keys
+  // through the attach socket: unordered, so ask again until the size shows.
+  await waitFor(async () => {
+    await term.type('clear; stty size', 'Enter');
+    await new Promise((r) => setTimeout(r, 200));
+    return /^30 100\s*$/m.test(await term.screen());
+  }, { timeoutMs: 15_000, intervalMs: 100, what: 'the new size after a resize' });
 
   // ctrl-p ctrl-q: the client leaves, the container keeps running.
   await term.type('C-p', 'C-q');

@@ -175,15 +175,22 @@ for (const runtime of ['runc', 'crun']) {
     });
 
     test('a terminal container is resizable through conmon', async () => {
-      const c = await run('tty', ['sh', '-c', 'read x; stty size'], { openStdin: true, terminal: true, start: false });
+      // conmon applies a resize from its control fifo while stdin arrives on
+      // the attach socket: the two are not ordered, so the shell asks for the
+      // size after each line until it sees the new one (bounded by waitFor).
+      const c = await run('tty', ['sh', '-c', 'while read x; do stty size; [ "$x" = end ] && exit 0; done'], { openStdin: true, terminal: true, start: false });
       const stream = await driver.attach(c.ref, { signal: signal() });
       const out: Buffer[] = [];
       stream.onOutput((_s, chunk) => out.push(chunk));
       await driver.start(c.ref, { signal: signal() });
       await driver.resize(c.ref, { signal: signal(), rows: 30, cols: 100 });
-      await stream.writeStdin(Buffer.from('go\r'));
+      await waitFor(async () => {
+        await stream.writeStdin(Buffer.from('go\r'));
+        await new Promise((r) => setTimeout(r, 50));
+        return Buffer.concat(out).toString().includes('30 100');
+      }, { what: `stty size in ${JSON.stringify(Buffer.concat(out).toString())}` });
+      await stream.writeStdin(Buffer.from('end\r'));
       assert.equal((await driver.wait(c.ref, { signal: signal() })).exitCode, 0);
-      await waitFor(() => Buffer.concat(out).toString().includes('30 100'), { what: `stty size in ${JSON.stringify(Buffer.concat(out).toString())}` });
       stream.close();
       await remove(c.ref);
     });
