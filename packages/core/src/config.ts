@@ -42,7 +42,15 @@ export interface DaemonConfig {
   'default-runtime': string;
   runtimes: Record<string, RuntimeConfig>;
   'registry-mirrors': string[];
+  /** Mirrors per registry host: `{"registry.k8s.io": ["http://127.0.0.1:5000"]}`, tried in order before the host. */
+  'registry-mirrors-by-host': Record<string, string[]>;
   'insecure-registries': string[];
+  /** Docker's certs.d layout: `<dir>/<host[:port]>/ca.crt` (and `*.crt`, `client.cert` + `client.key`). */
+  'registry-certs-dir': string;
+  'max-concurrent-downloads': number;
+  'max-concurrent-uploads': number;
+  /** How long a registry may send nothing (headers or body bytes) before the transfer fails: `30s`, `500ms`, `2m`. */
+  'registry-stall-timeout': string;
   'cni-conf-dir': string;
   'cni-bin-dir': string[];
   'network-plugin': string;
@@ -81,7 +89,12 @@ export function defaultConfig(overrides: { state?: string; graph?: string } = {}
     'default-runtime': 'runc',
     runtimes: {},
     'registry-mirrors': [],
+    'registry-mirrors-by-host': {},
     'insecure-registries': [],
+    'registry-certs-dir': `${DEFAULT_CONFIG_DIR}/certs.d`,
+    'max-concurrent-downloads': 3,
+    'max-concurrent-uploads': 5,
+    'registry-stall-timeout': '30s',
     'cni-conf-dir': '/etc/cni/net.d',
     'cni-bin-dir': ['/opt/cni/bin', '/usr/lib/cni'],
     'network-plugin': 'cni',
@@ -149,6 +162,46 @@ const host: Check = (v) => {
   }
   return v;
 };
+const positiveInt: Check = (v) => (Number.isInteger(v) && (v as number) > 0 && (v as number) <= 64 ? v : expect('a whole number from 1 to 64', v));
+/** Milliseconds in a duration like `30s`, `500ms`, `2m`, `1h`. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
+  if (m === null) throw new Error(`expected a duration like 30s, 500ms or 2m, got ${JSON.stringify(text)}`);
+  return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h']);
+}
+const duration: Check = (v) => {
+  if (typeof v !== 'string') return expect('a duration like "30s"', v);
+  if (parseDuration(v) <= 0) throw new Error(`expected a positive duration, got ${JSON.stringify(v)}`);
+  return v;
+};
+const REGISTRY_HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/;
+/** A mirror: `https://host[:port][/path]`, `http://…`, or a bare `host[:port]` (https). */
+const mirror: Check = (v) => {
+  if (typeof v !== 'string' || v === '') return expect('a registry URL like https://mirror.example or http://127.0.0.1:5000', v);
+  const withScheme = /^[a-z]+:\/\//.test(v) ? v : `https://${v}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new Error(`${JSON.stringify(v)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${JSON.stringify(v)}: only http:// and https:// mirrors`);
+  if (url.search !== '' || url.hash !== '' || url.username !== '') throw new Error(`${JSON.stringify(v)}: a mirror URL has no query, fragment or user`);
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+};
+const mirrorsByHost: Check = (v) => {
+  if (!isObject(v)) return expect('an object of registry host to a list of mirror URLs', v);
+  const out: Record<string, string[]> = {};
+  for (const [h, list] of Object.entries(v)) {
+    if (!REGISTRY_HOST.test(h)) throw new Error(`${JSON.stringify(h)} is not a registry host[:port]`);
+    try {
+      out[h === 'index.docker.io' ? 'docker.io' : h] = listOf(mirror, 'registry URLs')(list) as string[];
+    } catch (err) {
+      throw new Error(`"${h}": ${(err as Error).message}`);
+    }
+  }
+  return out;
+};
 const runtimes: Check = (v) => {
   if (!isObject(v)) return expect('an object of runtime name to {"path", "runtime-args"}', v);
   const out: Record<string, RuntimeConfig> = {};
@@ -187,8 +240,13 @@ const CHECKS: Record<keyof DaemonConfig, Check> = {
   pidfile: absPath,
   'default-runtime': nonEmpty,
   runtimes,
-  'registry-mirrors': listOf(nonEmpty, 'strings'),
+  'registry-mirrors': listOf(mirror, 'registry URLs'),
+  'registry-mirrors-by-host': mirrorsByHost,
   'insecure-registries': listOf(nonEmpty, 'strings'),
+  'registry-certs-dir': absPath,
+  'max-concurrent-downloads': positiveInt,
+  'max-concurrent-uploads': positiveInt,
+  'registry-stall-timeout': duration,
   'cni-conf-dir': absPath,
   'cni-bin-dir': strOrList(absPath, 'absolute paths'),
   'network-plugin': str,

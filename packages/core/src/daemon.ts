@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { registerContainerRoutes } from './api/container-routes.js';
 import { registerImageArchiveRoutes } from './api/image-archive-routes.js';
 import { registerImageRoutes } from './api/image-routes.js';
+import { registerRegistryRoutes } from './api/registry-routes.js';
 import { registerStreamRoutes } from './api/stream-routes.js';
 import { registerSystemRoutes } from './api/system-routes.js';
 import type { ImageDriver } from './drivers/image.js';
@@ -129,6 +130,7 @@ export class Daemon {
     registerStreamRoutes(this.#api, containers, new ExecManager(containers, this.log));
     registerImageRoutes(this.#api, imageSource);
     registerImageArchiveRoutes(this.#api, imageSource);
+    registerRegistryRoutes(this.#api, imageSource);
     registerSystemRoutes(this.#api, {
       version: ENGINE_VERSION,
       gitCommit: process.env['ISULA_GIT_COMMIT'] ?? '',

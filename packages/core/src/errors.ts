@@ -10,6 +10,7 @@ export type ErrorKind =
   | 'alreadyExists'
   | 'conflict'
   | 'permissionDenied'
+  | 'unauthenticated'
   | 'unavailable'
   | 'timeout'
   | 'canceled'
@@ -23,6 +24,7 @@ export const ERROR_KINDS: Readonly<Record<ErrorKind, { http: number; grpc: numbe
   alreadyExists: { http: 409, grpc: 6 },
   conflict: { http: 409, grpc: 9 },
   permissionDenied: { http: 403, grpc: 7 },
+  unauthenticated: { http: 401, grpc: 16 },
   unavailable: { http: 503, grpc: 14 },
   timeout: { http: 504, grpc: 4 },
   canceled: { http: 499, grpc: 1 },
@@ -62,6 +64,21 @@ export const ERROR_CODES = Object.freeze({
   IMAGE_LAYER_UNSAFE: 'invalidArgument',
   IMAGE_DIGEST_MISMATCH: 'invalidArgument',
   IMAGE_STORE_CORRUPT: 'internal',
+  /** A manifest the engine will not pull: Docker schema 1, an unknown media type. */
+  IMAGE_MANIFEST_UNSUPPORTED: 'invalidArgument',
+  /** A manifest list / OCI index without an image for the wanted platform. */
+  IMAGE_PLATFORM_NOT_FOUND: 'notFound',
+  // registries
+  /** The registry refused the credentials (or asked for some and none are stored). */
+  REGISTRY_UNAUTHORIZED: 'unauthenticated',
+  /** The registry could not be reached, or kept answering 5xx after the retries. */
+  REGISTRY_UNAVAILABLE: 'unavailable',
+  /** The registry stalled: no reply (or no bytes) within the stall timeout. */
+  REGISTRY_TIMEOUT: 'timeout',
+  /** A reply that breaks the protocol: too large, too many redirects, malformed JSON, wrong size. */
+  REGISTRY_REPLY_INVALID: 'unavailable',
+  /** logout of a registry the engine keeps no credentials for. */
+  REGISTRY_CREDENTIALS_NOT_FOUND: 'notFound',
   // containers
   CONTAINER_NOT_FOUND: 'notFound',
   CONTAINER_ID_AMBIGUOUS: 'invalidArgument',

@@ -6,7 +6,7 @@ export * from './errors.js';
 export * from './hooks.js';
 export * from './plugin.js';
 export type * from './drivers/index.js';
-export { defaultConfig, loadConfig, validateConfig, FIRST_PARTY_PLUGINS, LOG_LEVELS } from './config.js';
+export { defaultConfig, loadConfig, validateConfig, FIRST_PARTY_PLUGINS, LOG_LEVELS, parseDuration } from './config.js';
 export type { DaemonConfig, LogLevel, PluginSpec, RuntimeConfig, LoadedConfig } from './config.js';
 export { EventBus, matchesFilter, parseEventFilters, parseEventTime } from './events.js';
 export type { EngineEvent, EventFilter } from './events.js';

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { defaultConfig, FIRST_PARTY_PLUGINS, loadConfig } from '../src/config.js';
+import { defaultConfig, FIRST_PARTY_PLUGINS, loadConfig, parseDuration } from '../src/config.js';
 import { IsulaError } from '../src/errors.js';
 
 async function tempDir(t: TestContext): Promise<string> {
@@ -34,8 +34,26 @@ test('a daemon.json in the search directory is read and overrides the defaults',
   const loaded = await loadConfig({ searchDir: dir });
   assert.equal(loaded.file, file);
   assert.equal(loaded.config['log-level'], 'debug');
-  assert.deepEqual(loaded.config['registry-mirrors'], ['mirror.example']);
+  assert.deepEqual(loaded.config['registry-mirrors'], ['https://mirror.example'], 'a bare mirror host means https');
   assert.equal(loaded.config['default-runtime'], defaultConfig()['default-runtime']);
+});
+
+test('registry keys: mirrors per host keep their URLs, durations and limits are checked', async (t) => {
+  const dir = await tempDir(t);
+  const file = await writeDaemonJson(dir, {
+    'registry-mirrors-by-host': { 'registry.k8s.io': ['http://127.0.0.1:5000/', 'mirror.example:5443'], 'index.docker.io': ['https://hub-mirror.example/v2-prefix'] },
+    'registry-stall-timeout': '1500ms',
+    'max-concurrent-downloads': 6,
+  });
+  const { config } = await loadConfig({ configFile: file });
+  assert.deepEqual(config['registry-mirrors-by-host'], {
+    'registry.k8s.io': ['http://127.0.0.1:5000', 'https://mirror.example:5443'],
+    'docker.io': ['https://hub-mirror.example/v2-prefix'],
+  });
+  assert.equal(config['registry-stall-timeout'], '1500ms');
+  assert.equal(parseDuration(config['registry-stall-timeout']), 1500);
+  assert.equal(config['max-concurrent-downloads'], 6);
+  assert.equal(config['max-concurrent-uploads'], 5);
 });
 
 test('an empty daemon.json given with configFile means defaults', async (t) => {
@@ -92,6 +110,13 @@ test('a value of the wrong type is CONFIG_INVALID naming the key', async (t) => 
     ['runtimes', { kata: { path: '' } }],
     ['log-opts', { 'max-size': 10 }],
     ['storage-driver', 'btrfs'],
+    ['registry-mirrors', ['ftp://mirror.example']],
+    ['registry-mirrors-by-host', { 'registry.k8s.io': 'http://127.0.0.1:5000' }],
+    ['registry-mirrors-by-host', { 'not a host': ['http://127.0.0.1:5000'] }],
+    ['registry-stall-timeout', '30'],
+    ['registry-stall-timeout', '0s'],
+    ['max-concurrent-downloads', 0],
+    ['registry-certs-dir', 'certs.d'],
   ];
   for (const [key, value] of cases) {
     const file = await writeDaemonJson(dir, { [key]: value });

@@ -1,5 +1,6 @@
 /** The `ImageDriver` over the image store: what core sees of OCI/Docker images. */
-import type { DriverCallOptions, ImageDriver, ImageRef, ImageRuntimeConfig, ImageSummary } from '@isula/core';
+import type { DriverCallOptions, ImageDriver, ImageRef, ImageRuntimeConfig, ImageSummary, PullOptions, PullResult, RegistryAuth, TransferProgress } from '@isula/core';
+import type { Registry } from './registry/index.js';
 import { familiarTag } from './reference.js';
 import type { ImageConfig, ImageRecord, ImageStore } from './store.js';
 
@@ -35,9 +36,32 @@ function runtimeConfig(cfg: ImageConfig): ImageRuntimeConfig {
 export class OciImageDriver implements ImageDriver {
   readonly format = FORMAT;
   readonly #store: ImageStore;
+  readonly #registry: Registry | undefined;
 
-  constructor(store: ImageStore) {
+  constructor(store: ImageStore, registry?: Registry) {
     this.#store = store;
+    this.#registry = registry;
+  }
+
+  #reg(): Registry {
+    if (this.#registry === undefined) throw new Error('no registry client configured');
+    return this.#registry;
+  }
+
+  pull(reference: string, opts: PullOptions): Promise<PullResult> {
+    return this.#reg().pull(reference, opts);
+  }
+
+  push(reference: string, opts: DriverCallOptions & { onProgress?: (p: TransferProgress) => void; auth?: RegistryAuth }): Promise<{ tag: string; digest: string; size: number }> {
+    return this.#reg().push(reference, opts);
+  }
+
+  login(server: string, opts: DriverCallOptions & { username: string; password: string }): Promise<{ status: string }> {
+    return this.#reg().login(server, opts);
+  }
+
+  logout(server: string, _opts: DriverCallOptions): Promise<boolean> {
+    return this.#reg().logout(server);
   }
 
   async resolve(reference: string, _opts: DriverCallOptions): Promise<ImageRef | undefined> {

@@ -18,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
@@ -100,6 +101,8 @@ export class ImageStore {
   readonly #mutex = new Mutex();
   /** Container id -> image id, for "in use" checks; filled by mountRootfs/removeRootfs. */
   readonly #users = new Map<string, string>();
+  /** Chain id -> pulls in flight that need it: rmi leaves these layers alone. */
+  readonly #pins = new Map<string, number>();
 
   private constructor(root: string, log: Logger) {
     this.root = root;
@@ -444,6 +447,132 @@ export class ImageStore {
     this.#images.set(record.id, record);
   }
 
+  // ---- pull ------------------------------------------------------------------
+
+  hasLayer(chainId: string): boolean {
+    return this.#layers.has(chainId);
+  }
+
+  /** Keeps `chainIds` from removal by rmi until the returned function is called. */
+  pin(chainIds: readonly string[]): () => void {
+    for (const c of chainIds) this.#pins.set(c, (this.#pins.get(c) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      for (const c of chainIds) {
+        const n = (this.#pins.get(c) ?? 1) - 1;
+        if (n <= 0) this.#pins.delete(c); else this.#pins.set(c, n);
+      }
+    };
+  }
+
+  /**
+   * Unpacks one layer from `source` (a registry blob as it downloads) into
+   * `layers/<chain>/diff`, keeping the blob, verifying its digest, size and
+   * diff id as it streams. Not yet committed: `commitLayers` makes it part of
+   * the store; a crash before that leaves a layer dir that open() removes.
+   */
+  async stageLayer(layer: { chainId: string; parent: string | null; diffId: string; digest: string; mediaType: string }, source: NodeJS.ReadableStream, signal: AbortSignal | undefined): Promise<LayerRecord> {
+    const layerDir = this.#p('layers', hex(layer.chainId));
+    const blobTmp = this.#p('tmp', `blob-${randomBytes(6).toString('hex')}`);
+    await fs.rm(layerDir, { recursive: true, force: true });
+    await fs.mkdir(layerDir, { mode: 0o700 });
+    const fh = await fs.open(blobTmp, 'wx', 0o600);
+    try {
+      let failed: unknown;
+      const tee = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          fh.write(chunk).then(() => cb(null, chunk), (err: unknown) => { failed = err; cb(err as Error); });
+        },
+      });
+      const piped = pipeline(source, tee).catch((err: unknown) => { failed ??= err; });
+      let result;
+      try {
+        result = await extractLayer(tee, path.join(layerDir, 'diff'), {
+          expectedDigest: layer.digest, expectedDiffId: layer.diffId, sync: false, ...(signal !== undefined && { signal }),
+        });
+      } catch (err) {
+        (source as unknown as { destroy?: () => void }).destroy?.();
+        await piped;
+        throw failed instanceof IsulaError ? failed : err;
+      }
+      await piped;
+      if (failed !== undefined) throw failed;
+      await fh.close();
+      const blobFile = this.blobPath(result.digest);
+      if (!(await exists(blobFile))) await fs.rename(blobTmp, blobFile);
+      const link = randomBytes(13).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase();
+      await fs.symlink(`../layers/${hex(layer.chainId)}/diff`, this.#p('l', link));
+      return {
+        schemaVersion: 1, chainId: layer.chainId, diffId: layer.diffId, parent: layer.parent,
+        blobDigest: result.digest, mediaType: layer.mediaType, sizeBytes: result.sizeBytes, link,
+      };
+    } catch (err) {
+      await fs.rm(layerDir, { recursive: true, force: true });
+      throw err;
+    } finally {
+      await fh.close().catch(() => undefined);
+      await fs.rm(blobTmp, { force: true });
+    }
+  }
+
+  /** Makes staged layers part of the store: one flush, then each `layer.json`. Idempotent. */
+  commitLayers(records: readonly LayerRecord[]): Promise<void> {
+    return this.#mutex.run(async () => {
+      const fresh = records.filter((r) => !this.#layers.has(r.chainId));
+      if (fresh.length === 0) return;
+      await run('sync', ['-f', this.root], { timeout: 120_000 }).catch((err: unknown) => {
+        throw new IsulaError('INTERNAL', `flushing the image store failed: ${String(err)}`, { cause: err });
+      });
+      for (const record of fresh) {
+        await writeFileAtomic(this.#p('layers', hex(record.chainId), 'layer.json'), JSON.stringify(record));
+        this.#layers.set(record.chainId, record);
+      }
+    });
+  }
+
+  /**
+   * Records a pulled image whose layers are all committed: its config blob,
+   * the tag (taken from any other image) and the repo digest. Returns the
+   * record and whether the tag already named this image.
+   */
+  commitPulled(input: { configBytes: Buffer; chainIds: string[]; tag?: string; repoDigest: string }): Promise<{ record: ImageRecord; upToDate: boolean }> {
+    return this.#mutex.run(async () => {
+      const id = `sha256:${createHash('sha256').update(input.configBytes).digest('hex')}`;
+      const missing = input.chainIds.filter((c) => !this.#layers.has(c));
+      if (missing.length > 0) throw new IsulaError('IMAGE_STORE_CORRUPT', `image ${id}: layers ${missing.join(', ')} went missing during the pull; pull again`);
+      const config = JSON.parse(input.configBytes.toString('utf8')) as ImageConfig;
+      const configFile = this.blobPath(id);
+      if (!(await exists(configFile))) await writeFileAtomic(configFile, input.configBytes, { mode: 0o600 });
+      const previous = this.#images.get(id);
+      const upToDate = previous !== undefined && (input.tag === undefined || previous.repoTags.includes(input.tag)) && previous.repoDigests.includes(input.repoDigest);
+      const tags = input.tag !== undefined ? [input.tag] : [];
+      const record: ImageRecord = {
+        schemaVersion: 1, id,
+        repoTags: [...new Set([...(previous?.repoTags ?? []), ...tags])],
+        repoDigests: [...new Set([...(previous?.repoDigests ?? []), input.repoDigest])],
+        created: typeof config.created === 'string' ? config.created : new Date(0).toISOString(),
+        sizeBytes: input.chainIds.reduce((sum, c) => sum + (this.#layers.get(c)?.sizeBytes ?? 0), 0),
+        layers: input.chainIds,
+        loadedAt: previous?.loadedAt ?? new Date().toISOString(),
+      };
+      await this.#moveTags(tags, id);
+      await this.#writeImage(record);
+      this.#log.info({ image: id, tags, repoDigest: input.repoDigest }, 'image pulled');
+      return { record, upToDate };
+    });
+  }
+
+  /** Adds `name@digest` to an image's repo digests (after a push). */
+  addRepoDigest(imageId: string, repoDigest: string): Promise<void> {
+    return this.#mutex.run(async () => {
+      const img = this.#images.get(imageId);
+      if (img === undefined || img.repoDigests.includes(repoDigest)) return;
+      await this.#writeImage({ ...img, repoDigests: [...img.repoDigests, repoDigest] });
+    });
+  }
+
   // ---- save / import --------------------------------------------------------------
 
   /**
@@ -579,7 +708,7 @@ export class ImageStore {
       const stillUsed = new Set([...this.#images.values()].flatMap((i) => i.layers));
       for (const chainId of [...img.layers].reverse()) {
         const layer = this.#layers.get(chainId);
-        if (layer && !stillUsed.has(chainId)) { await this.#removeLayer(layer); deleted.push(chainId); }
+        if (layer && !stillUsed.has(chainId) && !this.#pins.has(chainId)) { await this.#removeLayer(layer); deleted.push(chainId); }
       }
       await fs.rm(this.blobPath(img.id), { force: true });
       return { untagged, deleted };

@@ -1,12 +1,14 @@
 /**
  * Image archive routes (Docker Engine API v1.41): `GET /images/get` and
  * `GET /images/{name}/get` (save: a docker-archive), `POST /images/create`
- * with `fromSrc=-` (import: the body is a root filesystem tarball).
+ * with `fromSrc=-` (import: the body is a root filesystem tarball) or
+ * `fromImage=` (pull, in registry-routes.ts).
  */
 import type { ImageDriver, ImageRef } from '../drivers/image.js';
 import { IsulaError } from '../errors.js';
 import { API_VERSION, type ApiServer } from './server.js';
 import type { ImageSource } from './image-routes.js';
+import { handlePull } from './registry-routes.js';
 
 async function resolveAll(source: ImageSource, names: string[], signal: AbortSignal): Promise<{ driver: ImageDriver; refs: ImageRef[] }> {
   let driver: ImageDriver | undefined;
@@ -40,7 +42,7 @@ export function registerImageArchiveRoutes(api: ApiServer, source: ImageSource):
 
   api.route('POST', '/images/create', async ({ req, res, query, signal }) => {
     const fromSrc = query.get('fromSrc');
-    if (query.get('fromImage')) throw new IsulaError('NOT_IMPLEMENTED', 'pulling from a registry is not supported yet');
+    if (query.get('fromImage')) return handlePull(source, { req, res, query, signal });
     if (fromSrc !== '-') throw new IsulaError('API_BAD_REQUEST', 'fromSrc must be "-" (the tarball in the request body); URLs are not fetched');
     const driver = source.drivers().find((d) => d.import !== undefined);
     if (driver?.import === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no image plugin that can import is loaded');

@@ -148,8 +148,8 @@ export class ApiServer {
       } catch (err) {
         throw new IsulaError('API_BAD_REQUEST', `invalid request target ${JSON.stringify(req.url)}`, { cause: err });
       }
-      const pathname = stripVersion(url.pathname);
       const method = (req.method ?? 'GET') as HTTPMethod;
+      const pathname = encodeImageName(method, stripVersion(url.pathname));
       const found = this.#router.find(method, pathname);
       if (found === null) {
         const other = (['GET', 'POST', 'PUT', 'DELETE', 'HEAD'] as HTTPMethod[]).some((m) => m !== method && this.#router.find(m, pathname) !== null);
@@ -207,6 +207,23 @@ export class ApiServer {
       }
     }
   }
+}
+
+/**
+ * Image names hold slashes (`127.0.0.1:5000/team/app`), which Docker's CLI
+ * sends unescaped in `/images/{name}/…` (its router matches `{name:.*}`):
+ * the name becomes one escaped segment before routing.
+ */
+export function encodeImageName(method: string, pathname: string): string {
+  const m = /^\/images\/(.+?)\/(json|tag|push|get|history)$/.exec(pathname) ?? (method === 'DELETE' ? /^\/images\/(.+)()$/.exec(pathname) : null);
+  if (m === null || m[1] === undefined || !m[1].includes('/')) return pathname;
+  let name: string;
+  try {
+    name = decodeURIComponent(m[1]);
+  } catch {
+    return pathname;
+  }
+  return `/images/${encodeURIComponent(name)}${m[2] ? `/${m[2]}` : ''}`;
 }
 
 function stripVersion(pathname: string): string {

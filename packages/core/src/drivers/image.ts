@@ -37,11 +37,45 @@ export interface ImageRef {
   id: string;
 }
 
-export interface PullProgress {
-  id: string;
+/**
+ * One progress message of a pull or push, Docker's JSONMessage without its
+ * presentation: `id` names a layer (12 hex digits) or a tag; `status` is
+ * Docker's wording ("Downloading", "Pull complete", "Digest: sha256:…").
+ */
+export interface TransferProgress {
+  id?: string;
   status: string;
   current?: number;
   total?: number;
+  /** Docker's `aux` (push reports `{Tag, Digest, Size}`). */
+  aux?: Record<string, unknown>;
+}
+/** @deprecated the name before plugin API 1.4; same type. */
+export type PullProgress = TransferProgress;
+
+/** Credentials for one registry request (the engine API's `X-Registry-Auth`, or what `login` saved). */
+export interface RegistryAuth {
+  username?: string;
+  password?: string;
+  /** A refresh token (Docker's `identitytoken`). */
+  identityToken?: string;
+  /** A bearer token used as is (Docker's `registrytoken`). */
+  registryToken?: string;
+}
+
+export interface PullOptions extends DriverCallOptions {
+  onProgress?: (p: TransferProgress) => void;
+  /** Overrides the stored credentials for this pull. */
+  auth?: RegistryAuth;
+  /** `os/arch[/variant]`; default linux and the host's architecture. */
+  platform?: string;
+}
+
+export interface PullResult extends ImageRef {
+  /** The manifest digest pulled (`sha256:…`). */
+  digest: string;
+  /** The reference already named this image before the pull. */
+  upToDate: boolean;
 }
 
 export interface ImageDriver {
@@ -54,7 +88,21 @@ export interface ImageDriver {
   /** The image config for the spec builder, plus Docker's `ImageInspect` JSON for `isula inspect`. */
   inspect(ref: ImageRef, opts: DriverCallOptions): Promise<ImageSummary & { config: ImageRuntimeConfig; docker: Record<string, unknown> }>;
 
-  pull?(reference: string, opts: DriverCallOptions & { onProgress?: (p: PullProgress) => void; auth?: { username: string; password: string } }): Promise<ImageRef>;
+  /**
+   * Pulls `reference` (name[:tag] or name@digest) from its registry (plugin
+   * API 1.4). Nothing of a failed pull is visible as an image.
+   */
+  pull?(reference: string, opts: PullOptions): Promise<PullResult>;
+  /** Pushes a local image to the registry its name names (plugin API 1.4). */
+  push?(reference: string, opts: DriverCallOptions & { onProgress?: (p: TransferProgress) => void; auth?: RegistryAuth }): Promise<{ tag: string; digest: string; size: number }>;
+  /**
+   * Verifies credentials against a registry (`server`: host[:port], or a URL)
+   * and, when they work, keeps them for later pulls and pushes (plugin API 1.4).
+   * REGISTRY_UNAUTHORIZED with the registry's message when they do not.
+   */
+  login?(server: string, opts: DriverCallOptions & { username: string; password: string }): Promise<{ status: string }>;
+  /** Forgets the credentials kept for `server`; false when there were none (plugin API 1.4). */
+  logout?(server: string, opts: DriverCallOptions): Promise<boolean>;
   /** Loads an image archive (docker-archive, oci-archive ...); nothing is visible unless it all loads. */
   load?(archive: NodeJS.ReadableStream, opts: DriverCallOptions & { tag?: string }): Promise<ImageRef[]>;
   import?(archive: NodeJS.ReadableStream, opts: DriverCallOptions & { reference?: string }): Promise<ImageRef>;

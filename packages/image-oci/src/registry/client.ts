@@ -1,0 +1,216 @@
+/**
+ * The registry client: requests to one repository on one endpoint, with
+ * authentication (anonymous, HTTP basic, bearer tokens from the
+ * `WWW-Authenticate` challenge, cached until they expire) and retries with
+ * back-off on connection errors and 5xx for requests that can be repeated.
+ */
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { IsulaError, type RegistryAuth } from '@isula/core';
+import { normalizeServer, type Endpoint } from './endpoints.js';
+import { drain, errorMessage, header, readLimited, type HttpReply, type HttpRequest, type Transport } from './http.js';
+
+/** Attempts for a request that can be repeated (GET/HEAD, or a body made anew). */
+export const ATTEMPTS = 3;
+const BACKOFF_MS = [250, 1000];
+
+export interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+/** `Bearer realm="…",service="…",scope="…"` → scheme and parameters (RFC 7235). */
+export function parseChallenge(value: string): Challenge | undefined {
+  const m = /^\s*([A-Za-z][\w-]*)\s*(.*)$/s.exec(value);
+  if (m === null) return undefined;
+  const params: Record<string, string> = {};
+  const re = /([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?\s*/gy;
+  const rest = m[2] ?? '';
+  re.lastIndex = 0;
+  for (let p = re.exec(rest); p !== null && p[0] !== ''; p = re.exec(rest)) {
+    params[(p[1] ?? '').toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] ?? '');
+  }
+  return { scheme: (m[1] ?? '').toLowerCase(), params };
+}
+
+interface Token {
+  value: string;
+  expiresAt: number;
+}
+
+/** What a credential lookup returns; `undefined` means anonymous. */
+export type CredentialLookup = (host: string) => Promise<RegistryAuth | undefined>;
+
+/** Per-host authentication state: the scheme the host asked for, and bearer tokens per scope. */
+export class Authenticator {
+  readonly #transport: Transport;
+  readonly #lookup: CredentialLookup;
+  readonly #challenges = new Map<string, Challenge>();
+  readonly #tokens = new Map<string, Token>();
+
+  constructor(transport: Transport, lookup: CredentialLookup) {
+    this.#transport = transport;
+    this.#lookup = lookup;
+  }
+
+  async #creds(ep: Endpoint, override: RegistryAuth | undefined): Promise<RegistryAuth | undefined> {
+    return override ?? this.#lookup(normalizeServer(ep.host));
+  }
+
+  /** The Authorization header for a request, when the host asked for one before. */
+  async headerFor(ep: Endpoint, scopes: readonly string[], override: RegistryAuth | undefined): Promise<string | undefined> {
+    const creds = await this.#creds(ep, override);
+    if (creds?.registryToken !== undefined) return `Bearer ${creds.registryToken}`;
+    const ch = this.#challenges.get(ep.base);
+    if (ch === undefined) return undefined;
+    if (ch.scheme === 'basic') return basic(creds);
+    const tok = this.#tokens.get(tokenKey(ep, ch, scopes));
+    return tok !== undefined && tok.expiresAt > Date.now() ? `Bearer ${tok.value}` : undefined;
+  }
+
+  /**
+   * Handles a 401: remembers the challenge and, for bearer, fetches a token.
+   * Returns false when retrying cannot help (no credentials for basic).
+   */
+  async answer(ep: Endpoint, reply: HttpReply, scopes: readonly string[], override: RegistryAuth | undefined, signal: AbortSignal | undefined): Promise<boolean> {
+    const value = header(reply, 'www-authenticate');
+    const ch = value === undefined ? undefined : parseChallenge(value);
+    if (ch === undefined || (ch.scheme !== 'basic' && ch.scheme !== 'bearer')) return false;
+    this.#challenges.set(ep.base, ch);
+    const creds = await this.#creds(ep, override);
+    if (ch.scheme === 'basic') return basic(creds) !== undefined;
+    await this.#fetchToken(ep, ch, scopes, creds, signal);
+    return true;
+  }
+
+  async #fetchToken(ep: Endpoint, ch: Challenge, scopes: readonly string[], creds: RegistryAuth | undefined, signal: AbortSignal | undefined): Promise<void> {
+    const realm = ch.params['realm'];
+    if (realm === undefined || !/^https?:\/\//.test(realm)) throw new IsulaError('REGISTRY_REPLY_INVALID', `${ep.host}: bearer challenge without a usable realm`);
+    const url = new URL(realm);
+    if (ch.params['service'] !== undefined) url.searchParams.set('service', ch.params['service']);
+    for (const s of scopes) url.searchParams.append('scope', s);
+    const auth = basic(creds);
+    const reply = await this.#transport.send(tokenEndpoint(url, ep), { method: 'GET', url: url.toString(), headers: auth !== undefined ? { authorization: auth } : {} }, signal);
+    if (reply.status === 401 || reply.status === 403) {
+      const { message } = await errorMessage(reply);
+      throw new IsulaError('REGISTRY_UNAUTHORIZED', `${ep.host}: ${creds === undefined ? 'authentication required' : 'login failed'}: ${message}`);
+    }
+    if (reply.status !== 200) {
+      const { message } = await errorMessage(reply);
+      throw new IsulaError('REGISTRY_UNAVAILABLE', `${ep.host}: the token server ${url.host} answered ${reply.status}: ${message}`);
+    }
+    let doc: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
+    try {
+      doc = JSON.parse((await readLimited(reply, 1024 * 1024, 'token reply')).toString('utf8')) as typeof doc;
+    } catch (err) {
+      if (err instanceof IsulaError) throw err;
+      throw new IsulaError('REGISTRY_REPLY_INVALID', `${ep.host}: the token server's reply is not JSON`, { cause: err });
+    }
+    const value = doc.token ?? doc.access_token;
+    if (typeof value !== 'string' || value === '') throw new IsulaError('REGISTRY_REPLY_INVALID', `${ep.host}: the token server's reply has no token`);
+    const lifeS = typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : 60;
+    const issued = doc.issued_at !== undefined && Number.isFinite(Date.parse(doc.issued_at)) ? Math.min(Date.parse(doc.issued_at), Date.now()) : Date.now();
+    // Renew a little before the expiry, so a long pull does not present a stale token.
+    this.#tokens.set(tokenKey(ep, ch, scopes), { value, expiresAt: issued + lifeS * 1000 - Math.min(10_000, lifeS * 100) });
+  }
+
+  /** Forgets tokens and challenges (after logout). */
+  forget(): void {
+    this.#challenges.clear();
+    this.#tokens.clear();
+  }
+}
+
+function basic(creds: RegistryAuth | undefined): string | undefined {
+  if (creds?.username === undefined || creds.password === undefined) return undefined;
+  return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+}
+
+function tokenKey(ep: Endpoint, ch: Challenge, scopes: readonly string[]): string {
+  return `${ep.base}|${ch.params['realm'] ?? ''}|${ch.params['service'] ?? ''}|${[...scopes].sort().join(' ')}`;
+}
+
+/** The token server gets the registry's TLS settings when it is the same host, system defaults otherwise. */
+function tokenEndpoint(url: URL, ep: Endpoint): Endpoint {
+  return url.host === ep.host ? { ...ep, base: url.origin } : { base: url.origin, host: url.host, mirror: false, tls: url.protocol === 'https:' ? { verify: true } : undefined };
+}
+
+export interface RepoRequest extends Omit<HttpRequest, 'url' | 'body'> {
+  /** Path after `/v2/<repo>/`, or an absolute URL (an upload location). */
+  path: string;
+  /** A body made anew for each attempt (streams cannot be replayed). */
+  body?: () => Buffer | Readable;
+  /** Statuses returned to the caller as they are; others become errors. */
+  ok: readonly number[];
+}
+
+/** A repository on one endpoint: `/v2/<repo>/…` with the scopes it needs. */
+export class RepoSession {
+  readonly ep: Endpoint;
+  readonly repo: string;
+  readonly #transport: Transport;
+  readonly #auth: Authenticator;
+  readonly #scopes: string[];
+  readonly #override: RegistryAuth | undefined;
+  readonly #log: Logger;
+
+  constructor(opts: { ep: Endpoint; repo: string; transport: Transport; auth: Authenticator; actions: string; extraScopes?: string[]; override: RegistryAuth | undefined; log: Logger }) {
+    this.ep = opts.ep;
+    this.repo = opts.repo;
+    this.#transport = opts.transport;
+    this.#auth = opts.auth;
+    this.#scopes = [`repository:${opts.repo}:${opts.actions}`, ...(opts.extraScopes ?? [])];
+    this.#override = opts.override;
+    this.#log = opts.log;
+  }
+
+  url(path: string): string {
+    return /^https?:\/\//.test(path) ? path : `${this.ep.base}/v2/${this.repo}/${path}`;
+  }
+
+  /**
+   * Sends with auth and retries; returns a reply whose status is in `ok`.
+   * Other statuses throw: 401/403 REGISTRY_UNAUTHORIZED, 404 IMAGE_NOT_FOUND,
+   * 5xx (after the retries) REGISTRY_UNAVAILABLE.
+   */
+  async request(req: RepoRequest, signal: AbortSignal | undefined, what: string): Promise<HttpReply> {
+    let answered = false;
+    for (let attempt = 1; ; attempt += 1) {
+      signal?.throwIfAborted();
+      const authz = await this.#auth.headerFor(this.ep, this.#scopes, this.#override);
+      const headers = { ...(req.headers ?? {}), ...(authz !== undefined && { authorization: authz }) };
+      let reply: HttpReply;
+      try {
+        reply = await this.#transport.send(this.ep, { method: req.method, url: this.url(req.path), headers, ...(req.body !== undefined && { body: req.body() }) }, signal);
+      } catch (err) {
+        // TLS failures never pass on a retry; a refused connection is retried at the registry
+        // itself but not at a mirror, which the next endpoint stands in for at once.
+        const permanent = err instanceof IsulaError && err.details?.['permanent'] === true && (err.details['errno'] !== 'ECONNREFUSED' || this.ep.mirror);
+        const retry = attempt < ATTEMPTS && !permanent && err instanceof IsulaError && (err.code === 'REGISTRY_UNAVAILABLE' || err.code === 'REGISTRY_TIMEOUT');
+        if (!retry) throw err;
+        this.#log.debug({ err, what, attempt }, 'registry request failed; retrying');
+        await sleep(BACKOFF_MS[attempt - 1] ?? 1000, undefined, signal ? { signal } : {});
+        continue;
+      }
+      if (req.ok.includes(reply.status)) return reply;
+      if (reply.status === 401 && !answered) {
+        answered = true;
+        await drain(reply);
+        if (await this.#auth.answer(this.ep, reply, this.#scopes, this.#override, signal)) { attempt -= 1; continue; }
+        throw new IsulaError('REGISTRY_UNAUTHORIZED', `${this.ep.host}: ${what}: authentication required (isula login ${this.ep.host})`);
+      }
+      if (reply.status >= 500 && attempt < ATTEMPTS) {
+        await drain(reply);
+        this.#log.debug({ status: reply.status, what, attempt }, 'registry answered 5xx; retrying');
+        await sleep(BACKOFF_MS[attempt - 1] ?? 1000, undefined, signal ? { signal } : {});
+        continue;
+      }
+      const { code, message } = await errorMessage(reply);
+      if (reply.status === 401 || reply.status === 403) throw new IsulaError('REGISTRY_UNAUTHORIZED', `${this.ep.host}: ${what}: ${message}`, { details: { status: reply.status, ...(code !== undefined && { registryCode: code }) } });
+      if (reply.status === 404) throw new IsulaError('IMAGE_NOT_FOUND', `${what}: ${message}`, { details: { status: 404, ...(code !== undefined && { registryCode: code }) } });
+      if (reply.status === 429 || reply.status >= 500) throw new IsulaError('REGISTRY_UNAVAILABLE', `${this.ep.host}: ${what}: the registry answered ${reply.status}${attempt > 1 ? ` ${attempt} times` : ''}: ${message}`);
+      throw new IsulaError('REGISTRY_REPLY_INVALID', `${this.ep.host}: ${what}: unexpected ${reply.status}: ${message}`);
+    }
+  }
+}
