@@ -65,6 +65,11 @@ test('a certs.d dir adds its CAs to the system ones for that host only', async (
   assert.ok(ep.tls.ca.at(-1)?.includes('fake'));
   const [other] = originEndpoints('other.example', settings({ certsDir: dir }));
   assert.equal(other?.tls?.ca, undefined);
+  // Loopback is insecure by default, but a certs.d dir for it means: verify, and no http fallback.
+  await fs.mkdir(path.join(dir, '127.0.0.1:5443'));
+  await fs.copyFile(path.join(dir, 'reg.example:5443', 'ca.crt'), path.join(dir, '127.0.0.1:5443', 'ca.crt'));
+  assert.deepEqual(originEndpoints('127.0.0.1:5443', settings({ certsDir: dir })).map((e) => [e.base, e.tls?.verify]), [['https://127.0.0.1:5443', true]]);
+  assert.deepEqual(originEndpoints('127.0.0.1:5443', settings({ certsDir: dir, insecure: ['127.0.0.1:5443'] })).map((e) => [e.base, e.tls?.verify]), [['https://127.0.0.1:5443', false], ['http://127.0.0.1:5443', undefined]]);
 });
 
 test('platforms: the default is linux and the host architecture; os/arch[/variant] parsed; garbage refused', () => {

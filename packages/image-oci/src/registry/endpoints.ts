@@ -8,7 +8,8 @@
  *   original name (`registry.k8s.io/pause:3.9` pulled from a local mirror).
  * - `insecure-registries` (host[:port], or a CIDR for IP hosts) and loopback
  *   (as Docker treats 127.0.0.0/8): HTTPS without verification first, then
- *   plain HTTP.
+ *   plain HTTP. A loopback host with CAs in its certs.d dir is verified (and
+ *   not tried over HTTP): the explicit trust setting wins.
  * - `<registry-certs-dir>/<host[:port]>/`: `*.crt` CAs added to the system's,
  *   `client.cert` + `client.key` for mutual TLS (Docker's certs.d layout).
  */
@@ -76,14 +77,34 @@ function inCidr(ip: string, cidr: string): boolean {
   return list.check(ip, net.isIP(ip) === 6 ? 'ipv6' : 'ipv4');
 }
 
-/** Insecure: listed (host:port, host, or a CIDR holding its IP), or loopback as in Docker. */
-export function isInsecure(hostPort: string, insecure: readonly string[]): boolean {
+/** Listed in `insecure-registries`: as host:port, host, or a CIDR holding its IP. */
+function listedInsecure(hostPort: string, insecure: readonly string[]): boolean {
   const h = hostOnly(hostPort);
-  if (h === 'localhost' || inCidr(h, '127.0.0.0/8') || h === '::1') return true;
   return insecure.some((entry) => {
     const e = normalizeServer(entry);
     return e === hostPort || e === h || (net.isIP(h) !== 0 && inCidr(h, entry));
   });
+}
+
+function isLoopback(hostPort: string): boolean {
+  const h = hostOnly(hostPort);
+  return h === 'localhost' || h === '::1' || inCidr(h, '127.0.0.0/8');
+}
+
+/** Insecure: listed (host:port, host, or a CIDR holding its IP), or loopback as in Docker. */
+export function isInsecure(hostPort: string, insecure: readonly string[]): boolean {
+  return isLoopback(hostPort) || listedInsecure(hostPort, insecure);
+}
+
+/**
+ * Whether TLS to `host` is verified: not when it is listed insecure; yes when
+ * its certs.d dir gives CAs (an explicit trust setting beats the loopback
+ * default); otherwise not for loopback, yes for the rest.
+ */
+function verifies(host: string, s: RegistrySettings): boolean {
+  if (listedInsecure(host, s.insecure)) return false;
+  if (certsFor(s.certsDir, host).ca !== undefined) return true;
+  return !isLoopback(host);
 }
 
 const certCache = new Map<string, { ca?: string[]; cert?: Buffer; key?: Buffer }>();
@@ -120,8 +141,7 @@ function endpointsOf(url: string, mirror: boolean, s: RegistrySettings): Endpoin
   const host = u.host;
   const base = `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
   if (u.protocol === 'http:') return [{ base, host, mirror, tls: undefined }];
-  const insecure = isInsecure(host, s.insecure);
-  return [{ base, host, mirror, tls: { verify: !insecure, ...certsFor(s.certsDir, host) } }];
+  return [{ base, host, mirror, tls: { verify: verifies(host, s), ...certsFor(s.certsDir, host) } }];
 }
 
 /** Endpoints to pull from for a registry `domain` (as in a normalised reference), in order. */
@@ -137,6 +157,6 @@ export function pullEndpoints(domain: string, s: RegistrySettings): Endpoint[] {
 export function originEndpoints(domain: string, s: RegistrySettings): Endpoint[] {
   const host = domain === 'docker.io' ? DOCKER_HUB_HOST : domain;
   const https = endpointsOf(`https://${host}`, false, s);
-  if (!isInsecure(host, s.insecure)) return https;
+  if (verifies(host, s)) return https;
   return [...https, { base: `http://${host}`, host, mirror: false, tls: undefined }];
 }
