@@ -13,7 +13,9 @@ import { ExitCode, StatusError } from './exit-code.js';
 import { alignTabs, compileRowTemplate } from './format.js';
 import { compileTemplate } from './go-template.js';
 import { CONTAINER_FIELDS, CONTAINER_METHODS, DEFAULT_PS_TABLE, containerRow } from './ps-format.js';
-import { addCreateFlags, buildCreateBody, buildResources, foldAliases, parseRestartPolicy, type RunFlags } from './run-options.js';
+import { pullImage } from './commands-registry.js';
+import { familiarString, parseAnyReference, tagNameOnly, type NamedReference } from './reference.js';
+import { addCreateFlags, buildCreateBody, buildResources, foldAliases, parsePullPolicy, parseRestartPolicy, type RunFlags } from './run-options.js';
 import { UsageError } from './usage-error.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -92,6 +94,40 @@ async function createContainer(client: EngineClient, flags: RunFlags, body: Cont
     throw e;
   } finally {
     if (cidFd !== undefined) closeSync(cidFd);
+  }
+}
+
+/** The daemon's answer to a create whose image is not there: 404 `No such image: busybox:latest`. */
+const isNoSuchImage = (e: unknown) => e instanceof DaemonError && e.status === 404 && e.message.startsWith('No such image');
+
+/**
+ * docker 20.10's create with `--pull`: `always` pulls first; `missing` (the
+ * default) pulls when create answers "No such image", then creates once
+ * more; `never` reports the answer as it is. As in docker, stdout carries
+ * only the id: "Unable to find image 'busybox:latest' locally" and the pull's
+ * progress go to stderr, and -q keeps both back. An `--external-rootfs`
+ * container's image argument is only a name: it is never pulled.
+ */
+async function createWithPull(client: EngineClient, flags: RunFlags, body: ContainerCreateBody): Promise<string> {
+  const policy = parsePullPolicy(flags.pull);
+  const image = body.Image ?? '';
+  const pullable = flags.externalRootfs === undefined;
+  const progress = flags.quiet ? undefined : process.stderr;
+  if (policy === 'always' && pullable) await pullImage(client, image, flags.platform, progress);
+  try {
+    return await createContainer(client, flags, body);
+  } catch (e) {
+    if (policy !== 'missing' || !pullable || !isNoSuchImage(e)) throw e;
+    let ref: NamedReference | undefined;
+    try {
+      ref = parseAnyReference(image);
+    } catch {
+      throw e; // not a name docker would pull: the daemon's answer stands
+    }
+    if (ref === undefined) throw e; // a full image id
+    if (!flags.quiet) err(`Unable to find image '${familiarString(tagNameOnly(ref))}' locally`);
+    await pullImage(client, image, flags.platform, progress);
+    return createContainer(client, flags, body);
   }
 }
 
@@ -196,7 +232,7 @@ async function runAttached(client: EngineClient, r: AttachedRun, command: string
 async function runCommand(client: EngineClient, flags: RunFlags, image: string, command: string[]): Promise<number> {
   const body = buildCreateBody(flags, image, command);
   if (!flags.detach && body.AttachStdin && body.Tty && !process.stdin.isTTY) throw new UsageError('the input device is not a TTY');
-  const id = await createContainer(client, flags, body);
+  const id = await createWithPull(client, flags, body);
   const attached = body.AttachStdin === true || body.AttachStdout === true || body.AttachStderr === true;
   if (!attached) {
     // docker prints the id before it starts the container, then only start's errors.
@@ -361,7 +397,7 @@ export function registerContainerCommands(program: Command, client: () => Engine
     .action(async (image: string, command: string[], opts: RunFlags) => {
       try {
         const flags = foldAliases(opts);
-        out(await createContainer(client(), flags, buildCreateBody(flags, image, command)));
+        out(await createWithPull(client(), flags, buildCreateBody(flags, image, command)));
       } catch (e) {
         throw toStatusError(e, 'create');
       }

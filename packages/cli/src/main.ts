@@ -12,6 +12,7 @@ import { registerStreamCommands } from './commands-streams.js';
 import { ExitCode, StatusError } from './exit-code.js';
 import { UsageError } from './usage-error.js';
 import { registerImageCommands } from './commands-images.js';
+import { registerRegistryCommands } from './commands-registry.js';
 import { formatInfo, formatVersion, type ServerVersion } from './format.js';
 
 declare const ISULA_CLI_VERSION: string;
@@ -79,6 +80,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
     });
 
   registerImageCommands(program, () => client(program));
+  registerRegistryCommands(program, () => client(program));
   registerArchiveCommands(program, () => client(program));
   registerContainerCommands(program, () => client(program));
   if (!usesDeclaredCommand(program, argv)) registerStreamCommands(program, () => client(program));

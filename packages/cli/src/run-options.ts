@@ -76,6 +76,9 @@ export interface RunFlags {
   detachKeys?: string;
   logDriver?: string;
   logOpt?: string[];
+  pull?: string;
+  quiet?: boolean;
+  platform?: string;
 }
 
 export interface Deps {
@@ -168,7 +171,20 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--cidfile <file>', 'write the container ID to the file')
     .option('--log-driver <driver>', 'logging driver for the container');
   list('--log-opt <key=value>', 'log driver options; repeatable');
+  cmd
+    .option('--pull <policy>', 'pull the image before creating: always, missing (default) or never')
+    .option('-q, --quiet', 'suppress the pull output')
+    .option('--platform <os/arch[/variant]>', 'platform to pull when the image is pulled');
   return cmd;
+}
+
+export type PullPolicy = 'always' | 'missing' | 'never';
+
+/** docker's `validatePullOpt`: `missing` when not given (or empty). */
+export function parsePullPolicy(value: string | undefined): PullPolicy {
+  if (value === undefined || value === '') return 'missing';
+  if (value === 'always' || value === 'missing' || value === 'never') return value;
+  throw new UsageError(`invalid pull option: '${value}': must be one of "always", "missing" or "never"`);
 }
 
 /** Commander's values for the hidden aliases, folded into their flags. */

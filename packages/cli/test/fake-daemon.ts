@@ -3,7 +3,8 @@
  * being written at the same time, and the end-to-end suite drives the real
  * one. This fake speaks just enough of Docker's API (create, the attach and
  * exec-start upgrades, wait with early headers, start, stop, inspect, exec,
- * logs, top, stats, archive, export, events, resize) to check the order and
+ * logs, top, stats, archive, export, events, resize; pull, push, auth and
+ * logout, and create's "No such image" when `images` is given) to check the order and
  * shape of the CLI's requests and how it maps answers to exit codes. Like
  * the daemon, it ends a stream when the client types the detach keys.
  */
@@ -49,6 +50,20 @@ export interface FakeBehaviour {
   events?: string[];
   /** `GET /containers/json`. */
   list?: { Id: string; Names: string[] }[];
+  /**
+   * The local images, by name (`busybox` stands for `busybox:latest`): when
+   * given, create of any other image answers 404 `No such image: NAME`, as
+   * the daemon does; a pull that ends well adds `fromImage:tag`.
+   */
+  images?: string[];
+  /** `POST /images/create?fromImage=` (pull): the JSON messages streamed, or an error answered before any. */
+  pull?: { messages?: Record<string, unknown>[]; error?: ApiError };
+  /** `POST /images/{name}/push`: as `pull`. */
+  push?: { messages?: Record<string, unknown>[]; error?: ApiError };
+  /** `POST /auth`: the error to answer (a 401 with the registry's words), else `Login Succeeded`. */
+  loginError?: ApiError;
+  /** `POST /auth/logout`: the servers with credentials kept; others answer 404 REGISTRY_CREDENTIALS_NOT_FOUND. */
+  loggedIn?: string[];
 }
 
 export interface FakeDaemon {
@@ -119,6 +134,7 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
   let execConfig: { AttachStdin?: boolean; Tty?: boolean; DetachKeys?: string } = {};
   const sockets = new Set<net.Socket>();
   const c = { Tty: false, OpenStdin: false, Running: true, Paused: false, Restarting: false, ...b.container };
+  const images = b.images === undefined ? undefined : [...b.images];
 
   const json = (res: http.ServerResponse, status: number, value: unknown) => {
     res.writeHead(status, { 'Content-Type': 'application/json' });
@@ -144,6 +160,10 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
     const name = decodeURIComponent(route.split('/')[2] ?? '');
     if (route === '/containers/create') {
       if (b.createError) return json(res, b.createError.status, b.createError);
+      const image = (bodies.get(route) as { Image?: string }).Image ?? '';
+      if (images !== undefined && !images.includes(image) && !images.includes(`${image}:latest`)) {
+        return json(res, 404, { message: `No such image: ${image}`, code: 'IMAGE_NOT_FOUND' });
+      }
       tty = (bodies.get(route) as { Tty?: boolean }).Tty === true;
       return json(res, 201, { Id: ID, Warnings: [] });
     }
@@ -197,6 +217,25 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
     if (route.endsWith('/export')) {
       res.writeHead(200, { 'Content-Type': 'application/x-tar' });
       return res.end(b.exportData);
+    }
+    const transfer = route === '/images/create' ? b.pull : /^\/images\/[^/]+\/push$/.test(route) ? b.push : undefined;
+    if (transfer !== undefined && req.method === 'POST') {
+      if (transfer.error) return json(res, transfer.error.status, transfer.error);
+      // As isulad and dockerd: 200 with the first message, an error as the stream's last one.
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      for (const m of transfer.messages ?? []) res.write(`${JSON.stringify(m)}\n`);
+      const failed = (transfer.messages ?? []).some((m) => m['errorDetail'] !== undefined);
+      if (route === '/images/create' && !failed) images?.push(`${url.searchParams.get('fromImage') ?? ''}:${url.searchParams.get('tag') ?? ''}`);
+      return res.end();
+    }
+    if (route === '/auth' && req.method === 'POST') {
+      if (b.loginError) return json(res, b.loginError.status, b.loginError);
+      return json(res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
+    }
+    if (route === '/auth/logout' && req.method === 'POST') {
+      const server = (bodies.get(route) as { serveraddress?: string }).serveraddress ?? '';
+      if (!(b.loggedIn ?? []).includes(server)) return json(res, 404, { message: `Not logged in to ${server}`, code: 'REGISTRY_CREDENTIALS_NOT_FOUND' });
+      return json(res, 200, { Status: `Removing login credentials for ${server}` });
     }
     if (route === '/events') {
       res.writeHead(200, { 'Content-Type': 'application/json' });

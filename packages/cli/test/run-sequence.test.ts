@@ -68,7 +68,7 @@ test('run exits 127 when the command is not found, 126 when it cannot be execute
   assert.equal(r127.stderr, `isula: Error response from daemon: ${notFound.message}.\nSee 'isula run --help'.\n`);
   const r126 = await isula({ startError: { ...notFound, code: 'CONTAINER_CMD_NOT_EXECUTABLE' } }, ['run', 'busybox', '/etc']);
   assert.equal(r126.code, 126);
-  const r125 = await isula({ createError: { status: 404, code: 'IMAGE_NOT_FOUND', message: 'No such image: nope:latest' } }, ['run', 'nope']);
+  const r125 = await isula({ createError: { status: 404, code: 'IMAGE_NOT_FOUND', message: 'No such image: nope:latest' } }, ['run', '--pull', 'never', 'nope']);
   assert.equal(r125.code, 125);
   assert.match(r125.stderr, /^isula: Error response from daemon: No such image: nope:latest\.\nSee 'isula run --help'\.\n$/);
   const usage = await isula({}, ['run', '--memory', 'lots', 'busybox']);
