@@ -255,7 +255,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
       const d = await containerDaemon(t, runtime);
       const before = ok(await d.isula(['ps', '-aq']));
       const cases: { args: string[]; code: number; err: RegExp }[] = [
-        { args: ['run', '--rm', 'nosuchimage'], code: 125, err: /No such image: nosuchimage/ },
+        { args: ['run', '--rm', '--pull', 'never', 'nosuchimage'], code: 125, err: /No such image: nosuchimage/ },
         { args: ['run', '--rm', '--bogus-flag', 'busybox'], code: 125, err: /unknown option '--bogus-flag'/ },
         { args: ['run', '--rm', '-m', '1k', 'busybox', 'true'], code: 125, err: /Minimum memory limit allowed is 6MB/ },
         { args: ['run', '--rm', '-m', 'lots', 'busybox', 'true'], code: 125, err: /lots/ },
