@@ -7,10 +7,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { httpRequest, tempRoot, TestDaemon, waitFor } from '../lib/harness.js';
+import { httpRequest, ISULA, tempRoot, TestDaemon, waitFor } from '../lib/harness.js';
 import { IMAGES_DIR, isulaWithStdin, mountsUnder, ok, testImages } from '../lib/containers.js';
 import { pushTestImage, registrySkip, skopeoAccess, skopeoInspect, startRegistry, type Teardown } from '../lib/registry.js';
 import { startHostileRegistry, type HostileMode } from '../lib/hostile-registry.js';
@@ -311,6 +312,22 @@ test('an index: the host\'s platform is pulled and no other; --platform picks an
   assert.match(none.error ?? '', /no matching manifest for linux\/s390x/);
 });
 
+test('a pull cancelled by its client stops, leaves no image and no scratch; the retry succeeds', { skip }, async (t) => {
+  const stall = await startHostileRegistry(t, { mode: 'stall', image: 'busybox' });
+  const good = await startHostileRegistry(t, { mode: 'normal', image: 'busybox' });
+  const d = await bareDaemon(t, { 'registry-stall-timeout': '60s' });
+  const req = http.request({ socketPath: d.socket, method: 'POST', path: `/images/create?fromImage=${encodeURIComponent(`${stall.host}/${stall.repo}`)}&tag=${stall.tag}` });
+  req.on('error', () => {});
+  req.end();
+  await waitFor(async () => (await fs.readdir(path.join(d.graph, 'storage', 'tmp'))).length > 0, { timeoutMs: 15_000, what: 'the layer download to start (its blob in tmp/)' });
+  req.destroy();
+  await waitFor(async () => (await fs.readdir(path.join(d.graph, 'storage', 'tmp'))).length === 0, { timeoutMs: 10_000, what: 'the cancelled pull to clean up its scratch' });
+  assert.deepEqual(await images(d), []);
+  await assertStoreClean(d);
+  const r = await apiPull(d, good.ref);
+  assert.equal(r.error, undefined, r.body);
+});
+
 test('kill -9 of isulad in the middle of a pull: after the restart no partial image, and the pull succeeds', { skip }, async (t) => {
   const stall = await startHostileRegistry(t, { mode: 'stall', image: 'busybox' });
   const good = await startHostileRegistry(t, { mode: 'normal', image: 'busybox' });
@@ -327,6 +344,23 @@ test('kill -9 of isulad in the middle of a pull: after the restart no partial im
   const r = await apiPull(d, good.ref);
   assert.equal(r.error, undefined, r.body);
   assert.equal((await images(d)).length, 1);
+});
+
+test('on a terminal, pull redraws one line per layer in place and ends with each layer complete', { skip }, async (t) => {
+  const reg = await startRegistry(t);
+  await pushTestImage(reg, { image: 'layered', repo: 'tty/layered' });
+  const d = await bareDaemon(t);
+  const server = `isula-e2e-${process.pid}-pull`;
+  const tmux = async (...args: string[]) => (await run('tmux', ['-L', server, '-f', '/dev/null', ...args], { timeout: 10_000 })).stdout;
+  t.after(async () => { await tmux('kill-server').catch(() => {}); });
+  const cmd = `${process.execPath} ${ISULA} -H ${d.host} pull ${reg.host}/tty/layered; echo "[exit $?]"; sleep 600`;
+  await tmux('new-session', '-d', '-s', 'pull', '-x', '120', '-y', '30', cmd);
+  const screen = await waitFor(async () => { const s = await tmux('capture-pane', '-p', '-t', 'pull'); return /\[exit \d+\]/.test(s) ? s : undefined; }, { timeoutMs: 30_000, what: 'the pull to end' });
+  assert.match(screen, /\[exit 0\]/, screen);
+  const layerLines = screen.split('\n').filter((l) => /^[a-f0-9]{12}: /.test(l));
+  assert.equal(layerLines.length, 3, `one line per layer, redrawn in place:\n${screen}`);
+  assert.ok(layerLines.every((l) => /: Pull complete\s*$/.test(l)), screen);
+  assert.match(screen, /Status: Downloaded newer image/);
 });
 
 test('docker\'s CLI pulls through isulad from a registry and shows its progress', { skip }, async (t) => {
