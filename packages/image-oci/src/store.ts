@@ -15,7 +15,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
@@ -478,12 +478,28 @@ export class ImageStore {
     const blobTmp = this.#p('tmp', `blob-${randomBytes(6).toString('hex')}`);
     await fs.rm(layerDir, { recursive: true, force: true });
     await fs.mkdir(layerDir, { mode: 0o700 });
-    const fh = await fs.open(blobTmp, 'wx', 0o600);
+    // A write stream batches the chunks queued while a write is in flight into one writev;
+    // the tee passes each chunk on at once and waits only when the file falls behind.
+    const blobOut = createWriteStream(blobTmp, { flags: 'wx', mode: 0o600, highWaterMark: 1024 * 1024 });
     try {
       let failed: unknown;
+      blobOut.on('error', (err) => { failed ??= err; });
       const tee = new Transform({
         transform(chunk: Buffer, _enc, cb) {
-          fh.write(chunk).then(() => cb(null, chunk), (err: unknown) => { failed = err; cb(err as Error); });
+          if (failed !== undefined) { cb(failed as Error); return; }
+          if (blobOut.write(chunk)) { cb(null, chunk); return; }
+          const settle = (err?: Error): void => {
+            blobOut.off('drain', settle);
+            blobOut.off('error', settle);
+            if (err !== undefined) cb(err); else cb(null, chunk);
+          };
+          blobOut.on('drain', settle);
+          blobOut.on('error', settle);
+        },
+        flush(cb) {
+          // Closed, not only finished: the blob is complete on disk before it is renamed.
+          blobOut.once('close', () => cb(failed as Error | undefined ?? null));
+          blobOut.end();
         },
       });
       const piped = pipeline(source, tee).catch((err: unknown) => { failed ??= err; });
@@ -499,7 +515,6 @@ export class ImageStore {
       }
       await piped;
       if (failed !== undefined) throw failed;
-      await fh.close();
       const blobFile = this.blobPath(result.digest);
       if (!(await exists(blobFile))) await fs.rename(blobTmp, blobFile);
       const link = randomBytes(13).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase();
@@ -512,7 +527,7 @@ export class ImageStore {
       await fs.rm(layerDir, { recursive: true, force: true });
       throw err;
     } finally {
-      await fh.close().catch(() => undefined);
+      if (!blobOut.closed) await new Promise<void>((resolve) => { blobOut.once('close', () => resolve()); blobOut.destroy(); });
       await fs.rm(blobTmp, { force: true });
     }
   }
