@@ -33,8 +33,11 @@ async function waitSocket(sock, ms = 30_000) {
   }
 }
 
-/** Each engine, on roots under `TMP`: how to call its CLI, how to start and stop its daemon. */
-export function makeEngines(TMP) {
+/**
+ * Each engine, on roots under `TMP`: how to call its CLI, how to start and stop its daemon.
+ * `isulaConfig` adds daemon.json keys for isulad (e.g. insecure registries).
+ */
+export function makeEngines(TMP, { isulaConfig = {} } = {}) {
   return {
   isula: {
     async setup() {
@@ -43,7 +46,7 @@ export function makeEngines(TMP) {
       fs.mkdirSync(root, { recursive: true });
       const sock = path.join(root, 'isulad.sock');
       const cfg = path.join(root, 'daemon.json');
-      fs.writeFileSync(cfg, JSON.stringify({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'log-level': 'warn' }));
+      fs.writeFileSync(cfg, JSON.stringify({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'log-level': 'warn', ...isulaConfig }));
       const d = spawn(node, [path.join(ROOT, 'packages/core/dist/src/bin/isulad.js'), '--config-file', cfg, '--state', path.join(root, 'state'), '--graph', path.join(root, 'graph'), '-H', `unix://${sock}`], { stdio: 'ignore' });
       await waitSocket(sock);
       this.daemon = d;

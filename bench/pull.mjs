@@ -12,7 +12,6 @@
 // reported with its error and does not stop the others.
 //
 //   bench/pull.sh [--engines isula,podman,docker] [--runs 5]
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,36 +31,8 @@ const RUNS = Number(opts.runs);
 const REF = opts.ref;
 const REGISTRY = REF.slice(0, REF.indexOf('/'));
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'pull-'));
-const ENGINES = makeEngines(TMP);
-
-// engines.mjs's isula has no registry configuration: this one lists the bench
-// registry as insecure (plain http), as `--tls-verify=false` does for podman.
-ENGINES.isula = {
-  async setup() {
-    const node = path.join(process.env.ISULA_PREFIX ?? '/usr/local/lib/isula', 'node/bin/node');
-    const root = path.join(TMP, 'isula');
-    fs.mkdirSync(root, { recursive: true });
-    const sock = path.join(root, 'isulad.sock');
-    const cfg = path.join(root, 'daemon.json');
-    fs.writeFileSync(cfg, JSON.stringify({ plugins: ['@isula/image-oci'], 'log-level': 'warn', 'insecure-registries': [REGISTRY] }));
-    const d = spawn(node, [path.join(ROOT, 'packages/core/dist/src/bin/isulad.js'), '--config-file', cfg, '--state', path.join(root, 'state'), '--graph', path.join(root, 'graph'), '-H', `unix://${sock}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    d.stderr.on('data', (c) => { stderr += c; });
-    const deadline = Date.now() + 30_000;
-    while (!fs.existsSync(sock)) {
-      if (d.exitCode !== null) throw new Error(`isulad exited (${d.exitCode}): ${stderr.slice(-500)}`);
-      if (Date.now() > deadline) throw new Error(`no socket ${sock}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    this.daemon = d;
-    this.cli = (args) => [node, [path.join(ROOT, 'packages/cli/dist/isula.mjs'), '-H', `unix://${sock}`, ...args]];
-  },
-  async teardown() {
-    if (this.daemon === undefined || this.daemon.exitCode !== null) return;
-    this.daemon.kill('SIGTERM');
-    await new Promise((r) => this.daemon.once('exit', r));
-  },
-};
+// The bench registry is plain http: listed as insecure for isulad, as `--tls-verify=false` does for podman.
+const ENGINES = makeEngines(TMP, { isulaConfig: { 'insecure-registries': [REGISTRY] } });
 
 const PULL = {
   isula: ['pull', REF],

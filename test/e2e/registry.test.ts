@@ -11,8 +11,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { httpRequest, ISULA, tempRoot, TestDaemon, waitFor } from '../lib/harness.js';
-import { IMAGES_DIR, isulaWithStdin, mountsUnder, ok, testImages } from '../lib/containers.js';
+import { httpRequest, ISULA, type TestDaemon, waitFor } from '../lib/harness.js';
+import { daemon, IMAGES_DIR, isulaWithStdin, ok } from '../lib/containers.js';
 import { pushTestImage, registrySkip, skopeoAccess, skopeoInspect, startRegistry, type Teardown } from '../lib/registry.js';
 import { startHostileRegistry, type HostileMode } from '../lib/hostile-registry.js';
 
@@ -20,21 +20,8 @@ const run = promisify(execFile);
 const skip = await registrySkip();
 
 /** A daemon with no image loaded (pulls start cold), extra daemon.json keys merged. */
-async function bareDaemon(t: Teardown, config: Record<string, unknown> = {}): Promise<TestDaemon> {
-  await testImages();
-  const d = new TestDaemon(await tempRoot());
-  t.after(async () => {
-    if (d.proc !== undefined && d.proc.exitCode === null && d.proc.signalCode === null) {
-      const ids = (await d.isula(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await d.isula(['rm', '-f', ...ids]);
-    }
-    await d.stop();
-    for (const m of (await mountsUnder(d.root)).reverse()) await run('umount', ['-l', m]).catch(() => {});
-    await fs.rm(d.root, { recursive: true, force: true });
-  });
-  await d.writeConfig({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'default-runtime': 'runc', 'registry-stall-timeout': '2s', ...config });
-  await d.start();
-  return d;
+function bareDaemon(t: Teardown, config: Record<string, unknown> = {}): Promise<TestDaemon> {
+  return daemon(t, { 'registry-stall-timeout': '2s', ...config }, { loadBusybox: false });
 }
 
 interface ImageJson { Id: string; RepoTags: string[]; RepoDigests: string[] }

@@ -104,7 +104,7 @@ export function sleep(ms: number): Promise<void> {
  * (containerDaemon's removeAll is registered after newDaemon's stop, so it
  * always finds the daemon stopped and removes nothing.)
  */
-export async function daemon(t: { after(fn: () => Promise<void>): void }, config: Record<string, unknown> = {}): Promise<TestDaemon> {
+export async function daemon(t: { after(fn: () => Promise<void>): void }, config: Record<string, unknown> = {}, opts: { loadBusybox?: boolean } = {}): Promise<TestDaemon> {
   await testImages();
   const d = new TestDaemon(await tempRoot());
   t.after(async () => {
@@ -118,7 +118,7 @@ export async function daemon(t: { after(fn: () => Promise<void>): void }, config
   });
   await d.writeConfig({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'default-runtime': 'runc', ...config });
   await d.start();
-  ok(await d.isula(['load', '-i', path.join(IMAGES_DIR, 'busybox.docker.tar')]), 'load busybox');
+  if (opts.loadBusybox !== false) ok(await d.isula(['load', '-i', path.join(IMAGES_DIR, 'busybox.docker.tar')]), 'load busybox');
   return d;
 }
 

@@ -114,27 +114,28 @@ function meter(size: number, what: string, onBytes: (n: number) => void): Transf
   });
 }
 
+/** What a pull or a push works with. */
+export interface TransferDeps {
+  store: ImageStore;
+  transport: Transport;
+  auth: Authenticator;
+  settings: RegistrySettings;
+  log: Logger;
+}
+
 export class Puller {
-  readonly #store: ImageStore;
-  readonly #transport: Transport;
-  readonly #auth: Authenticator;
-  readonly #settings: RegistrySettings;
-  readonly #log: Logger;
+  readonly #d: TransferDeps;
   readonly #downloads: Limiter;
   /** Layers being downloaded, by chain id: a second pull waits for the first's. */
   readonly #inflight = new Map<string, Promise<LayerRecord>>();
 
-  constructor(opts: { store: ImageStore; transport: Transport; auth: Authenticator; settings: RegistrySettings; log: Logger }) {
-    this.#store = opts.store;
-    this.#transport = opts.transport;
-    this.#auth = opts.auth;
-    this.#settings = opts.settings;
-    this.#log = opts.log;
-    this.#downloads = new Limiter(opts.settings.maxConcurrentDownloads);
+  constructor(deps: TransferDeps) {
+    this.#d = deps;
+    this.#downloads = new Limiter(deps.settings.maxConcurrentDownloads);
   }
 
   session(ep: Endpoint, repo: string, override: RegistryAuth | undefined): RepoSession {
-    return new RepoSession({ ep, repo, transport: this.#transport, auth: this.#auth, actions: 'pull', override, log: this.#log });
+    return new RepoSession({ ep, repo, transport: this.#d.transport, auth: this.#d.auth, actions: 'pull', override, log: this.#d.log });
   }
 
   async pull(reference: string, opts: PullOptions): Promise<PullResult> {
@@ -146,7 +147,7 @@ export class Puller {
     const what = formatReference({ ...ref, name: familiarName(ref.name) });
 
     // The manifest: from each endpoint in turn (mirrors first) until one has it.
-    const endpoints = pullEndpoints(domain, this.#settings);
+    const endpoints = pullEndpoints(domain, this.#d.settings);
     let found: { session: RepoSession; manifest: Manifest; digest: string } | undefined;
     const failures: { e: IsulaError; mirror: boolean }[] = [];
     for (const ep of endpoints) {
@@ -158,7 +159,7 @@ export class Puller {
         const e = err instanceof IsulaError ? err : new IsulaError('REGISTRY_UNAVAILABLE', String(err), { cause: err });
         if (e.code === 'CANCELED' || e.code === 'IMAGE_MANIFEST_UNSUPPORTED' || e.code === 'IMAGE_PLATFORM_NOT_FOUND' || e.code === 'IMAGE_DIGEST_MISMATCH') throw e;
         failures.push({ e, mirror: ep.mirror });
-        this.#log.info({ endpoint: ep.base, err: e.message }, ep.mirror ? 'mirror failed; trying the next endpoint' : 'endpoint failed');
+        this.#d.log.info({ endpoint: ep.base, err: e.message }, ep.mirror ? 'mirror failed; trying the next endpoint' : 'endpoint failed');
       }
     }
     if (found === undefined) {
@@ -184,23 +185,23 @@ export class Puller {
       throw new IsulaError('REGISTRY_REPLY_INVALID', `${what}: the config's rootfs.diff_ids do not match the manifest's ${manifest.layers.length} layers`);
     }
     const chains = chainIds(diffIds);
-    const unpin = this.#store.pin(chains);
+    const unpin = this.#d.store.pin(chains);
     try {
-      for (const l of manifest.layers) progress({ id: short(l.digest), status: this.#store.hasLayer(chains[manifest.layers.indexOf(l)] ?? '') ? 'Already exists' : 'Pulling fs layer' });
+      for (const l of manifest.layers) progress({ id: short(l.digest), status: this.#d.store.hasLayer(chains[manifest.layers.indexOf(l)] ?? '') ? 'Already exists' : 'Pulling fs layer' });
       const jobs = manifest.layers.map((layer, i) => {
         const chainId = chains[i] as string;
-        if (this.#store.hasLayer(chainId)) return Promise.resolve(undefined);
+        if (this.#d.store.hasLayer(chainId)) return Promise.resolve(undefined);
         return this.#layer(session, { chainId, parent: chains[i - 1] ?? null, diffId: diffIds[i] as string, layer }, progress, opts.signal);
       });
       const settled = await Promise.allSettled(jobs);
       const done = settled.flatMap((r) => (r.status === 'fulfilled' && r.value !== undefined ? [r.value] : []));
       // Keep what finished, also when another layer failed: a retry will not fetch it again.
-      await this.#store.commitLayers(done);
+      await this.#d.store.commitLayers(done);
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
       for (const [i, layer] of manifest.layers.entries()) if (settled[i]?.status === 'fulfilled' && (settled[i] as PromiseFulfilledResult<unknown>).value !== undefined) progress({ id: short(layer.digest), status: 'Pull complete' });
       const tag = ref.tag !== undefined ? formatReference({ name: ref.name, tag: ref.tag }) : undefined;
-      const { record, upToDate } = await this.#store.commitPulled({ configBytes, chainIds: chains, ...(tag !== undefined && { tag }), repoDigest: `${ref.name}@${digest}` });
+      const { record, upToDate } = await this.#d.store.commitPulled({ configBytes, chainIds: chains, ...(tag !== undefined && { tag }), repoDigest: `${ref.name}@${digest}` });
       return { reference: tag !== undefined ? familiarTag(tag) : `${familiarName(ref.name)}@${digest}`, format: 'oci', id: record.id, digest, upToDate };
     } finally {
       unpin();
@@ -308,9 +309,9 @@ export class Puller {
       const now = Date.now();
       if (now - last >= 100 || n === total) { last = now; progress({ id, status: 'Downloading', current: n, total }); }
     });
-    reply.body.on('error', (err) => counted.destroy(transportError(err, reply.url, this.#transport.stallMs)));
+    reply.body.on('error', (err) => counted.destroy(transportError(err, reply.url, this.#d.transport.stallMs)));
     reply.body.pipe(counted);
-    const record = await this.#store.stageLayer({ chainId: l.chainId, parent: l.parent, diffId: l.diffId, digest: l.layer.digest, mediaType: l.layer.mediaType ?? MEDIA.ociLayerGzip }, counted, signal);
+    const record = await this.#d.store.stageLayer({ chainId: l.chainId, parent: l.parent, diffId: l.diffId, digest: l.layer.digest, mediaType: l.layer.mediaType ?? MEDIA.ociLayerGzip }, counted, signal);
     progress({ id, status: 'Verifying Checksum' });
     progress({ id, status: 'Download complete' });
     progress({ id, status: 'Extracting', current: total, total });

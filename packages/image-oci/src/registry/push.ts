@@ -11,14 +11,12 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import type { Logger } from 'pino';
 import { IsulaError, type RegistryAuth, type TransferProgress } from '@isula/core';
 import { familiarName, formatReference, parseReference } from '../reference.js';
-import type { ImageStore } from '../store.js';
-import { Authenticator, RepoSession } from './client.js';
-import { originEndpoints, type Endpoint, type RegistrySettings } from './endpoints.js';
-import { drain, header, type Transport } from './http.js';
-import { Limiter, MEDIA } from './pull.js';
+import { RepoSession } from './client.js';
+import { originEndpoints } from './endpoints.js';
+import { drain, header } from './http.js';
+import { Limiter, MEDIA, type TransferDeps } from './pull.js';
 
 const short = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12);
 
@@ -32,20 +30,12 @@ interface Blob {
 }
 
 export class Pusher {
-  readonly #store: ImageStore;
-  readonly #transport: Transport;
-  readonly #auth: Authenticator;
-  readonly #settings: RegistrySettings;
-  readonly #log: Logger;
+  readonly #d: TransferDeps;
   readonly #uploads: Limiter;
 
-  constructor(opts: { store: ImageStore; transport: Transport; auth: Authenticator; settings: RegistrySettings; log: Logger }) {
-    this.#store = opts.store;
-    this.#transport = opts.transport;
-    this.#auth = opts.auth;
-    this.#settings = opts.settings;
-    this.#log = opts.log;
-    this.#uploads = new Limiter(opts.settings.maxConcurrentUploads);
+  constructor(deps: TransferDeps) {
+    this.#d = deps;
+    this.#uploads = new Limiter(deps.settings.maxConcurrentUploads);
   }
 
   async push(reference: string, opts: { signal: AbortSignal; onProgress?: (p: TransferProgress) => void; auth?: RegistryAuth }): Promise<{ tag: string; digest: string; size: number }> {
@@ -53,7 +43,7 @@ export class Pusher {
     if (ref.digest !== undefined) throw new IsulaError('IMAGE_REFERENCE_INVALID', `cannot push a digest reference: ${reference}`);
     const tag = ref.tag ?? 'latest';
     const full = formatReference({ name: ref.name, tag });
-    const img = this.#store.find(full);
+    const img = this.#d.store.find(full);
     if (img === undefined) throw new IsulaError('IMAGE_NOT_FOUND', `An image does not exist locally with the tag: ${formatReference({ name: familiarName(ref.name), tag })}`);
     const domain = ref.name.slice(0, ref.name.indexOf('/'));
     const repo = ref.name.slice(domain.length + 1);
@@ -61,16 +51,16 @@ export class Pusher {
     // Another repository of this registry that has the image's blobs: a mount saves the upload.
     const from = img.repoDigests.map((d) => d.slice(0, d.indexOf('@'))).find((n) => n.startsWith(`${domain}/`) && n !== ref.name)?.slice(domain.length + 1);
 
-    const endpoints = originEndpoints(domain, this.#settings);
+    const endpoints = originEndpoints(domain, this.#d.settings);
     progress({ status: `The push refers to repository [${familiarName(ref.name)}]` });
-    const tmp = path.join(this.#store.root, 'tmp', `push-${randomBytes(6).toString('hex')}`);
+    const tmp = path.join(this.#d.store.root, 'tmp', `push-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(tmp, { mode: 0o700 });
     try {
       const blobs = await this.#blobs(img.id, img.layers, tmp, opts.signal);
       let lastError: unknown;
       for (const ep of endpoints) {
         const session = new RepoSession({
-          ep, repo, transport: this.#transport, auth: this.#auth, actions: 'pull,push', override: opts.auth, log: this.#log,
+          ep, repo, transport: this.#d.transport, auth: this.#d.auth, actions: 'pull,push', override: opts.auth, log: this.#d.log,
           ...(from !== undefined && { extraScopes: [`repository:${from}:pull`] }),
         });
         try {
@@ -93,9 +83,9 @@ export class Pusher {
   async #blobs(imageId: string, chainIds: readonly string[], tmp: string, signal: AbortSignal): Promise<Blob[]> {
     const out: Blob[] = [];
     for (const chainId of chainIds) {
-      const layer = this.#store.layer(chainId);
+      const layer = this.#d.store.layer(chainId);
       if (layer === undefined) throw new IsulaError('IMAGE_STORE_CORRUPT', `image ${imageId}: layer ${chainId} is missing`);
-      const file = this.#store.blobPath(layer.blobDigest);
+      const file = this.#d.store.blobPath(layer.blobDigest);
       const head = Buffer.alloc(4);
       const fh = await fs.open(file, 'r');
       try { await fh.read(head, 0, 4, 0); } finally { await fh.close(); }
@@ -114,7 +104,7 @@ export class Pusher {
       }, (await fs.open(gz, 'wx', 0o600)).createWriteStream(), { signal });
       out.push({ digest: `sha256:${hash.digest('hex')}`, size: (await fs.stat(gz)).size, mediaType: MEDIA.dockerLayerGzip, file: gz, layer: true });
     }
-    const configFile = this.#store.blobPath(imageId);
+    const configFile = this.#d.store.blobPath(imageId);
     out.push({ digest: imageId, size: (await fs.stat(configFile)).size, mediaType: MEDIA.dockerConfig, file: configFile, layer: false });
     return out;
   }
@@ -142,8 +132,8 @@ export class Pusher {
     }, signal, `manifest ${o.tag}`);
     await drain(reply);
     const told = header(reply, 'docker-content-digest');
-    if (told !== undefined && told !== digest) this.#log.warn({ told, digest }, 'the registry reports another manifest digest than the bytes pushed');
-    await this.#store.addRepoDigest(o.imageId, `${o.name}@${digest}`);
+    if (told !== undefined && told !== digest) this.#d.log.warn({ told, digest }, 'the registry reports another manifest digest than the bytes pushed');
+    await this.#d.store.addRepoDigest(o.imageId, `${o.name}@${digest}`);
     return { tag: o.tag, digest, size: bytes.length };
   }
 
@@ -181,4 +171,3 @@ export class Pusher {
   }
 }
 
-export type { Endpoint };
