@@ -238,6 +238,42 @@ test('two pulls of the same image at once share each layer download', { skip }, 
   await assertStoreClean(d);
 });
 
+test('pulls of two images sharing a base layer at once: the base is fetched once and both images are whole', { skip }, async (t) => {
+  const a = await startHostileRegistry(t, { mode: 'normal', image: 'layered' });
+  const b = await startHostileRegistry(t, { mode: 'normal', image: 'shared' });
+  const base = a.image.layerDigests[0] as string;
+  assert.equal(b.image.layerDigests[0], base, 'the two test images share their base layer');
+  const d = await bareDaemon(t);
+  const [ra, rb] = await Promise.all([apiPull(d, a.ref), apiPull(d, b.ref)]);
+  assert.equal(ra.error, undefined, ra.body);
+  assert.equal(rb.error, undefined, rb.body);
+  assert.equal(a.count(a.blobPath(base), 'GET') + b.count(b.blobPath(base), 'GET'), 1, 'the shared base layer is downloaded once');
+  await assertStoreClean(d);
+  for (const ref of [a.ref, b.ref]) {
+    const r = await d.isula(['run', '--rm', ref, 'sh', '-c', 'echo whole']);
+    assert.equal(r.stdout.trim(), 'whole', `${ref}: ${r.stderr}`);
+  }
+});
+
+test('an error page larger than the engine reads is cut off, reported, and the daemon lives on', { skip }, async (t) => {
+  const page = `<html>${'x'.repeat(300 * 1024)}</html>`;
+  const server = http.createServer((req, res) => {
+    if (req.url === '/v2/') { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); return; }
+    res.writeHead(502, { 'content-type': 'text/html', 'content-length': String(Buffer.byteLength(page)) });
+    res.end(page);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const host = `127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  const d = await bareDaemon(t);
+  const r = await apiPull(d, `${host}/big/error:1`);
+  assert.ok(r.error !== undefined && r.status >= 400, r.body.slice(0, 300));
+  assert.match(r.error, /502/);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal((await httpRequest(d.socket, 'GET', '/_ping')).status, 200, 'the daemon answers');
+  assert.equal(d.proc?.exitCode, null, 'the daemon did not exit');
+});
+
 test('a failed pull leaves no image, keeps its finished layers, and the retry fetches only the rest', { skip }, async (t) => {
   const bad = await startHostileRegistry(t, { mode: 'wrong-digest', image: 'layered' });
   const good = await startHostileRegistry(t, { mode: 'normal', image: 'layered' });

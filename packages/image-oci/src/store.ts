@@ -43,6 +43,9 @@ export interface LayerRecord {
   link: string;
 }
 
+/** A layer unpacked under `tmp/` by a pull, not yet part of the store. */
+export type StagedLayer = Omit<LayerRecord, 'link'> & { stageDir: string };
+
 export interface ImageRecord {
   schemaVersion: 1;
   /** sha256 of the config blob. */
@@ -468,16 +471,17 @@ export class ImageStore {
   }
 
   /**
-   * Unpacks one layer from `source` (a registry blob as it downloads) into
-   * `layers/<chain>/diff`, keeping the blob, verifying its digest, size and
-   * diff id as it streams. Not yet committed: `commitLayers` makes it part of
-   * the store; a crash before that leaves a layer dir that open() removes.
+   * Unpacks one layer from `source` (a registry blob as it downloads) into a
+   * private dir under `tmp/`, keeping the blob beside it, verifying its
+   * digest, size and diff id as it streams. Nothing in `layers/` or `blobs/`
+   * is touched: `commitLayers` moves it into place (or drops it when the
+   * layer is already there); a crash before that leaves only scratch, which
+   * open() empties.
    */
-  async stageLayer(layer: { chainId: string; parent: string | null; diffId: string; digest: string; mediaType: string }, source: NodeJS.ReadableStream, signal: AbortSignal | undefined): Promise<LayerRecord> {
-    const layerDir = this.#p('layers', hex(layer.chainId));
-    const blobTmp = this.#p('tmp', `blob-${randomBytes(6).toString('hex')}`);
-    await fs.rm(layerDir, { recursive: true, force: true });
-    await fs.mkdir(layerDir, { mode: 0o700 });
+  async stageLayer(layer: { chainId: string; parent: string | null; diffId: string; digest: string; mediaType: string }, source: NodeJS.ReadableStream, signal: AbortSignal | undefined): Promise<StagedLayer> {
+    const stageDir = this.#p('tmp', `stage-${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(stageDir, { mode: 0o700 });
+    const blobTmp = path.join(stageDir, 'blob');
     // A write stream batches the chunks queued while a write is in flight into one writev;
     // the tee passes each chunk on at once and waits only when the file falls behind.
     const blobOut = createWriteStream(blobTmp, { flags: 'wx', mode: 0o600, highWaterMark: 1024 * 1024 });
@@ -497,7 +501,7 @@ export class ImageStore {
           blobOut.on('error', settle);
         },
         flush(cb) {
-          // Closed, not only finished: the blob is complete on disk before it is renamed.
+          // Closed, not only finished: the blob is complete on disk before it is moved.
           blobOut.once('close', () => cb(failed as Error | undefined ?? null));
           blobOut.end();
         },
@@ -505,7 +509,7 @@ export class ImageStore {
       const piped = pipeline(source, tee).catch((err: unknown) => { failed ??= err; });
       let result;
       try {
-        result = await extractLayer(tee, path.join(layerDir, 'diff'), {
+        result = await extractLayer(tee, path.join(stageDir, 'diff'), {
           expectedDigest: layer.digest, expectedDiffId: layer.diffId, sync: false, ...(signal !== undefined && { signal }),
         });
       } catch (err) {
@@ -515,36 +519,58 @@ export class ImageStore {
       }
       await piped;
       if (failed !== undefined) throw failed;
-      const blobFile = this.blobPath(result.digest);
-      if (!(await exists(blobFile))) await fs.rename(blobTmp, blobFile);
-      const link = randomBytes(13).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase();
-      await fs.symlink(`../layers/${hex(layer.chainId)}/diff`, this.#p('l', link));
       return {
         schemaVersion: 1, chainId: layer.chainId, diffId: layer.diffId, parent: layer.parent,
-        blobDigest: result.digest, mediaType: layer.mediaType, sizeBytes: result.sizeBytes, link,
+        blobDigest: result.digest, mediaType: layer.mediaType, sizeBytes: result.sizeBytes, stageDir,
       };
     } catch (err) {
-      await fs.rm(layerDir, { recursive: true, force: true });
-      throw err;
-    } finally {
       if (!blobOut.closed) await new Promise<void>((resolve) => { blobOut.once('close', () => resolve()); blobOut.destroy(); });
-      await fs.rm(blobTmp, { force: true });
+      await fs.rm(stageDir, { recursive: true, force: true });
+      throw err;
     }
   }
 
-  /** Makes staged layers part of the store: one flush, then each `layer.json`. Idempotent. */
-  commitLayers(records: readonly LayerRecord[]): Promise<void> {
+  /**
+   * Makes staged layers part of the store, under the store lock: a layer
+   * already there (another pull or a load got it first) keeps its dir and
+   * ours is dropped; the others move into `layers/` with their blobs, one
+   * flush covers them all, then each gets its `layer.json`. Idempotent: a
+   * record committed before (by a pull that shared the download) is skipped.
+   */
+  commitLayers(staged: readonly StagedLayer[]): Promise<void> {
     return this.#mutex.run(async () => {
-      const fresh = records.filter((r) => !this.#layers.has(r.chainId));
-      if (fresh.length === 0) return;
+      const moved: LayerRecord[] = [];
+      for (const st of staged) {
+        if (this.#layers.has(st.chainId) || moved.some((m) => m.chainId === st.chainId) || !(await exists(path.join(st.stageDir, 'diff')))) {
+          await fs.rm(st.stageDir, { recursive: true, force: true });
+          continue;
+        }
+        const layerDir = this.#p('layers', hex(st.chainId));
+        // Only a crash leftover (no layer.json, not in #layers) can be here: layer dirs are made under this lock.
+        await fs.rm(layerDir, { recursive: true, force: true });
+        const blobFile = this.blobPath(st.blobDigest);
+        if (!(await exists(blobFile))) await fs.rename(path.join(st.stageDir, 'blob'), blobFile);
+        await fs.rm(path.join(st.stageDir, 'blob'), { force: true });
+        await fs.rename(st.stageDir, layerDir);
+        const link = randomBytes(13).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase();
+        await fs.symlink(`../layers/${hex(st.chainId)}/diff`, this.#p('l', link));
+        const { stageDir: _staged, ...rest } = st;
+        moved.push({ ...rest, link });
+      }
+      if (moved.length === 0) return;
       await run('sync', ['-f', this.root], { timeout: 120_000 }).catch((err: unknown) => {
         throw new IsulaError('INTERNAL', `flushing the image store failed: ${String(err)}`, { cause: err });
       });
-      for (const record of fresh) {
+      for (const record of moved) {
         await writeFileAtomic(this.#p('layers', hex(record.chainId), 'layer.json'), JSON.stringify(record));
         this.#layers.set(record.chainId, record);
       }
     });
+  }
+
+  /** Drops staged layers that will not be committed (their scratch only). */
+  async discardStaged(staged: readonly StagedLayer[]): Promise<void> {
+    for (const st of staged) await fs.rm(st.stageDir, { recursive: true, force: true });
   }
 
   /**
@@ -731,12 +757,13 @@ export class ImageStore {
   }
 
   async #removeLayer(layer: LayerRecord): Promise<void> {
+    // Out of the map first: a pull that checks hasLayer meanwhile fetches it again.
+    this.#layers.delete(layer.chainId);
     // layer.json first: a crash after it leaves a dir that open() recognises as a leftover.
     await fs.rm(this.#p('layers', hex(layer.chainId), 'layer.json'), { force: true });
     await fs.rm(this.#p('l', layer.link), { force: true });
     await fs.rm(this.#p('layers', hex(layer.chainId)), { recursive: true, force: true });
     if (![...this.#layers.values()].some((l) => l !== layer && l.blobDigest === layer.blobDigest)) await fs.rm(this.blobPath(layer.blobDigest), { force: true });
-    this.#layers.delete(layer.chainId);
   }
 
   // ---- container root filesystems ------------------------------------------------

@@ -215,7 +215,8 @@ export class ApiServer {
  * the name becomes one escaped segment before routing.
  */
 export function encodeImageName(method: string, pathname: string): string {
-  const m = /^\/images\/(.+?)\/(json|tag|push|get|history)$/.exec(pathname) ?? (method === 'DELETE' ? /^\/images\/(.+)()$/.exec(pathname) : null);
+  // DELETE /images/{name}: all of the rest is the name (a repository may end in /json).
+  const m = method === 'DELETE' ? /^\/images\/(.+)()$/.exec(pathname) : /^\/images\/(.+?)\/(json|tag|push|get|history)$/.exec(pathname);
   if (m === null || m[1] === undefined || !m[1].includes('/')) return pathname;
   let name: string;
   try {

@@ -4,6 +4,7 @@
  * `WWW-Authenticate` challenge, cached until they expire) and retries with
  * back-off on connection errors and 5xx for requests that can be repeated.
  */
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -55,7 +56,9 @@ export class Authenticator {
   }
 
   async #creds(ep: Endpoint, override: RegistryAuth | undefined): Promise<RegistryAuth | undefined> {
-    return override ?? this.#lookup(normalizeServer(ep.host));
+    // An override that carries nothing usable (docker's CLI sends a bare user name at times) falls back.
+    const usable = override !== undefined && ((override.username !== undefined && override.password !== undefined) || override.identityToken !== undefined || override.registryToken !== undefined);
+    return usable ? override : this.#lookup(normalizeServer(ep.host));
   }
 
   /** The Authorization header for a request, when the host asked for one before. */
@@ -65,7 +68,7 @@ export class Authenticator {
     const ch = this.#challenges.get(ep.base);
     if (ch === undefined) return undefined;
     if (ch.scheme === 'basic') return basic(creds);
-    const tok = this.#tokens.get(tokenKey(ep, ch, scopes));
+    const tok = this.#tokens.get(tokenKey(ep, ch, scopes, creds));
     return tok !== undefined && tok.expiresAt > Date.now() ? `Bearer ${tok.value}` : undefined;
   }
 
@@ -88,10 +91,21 @@ export class Authenticator {
     const realm = ch.params['realm'];
     if (realm === undefined || !/^https?:\/\//.test(realm)) throw new IsulaError('REGISTRY_REPLY_INVALID', `${ep.host}: bearer challenge without a usable realm`);
     const url = new URL(realm);
-    if (ch.params['service'] !== undefined) url.searchParams.set('service', ch.params['service']);
-    for (const s of scopes) url.searchParams.append('scope', s);
-    const auth = basic(creds);
-    const reply = await this.#transport.send(tokenEndpoint(url, ep), { method: 'GET', url: url.toString(), headers: auth !== undefined ? { authorization: auth } : {} }, signal);
+    const service = ch.params['service'];
+    let reply;
+    if (creds?.identityToken !== undefined) {
+      // Docker's identity token is an OAuth2 refresh token: POST it to the realm (token spec, "oauth").
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'isula' });
+      if (service !== undefined) form.set('service', service);
+      if (scopes.length > 0) form.set('scope', scopes.join(' '));
+      const body = Buffer.from(form.toString());
+      reply = await this.#transport.send(tokenEndpoint(url, ep), { method: 'POST', url: url.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) }, body }, signal);
+    } else {
+      if (service !== undefined) url.searchParams.set('service', service);
+      for (const sc of scopes) url.searchParams.append('scope', sc);
+      const auth = basic(creds);
+      reply = await this.#transport.send(tokenEndpoint(url, ep), { method: 'GET', url: url.toString(), headers: auth !== undefined ? { authorization: auth } : {} }, signal);
+    }
     if (reply.status === 401 || reply.status === 403) {
       const { message } = await errorMessage(reply);
       throw new IsulaError('REGISTRY_UNAUTHORIZED', `${ep.host}: ${creds === undefined ? 'authentication required' : 'login failed'}: ${message}`);
@@ -100,7 +114,7 @@ export class Authenticator {
       const { message } = await errorMessage(reply);
       throw new IsulaError('REGISTRY_UNAVAILABLE', `${ep.host}: the token server ${url.host} answered ${reply.status}: ${message}`);
     }
-    let doc: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
+    let doc: { token?: string; access_token?: string; expires_in?: number };
     try {
       doc = JSON.parse((await readLimited(reply, 1024 * 1024, 'token reply')).toString('utf8')) as typeof doc;
     } catch (err) {
@@ -109,10 +123,10 @@ export class Authenticator {
     }
     const value = doc.token ?? doc.access_token;
     if (typeof value !== 'string' || value === '') throw new IsulaError('REGISTRY_REPLY_INVALID', `${ep.host}: the token server's reply has no token`);
-    const lifeS = typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : 60;
-    const issued = doc.issued_at !== undefined && Number.isFinite(Date.parse(doc.issued_at)) ? Math.min(Date.parse(doc.issued_at), Date.now()) : Date.now();
-    // Renew a little before the expiry, so a long pull does not present a stale token.
-    this.#tokens.set(tokenKey(ep, ch, scopes), { value, expiresAt: issued + lifeS * 1000 - Math.min(10_000, lifeS * 100) });
+    // The spec's minimum lifetime is 60 s. Counted from our clock (issued_at is the server's,
+    // and a skewed clock must not make a fresh token look stale); renewed a little early.
+    const lifeS = typeof doc.expires_in === 'number' && doc.expires_in > 60 ? doc.expires_in : 60;
+    this.#tokens.set(tokenKey(ep, ch, scopes, creds), { value, expiresAt: Date.now() + lifeS * 1000 - Math.min(10_000, lifeS * 100) });
   }
 
   /** Forgets tokens and challenges (after logout). */
@@ -127,13 +141,19 @@ function basic(creds: RegistryAuth | undefined): string | undefined {
   return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
 }
 
-function tokenKey(ep: Endpoint, ch: Challenge, scopes: readonly string[]): string {
-  return `${ep.base}|${ch.params['realm'] ?? ''}|${ch.params['service'] ?? ''}|${[...scopes].sort().join(' ')}`;
+/** Tokens are cached per endpoint, realm, service, scopes and whose credentials got them. */
+function tokenKey(ep: Endpoint, ch: Challenge, scopes: readonly string[], creds: RegistryAuth | undefined): string {
+  const who = creds === undefined ? 'anonymous' : createHash('sha256').update(JSON.stringify([creds.username ?? '', creds.password ?? '', creds.identityToken ?? ''])).digest('hex');
+  return `${ep.base}|${ch.params['realm'] ?? ''}|${ch.params['service'] ?? ''}|${[...scopes].sort().join(' ')}|${who}`;
 }
 
-/** The token server gets the registry's TLS settings when it is the same host, system defaults otherwise. */
-function tokenEndpoint(url: URL, ep: Endpoint): Endpoint {
-  return url.host === ep.host ? { ...ep, base: url.origin } : { base: url.origin, host: url.host, mirror: false, tls: url.protocol === 'https:' ? { verify: true } : undefined };
+/**
+ * The token server over the registry's TLS settings (its certs.d CAs and
+ * verification), as Docker does: realms often live on another host of the
+ * same organisation, signed by the same private CA.
+ */
+export function tokenEndpoint(url: URL, ep: Endpoint): Endpoint {
+  return { base: url.origin, host: url.host, mirror: false, tls: url.protocol === 'https:' ? (ep.tls ?? { verify: true }) : undefined };
 }
 
 export interface RepoRequest extends Omit<HttpRequest, 'url' | 'body'> {
@@ -143,6 +163,10 @@ export interface RepoRequest extends Omit<HttpRequest, 'url' | 'body'> {
   body?: () => Buffer | Readable;
   /** Statuses returned to the caller as they are; others become errors. */
   ok: readonly number[];
+  /** False for a request that must not be repeated as is (a blob upload's final PUT). */
+  retry?: boolean;
+  /** Longer than the stall timeout for replies that take a while (a registry committing a big blob). */
+  headersTimeoutMs?: number;
 }
 
 /** A repository on one endpoint: `/v2/<repo>/…` with the scopes it needs. */
@@ -176,34 +200,41 @@ export class RepoSession {
    */
   async request(req: RepoRequest, signal: AbortSignal | undefined, what: string): Promise<HttpReply> {
     let answered = false;
+    const attempts = req.retry === false ? 1 : ATTEMPTS;
+    const origin = new URL(this.ep.base).origin;
     for (let attempt = 1; ; attempt += 1) {
-      signal?.throwIfAborted();
-      const authz = await this.#auth.headerFor(this.ep, this.#scopes, this.#override);
+      if (signal?.aborted === true) throw canceled(what);
+      const url = this.url(req.path);
+      // Credentials go only to the registry's own origin (an upload Location may point elsewhere).
+      const sameOrigin = new URL(url).origin === origin;
+      const authz = sameOrigin ? await this.#auth.headerFor(this.ep, this.#scopes, this.#override) : undefined;
       const headers = { ...(req.headers ?? {}), ...(authz !== undefined && { authorization: authz }) };
       let reply: HttpReply;
       try {
-        reply = await this.#transport.send(this.ep, { method: req.method, url: this.url(req.path), headers, ...(req.body !== undefined && { body: req.body() }) }, signal);
+        reply = await this.#transport.send(this.ep, {
+          method: req.method, url, headers, ...(req.body !== undefined && { body: req.body() }), ...(req.headersTimeoutMs !== undefined && { headersTimeoutMs: req.headersTimeoutMs }),
+        }, signal);
       } catch (err) {
         // TLS failures never pass on a retry; a refused connection is retried at the registry
         // itself but not at a mirror, which the next endpoint stands in for at once.
         const permanent = err instanceof IsulaError && err.details?.['permanent'] === true && (err.details['errno'] !== 'ECONNREFUSED' || this.ep.mirror);
-        const retry = attempt < ATTEMPTS && !permanent && err instanceof IsulaError && (err.code === 'REGISTRY_UNAVAILABLE' || err.code === 'REGISTRY_TIMEOUT');
+        const retry = attempt < attempts && !permanent && err instanceof IsulaError && (err.code === 'REGISTRY_UNAVAILABLE' || err.code === 'REGISTRY_TIMEOUT');
         if (!retry) throw err;
         this.#log.debug({ err, what, attempt }, 'registry request failed; retrying');
-        await sleep(BACKOFF_MS[attempt - 1] ?? 1000, undefined, signal ? { signal } : {});
+        await pause(BACKOFF_MS[attempt - 1] ?? 1000, signal, what);
         continue;
       }
       if (req.ok.includes(reply.status)) return reply;
-      if (reply.status === 401 && !answered) {
+      if (reply.status === 401 && !answered && sameOrigin) {
         answered = true;
         await drain(reply);
         if (await this.#auth.answer(this.ep, reply, this.#scopes, this.#override, signal)) { attempt -= 1; continue; }
         throw new IsulaError('REGISTRY_UNAUTHORIZED', `${this.ep.host}: ${what}: authentication required (isula login ${this.ep.host})`);
       }
-      if (reply.status >= 500 && attempt < ATTEMPTS) {
+      if (reply.status >= 500 && attempt < attempts) {
         await drain(reply);
         this.#log.debug({ status: reply.status, what, attempt }, 'registry answered 5xx; retrying');
-        await sleep(BACKOFF_MS[attempt - 1] ?? 1000, undefined, signal ? { signal } : {});
+        await pause(BACKOFF_MS[attempt - 1] ?? 1000, signal, what);
         continue;
       }
       const { code, message } = await errorMessage(reply);
@@ -212,5 +243,18 @@ export class RepoSession {
       if (reply.status === 429 || reply.status >= 500) throw new IsulaError('REGISTRY_UNAVAILABLE', `${this.ep.host}: ${what}: the registry answered ${reply.status}${attempt > 1 ? ` ${attempt} times` : ''}: ${message}`);
       throw new IsulaError('REGISTRY_REPLY_INVALID', `${this.ep.host}: ${what}: unexpected ${reply.status}: ${message}`);
     }
+  }
+}
+
+function canceled(what: string): IsulaError {
+  return new IsulaError('CANCELED', `${what}: canceled`);
+}
+
+/** The back-off sleep; an abort during it is CANCELED. */
+async function pause(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal ? { signal } : {});
+  } catch {
+    throw canceled(what);
   }
 }

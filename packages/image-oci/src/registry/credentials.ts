@@ -29,6 +29,14 @@ export class CredentialStore {
   readonly dir: string;
   #key: Buffer | undefined;
   #entries: Record<string, { auth: string }> = {};
+  /** Logins and logouts one at a time: each rewrites the whole file, and the key is made once. */
+  #tail: Promise<unknown> = Promise.resolve();
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#tail.then(fn, fn);
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -89,7 +97,11 @@ export class CredentialStore {
     }
   }
 
-  async set(server: string, creds: Credentials): Promise<void> {
+  set(server: string, creds: Credentials): Promise<void> {
+    return this.#serial(() => this.#set(server, creds));
+  }
+
+  async #set(server: string, creds: Credentials): Promise<void> {
     const host = normalizeServer(server);
     const key = await this.#keyBytes(true);
     if (key === undefined) throw new IsulaError('INTERNAL', 'no credential key');
@@ -102,7 +114,11 @@ export class CredentialStore {
   }
 
   /** False when nothing was stored for the server. */
-  async remove(server: string): Promise<boolean> {
+  remove(server: string): Promise<boolean> {
+    return this.#serial(() => this.#remove(server));
+  }
+
+  async #remove(server: string): Promise<boolean> {
     const host = normalizeServer(server);
     if (this.#entries[host] === undefined) return false;
     const { [host]: _gone, ...rest } = this.#entries;

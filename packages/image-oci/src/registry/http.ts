@@ -17,6 +17,8 @@ export interface HttpRequest {
   url: string;
   headers?: Record<string, string>;
   body?: Buffer | Readable;
+  /** Overrides the stall timeout for the reply's headers. */
+  headersTimeoutMs?: number;
 }
 
 export interface HttpReply {
@@ -30,6 +32,26 @@ export interface HttpReply {
 export function header(reply: HttpReply, name: string): string | undefined {
   const v = reply.headers[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Drops a reply's body without reading it. undici reports a destroyed body as
+ * an 'error' a tick later: a listener keeps that from becoming an uncaught
+ * exception that would take the daemon down.
+ */
+export function discard(reply: HttpReply): void {
+  reply.body.on('error', () => undefined);
+  reply.body.destroy();
+}
+
+/** The URL without its query: presigned blob URLs carry signatures that must not reach messages or logs. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return url.split('?')[0] ?? url;
+  }
 }
 
 /** Reads and discards a reply's body (keeps the connection reusable). */
@@ -71,7 +93,7 @@ export async function errorMessage(reply: HttpReply, limit = 64 * 1024): Promise
 export async function readLimited(reply: HttpReply, limit: number, what: string): Promise<Buffer> {
   const declared = Number(header(reply, 'content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
-    reply.body.destroy();
+    discard(reply);
     throw new IsulaError('REGISTRY_REPLY_INVALID', `the registry's ${what} is ${declared} bytes, over the ${limit}-byte limit`);
   }
   const chunks: Buffer[] = [];
@@ -80,7 +102,7 @@ export async function readLimited(reply: HttpReply, limit: number, what: string)
     for await (const chunk of reply.body as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > limit) {
-        reply.body.destroy();
+        discard(reply);
         throw new IsulaError('REGISTRY_REPLY_INVALID', `the registry's ${what} is over the ${limit}-byte limit`);
       }
       chunks.push(chunk);
@@ -92,8 +114,9 @@ export async function readLimited(reply: HttpReply, limit: number, what: string)
 }
 
 /** Maps undici's and the socket's errors to the engine's. */
-export function transportError(err: unknown, url: string, stallMs?: number): IsulaError {
+export function transportError(err: unknown, rawUrl: string, stallMs?: number): IsulaError {
   if (err instanceof IsulaError) return err;
+  const url = redact(rawUrl);
   const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
   if (e.name === 'AbortError' || e.code === 'ABORT_ERR' || e instanceof undiciErrors.RequestAbortedError) {
     return new IsulaError('CANCELED', `request to ${url} canceled`, { cause: err });
@@ -159,6 +182,7 @@ export class Transport {
           method: req.method,
           headers,
           ...(req.body !== undefined && hop === 0 && { body: req.body }),
+          ...(req.headersTimeoutMs !== undefined && { headersTimeout: req.headersTimeoutMs }),
           ...(signal !== undefined && { signal }),
         });
       } catch (err) {
@@ -168,7 +192,7 @@ export class Transport {
       const location = header(reply, 'location');
       if (![301, 302, 303, 307, 308].includes(res.statusCode) || location === undefined || req.body !== undefined) return reply;
       await drain(reply);
-      if (hop >= MAX_REDIRECTS) throw new IsulaError('REGISTRY_REPLY_INVALID', `${req.url}: more than ${MAX_REDIRECTS} redirects`);
+      if (hop >= MAX_REDIRECTS) throw new IsulaError('REGISTRY_REPLY_INVALID', `${redact(req.url)}: more than ${MAX_REDIRECTS} redirects`);
       const next = new URL(location, url).toString();
       if (new URL(next).origin !== origin) {
         const { authorization: _dropped, Authorization: _dropped2, ...rest } = headers;
@@ -178,8 +202,16 @@ export class Transport {
     }
   }
 
+  /** Closes the pools; a connection still busy after 2 s (a stuck transfer) is cut. */
   async close(): Promise<void> {
-    await Promise.all([...this.#agents.values()].map((a) => a.close().catch(() => undefined)));
+    const agents = [...this.#agents.values()];
     this.#agents.clear();
+    await Promise.all(agents.map(async (a) => {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), 2000); });
+      const closed = await Promise.race([a.close().then(() => 'closed' as const, () => 'closed' as const), grace]);
+      clearTimeout(timer);
+      if (closed === 'late') await a.destroy().catch(() => undefined);
+    }));
   }
 }

@@ -10,7 +10,7 @@ import { Authenticator } from './client.js';
 import { CredentialStore } from './credentials.js';
 import { normalizeServer, originEndpoints, type RegistrySettings } from './endpoints.js';
 import { drain, errorMessage, readLimited, Transport } from './http.js';
-import { parseChallenge } from './client.js';
+import { parseChallenge, tokenEndpoint } from './client.js';
 import { Puller } from './pull.js';
 import { Pusher } from './push.js';
 
@@ -78,7 +78,7 @@ export class Registry {
             if (realm === undefined) throw new IsulaError('REGISTRY_REPLY_INVALID', `${host}: bearer challenge without a realm`);
             const url = new URL(realm);
             if (ch.params['service'] !== undefined) url.searchParams.set('service', ch.params['service']);
-            const tokenReply = await this.#transport.send(url.host === ep.host ? { ...ep, base: url.origin } : { base: url.origin, host: url.host, mirror: false, tls: url.protocol === 'https:' ? { verify: true } : undefined }, { method: 'GET', url: url.toString(), headers: { authorization: basic } }, opts.signal);
+            const tokenReply = await this.#transport.send(tokenEndpoint(url, ep), { method: 'GET', url: url.toString(), headers: { authorization: basic } }, opts.signal);
             if (tokenReply.status !== 200) {
               const { message } = await errorMessage(tokenReply);
               throw new IsulaError('REGISTRY_UNAUTHORIZED', `login to ${host} failed: ${message}`);

@@ -8,14 +8,15 @@
  */
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { IsulaError, type PullOptions, type PullResult, type RegistryAuth, type TransferProgress } from '@isula/core';
 import { SHA256_DIGEST } from '../digest.js';
 import { familiarName, familiarTag, formatReference, parseReference, type Reference } from '../reference.js';
-import { chainIds, type ImageConfig, type ImageStore, type LayerRecord } from '../store.js';
+import { chainIds, type ImageConfig, type ImageStore, type StagedLayer } from '../store.js';
 import { Authenticator, RepoSession } from './client.js';
 import { pullEndpoints, type Endpoint, type RegistrySettings } from './endpoints.js';
-import { header, readLimited, transportError, type Transport } from './http.js';
+import { discard, header, readLimited, transportError, type Transport } from './http.js';
 
 export const MEDIA = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
@@ -127,7 +128,7 @@ export class Puller {
   readonly #d: TransferDeps;
   readonly #downloads: Limiter;
   /** Layers being downloaded, by chain id: a second pull waits for the first's. */
-  readonly #inflight = new Map<string, Promise<LayerRecord>>();
+  readonly #inflight = new Map<string, SharedDownload>();
 
   constructor(deps: TransferDeps) {
     this.#d = deps;
@@ -151,13 +152,16 @@ export class Puller {
     let found: { session: RepoSession; manifest: Manifest; digest: string } | undefined;
     const failures: { e: IsulaError; mirror: boolean }[] = [];
     for (const ep of endpoints) {
-      const session = this.session(ep, repo, opts.auth);
+      // Credentials sent with the request are the registry's: a mirror uses its own stored ones.
+      const session = this.session(ep, repo, ep.mirror ? undefined : opts.auth);
       try {
         found = await this.#resolve(session, ref, platform, what, opts.signal);
         break;
       } catch (err) {
         const e = err instanceof IsulaError ? err : new IsulaError('REGISTRY_UNAVAILABLE', String(err), { cause: err });
         if (e.code === 'CANCELED' || e.code === 'IMAGE_MANIFEST_UNSUPPORTED' || e.code === 'IMAGE_PLATFORM_NOT_FOUND' || e.code === 'IMAGE_DIGEST_MISMATCH') throw e;
+        // The registry answered over HTTPS: its answer stands (no plain-HTTP retry with the same credentials).
+        if (!ep.mirror && ep.tls !== undefined && e.code !== 'REGISTRY_UNAVAILABLE' && e.code !== 'REGISTRY_TIMEOUT') throw e;
         failures.push({ e, mirror: ep.mirror });
         this.#d.log.info({ endpoint: ep.base, err: e.message }, ep.mirror ? 'mirror failed; trying the next endpoint' : 'endpoint failed');
       }
@@ -197,6 +201,7 @@ export class Puller {
       const done = settled.flatMap((r) => (r.status === 'fulfilled' && r.value !== undefined ? [r.value] : []));
       // Keep what finished, also when another layer failed: a retry will not fetch it again.
       await this.#d.store.commitLayers(done);
+      this.#settled(done.map((l) => l.chainId));
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
       for (const [i, layer] of manifest.layers.entries()) if (settled[i]?.status === 'fulfilled' && (settled[i] as PromiseFulfilledResult<unknown>).value !== undefined) progress({ id: short(layer.digest), status: 'Pull complete' });
@@ -270,37 +275,75 @@ export class Puller {
     return bytes;
   }
 
-  /** One layer, shared with any concurrent pull of the same chain id; retried on transport errors. */
-  #layer(session: RepoSession, l: { chainId: string; parent: string | null; diffId: string; layer: Descriptor }, progress: (p: TransferProgress) => void, signal: AbortSignal | undefined): Promise<LayerRecord> {
+  /**
+   * One layer, shared with any concurrent pull of the same chain id; retried
+   * on transport errors. The shared download has its own abort: it stops
+   * only when every pull waiting for it has gone. A pull that joined another's
+   * download and saw it fail (that pull's credentials or endpoint) tries once
+   * with its own session.
+   */
+  #layer(session: RepoSession, l: LayerJob, progress: (p: TransferProgress) => void, signal: AbortSignal | undefined, joined = false): Promise<StagedLayer> {
     const id = short(l.layer.digest);
-    const running = this.#inflight.get(l.chainId);
-    if (running !== undefined) {
-      progress({ id, status: 'Waiting' });
-      return running.then((r) => { progress({ id, status: 'Download complete' }); return r; });
-    }
-    const job = this.#downloads.run(async () => {
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          return await this.#download(session, l, id, progress, signal);
-        } catch (err) {
-          const retry = attempt < 3 && err instanceof IsulaError && (err.code === 'REGISTRY_UNAVAILABLE' || err.code === 'REGISTRY_TIMEOUT') && signal?.aborted !== true;
-          if (!retry) throw err;
-          progress({ id, status: `Retrying in ${attempt} second${attempt > 1 ? 's' : ''}` });
-          await new Promise((r) => setTimeout(r, attempt * 1000));
+    let shared = this.#inflight.get(l.chainId);
+    const owner = shared === undefined;
+    if (shared === undefined) {
+      const controller = new AbortController();
+      const entry: SharedDownload = { controller, waiters: 0, promise: Promise.resolve() as unknown as Promise<StagedLayer> };
+      entry.promise = this.#downloads.run(async () => {
+        for (let attempt = 1; ; attempt += 1) {
+          try {
+            return await this.#download(session, l, id, progress, controller.signal);
+          } catch (err) {
+            const retry = attempt < 3 && err instanceof IsulaError && (err.code === 'REGISTRY_UNAVAILABLE' || err.code === 'REGISTRY_TIMEOUT') && !controller.signal.aborted;
+            if (!retry) throw err;
+            progress({ id, status: `Retrying in ${attempt} second${attempt > 1 ? 's' : ''}` });
+            await new Promise((r) => setTimeout(r, attempt * 1000));
+          }
         }
-      }
-    }, () => progress({ id, status: 'Waiting' })).finally(() => this.#inflight.delete(l.chainId));
-    this.#inflight.set(l.chainId, job);
-    return job;
+      }, () => progress({ id, status: 'Waiting' }));
+      // The entry stays until a pull commits the layer (pull() drops it) or the download fails;
+      // a download nobody waits for any more is dropped with its scratch.
+      entry.promise.then(async (staged) => {
+        if (entry.waiters > 0) return;
+        if (this.#inflight.get(l.chainId) === entry) this.#inflight.delete(l.chainId);
+        await this.#d.store.discardStaged([staged]);
+      }, () => { if (this.#inflight.get(l.chainId) === entry) this.#inflight.delete(l.chainId); }).catch(() => undefined);
+      this.#inflight.set(l.chainId, entry);
+      shared = entry;
+    } else {
+      progress({ id, status: 'Waiting' });
+    }
+    const s = shared;
+    s.waiters += 1;
+    const onAbort = (): void => {
+      s.waiters -= 1;
+      if (s.waiters === 0) s.controller.abort();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return untilAborted(s.promise, signal).finally(() => signal?.removeEventListener('abort', onAbort)).then(
+      (staged) => {
+        if (!owner) progress({ id, status: 'Download complete' });
+        return staged;
+      },
+      (err: unknown) => {
+        if (!owner && !joined && signal?.aborted !== true) return this.#layer(session, l, progress, signal, true);
+        throw err;
+      },
+    );
   }
 
-  async #download(session: RepoSession, l: { chainId: string; parent: string | null; diffId: string; layer: Descriptor }, id: string, progress: (p: TransferProgress) => void, signal: AbortSignal | undefined): Promise<LayerRecord> {
+  /** After a pull committed layers: their shared downloads are done with. */
+  #settled(chains: readonly string[]): void {
+    for (const c of chains) if (this.#d.store.hasLayer(c)) this.#inflight.delete(c);
+  }
+
+  async #download(session: RepoSession, l: LayerJob, id: string, progress: (p: TransferProgress) => void, signal: AbortSignal): Promise<StagedLayer> {
     const what = `layer ${id}`;
     const reply = await session.request({ method: 'GET', path: `blobs/${l.layer.digest}`, ok: [200] }, signal, what);
     const total = l.layer.size;
     const declared = Number(header(reply, 'content-length') ?? NaN);
     if (Number.isFinite(declared) && declared !== total) {
-      reply.body.destroy();
+      discard(reply);
       throw new IsulaError('REGISTRY_REPLY_INVALID', `${what}: the registry announces ${declared} bytes, the manifest ${total}`);
     }
     let last = 0;
@@ -309,12 +352,46 @@ export class Puller {
       const now = Date.now();
       if (now - last >= 100 || n === total) { last = now; progress({ id, status: 'Downloading', current: n, total }); }
     });
-    reply.body.on('error', (err) => counted.destroy(transportError(err, reply.url, this.#d.transport.stallMs)));
-    reply.body.pipe(counted);
+    // pipeline: a failure on either side ends the other (the socket is never left paused);
+    // the body's own errors (a stall, a cut connection) become the engine's, so they are retried.
+    const stallMs = this.#d.transport.stallMs;
+    const body = async function* (): AsyncGenerator<Buffer> {
+      try {
+        for await (const chunk of reply.body as AsyncIterable<Buffer>) yield chunk;
+      } catch (err) {
+        throw transportError(err, reply.url, stallMs);
+      }
+    };
+    pipeline(body, counted).catch(() => undefined);
     const record = await this.#d.store.stageLayer({ chainId: l.chainId, parent: l.parent, diffId: l.diffId, digest: l.layer.digest, mediaType: l.layer.mediaType ?? MEDIA.ociLayerGzip }, counted, signal);
     progress({ id, status: 'Verifying Checksum' });
     progress({ id, status: 'Download complete' });
     progress({ id, status: 'Extracting', current: total, total });
     return record;
   }
+}
+
+interface LayerJob {
+  chainId: string;
+  parent: string | null;
+  diffId: string;
+  layer: Descriptor;
+}
+
+interface SharedDownload {
+  promise: Promise<StagedLayer>;
+  controller: AbortController;
+  /** Pulls waiting for it that have not gone. */
+  waiters: number;
+}
+
+/** `p`, or CANCELED as soon as `signal` aborts (the work behind `p` may go on for others). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return p;
+  if (signal.aborted) return Promise.reject(new IsulaError('CANCELED', 'pull canceled'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new IsulaError('CANCELED', 'pull canceled'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e as Error); });
+  });
 }

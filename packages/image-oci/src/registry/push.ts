@@ -9,11 +9,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { IsulaError, type RegistryAuth, type TransferProgress } from '@isula/core';
 import { familiarName, formatReference, parseReference } from '../reference.js';
-import { RepoSession } from './client.js';
+import { ATTEMPTS, RepoSession } from './client.js';
 import { originEndpoints } from './endpoints.js';
 import { drain, header } from './http.js';
 import { Limiter, MEDIA, type TransferDeps } from './pull.js';
@@ -24,7 +25,9 @@ interface Blob {
   digest: string;
   size: number;
   mediaType: string;
-  file: string;
+  /** Where the bytes are: a file, or (the config) in memory. */
+  file?: string;
+  data?: Buffer;
   /** Shown as a layer line; the config is not. */
   layer: boolean;
 }
@@ -55,6 +58,8 @@ export class Pusher {
     progress({ status: `The push refers to repository [${familiarName(ref.name)}]` });
     const tmp = path.join(this.#d.store.root, 'tmp', `push-${randomBytes(6).toString('hex')}`);
     await fs.mkdir(tmp, { mode: 0o700 });
+    // An rmi during the push leaves the layers alone; the config is read into memory below.
+    const unpin = this.#d.store.pin(img.layers);
     try {
       const blobs = await this.#blobs(img.id, img.layers, tmp, opts.signal);
       let lastError: unknown;
@@ -75,6 +80,7 @@ export class Pusher {
       }
       throw lastError ?? new IsulaError('REGISTRY_UNAVAILABLE', `no endpoint for ${domain}`);
     } finally {
+      unpin();
       await fs.rm(tmp, { recursive: true, force: true });
     }
   }
@@ -104,8 +110,8 @@ export class Pusher {
       }, (await fs.open(gz, 'wx', 0o600)).createWriteStream(), { signal });
       out.push({ digest: `sha256:${hash.digest('hex')}`, size: (await fs.stat(gz)).size, mediaType: MEDIA.dockerLayerGzip, file: gz, layer: true });
     }
-    const configFile = this.#d.store.blobPath(imageId);
-    out.push({ digest: imageId, size: (await fs.stat(configFile)).size, mediaType: MEDIA.dockerConfig, file: configFile, layer: false });
+    const config = await fs.readFile(this.#d.store.blobPath(imageId));
+    out.push({ digest: imageId, size: config.length, mediaType: MEDIA.dockerConfig, data: config, layer: false });
     return out;
   }
 
@@ -114,16 +120,28 @@ export class Pusher {
     const layers = blobs.filter((b) => b.layer);
     // Docker lists the top layer first.
     for (const b of [...layers].reverse()) progress({ id: short(b.digest), status: 'Preparing' });
-    await Promise.all([...layers].reverse().map((b) => this.#uploads.run(() => this.#blob(session, b, o.from, progress, signal), () => progress({ id: short(b.digest), status: 'Waiting' }))));
+    // One failed upload stops its siblings (they would hold upload slots and read files being removed).
+    const stop = new AbortController();
+    const both = AbortSignal.any([signal, stop.signal]);
+    const results = await Promise.allSettled([...layers].reverse().map((b) => this.#uploads.run(() => this.#blob(session, b, o.from, progress, both), () => progress({ id: short(b.digest), status: 'Waiting' }))
+      .catch((err: unknown) => { stop.abort(); throw err; })));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof IsulaError && r.reason.code === 'CANCELED' && !signal.aborted))
+      ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
     const config = blobs.find((b) => !b.layer);
     if (config !== undefined) await this.#blob(session, config, undefined, progress, signal);
 
-    const oci = layers.some((l) => l.mediaType.startsWith('application/vnd.oci.'));
+    // One family of media types per manifest: OCI when any layer needs it (zstd) or all are OCI, else Docker's.
+    const oci = layers.some((l) => l.mediaType.endsWith('+zstd')) || (layers.length > 0 && layers.every((l) => l.mediaType.startsWith('application/vnd.oci.')));
+    const layerType = (t: string): string => {
+      if (oci) return t === MEDIA.dockerLayerGzip ? MEDIA.ociLayerGzip : t === 'application/vnd.docker.image.rootfs.diff.tar' ? 'application/vnd.oci.image.layer.v1.tar' : t;
+      return t === MEDIA.ociLayerGzip ? MEDIA.dockerLayerGzip : t;
+    };
     const manifest = {
       schemaVersion: 2,
       mediaType: oci ? MEDIA.ociManifest : MEDIA.dockerManifest,
       config: { mediaType: oci ? MEDIA.ociConfig : MEDIA.dockerConfig, size: config?.size ?? 0, digest: o.imageId },
-      layers: layers.map((l) => ({ mediaType: l.mediaType, size: l.size, digest: l.digest })),
+      layers: layers.map((l) => ({ mediaType: layerType(l.mediaType), size: l.size, digest: l.digest })),
     };
     const bytes = Buffer.from(JSON.stringify(manifest, null, 3));
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -143,6 +161,23 @@ export class Pusher {
     const head = await session.request({ method: 'HEAD', path: `blobs/${b.digest}`, ok: [200, 404] }, signal, `blob ${id}`);
     await drain(head);
     if (head.status === 200) { show({ status: 'Layer already exists' }); return; }
+    // An upload session cannot take the same bytes twice: a failed upload starts over with a new one.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.#upload(session, b, from, show, signal);
+        return;
+      } catch (err) {
+        const retry = attempt < ATTEMPTS && err instanceof IsulaError && (err.code === 'REGISTRY_UNAVAILABLE' || err.code === 'REGISTRY_TIMEOUT') && !signal.aborted;
+        if (!retry) throw err;
+        show({ status: `Retrying in ${attempt} second${attempt > 1 ? 's' : ''}` });
+        await new Promise((r) => setTimeout(r, attempt * 1000));
+      }
+    }
+  }
+
+  /** One upload session: a cross-repository mount, or POST then a monolithic PUT. */
+  async #upload(session: RepoSession, b: Blob, from: string | undefined, show: (p: Omit<TransferProgress, 'id'>) => void, signal: AbortSignal): Promise<void> {
+    const id = short(b.digest);
     const query = from !== undefined ? `?mount=${encodeURIComponent(b.digest)}&from=${encodeURIComponent(from)}` : '';
     const start = await session.request({ method: 'POST', path: `blobs/uploads/${query}`, headers: { 'content-length': '0' }, ok: [201, 202] }, signal, `upload of ${id}`);
     await drain(start);
@@ -153,9 +188,9 @@ export class Pusher {
     url.searchParams.set('digest', b.digest);
     let sent = 0;
     let last = 0;
-    const body = () => {
-      sent = 0;
-      const stream = createReadStream(b.file);
+    const body = (): Buffer | Readable => {
+      if (b.data !== undefined) return b.data;
+      const stream = createReadStream(b.file as string);
       stream.on('data', (chunk) => {
         sent += chunk.length;
         const now = Date.now();
@@ -165,6 +200,8 @@ export class Pusher {
     };
     const put = await session.request({
       method: 'PUT', path: url.toString(), headers: { 'content-type': 'application/octet-stream', 'content-length': String(b.size) }, body, ok: [201, 204],
+      // Not repeated as is (the session is spent), and the registry may take a while to commit a big blob.
+      retry: false, headersTimeoutMs: Math.max(this.#d.transport.stallMs, 120_000),
     }, signal, `upload of ${id}`);
     await drain(put);
     show({ status: 'Pushed' });
