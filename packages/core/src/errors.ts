@@ -79,6 +79,20 @@ export const ERROR_CODES = Object.freeze({
   REGISTRY_REPLY_INVALID: 'unavailable',
   /** logout of a registry the engine keeps no credentials for. */
   REGISTRY_CREDENTIALS_NOT_FOUND: 'notFound',
+  // networks
+  /** No network of that name (`--network`, `isula network inspect/rm`). */
+  NETWORK_NOT_FOUND: 'notFound',
+  NETWORK_ALREADY_EXISTS: 'conflict',
+  /** A network still has containers attached (`isula network rm`). */
+  NETWORK_IN_USE: 'conflict',
+  /** A conflist that does not parse or validate, a bad subnet or mode; the message names the file or value. */
+  NETWORK_CONFIG_INVALID: 'invalidArgument',
+  /** A CNI plugin binary is missing from every cni-bin-dir. */
+  NETWORK_PLUGIN_NOT_FOUND: 'notFound',
+  /** A CNI plugin failed; the message carries the plugin's own (e.g. an exhausted subnet). */
+  NETWORK_PLUGIN_FAILED: 'internal',
+  /** A published host port is taken (`port is already allocated`). */
+  NETWORK_PORT_IN_USE: 'conflict',
   // containers
   CONTAINER_NOT_FOUND: 'notFound',
   CONTAINER_ID_AMBIGUOUS: 'invalidArgument',

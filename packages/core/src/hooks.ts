@@ -8,7 +8,7 @@
 import { AsyncParallelHook, AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook } from 'tapable';
 import type { Logger } from 'pino';
 import type { ImageDriver } from './drivers/image.js';
-import type { NetworkAttachRequest, NetworkAttachResult } from './drivers/network.js';
+import type { NetworkAttachRequest, NetworkAttachResult, NetworkDriver } from './drivers/network.js';
 import type { OciSpec, RuntimeDriver } from './drivers/runtime.js';
 import { IsulaError, toIsulaError } from './errors.js';
 
@@ -75,6 +75,10 @@ export interface ImageDriverRegistrar {
   register(driver: ImageDriver): void;
 }
 
+export interface NetworkDriverRegistrar {
+  register(driver: NetworkDriver): void;
+}
+
 export interface FrontEndRegistrar {
   register(frontEnd: FrontEnd): void;
 }
@@ -100,6 +104,8 @@ export function createHooks() {
     imageRemoved: new AsyncParallelHook<[event: ImageEvent]>(['event']),
     /** Image drivers register here at start; core lists, inspects and loads images through them. Since API 1.1. */
     registerImageDrivers: new AsyncSeriesHook<[registrar: ImageDriverRegistrar]>(['registrar']),
+    /** Network drivers register here at start; core manages networks (`/networks`) through them. Since API 1.4. */
+    registerNetworkDrivers: new AsyncSeriesHook<[registrar: NetworkDriverRegistrar]>(['registrar']),
     /** Front ends register here; core starts them once the engine API listens. */
     registerFrontEnds: new AsyncSeriesHook<[registrar: FrontEndRegistrar]>(['registrar']),
     /** Daemon shutdown: plugins close what they opened. Runs after front ends stopped. */

@@ -5,6 +5,7 @@
 import type { DriverCallOptions } from './runtime.js';
 
 export interface PortMapping {
+  /** 0 asks the driver for a free port (Docker's -P); the result gives the one chosen. */
   hostPort: number;
   containerPort: number;
   protocol: 'tcp' | 'udp' | 'sctp';
@@ -35,6 +36,40 @@ export interface NetworkAttachResult {
   addresses: NetworkAddress[];
   routes: { dst: string; gw?: string }[];
   dns: { nameservers: string[]; search: string[]; options: string[] };
+  /** The interface's MAC address in the namespace (plugin API 1.4). */
+  mac?: string;
+  /** The port mappings in effect, with host ports chosen for requests of 0 (plugin API 1.4). */
+  portMappings?: PortMapping[];
+}
+
+/** A network as `isula network ls/inspect` shows it (plugin API 1.4). */
+export interface NetworkInfo {
+  name: string;
+  /** Stable id (e.g. the sha256 of the name and the file). */
+  id: string;
+  /** `bridge`, or the first plugin's type. */
+  driver: string;
+  subnets: { subnet: string; gateway?: string }[];
+  internal: boolean;
+  labels: Record<string, string>;
+  /** Where it is defined (a conflist path). */
+  file: string;
+  created: Date;
+  /** The plugin types of the chain, in order. */
+  plugins: string[];
+  /** The engine's default network (`bridge`/`default` name it). */
+  isDefault: boolean;
+}
+
+export interface NetworkCreateRequest {
+  name: string;
+  /** CIDR; the driver picks a free private one when absent. */
+  subnet?: string;
+  gateway?: string;
+  driver?: string;
+  /** No route out and no NAT: containers reach only each other. */
+  internal?: boolean;
+  labels?: Record<string, string>;
 }
 
 export interface NetworkDriver {
@@ -45,4 +80,13 @@ export interface NetworkDriver {
   detach(netnsPath: string | undefined, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void>;
   /** Verifies the attachment is still as created; throws when it is not. */
   check(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void>;
+
+  /** Optional network management (plugin API 1.4): what `isula network` and `/networks` use. */
+  list?(opts: DriverCallOptions): Promise<NetworkInfo[]>;
+  /** NETWORK_ALREADY_EXISTS when the name is taken; NETWORK_CONFIG_INVALID for a bad or overlapping subnet. */
+  create?(request: NetworkCreateRequest, opts: DriverCallOptions): Promise<NetworkInfo>;
+  /** NETWORK_NOT_FOUND, or NETWORK_IN_USE naming the containers attached to it. */
+  remove?(name: string, opts: DriverCallOptions): Promise<void>;
+  /** The network a name (or an alias such as `bridge`) means, or undefined. */
+  resolve?(name: string, opts: DriverCallOptions): Promise<NetworkInfo | undefined>;
 }
