@@ -11,9 +11,11 @@ import { registerContainerRoutes } from './api/container-routes.js';
 import { registerImageArchiveRoutes } from './api/image-archive-routes.js';
 import { registerImageRoutes } from './api/image-routes.js';
 import { registerRegistryRoutes } from './api/registry-routes.js';
+import { registerNetworkRoutes } from './api/network-routes.js';
 import { registerStreamRoutes } from './api/stream-routes.js';
 import { registerSystemRoutes } from './api/system-routes.js';
 import type { ImageDriver } from './drivers/image.js';
+import type { NetworkDriver } from './drivers/network.js';
 import { ApiServer } from './api/server.js';
 import { loadConfig, type DaemonConfig, type LogLevel } from './config.js';
 import { ExecManager } from './container/exec.js';
@@ -53,6 +55,7 @@ export class Daemon {
   readonly events: EventBus;
   readonly plugins: LoadedPlugin[] = [];
   readonly imageDrivers: ImageDriver[] = [];
+  readonly networkDrivers: NetworkDriver[] = [];
   readonly #frontEnds: RunningFrontEnd[] = [];
   readonly #api: ApiServer;
   #containers: ContainerManager | undefined;
@@ -115,6 +118,7 @@ export class Daemon {
       this.events.emit({ Type: 'plugin', Action: 'enable', Actor: { ID: p.name, Attributes: { name: p.name, version: p.version } } });
     }
     await this.hooks.registerImageDrivers.promise({ register: (d) => { this.imageDrivers.push(d); } });
+    await this.hooks.registerNetworkDrivers.promise({ register: (d) => { this.networkDrivers.push(d); } });
     const imageSource = { drivers: () => this.imageDrivers, events: this.events };
     const containers = new ContainerManager({
       config: this.config,
@@ -122,6 +126,7 @@ export class Daemon {
       hooks: this.hooks,
       events: this.events,
       imageDrivers: () => this.imageDrivers,
+      networkDrivers: () => this.networkDrivers,
       spec: dockerSpecBuilder(this.log),
     });
     this.#containers = containers;
@@ -131,6 +136,7 @@ export class Daemon {
     registerImageRoutes(this.#api, imageSource);
     registerImageArchiveRoutes(this.#api, imageSource);
     registerRegistryRoutes(this.#api, imageSource);
+    registerNetworkRoutes(this.#api, { drivers: () => this.networkDrivers, containers: () => containers.records(), events: this.events });
     registerSystemRoutes(this.#api, {
       version: ENGINE_VERSION,
       gitCommit: process.env['ISULA_GIT_COMMIT'] ?? '',

@@ -282,7 +282,10 @@ test('network mode host shares the host network namespace; a netns path is joine
   assert.equal(host.hostname, os.hostname());
   const joined = (await build(input(base, { networkNamespacePath: '/var/run/netns/x' }))).spec;
   assert.deepEqual(joined.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/var/run/netns/x' });
-  await assert.rejects(build(input(base, { hostConfig: { NetworkMode: 'container:abc' } })), (e) => isIsulaError(e, 'NOT_IMPLEMENTED'));
+  // container:ID joins the path the networking module hands over (the other container's namespace).
+  const shared = (await build(input(base, { hostConfig: { NetworkMode: 'container:abc' }, networkNamespacePath: '/proc/42/ns/net' }))).spec;
+  assert.deepEqual(shared.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/proc/42/ns/net' });
+  await assert.rejects(build(input(base, { hostConfig: { NetworkMode: 'bad mode!' } })), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));
   await assert.rejects(build(input(base, { hostConfig: { NetworkMode: 'host', Sysctls: { 'net.ipv4.ip_forward': '1' } } })), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));
 });
 

@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config.js';
 import type { ImageDriver, ImageRef, ImageRuntimeConfig } from '../drivers/image.js';
+import type { NetworkDriver } from '../drivers/network.js';
 import type { ExitStatus, OciSpec, ResourceUpdate, RuntimeContainerRef, RuntimeDriver, StdioStream } from '../drivers/runtime.js';
 import { IsulaError, toIsulaError } from '../errors.js';
 import type { EventBus } from '../events.js';
@@ -22,6 +23,7 @@ import type { ContainerCreateBody, HostConfig } from './docker-types.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { logSettings, resolveLogConfig, type LogSettings } from './log-config.js';
 import { LogRotation } from './log-rotation.js';
+import { ContainerNetworking, portMappings } from './network.js';
 import { generateName, LOG_FILE, NAME_PATTERN, readRecord, saveRecord, ZERO_TIME, type ContainerRecord, type ContainerStatus } from './record.js';
 
 /** What core needs from the spec builder (packages/core/src/spec). */
@@ -32,7 +34,7 @@ export interface SpecBuilder {
   command(body: ContainerCreateBody, image: ImageRuntimeConfig): { path: string; args: string[] };
   /** Writes hostname, hosts and resolv.conf into the container's directory. */
   writeFiles(containerDir: string, record: ContainerRecord): Promise<void>;
-  build(input: { record: ContainerRecord; image: ImageRuntimeConfig; rootfs: string; containerDir: string; cgroupsPath: string }): Promise<{ spec: OciSpec; warnings: string[] }>;
+  build(input: { record: ContainerRecord; image: ImageRuntimeConfig; rootfs: string; containerDir: string; cgroupsPath: string; netnsPath?: string }): Promise<{ spec: OciSpec; warnings: string[] }>;
   /** Docker's resource fields of a HostConfig as the runtime driver's update. */
   resources(hc: HostConfig): ResourceUpdate;
 }
@@ -43,6 +45,8 @@ export interface ContainerManagerDeps {
   hooks: Hooks;
   events: EventBus;
   imageDrivers(): readonly ImageDriver[];
+  /** Network drivers registered by plugins (network management); attachment goes through the hooks. */
+  networkDrivers?(): readonly NetworkDriver[];
   spec: SpecBuilder;
 }
 
@@ -85,6 +89,7 @@ const OP_TIMEOUT_MS = 120_000;
 
 export class ContainerManager {
   readonly #deps: ContainerManagerDeps;
+  readonly #network: ContainerNetworking;
   readonly #log: Logger;
   readonly #byId = new Map<string, Live>();
   readonly #names = new Map<string, string>();
@@ -104,6 +109,7 @@ export class ContainerManager {
     this.root = path.join(deps.config.graph, 'containers');
     this.bundles = path.join(deps.config.state, 'containers');
     this.#logRotation = new LogRotation({ log: this.#log });
+    this.#network = new ContainerNetworking({ stateDir: deps.config.state, hooks: deps.hooks, log: this.#log, drivers: () => deps.networkDrivers?.() ?? [] });
   }
 
   // ---- lookup ----------------------------------------------------------------
@@ -287,6 +293,8 @@ export class ContainerManager {
     delete (record.Config as ContainerCreateBody).HostConfig;
     delete (record.Config as ContainerCreateBody).NetworkingConfig;
     try {
+      await this.#network.validate(record, signal);
+      portMappings(record, imageInfo.config.exposedPorts ?? []);
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       // The writable layer now (the image is in use from here on); the mount waits for start, as Docker's.
       record.Rootfs = imageDriver.prepareRootfs !== undefined
@@ -390,11 +398,13 @@ export class ContainerManager {
     try {
       record.Rootfs = await imageDriver.mountRootfs(record.Id, ref, { signal });
       const image = (await imageDriver.inspect(ref, { signal })).config;
+      // The network first: the hosts file names the container's address.
+      const netnsPath = await this.#joinNetwork(record, image.exposedPorts ?? [], signal);
       // hostname, hosts and resolv.conf are made afresh at each start, as Docker's.
       await this.#deps.spec.writeFiles(dir, record);
       const cgroupParent = record.HostConfig.CgroupParent !== undefined && record.HostConfig.CgroupParent !== '' ? record.HostConfig.CgroupParent : this.#deps.config['cgroup-parent'];
       const cgroupsPath = path.posix.join('/', cgroupParent, record.Id);
-      const built = await this.#deps.spec.build({ record, image, rootfs: record.Rootfs, containerDir: dir, cgroupsPath });
+      const built = await this.#deps.spec.build({ record, image, rootfs: record.Rootfs, containerDir: dir, cgroupsPath, ...(netnsPath !== undefined && { netnsPath }) });
       for (const w of built.warnings) this.#log.debug({ id: record.Id, warning: w }, 'spec warning');
       const spec = await this.#deps.hooks.mutateSpec.promise(built.spec, {
         containerId: record.Id, runtime: record.Runtime, annotations: { ...(record.Config.Labels ?? {}) }, signal,
@@ -434,6 +444,7 @@ export class ContainerManager {
       const e = toIsulaError(err);
       if (created) await runtime.delete(this.#ref(record), { signal: AbortSignal.timeout(KILL_WAIT_MS), force: true }).catch(() => {});
       delete record.DriverData;
+      await this.#leaveNetwork(record);
       await imageDriver.unmountRootfs(record.Id, { signal: AbortSignal.timeout(KILL_WAIT_MS) }).catch(() => {});
       record.State = { ...record.State, Status: record.State.Status === 'restarting' ? 'exited' : record.State.Status, Pid: 0, ExitCode: exitCodeFor(e.code), Error: e.message };
       await saveRecord(dir, record).catch(() => {});
@@ -443,6 +454,41 @@ export class ContainerManager {
     this.#watch(live, runtime);
     this.#emit(record, 'start');
     void notify(this.#deps.hooks, this.#log, 'containerStarted', this.#event(record));
+  }
+
+  /**
+   * The run's network: an engine namespace attached through the network
+   * plugins (saved in the record before the runtime starts, so a crash
+   * leaves something restore can undo), another container's namespace, or
+   * none. Returns the namespace path for the spec.
+   */
+  async #joinNetwork(record: ContainerRecord, imageExposed: readonly string[], signal: AbortSignal): Promise<string | undefined> {
+    const plan = this.#network.plan(record);
+    if (plan.kind === 'container') {
+      const target = this.find(plan.target).record;
+      if (target.Id === record.Id) throw new IsulaError('CONTAINER_CONFIG_INVALID', 'cannot join a container\'s own network namespace');
+      if (target.State.Status !== 'running' && target.State.Status !== 'paused') {
+        throw new IsulaError('CONTAINER_STATE_CONFLICT', `cannot join network of a non running container: ${target.Name}`);
+      }
+      return target.Network?.SandboxKey ?? `/proc/${target.State.Pid}/ns/net`;
+    }
+    if (plan.kind !== 'attach') return undefined;
+    // A namespace left by a run that crashed before its exit was recorded goes first.
+    if (record.Network !== undefined) await this.#leaveNetwork(record);
+    const net = await this.#network.setup(record, portMappings(record, imageExposed), signal);
+    if (net === undefined) return undefined;
+    record.Network = net;
+    await saveRecord(this.containerDir(record.Id), record);
+    return net.SandboxKey;
+  }
+
+  /** Undoes #joinNetwork; idempotent. */
+  async #leaveNetwork(record: ContainerRecord): Promise<void> {
+    await this.#network.teardown(record).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'network teardown failed'));
+    if (record.Network !== undefined) {
+      delete record.Network;
+      await saveRecord(this.containerDir(record.Id), record).catch(() => undefined);
+    }
   }
 
   /** Follows the current run to its exit. */
@@ -487,6 +533,8 @@ export class ContainerManager {
       await runtime.delete(this.#ref(record), { signal, force: true }).then(
         () => { delete record.DriverData; },
         (err: unknown) => this.#log.warn({ err, id: record.Id }, 'runtime delete after exit failed; retried at the next start'));
+      // Docker releases the address at the exit; a restart attaches again.
+      await this.#leaveNetwork(record);
       if ((live.rootfsUsers ?? 0) === 0) await this.#imageDriverOrUndefined(record)?.unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting the rootfs failed'));
       await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true }).catch(() => {});
       await saveRecord(this.containerDir(record.Id), record).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'saving the container record failed'));
@@ -790,6 +838,7 @@ export class ContainerManager {
     if (record !== undefined) {
       const runtime = await this.#deps.hooks.resolveRuntime.promise(record.Runtime).catch(() => undefined);
       if (runtime !== undefined) await runtime.delete(this.#ref(record), { signal, force: true }).catch((err: unknown) => this.#log.warn({ err, id }, 'runtime delete failed'));
+      await this.#network.teardown(record).catch((err: unknown) => this.#log.warn({ err, id }, 'network teardown failed'));
     }
     if (imageDriver !== undefined) await imageDriver.removeRootfs(id, { signal });
     await fs.rm(this.bundleDir(id), { recursive: true, force: true });
@@ -890,6 +939,8 @@ export class ContainerManager {
         this.#log.error({ err, id }, 'restoring a container failed');
       }
     }));
+    // Namespaces of containers that are gone (a crash inside rm) are detached and removed.
+    await this.#network.sweep(new Set(this.#byId.keys())).catch((err: unknown) => this.#log.warn({ err }, 'sweeping network namespaces failed'));
     for (const live of restarts) {
       live.record.State.Status = 'restarting';
       live.restartTimer = setTimeout(() => { void this.#restartNow(live); }, 0);
@@ -934,9 +985,10 @@ export class ContainerManager {
       // #onExit scheduled the restart its policy asks for.
       return false;
     }
-    // Not running: nothing of the runtime may be left, nor a mount.
+    // Not running: nothing of the runtime may be left, nor a mount, nor a network namespace.
     await runtime.delete(this.#ref(record), { signal, force: true }).catch(() => {});
     delete record.DriverData;
+    await this.#leaveNetwork(record);
     if (imageDriver !== undefined) await imageDriver.unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting a leftover rootfs failed'));
     await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true });
     // Docker's restore: `always` restarts a container that ran before, even one stopped by hand;

@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { ContainerConfig, HostConfig } from './docker-types.js';
+import type { ContainerNetwork } from './network.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -45,6 +46,8 @@ export interface ContainerRecord {
   Rootfs?: string;
   /** Runtime-side warnings from create, shown once. */
   Warnings?: string[];
+  /** The current run's network namespace and attachments (set at start, removed at exit). */
+  Network?: ContainerNetwork;
 }
 
 export const RECORD_FILE = 'config.v2.json';

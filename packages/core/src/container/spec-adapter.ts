@@ -20,6 +20,7 @@ export function dockerSpecBuilder(log: Logger): SpecBuilder {
     },
     async writeFiles(containerDir, record) {
       const hc = record.HostConfig;
+      const ip = containerIp(record);
       await writeContainerFiles(containerDir, {
         hostname: record.Config.Hostname ?? record.Id.slice(0, 12),
         ...(record.Config.Domainname !== undefined && record.Config.Domainname !== '' && { domainname: record.Config.Domainname }),
@@ -27,13 +28,20 @@ export function dockerSpecBuilder(log: Logger): SpecBuilder {
         ...(hc.Dns && { dns: hc.Dns }),
         ...(hc.DnsSearch && { dnsSearch: hc.DnsSearch }),
         ...(hc.DnsOptions && { dnsOptions: hc.DnsOptions }),
+        ...(ip !== undefined && { ip }),
       });
     },
-    async build({ record, image, rootfs, containerDir, cgroupsPath }) {
-      return buildSpec({ id: record.Id, config: record.Config, hostConfig: record.HostConfig, image, rootfs, containerDir, cgroupsPath, log });
+    async build({ record, image, rootfs, containerDir, cgroupsPath, netnsPath }) {
+      return buildSpec({ id: record.Id, config: record.Config, hostConfig: record.HostConfig, image, rootfs, containerDir, cgroupsPath, log, ...(netnsPath !== undefined && { networkNamespacePath: netnsPath }) });
     },
     resources: resourceUpdate,
   };
+}
+
+/** The container's first address on its first network (for /etc/hosts), without the prefix length. */
+function containerIp(record: { Network?: { Results: { addresses: { address: string }[] }[] } }): string | undefined {
+  const a = record.Network?.Results[0]?.addresses.find((x) => !x.address.includes(':'))?.address;
+  return a?.split('/')[0];
 }
 
 /** The resource fields an update request set, as the driver's ResourceUpdate (only what was asked). */

@@ -60,11 +60,44 @@ function hostConfigDefaults(): Record<string, unknown> {
   };
 }
 
+/** Docker's name for the network a result belongs to: the one asked for, `bridge` for the default. */
+function networkKey(r: ContainerRecord, i: number, fallback: string): string {
+  const asked = r.Network?.Networks[i];
+  if (asked !== undefined) return asked;
+  return i === 0 ? 'bridge' : fallback;
+}
+
+/** `{"80/tcp": [{HostIp, HostPort}]}`: the mappings in effect, and exposed ports without one as null. */
+export function portsView(r: ContainerRecord): Record<string, { HostIp: string; HostPort: string }[] | null> {
+  const out: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+  for (const key of Object.keys(r.Config.ExposedPorts ?? {})) out[key.includes('/') ? key : `${key}/tcp`] = null;
+  const mappings = r.Network?.Results.find((x) => x.portMappings !== undefined)?.portMappings ?? [];
+  for (const m of mappings) {
+    const key = `${m.containerPort}/${m.protocol}`;
+    (out[key] ??= []).push({ HostIp: m.hostIp ?? '0.0.0.0', HostPort: String(m.hostPort) });
+  }
+  return out;
+}
+
 function networkSettings(r: ContainerRecord): Record<string, unknown> {
+  const mode = r.HostConfig.NetworkMode ?? 'default';
+  const networks: Record<string, unknown> = {};
+  for (const [i, res] of (r.Network?.Results ?? []).entries()) {
+    const v4 = res.addresses.find((a) => !a.address.includes(':'));
+    const [ip = '', prefix = '0'] = (v4?.address ?? '').split('/');
+    networks[networkKey(r, i, res.network)] = {
+      IPAMConfig: null, Links: null, Aliases: null, NetworkID: res.network, EndpointID: '',
+      Gateway: v4?.gateway ?? '', IPAddress: ip, IPPrefixLen: Number(prefix),
+      IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: res.mac ?? '', DriverOpts: null,
+    };
+  }
+  if (Object.keys(networks).length === 0 && (mode === 'none' || mode === 'host')) networks[mode] = {};
+  const first = Object.values(networks)[0] as { Gateway?: string; IPAddress?: string; IPPrefixLen?: number; MacAddress?: string } | undefined;
   return {
     Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
-    Ports: {}, SandboxKey: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '',
-    Networks: r.HostConfig.NetworkMode === 'none' ? { none: {} } : {},
+    Ports: portsView(r), SandboxKey: r.Network?.SandboxKey ?? '',
+    Gateway: first?.Gateway ?? '', IPAddress: first?.IPAddress ?? '', IPPrefixLen: first?.IPPrefixLen ?? 0, MacAddress: first?.MacAddress ?? '',
+    Networks: networks,
   };
 }
 
@@ -91,12 +124,15 @@ export function listView(r: ContainerRecord, now = Date.now()): Record<string, u
     ImageID: r.Image,
     Command: [r.Path, ...r.Args.map(quoteArg)].join(' '),
     Created: Math.floor(Date.parse(r.Created) / 1000),
-    Ports: [],
+    Ports: Object.entries(portsView(r)).flatMap(([key, binds]) => {
+      const [port = '0', type = 'tcp'] = key.split('/');
+      return binds === null ? [{ PrivatePort: Number(port), Type: type }] : binds.map((b) => ({ IP: b.HostIp, PrivatePort: Number(port), PublicPort: Number(b.HostPort), Type: type }));
+    }),
     Labels: r.Config.Labels ?? {},
     State: r.State.Status,
     Status: statusText(r, now),
     HostConfig: { NetworkMode: r.HostConfig.NetworkMode ?? 'default' },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: (networkSettings(r) as { Networks: Record<string, unknown> }).Networks },
     Mounts: mountsView(r).map((m) => ({ ...m, Name: '' })),
   };
 }

@@ -73,12 +73,15 @@ export type NamespaceMode = 'private' | 'host' | 'none';
 function namespaceMode(field: 'NetworkMode' | 'IpcMode' | 'PidMode' | 'UTSMode' | 'UsernsMode' | 'CgroupnsMode', value: string | undefined): NamespaceMode | 'cgroupns-private' {
   const v = value ?? '';
   if (v === 'host') return 'host';
+  if (field === 'NetworkMode') {
+    // The namespace itself (a network's, another container's) is the networking module's: here only the shape.
+    if (v === 'none') return 'none';
+    if (v.startsWith('container:') && v.length > 'container:'.length) return 'private';
+    if (v === '' || /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(v)) return 'private';
+    throw invalidConfig(`invalid NetworkMode: "${v}"`, { field, value: v });
+  }
   if (v.startsWith('container:')) throw notImplemented(`${field} "${v}": joining another container's namespace is not supported yet`);
   switch (field) {
-    case 'NetworkMode':
-      if (v === '' || v === 'default' || v === 'bridge') return 'private';
-      if (v === 'none') return 'none';
-      throw notImplemented(`NetworkMode "${v}": user-defined networks are not supported yet`);
     case 'IpcMode':
       if (v === '' || v === 'private' || v === 'shareable') return 'private';
       if (v === 'none') return 'none';

@@ -1,0 +1,118 @@
+/**
+ * Network routes (Docker Engine API v1.41 `/networks`), served by the
+ * registered network drivers' optional management methods: `GET /networks`
+ * (`filters`: `name`, `id`, `driver`), `GET /networks/{id}`, `POST
+ * /networks/create`, `DELETE /networks/{id}`. A network's containers come
+ * from the container domain (the records' current attachments).
+ */
+import type { NetworkCreateRequest, NetworkDriver, NetworkInfo } from '../drivers/network.js';
+import { IsulaError } from '../errors.js';
+import type { EventBus } from '../events.js';
+import type { ContainerRecord } from '../container/record.js';
+import { parseFilters } from './filters.js';
+import { sendJson, type ApiServer } from './server.js';
+
+export interface NetworkSource {
+  drivers(): readonly NetworkDriver[];
+  containers(): readonly ContainerRecord[];
+  events: EventBus;
+}
+
+const LIST_FILTERS: ReadonlySet<string> = new Set(['name', 'id', 'driver']);
+
+function managing(source: NetworkSource): NetworkDriver & Required<Pick<NetworkDriver, 'list' | 'create' | 'remove' | 'resolve'>> {
+  const d = source.drivers().find((x) => x.list !== undefined && x.create !== undefined && x.remove !== undefined && x.resolve !== undefined);
+  if (d === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no network plugin that manages networks is loaded');
+  return d as NetworkDriver & Required<Pick<NetworkDriver, 'list' | 'create' | 'remove' | 'resolve'>>;
+}
+
+/** Docker's NetworkResource. */
+function networkView(n: NetworkInfo, containers: readonly ContainerRecord[]): Record<string, unknown> {
+  const attached: Record<string, unknown> = {};
+  for (const r of containers) {
+    const results = r.Network?.Results ?? [];
+    const i = results.findIndex((res) => res.network === n.name);
+    if (i < 0) continue;
+    const res = results[i];
+    const v4 = res?.addresses.find((a) => !a.address.includes(':'));
+    attached[r.Id] = { Name: r.Name, EndpointID: '', MacAddress: res?.mac ?? '', IPv4Address: v4?.address ?? '', IPv6Address: '' };
+  }
+  return {
+    Name: n.name,
+    Id: n.id,
+    Created: n.created.toISOString(),
+    Scope: 'local',
+    Driver: n.driver,
+    EnableIPv6: false,
+    IPAM: { Driver: 'default', Options: {}, Config: n.subnets.map((s) => ({ Subnet: s.subnet, ...(s.gateway !== undefined && { Gateway: s.gateway }) })) },
+    Internal: n.internal,
+    Attachable: false,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Containers: attached,
+    Options: { 'isula.cni.conflist': n.file, 'isula.cni.plugins': n.plugins.join(',') },
+    Labels: n.labels,
+  };
+}
+
+async function find(source: NetworkSource, idOrName: string, signal: AbortSignal): Promise<NetworkInfo> {
+  const d = managing(source);
+  const byName = await d.resolve(idOrName, { signal });
+  if (byName !== undefined) return byName;
+  const all = await d.list({ signal });
+  const hits = all.filter((n) => n.id === idOrName || (idOrName.length >= 3 && n.id.startsWith(idOrName)));
+  if (hits.length === 1 && hits[0] !== undefined) return hits[0];
+  if (hits.length > 1) throw new IsulaError('API_BAD_REQUEST', `network ${idOrName} is ambiguous (${hits.length} matches)`);
+  throw new IsulaError('NETWORK_NOT_FOUND', `network ${idOrName} not found`);
+}
+
+export function registerNetworkRoutes(api: ApiServer, source: NetworkSource): void {
+  api.route('GET', '/networks', async ({ query, signal }) => {
+    const filters = parseFilters(query.get('filters'), LIST_FILTERS);
+    const all = await managing(source).list({ signal });
+    const match = (values: string[] | undefined, v: string) => values === undefined || values.some((f) => v.includes(f));
+    return all
+      .filter((n) => match(filters['name'], n.name) && (filters['id'] === undefined || filters['id'].some((f) => n.id.startsWith(f))) && (filters['driver'] === undefined || filters['driver'].includes(n.driver)))
+      .map((n) => networkView(n, source.containers()));
+  });
+
+  api.route('GET', '/networks/:id', async ({ params, signal }) => networkView(await find(source, params['id'] ?? '', signal), source.containers()));
+
+  api.route('POST', '/networks/create', async ({ json, res, signal }) => {
+    const body = (await json()) as Record<string, unknown> | null;
+    if (typeof body !== 'object' || body === null) throw new IsulaError('API_BAD_REQUEST', 'expected a JSON object {Name, Driver, IPAM, Internal, Labels}');
+    const name = body['Name'];
+    if (typeof name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name) || name.length > 64) throw new IsulaError('NETWORK_CONFIG_INVALID', `invalid network name ${JSON.stringify(name)}: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 64 characters`);
+    if (['bridge', 'default', 'host', 'none'].includes(name)) throw new IsulaError('NETWORK_CONFIG_INVALID', `${name} is a pre-defined network and cannot be created`);
+    const driver = typeof body['Driver'] === 'string' && body['Driver'] !== '' ? body['Driver'] : 'bridge';
+    if (driver !== 'bridge') throw new IsulaError('NETWORK_CONFIG_INVALID', `network driver ${driver} is not supported (only bridge)`);
+    const ipam = (body['IPAM'] ?? {}) as { Config?: { Subnet?: string; Gateway?: string }[] };
+    const cfg = Array.isArray(ipam.Config) ? ipam.Config : [];
+    if (cfg.length > 1) throw new IsulaError('NETWORK_CONFIG_INVALID', 'one subnet per network');
+    const request: NetworkCreateRequest = {
+      name,
+      driver,
+      internal: body['Internal'] === true,
+      labels: typeof body['Labels'] === 'object' && body['Labels'] !== null ? (body['Labels'] as Record<string, string>) : {},
+      ...(cfg[0]?.Subnet !== undefined && cfg[0].Subnet !== '' && { subnet: cfg[0].Subnet }),
+      ...(cfg[0]?.Gateway !== undefined && cfg[0].Gateway !== '' && { gateway: cfg[0].Gateway }),
+    };
+    const n = await managing(source).create(request, { signal });
+    source.events.emit({ Type: 'network', Action: 'create', Actor: { ID: n.id, Attributes: { name: n.name, type: n.driver } } });
+    sendJson(res, 201, { Id: n.id, Warning: '' });
+    return undefined;
+  });
+
+  api.route('DELETE', '/networks/:id', async ({ params, res, signal }) => {
+    const n = await find(source, params['id'] ?? '', signal);
+    if (n.isDefault) throw new IsulaError('CONTAINER_STATE_CONFLICT', `${n.name} is a pre-defined network and cannot be removed`);
+    const users = source.containers().filter((r) => (r.Network?.Results ?? []).some((x) => x.network === n.name));
+    if (users.length > 0) throw new IsulaError('NETWORK_IN_USE', `error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((u) => u.Name).join(', ')})`);
+    await managing(source).remove(n.name, { signal });
+    source.events.emit({ Type: 'network', Action: 'destroy', Actor: { ID: n.id, Attributes: { name: n.name, type: n.driver } } });
+    res.writeHead(204);
+    res.end();
+    return undefined;
+  });
+}

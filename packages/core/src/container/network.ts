@@ -1,0 +1,217 @@
+/**
+ * A container's network namespace and its attachment to networks, for each
+ * run: made at start, torn down at exit (Docker releases the address when a
+ * container stops), and cleaned up at restore for containers found dead.
+ *
+ * The namespace is the engine's, bind-mounted at `<state>/netns/<id>` (made
+ * with util-linux's `unshare --net=FILE`), handed to the runtime in the OCI
+ * spec; the network plugins (the attachNetwork/detachNetwork hooks) connect
+ * it. Modes as Docker's `--network`: `none` (a namespace with only `lo`, the
+ * runtime's own), `host` (none), `container:ID|NAME` (the other container's),
+ * `bridge`/`default` (the default network) or a network name.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+import type { NetworkAttachRequest, NetworkAttachResult, NetworkDriver, PortMapping } from '../drivers/network.js';
+import { IsulaError } from '../errors.js';
+import type { Hooks, NetworkHookContext } from '../hooks.js';
+import type { ContainerRecord } from './record.js';
+
+const run = promisify(execFile);
+
+/** What a run of the container has attached; kept in the record until the exit's teardown. */
+export interface ContainerNetwork {
+  /** The namespace file (`SandboxKey`); absent for host/none/container modes. */
+  SandboxKey?: string;
+  /** The names asked for (empty: the default network). */
+  Networks: string[];
+  PortMappings: PortMapping[];
+  Results: NetworkAttachResult[];
+}
+
+export type NetworkPlan =
+  | { kind: 'host' }
+  | { kind: 'none' }
+  | { kind: 'container'; target: string }
+  /** No network plugin is loaded: a new, empty namespace from the runtime (lo only). */
+  | { kind: 'private' }
+  | { kind: 'attach'; networks: string[] };
+
+/** Docker's NetworkMode → what to do. */
+export function networkPlan(mode: string | undefined, pluginLoaded: boolean): NetworkPlan {
+  const m = mode ?? '';
+  if (m === 'host') return { kind: 'host' };
+  if (m === 'none') return { kind: 'none' };
+  if (m.startsWith('container:')) return { kind: 'container', target: m.slice('container:'.length) };
+  if (!pluginLoaded) return { kind: 'private' };
+  if (m === '' || m === 'default' || m === 'bridge') return { kind: 'attach', networks: [] };
+  return { kind: 'attach', networks: [m] };
+}
+
+/**
+ * Docker's PortBindings (`{"80/tcp": [{HostIp, HostPort}]}`) plus, with
+ * PublishAllPorts, every exposed port without a binding on a free host port.
+ */
+export function portMappings(record: ContainerRecord, imageExposed: readonly string[] = []): PortMapping[] {
+  const out: PortMapping[] = [];
+  const parse = (key: string): { containerPort: number; protocol: PortMapping['protocol'] } => {
+    const [port = '', proto = 'tcp'] = key.split('/');
+    const containerPort = Number(port);
+    if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535) throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid container port "${key}"`);
+    if (proto !== 'tcp' && proto !== 'udp' && proto !== 'sctp') throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid protocol in "${key}": want tcp, udp or sctp`);
+    return { containerPort, protocol: proto };
+  };
+  const bindings = record.HostConfig.PortBindings ?? {};
+  for (const [key, binds] of Object.entries(bindings)) {
+    const { containerPort, protocol } = parse(key);
+    for (const b of binds ?? [{}]) {
+      const text = b.HostPort ?? '';
+      if (text !== '' && !/^\d+$/.test(text)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid host port "${text}" for ${key}${text.includes('-') ? ': port ranges are not supported' : ''}`);
+      const hostPort = text === '' ? 0 : Number(text);
+      if (hostPort > 65535) throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid host port "${text}" for ${key}`);
+      out.push({ containerPort, protocol, hostPort, ...(b.HostIp !== undefined && b.HostIp !== '' && { hostIp: b.HostIp }) });
+    }
+  }
+  if (record.HostConfig.PublishAllPorts === true) {
+    const exposed = new Set([...Object.keys(record.Config.ExposedPorts ?? {}), ...imageExposed]);
+    for (const key of exposed) {
+      if (key in bindings) continue;
+      out.push({ ...parse(key.includes('/') ? key : `${key}/tcp`), hostPort: 0 });
+    }
+  }
+  return out;
+}
+
+export class ContainerNetworking {
+  readonly #dir: string;
+  readonly #hooks: Hooks;
+  readonly #log: Logger;
+  readonly #drivers: () => readonly NetworkDriver[];
+  #dirReady: Promise<void> | undefined;
+
+  constructor(opts: { stateDir: string; hooks: Hooks; log: Logger; drivers: () => readonly NetworkDriver[] }) {
+    this.#dir = path.join(opts.stateDir, 'netns');
+    this.#hooks = opts.hooks;
+    this.#log = opts.log;
+    this.#drivers = opts.drivers;
+  }
+
+  /** A network plugin taps the attach hook. */
+  get pluginLoaded(): boolean {
+    return this.#hooks.attachNetwork.taps.length > 0;
+  }
+
+  plan(record: ContainerRecord): NetworkPlan {
+    return networkPlan(record.HostConfig.NetworkMode, this.pluginLoaded);
+  }
+
+  /** At create: the network named by `--network` must exist (NETWORK_NOT_FOUND otherwise). */
+  async validate(record: ContainerRecord, signal: AbortSignal): Promise<void> {
+    const plan = this.plan(record);
+    if (plan.kind !== 'attach') {
+      if (plan.kind === 'private' && !['', 'default', 'bridge'].includes(record.HostConfig.NetworkMode ?? '')) {
+        throw new IsulaError('NETWORK_NOT_FOUND', `network ${record.HostConfig.NetworkMode ?? ''} not found: no network plugin is loaded`);
+      }
+      return;
+    }
+    for (const name of plan.networks) {
+      let known = false;
+      for (const d of this.#drivers()) if (d.resolve !== undefined && (await d.resolve(name, { signal })) !== undefined) known = true;
+      if (!known && this.#drivers().some((d) => d.resolve !== undefined)) throw new IsulaError('NETWORK_NOT_FOUND', `network ${name} not found`);
+    }
+  }
+
+  netnsPath(id: string): string {
+    return path.join(this.#dir, id);
+  }
+
+  /**
+   * Makes the namespace and attaches it. Returns what the record keeps, or
+   * undefined for modes without an engine namespace. On failure nothing
+   * stays: the attachment is undone and the namespace removed.
+   */
+  async setup(record: ContainerRecord, ports: PortMapping[], signal: AbortSignal): Promise<ContainerNetwork | undefined> {
+    const plan = this.plan(record);
+    if (plan.kind !== 'attach') return undefined;
+    const file = this.netnsPath(record.Id);
+    await this.#createNetns(file);
+    const ctx: NetworkHookContext = { netnsPath: file, request: { id: record.Id, networks: plan.networks, portMappings: ports }, results: [], signal };
+    try {
+      await this.#hooks.attachNetwork.promise(ctx);
+    } catch (err) {
+      await this.#detach(file, ctx.request).catch((e: unknown) => this.#log.warn({ err: e, id: record.Id }, 'undoing a failed network attach failed'));
+      await this.#removeNetns(file);
+      throw unwrapHookError(err);
+    }
+    return { SandboxKey: file, Networks: plan.networks, PortMappings: ports, Results: ctx.results };
+  }
+
+  /** Undoes `setup`; idempotent, and fine when the namespace or the plugin's state is gone. */
+  async teardown(record: ContainerRecord): Promise<void> {
+    const net = record.Network;
+    const file = net?.SandboxKey ?? this.netnsPath(record.Id);
+    const exists = await fs.lstat(file).then(() => true, () => false);
+    if (net === undefined && !exists) return;
+    await this.#detach(file, { id: record.Id, networks: net?.Networks ?? [], portMappings: net?.PortMappings ?? [] })
+      .catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'detaching the network failed'));
+    await this.#removeNetns(file);
+  }
+
+  /** Namespaces under `<state>/netns` whose container is gone (a crash between rm's steps). */
+  async sweep(known: ReadonlySet<string>): Promise<void> {
+    const entries = await fs.readdir(this.#dir).catch(() => [] as string[]);
+    for (const id of entries) {
+      if (known.has(id)) continue;
+      this.#log.warn({ id }, 'removing the network namespace of a container that no longer exists');
+      await this.#detach(path.join(this.#dir, id), { id, networks: [], portMappings: [] }).catch(() => undefined);
+      await this.#removeNetns(path.join(this.#dir, id));
+    }
+  }
+
+  async #detach(file: string, request: NetworkAttachRequest): Promise<void> {
+    const exists = await fs.lstat(file).then(() => true, () => false);
+    await this.#hooks.detachNetwork.promise({ netnsPath: exists ? file : undefined, request, results: [], signal: AbortSignal.timeout(60_000) });
+  }
+
+  async #createNetns(file: string): Promise<void> {
+    this.#dirReady ??= this.#prepareDir();
+    await this.#dirReady;
+    await this.#removeNetns(file);
+    await fs.writeFile(file, '', { mode: 0o600 });
+    try {
+      await run('unshare', [`--net=${file}`, 'true'], { timeout: 30_000 });
+    } catch (err) {
+      await fs.rm(file, { force: true });
+      throw new IsulaError('INTERNAL', `creating the network namespace ${file} failed: ${(err as { stderr?: string }).stderr?.trim() || String(err)}`, { cause: err });
+    }
+  }
+
+  /** The netns dir as a private mount point of its own (as podman's), so the namespace mounts never propagate. */
+  async #prepareDir(): Promise<void> {
+    await fs.mkdir(this.#dir, { recursive: true, mode: 0o755 });
+    const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
+    const real = await fs.realpath(this.#dir);
+    const isMount = mountinfo.split('\n').some((l) => l.split(' ')[4] === real);
+    if (!isMount) {
+      await run('mount', ['--bind', real, real], { timeout: 30_000 });
+      await run('mount', ['--make-private', real], { timeout: 30_000 });
+    }
+  }
+
+  async #removeNetns(file: string): Promise<void> {
+    await run('umount', [file], { timeout: 30_000 }).catch(() => undefined);
+    await fs.rm(file, { force: true }).catch(async () => {
+      await run('umount', ['-l', file], { timeout: 30_000 }).catch(() => undefined);
+      await fs.rm(file, { force: true }).catch((err: unknown) => this.#log.warn({ err, file }, 'removing a network namespace file failed'));
+    });
+  }
+}
+
+/** A tap's failure reaches us wrapped as PLUGIN_HOOK_FAILED; the plugin's own error is what the user needs. */
+function unwrapHookError(err: unknown): unknown {
+  const cause = (err as { cause?: unknown }).cause;
+  return err instanceof IsulaError && err.code === 'PLUGIN_HOOK_FAILED' && cause instanceof IsulaError ? cause : err;
+}
