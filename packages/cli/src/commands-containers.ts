@@ -337,20 +337,43 @@ export function formatPs(containers: readonly ContainerSummary[], o: PsOptions, 
   return lines.join('\n');
 }
 
-/** `port`: the published bindings in NetworkSettings.Ports, sorted by port then protocol. */
+/**
+ * `port` (docker 20.10's `runPort`): every binding in NetworkSettings.Ports
+ * as `80/tcp -> 0.0.0.0:8080`, or the host addresses of PRIVATE_PORT[/PROTO]
+ * (tcp by default) as `0.0.0.0:8080`. As 20.10, `HOST_IP:HOST_PORT` is joined
+ * with a colon (`:::8080` for IPv6); sorted by port then protocol (20.10
+ * prints Go's map order). A port with no bindings (null, or absent) is
+ * docker's `Error: No public port '80/tcp' published for NAME`.
+ */
 export function formatPorts(ports: PortMap, name: string, filter?: string): string[] {
-  const hostPort = (b: { HostIp?: string; HostPort?: string }) => {
-    const ip = b.HostIp ?? '';
-    return `${ip.includes(':') ? `[${ip}]` : ip}:${b.HostPort ?? ''}`;
-  };
+  const hostPort = (b: { HostIp?: string; HostPort?: string }) => `${b.HostIp ?? ''}:${b.HostPort ?? ''}`;
   const entries = Object.entries(ports ?? {}).sort(([a], [b]) => parseInt(a, 10) - parseInt(b, 10) || a.localeCompare(b));
   if (filter !== undefined) {
-    const key = filter.includes('/') ? filter : `${filter}/tcp`;
-    const bindings = entries.find(([k]) => k === key)?.[1] ?? [];
-    if (bindings.length === 0) throw new Error(`Error: No public port '${key}' published for ${name}`);
+    let port = filter;
+    let proto = 'tcp';
+    const slash = filter.indexOf('/');
+    if (slash >= 0 && slash < filter.length - 1) { port = filter.slice(0, slash); proto = filter.slice(slash + 1); }
+    const key = `${natPort(port)}/${proto}`;
+    const bindings = entries.find(([k]) => k === key)?.[1];
+    if (bindings === undefined || bindings === null) throw new Error(`Error: No public port '${port}/${proto}' published for ${name}`);
     return bindings.map(hostPort);
   }
   return entries.flatMap(([k, bindings]) => (bindings ?? []).map((b) => `${k} -> ${hostPort(b)}`));
+}
+
+/** nat.NewPort's port part: `80` or `8000-8001` in canonical form (`080` → `80`); Go's ParseUint words for a bad one. */
+function natPort(port: string): string {
+  const parse = (p: string) => {
+    if (!/^\d+$/.test(p) || Number(p) > 65535) throw new Error(`strconv.ParseUint: parsing ${JSON.stringify(p)}: ${/^\d+$/.test(p) ? 'value out of range' : 'invalid syntax'}`);
+    return Number(p);
+  };
+  if (port === '') throw new Error('Empty string specified for ports.');
+  const dash = port.indexOf('-');
+  if (dash < 0) return String(parse(port));
+  const start = parse(port.slice(0, dash));
+  const end = parse(port.slice(dash + 1));
+  if (end < start) throw new Error(`Invalid range specified for the Port: ${port}`);
+  return start === end ? String(start) : `${start}-${end}`;
 }
 
 const RESOURCE_FLAGS: [string, string][] = [

@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import { DaemonError, DaemonUnreachableError, DEFAULT_HOST, EngineClient } from './client.js';
 import { registerArchiveCommands } from './commands-archive.js';
 import { registerContainerCommands } from './commands-containers.js';
+import { registerNetworkCommands } from './commands-network.js';
 import { registerStreamCommands } from './commands-streams.js';
 import { ExitCode, StatusError } from './exit-code.js';
 import { UsageError } from './usage-error.js';
@@ -83,6 +84,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
   registerRegistryCommands(program, () => client(program));
   registerArchiveCommands(program, () => client(program));
   registerContainerCommands(program, () => client(program));
+  registerNetworkCommands(program, () => client(program));
   if (!usesDeclaredCommand(program, argv)) registerStreamCommands(program, () => client(program));
 
   return program;

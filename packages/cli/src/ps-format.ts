@@ -37,14 +37,60 @@ function goQuote(s: string): string {
   return JSON.stringify(s).replace(/[\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`);
 }
 
-/** `0.0.0.0:8080->80/tcp, 443/tcp`, sorted like docker (the range grouping docker does is not). */
+/**
+ * docker 20.10's `DisplayablePorts` (the PORTS column): sorted by private
+ * port, IP, public port, protocol; consecutive ports of one protocol (and one
+ * IP where published on the same port) fold into a range (`80-81/tcp`,
+ * `0.0.0.0:80-81->80-81/tcp`); mappings to another host port come last
+ * (`0.0.0.0:8080->80/tcp`), an IPv6 address unbracketed as 20.10 prints it
+ * (`:::8080->80/tcp`).
+ */
 export function displayPorts(ports: ContainerSummary['Ports']): string {
-  const sorted = [...(ports ?? [])].sort((a, b) => (a.Type === b.Type ? (a.PrivatePort - b.PrivatePort) || ((a.PublicPort ?? 0) - (b.PublicPort ?? 0)) : a.Type < b.Type ? -1 : 1));
-  return sorted.map((p) => {
-    if (p.PublicPort === undefined || p.PublicPort === 0) return `${p.PrivatePort}/${p.Type}`;
-    const ip = p.IP ?? '';
-    return `${ip.includes(':') ? `[${ip}]` : ip}:${p.PublicPort}->${p.PrivatePort}/${p.Type}`;
-  }).join(', ');
+  const sorted = [...(ports ?? [])].sort((a, b) => {
+    if (a.PrivatePort !== b.PrivatePort) return a.PrivatePort - b.PrivatePort;
+    const ipA = a.IP ?? '';
+    const ipB = b.IP ?? '';
+    if (ipA !== ipB) return ipA < ipB ? -1 : 1;
+    if ((a.PublicPort ?? 0) !== (b.PublicPort ?? 0)) return (a.PublicPort ?? 0) - (b.PublicPort ?? 0);
+    return a.Type < b.Type ? -1 : a.Type > b.Type ? 1 : 0;
+  });
+  const groups = new Map<string, { first: number; last: number }>();
+  const result: string[] = [];
+  const hostMappings: string[] = [];
+  const formGroup = (key: string, first: number, last: number) => {
+    // The key is `type` or `ip/type` (an IPv6 address has no '/').
+    const slash = key.lastIndexOf('/');
+    const ip = slash < 0 ? '' : key.slice(0, slash);
+    const type = slash < 0 ? key : key.slice(slash + 1);
+    let group = first === last ? String(first) : `${first}-${last}`;
+    if (ip !== '') group = `${ip}:${group}->${group}`;
+    return `${group}/${type}`;
+  };
+  for (const p of sorted) {
+    const current = p.PrivatePort;
+    let key = p.Type;
+    if ((p.IP ?? '') !== '') {
+      if ((p.PublicPort ?? 0) !== current) {
+        hostMappings.push(`${p.IP ?? ''}:${p.PublicPort ?? 0}->${current}/${p.Type}`);
+        continue;
+      }
+      key = `${p.IP ?? ''}/${p.Type}`;
+    }
+    const group = groups.get(key);
+    if (group === undefined) {
+      groups.set(key, { first: current, last: current });
+      continue;
+    }
+    if (current === group.last + 1) {
+      group.last = current;
+      continue;
+    }
+    result.push(formGroup(key, group.first, group.last));
+    // docker replaces the group (a Go map keeps its first insertion order), so it prints at the key's first place.
+    groups.set(key, { first: current, last: current });
+  }
+  for (const [key, g] of groups) result.push(formGroup(key, g.first, g.last));
+  return [...result, ...hostMappings].join(', ');
 }
 
 /** One ps row (docker's containerContext), as strings. */

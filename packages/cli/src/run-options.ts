@@ -161,7 +161,7 @@ export function addCreateFlags(cmd: Command): Command {
   list('--dns-search <domain>', 'set custom DNS search domains; repeatable');
   list('--add-host <host:ip>', 'add a custom host-to-IP mapping; repeatable');
   list('--group-add <group>', 'add additional groups to join; repeatable');
-  cmd.option('--network <mode>', 'connect a container to a network: default, host, none');
+  cmd.option('--network <mode>', 'connect a container to a network: bridge (default), host, none, container:<name|id>, or a network name');
   cmd.addOption(new Option('--net <mode>').hideHelp());
   list('-p, --publish <[ip:][hostPort:]containerPort[/proto]>', "publish a container's port(s) to the host; repeatable");
   cmd.option('-P, --publish-all', 'publish all exposed ports to random ports');

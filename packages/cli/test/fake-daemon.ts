@@ -4,7 +4,8 @@
  * one. This fake speaks just enough of Docker's API (create, the attach and
  * exec-start upgrades, wait with early headers, start, stop, inspect, exec,
  * logs, top, stats, archive, export, events, resize; pull, push, auth and
- * logout, and create's "No such image" when `images` is given) to check the order and
+ * logout, create's "No such image" when `images` is given, and the `/networks`
+ * routes when `networks` is given) to check the order and
  * shape of the CLI's requests and how it maps answers to exit codes. Like
  * the daemon, it ends a stream when the client types the detach keys.
  */
@@ -31,7 +32,7 @@ export interface FakeBehaviour {
    * TTY by default. `Running: true` given here also means it is running
    * already: an attach gets its output at once (`isula attach`), not at start.
    */
-  container?: { Tty?: boolean; OpenStdin?: boolean; Running?: boolean; Paused?: boolean; Restarting?: boolean };
+  container?: { Tty?: boolean; OpenStdin?: boolean; Running?: boolean; Paused?: boolean; Restarting?: boolean; Ports?: Record<string, { HostIp: string; HostPort: string }[] | null> };
   /** `GET /containers/{id}/json` answers 404 for these names. */
   missing?: string[];
   /** exec: the code `GET /exec/{id}/json` reports, and errors for create and start. */
@@ -48,8 +49,8 @@ export interface FakeBehaviour {
   exportData?: Buffer;
   /** `GET /events`: the lines sent. */
   events?: string[];
-  /** `GET /containers/json`. */
-  list?: { Id: string; Names: string[] }[];
+  /** `GET /containers/json` (any other fields of docker's summary: `Ports`, `Status` …). */
+  list?: ({ Id: string; Names: string[] } & Record<string, unknown>)[];
   /**
    * The local images, by name (`busybox` stands for `busybox:latest`): when
    * given, create of any other image answers 404 `No such image: NAME`, as
@@ -64,6 +65,16 @@ export interface FakeBehaviour {
   loginError?: ApiError;
   /** `POST /auth/logout`: the servers with credentials kept; others answer 404 REGISTRY_CREDENTIALS_NOT_FOUND. */
   loggedIn?: string[];
+  /**
+   * The networks (docker's NetworkResource); when given, the fake serves
+   * `GET /networks[?filters=]` (`name` substring, `id` prefix, `driver`, as
+   * isulad), `GET /networks/{name|id|id prefix}`, `POST /networks/create`
+   * (answers `{Id: NETWORK_ID}`) and `DELETE /networks/{…}`; an unknown one
+   * is isulad's 404 `network X not found`.
+   */
+  networks?: { Name: string; Id: string; Driver?: string | undefined }[];
+  /** `DELETE /networks/{name}` answers 409 NETWORK_IN_USE for these names. */
+  networksInUse?: string[];
 }
 
 export interface FakeDaemon {
@@ -84,6 +95,8 @@ export function frame(stream: number, text: string | Buffer): Buffer {
 }
 
 const ID = 'c0ffee'.padEnd(64, '0');
+/** The id `POST /networks/create` answers with. */
+export const NETWORK_ID = 'beef'.padEnd(64, '0');
 const EXEC_ID = 'e0e0'.padEnd(64, '0');
 const CTRL: Record<string, number> = { 'ctrl-a': 1, 'ctrl-p': 16, 'ctrl-q': 17 };
 const keysOf = (spec: string | null | undefined) => Buffer.from((spec || 'ctrl-p,ctrl-q').split(',').map((k) => CTRL[k] ?? k.charCodeAt(0)));
@@ -147,6 +160,35 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
     finishWait();
   };
 
+  const networks = b.networks === undefined ? [] : [...b.networks];
+  const findNetwork = (ref: string) => networks.find((n) => n.Name === ref) ?? networks.find((n) => n.Id === ref || (ref.length >= 3 && n.Id.startsWith(ref)));
+  const serveNetworks = (method: string, route: string, url: URL, res: http.ServerResponse) => {
+    if (route === '/networks' && method === 'GET') {
+      const f = JSON.parse(url.searchParams.get('filters') ?? '{}') as Record<string, string[]>;
+      return json(res, 200, networks.filter((n) => (f['name'] ?? [n.Name]).some((v) => n.Name.includes(v))
+        && (f['id'] ?? [n.Id]).some((v) => n.Id.startsWith(v)) && (f['driver'] ?? [n.Driver ?? '']).includes(n.Driver ?? '')));
+    }
+    if (route === '/networks/create' && method === 'POST') {
+      const body = bodies.get(route) as { Name: string; Driver?: string };
+      if (findNetwork(body.Name) !== undefined) return json(res, 409, { message: `network with name ${body.Name} already exists`, code: 'NETWORK_EXISTS' });
+      const created = { Name: body.Name, Id: NETWORK_ID, Driver: body.Driver ?? 'bridge', Scope: 'local' };
+      networks.push(created);
+      return json(res, 201, { Id: NETWORK_ID, Warning: '' });
+    }
+    const ref = decodeURIComponent(route.slice('/networks/'.length));
+    const n = findNetwork(ref);
+    if (n === undefined) return json(res, 404, { message: `network ${ref} not found`, code: 'NETWORK_NOT_FOUND' });
+    if (method === 'GET') return json(res, 200, n);
+    if (method === 'DELETE') {
+      if ((b.networksInUse ?? []).includes(n.Name)) {
+        return json(res, 409, { message: `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`, code: 'NETWORK_IN_USE' });
+      }
+      networks.splice(networks.indexOf(n), 1);
+      return res.writeHead(204).end();
+    }
+    return json(res, 405, { message: `${method} not allowed`, code: 'API_BAD_REQUEST' });
+  };
+
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -158,6 +200,7 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
       bodies.set(route, /json/.test(req.headers['content-type'] ?? '') ? JSON.parse(raw.toString()) : raw);
     }
     const name = decodeURIComponent(route.split('/')[2] ?? '');
+    if (b.networks !== undefined && (route === '/networks' || route.startsWith('/networks/'))) return serveNetworks(req.method ?? 'GET', route, url, res);
     if (route === '/containers/create') {
       if (b.createError) return json(res, b.createError.status, b.createError);
       const image = (bodies.get(route) as { Image?: string }).Image ?? '';
@@ -185,7 +228,12 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
     }
     if (route.endsWith('/stop')) return res.writeHead(304).end();
     if (route.endsWith('/resize') && /^\/(containers|exec)\//.test(route)) return res.writeHead(200).end();
-    if (route === `/containers/${name}/json`) return json(res, 200, { Id: ID, Name: `/${name}`, Config: { Tty: c.Tty, OpenStdin: c.OpenStdin }, State: { Running: c.Running, Paused: c.Paused, Restarting: c.Restarting } });
+    if (route === `/containers/${name}/json`) {
+      return json(res, 200, {
+        Id: ID, Name: `/${name}`, Config: { Tty: c.Tty, OpenStdin: c.OpenStdin }, State: { Running: c.Running, Paused: c.Paused, Restarting: c.Restarting },
+        ...(c.Ports !== undefined && { NetworkSettings: { Ports: c.Ports } }),
+      });
+    }
     if (route.endsWith('/exec') && req.method === 'POST') {
       if (b.execCreateError) return json(res, b.execCreateError.status, b.execCreateError);
       execConfig = bodies.get(route) as typeof execConfig;

@@ -45,7 +45,7 @@ test('ps default table: docker columns, truncated id, quoted and cut command, po
   const lines = formatPs(containers, { trunc: true }, NOW).split('\n');
   assert.deepEqual(lines.map((l) => l.split(/ {3,}/)), [
     ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-    ['4f66ad9a0b2e', 'busybox:latest', '"sh -c \'while true; …"', '3 hours ago', 'Up 3 hours', '0.0.0.0:8080->80/tcp, 443/tcp', 'web'],
+    ['4f66ad9a0b2e', 'busybox:latest', '"sh -c \'while true; …"', '3 hours ago', 'Up 3 hours', '443/tcp, 0.0.0.0:8080->80/tcp', 'web'],
     ['aaaaaaaaaaaa', 'f3fcf12cb296', '"echo hi"', '30 seconds ago', 'Exited (0) 20 seconds ago', 'db'],
   ]);
 });
@@ -80,8 +80,12 @@ test('ps query: -a, -n, -l, -s, --format .Size and filters as docker sends them'
 
 test('port lists the bindings, or the one asked for, and fails when it is not published', () => {
   const ports = { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }, { HostIp: '::', HostPort: '8080' }], '53/udp': [{ HostIp: '127.0.0.1', HostPort: '5353' }], '443/tcp': null };
-  assert.deepEqual(formatPorts(ports, 'web'), ['53/udp -> 127.0.0.1:5353', '80/tcp -> 0.0.0.0:8080', '80/tcp -> [::]:8080']);
-  assert.deepEqual(formatPorts(ports, 'web', '80'), ['0.0.0.0:8080', '[::]:8080']);
+  // docker 20.10 joins HOST_IP:HOST_PORT with a colon, IPv6 too (`:::8080`).
+  assert.deepEqual(formatPorts(ports, 'web'), ['53/udp -> 127.0.0.1:5353', '80/tcp -> 0.0.0.0:8080', '80/tcp -> :::8080']);
+  assert.deepEqual(formatPorts(ports, 'web', '80'), ['0.0.0.0:8080', ':::8080']);
+  assert.deepEqual(formatPorts(ports, 'web', '080/tcp'), ['0.0.0.0:8080', ':::8080']);
+  assert.deepEqual(formatPorts({ '80/tcp': [] }, 'web', '80'), []);
+  assert.throws(() => formatPorts(ports, 'web', 'http'), /strconv.ParseUint: parsing "http": invalid syntax/);
   assert.throws(() => formatPorts(ports, 'web', '443/tcp'), /No public port '443\/tcp' published for web/);
   assert.deepEqual(formatPorts(null, 'web'), []);
 });
