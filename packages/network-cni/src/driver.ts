@@ -1,0 +1,571 @@
+/**
+ * The CNI NetworkDriver: attach = loopback on `lo`, then each requested
+ * network's chain on eth0, eth1, ...; detach = DEL of all of it, in reverse,
+ * from the attachment cache. Also the optional network management
+ * (`list`/`create`/`remove`/`resolve`) over the conflists in cni-conf-dir.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { IsulaError, writeFileAtomic } from '@isula/core';
+import type {
+  DriverCallOptions, NetworkAttachRequest, NetworkAttachResult, NetworkCreateRequest, NetworkDriver, NetworkInfo, PortMapping,
+} from '@isula/core';
+import type { Logger } from 'pino';
+import { AttachmentCache, CACHE_SCHEMA_VERSION, validateId } from './cache.js';
+import type { CacheEntry, CachedNetwork } from './cache.js';
+import { CniRunner, cniArgs } from './cni.js';
+import type { RuntimeConf } from './cni.js';
+import {
+  bridgeConfList, bridgeNameFor, findNetwork, invalidConf, loadConfDir, loadConfFile, NETWORK_NAME, networkId, parseConfList,
+} from './conf.js';
+import type { ConfDir, LoadedNetwork, NetworkConfList } from './conf.js';
+import { cidrSize, contains, firstHost, formatCidr, formatIpv4, overlaps, parseCidr, parseIpv4, pickFreeSubnet } from './ipv4.js';
+import type { Ipv4Cidr } from './ipv4.js';
+import { removeBridgeIsolation, teardownIpMasq } from './iptables.js';
+import { KeyedMutex } from './mutex.js';
+import { DEFAULT_OPTIONS, IFNAME, RESERVED_NAMES } from './options.js';
+import { collides, portInUse, probePort, validateMapping } from './ports.js';
+import { sandboxIps, summarizeResult } from './result.js';
+
+export interface CniNetworkDriverOptions {
+  /** daemon.json `cni-conf-dir`. */
+  confDir: string;
+  /** daemon.json `cni-bin-dir`. */
+  binDirs: string[];
+  /** The daemon's graph root: the cache goes to `<graph>/cni/cache`, host-local leases of isula's networks to `<graph>/cni/networks`. */
+  graph: string;
+  defaultNetwork?: string;
+  bridge?: string;
+  subnet?: string;
+  pluginTimeoutMs?: number;
+  log: Logger;
+}
+
+/** The loopback "network": `lo` up, run before every other one (as CRI runtimes do). */
+const LOOPBACK_CONF: Record<string, unknown> = Object.freeze({ cniVersion: '1.0.0', name: 'cni-loopback', plugins: [{ type: 'loopback' }] });
+/** nsfs: what a bind-mounted (or /proc) network namespace reports through statfs. */
+const NSFS_MAGIC = 0x6e736673;
+/** Plugins whose ipMasq rules survive a DEL without netns (see masq.ts). */
+const MASQ_PLUGINS = ['bridge', 'ptp'];
+/** Prefix length from which an id prefix names a network (Docker's short id). */
+const MIN_ID_PREFIX = 12;
+
+export class CniNetworkDriver implements NetworkDriver {
+  readonly name = 'cni';
+  readonly confDir: string;
+  readonly defaultNetwork: string;
+  /** host-local's dataDir for the networks isula writes. */
+  readonly ipamDir: string;
+  readonly #opts: { bridge: string; subnet: string };
+  readonly #runner: CniRunner;
+  readonly #cache: AttachmentCache;
+  readonly #log: Logger;
+  readonly #mutex = new KeyedMutex();
+  readonly #warnedInvalid = new Set<string>();
+
+  constructor(opts: CniNetworkDriverOptions) {
+    this.confDir = opts.confDir;
+    this.defaultNetwork = opts.defaultNetwork ?? DEFAULT_OPTIONS.defaultNetwork;
+    this.ipamDir = path.join(opts.graph, 'cni', 'networks');
+    this.#opts = { bridge: opts.bridge ?? DEFAULT_OPTIONS.bridge, subnet: opts.subnet ?? DEFAULT_OPTIONS.subnet };
+    this.#log = opts.log;
+    this.#runner = new CniRunner({ binDirs: opts.binDirs, timeoutMs: opts.pluginTimeoutMs ?? DEFAULT_OPTIONS.pluginTimeoutMs, log: opts.log });
+    this.#cache = new AttachmentCache(path.join(opts.graph, 'cni', 'cache'), opts.log);
+  }
+
+  // -------------------------------------------------------------------------
+  // attach / detach / check
+
+  async attach(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<NetworkAttachResult[]> {
+    validateId(request.id);
+    for (const m of request.portMappings) validateMapping(m);
+    cniArgs(request.args); // throws on a malformed pair before anything runs
+    const netnsInode = await netnsInodeOf(netnsPath);
+    if (netnsInode === undefined) {
+      throw new IsulaError('NETWORK_CONFIG_INVALID', `${netnsPath} is not a network namespace`, { details: { netnsPath } });
+    }
+    return this.#mutex.run(`id:${request.id}`, async () => {
+      const started = Date.now();
+      const stale = await this.#cache.get(request.id);
+      if (stale) {
+        // A previous attachment never detached (daemon crash): clean it first. Its netns path may be the
+        // one just made for this start: #delEntry tells them apart by inode.
+        this.#log.warn({ container: request.id }, 'stale CNI attachment found; detaching it first');
+        await this.#delEntry(stale, stale.netnsPath, {});
+        await this.#cache.delete(stale.id);
+      }
+
+      const names = request.networks.length === 0 ? [this.defaultNetwork] : request.networks;
+      if (names.includes('host')) {
+        throw new IsulaError('NETWORK_CONFIG_INVALID', 'the host network is not attached through CNI: a container on it shares the host\'s namespace');
+      }
+      // `none` (Docker's): a namespace with loopback only.
+      const isNone = names.includes('none');
+      if (isNone && names.length > 1) throw new IsulaError('NETWORK_CONFIG_INVALID', 'network none cannot be combined with other networks');
+      const lists: LoadedNetwork[] = [];
+      const dir = isNone ? undefined : await this.#confDirWithDefault();
+      for (const name of dir ? names : []) {
+        const found = this.#lookup(dir as ConfDir, name);
+        if (!found) throw networkNotFound(name);
+        if (!lists.some((l) => l.list.name === found.list.name)) lists.push(found);
+      }
+      // Every binary is found before anything is added: a missing one leaves nothing to undo.
+      for (const type of new Set(['loopback', ...lists.flatMap((l) => l.list.plugins.map((p) => p.type))])) await this.#runner.findPlugin(type);
+      const portTarget = request.portMappings.length === 0 ? -1 : lists.findIndex((l) => l.list.plugins.some((p) => p.capabilities?.['portMappings'] === true));
+      if (request.portMappings.length > 0 && portTarget < 0) {
+        throw new IsulaError('NETWORK_CONFIG_INVALID', isNone
+          ? 'cannot publish ports of a container on network none'
+          : `cannot publish ports: no plugin of network(s) ${lists.map((l) => l.list.name).join(', ')} has the portMappings capability`);
+      }
+      const ifNames = interfaceNames(request.ifName, lists.length);
+
+      await this.#cache.entries();
+      // Ports are chosen and recorded under one lock, so two attachments never take the same one.
+      const entry = await this.#mutex.run('ports', async () => {
+        const mappings = await this.#allocatePorts(request.id, request.portMappings);
+        const planned: CacheEntry = {
+          schemaVersion: CACHE_SCHEMA_VERSION,
+          id: request.id,
+          netnsPath,
+          netnsInode,
+          request: structuredClone(request),
+          loopback: { config: { ...LOOPBACK_CONF } },
+          networks: lists.map((l, i): CachedNetwork => ({
+            name: l.list.name,
+            file: l.file,
+            ifName: ifNames[i] as string,
+            config: l.list.raw,
+            portMappings: i === portTarget ? mappings : [],
+          })),
+          complete: false,
+          created: new Date().toISOString(),
+        };
+        this.#cache.remember(planned);
+        return planned;
+      });
+
+      let reached = -1; // the last network whose ADD started
+      try {
+        await this.#cache.put(entry);
+        entry.loopback.result = await this.#runner.addNetworkList(loopbackList(), { containerId: entry.id, netns: netnsPath, ifName: 'lo' }, opts);
+        for (const [i, net] of entry.networks.entries()) {
+          reached = i;
+          const list = parseConfList(net.config);
+          net.result = await this.#runner.addNetworkList(list, this.#rt(entry, net, netnsPath), {
+            ...opts,
+            onResult: (partial) => { net.result = partial; },
+          });
+        }
+        entry.complete = true;
+        await this.#cache.put(entry);
+      } catch (err) {
+        await this.#rollback(entry, netnsPath, reached, err);
+        throw err;
+      }
+      this.#log.info({ container: entry.id, networks: entry.networks.map((n) => n.name), durationMs: Date.now() - started }, 'network attached');
+      return entry.networks.map((n) => summarizeResult(n.name, n.result, n.ifName, n.portMappings.length > 0 ? n.portMappings : undefined));
+    });
+  }
+
+  async detach(netnsPath: string | undefined, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void> {
+    validateId(request.id);
+    await this.#mutex.run(`id:${request.id}`, async () => {
+      const entry = await this.#cache.get(request.id);
+      if (!entry) {
+        this.#log.debug({ container: request.id }, 'no CNI attachment to detach');
+        return;
+      }
+      const started = Date.now();
+      await this.#delEntry(entry, netnsPath ?? entry.netnsPath, opts);
+      // Last: while DEL may still be needed, the entry stays for a retry.
+      await this.#cache.delete(entry.id);
+      this.#log.info({ container: entry.id, networks: entry.networks.map((n) => n.name), durationMs: Date.now() - started }, 'network detached');
+    });
+  }
+
+  async check(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void> {
+    validateId(request.id);
+    await this.#mutex.run(`id:${request.id}`, async () => {
+      const entry = await this.#cache.get(request.id);
+      if (!entry || !entry.complete) {
+        throw new IsulaError('NETWORK_NOT_FOUND', `container ${request.id} is not attached to any network`, { details: { container: request.id } });
+      }
+      if (!(await isAttachedNetns(netnsPath, entry))) {
+        throw new IsulaError('NETWORK_NOT_FOUND', `the network namespace ${netnsPath} of container ${request.id} is gone`, { details: { container: request.id, netnsPath } });
+      }
+      await this.#runner.checkNetworkList(loopbackList(), { containerId: entry.id, netns: netnsPath, ifName: 'lo' }, entry.loopback.result, opts);
+      for (const net of entry.networks) {
+        // portmap 1.1.1's CHECK fails on a missing IPv6 chain (PLATFORM.md §6).
+        await this.#runner.checkNetworkList(parseConfList(net.config), this.#rt(entry, net, netnsPath), net.result, { ...opts, skip: ['portmap'] });
+      }
+    });
+  }
+
+  /** Runtime arguments of one network of an attachment. */
+  #rt(entry: CacheEntry, net: CachedNetwork, netns: string): RuntimeConf {
+    return {
+      containerId: entry.id,
+      netns,
+      ifName: net.ifName,
+      ...(entry.request.args ? { args: entry.request.args } : {}),
+      ...(net.portMappings.length > 0 ? { capabilityArgs: { portMappings: net.portMappings } } : {}),
+    };
+  }
+
+  /** After a failed ADD: DEL what was (or may have been) added, in reverse; the cache entry goes when that worked. */
+  async #rollback(entry: CacheEntry, netnsPath: string, reached: number, cause: unknown): Promise<void> {
+    const partial = { ...entry, networks: entry.networks.slice(0, reached + 1) };
+    try {
+      // No signal: an aborted attach must still be undone.
+      await this.#delEntry(partial, netnsPath, {});
+      await this.#cache.delete(entry.id);
+    } catch (err) {
+      this.#log.error({ err, cause, container: entry.id }, 'undoing a failed network attach failed; detach will retry from the cache');
+    }
+  }
+
+  /**
+   * DEL every network of `entry` in reverse, then loopback. `netnsPath`
+   * undefined, not a live netns, or another namespace than the one attached
+   * (a new one bound on the same path): CNI_NETNS is empty (plugins free
+   * what is outside the netns) and bridge's ipMasq rules are removed here.
+   * Every network is tried; the first failure is thrown after.
+   */
+  async #delEntry(entry: CacheEntry, netnsPath: string | undefined, opts: { signal?: AbortSignal }): Promise<void> {
+    const live = await isAttachedNetns(netnsPath, entry);
+    const netns = live ? (netnsPath as string) : ''; // live implies a path
+    let first: unknown;
+    for (const net of [...entry.networks].reverse()) {
+      let list: NetworkConfList;
+      try {
+        list = parseConfList(net.config);
+      } catch (err) {
+        first ??= invalidConf(`(cached for container ${entry.id}) ${net.file}`, (err as Error).message, err);
+        continue;
+      }
+      try {
+        await this.#runner.delNetworkList(list, this.#rt(entry, net, netns), net.result, opts);
+      } catch (err) {
+        this.#log.warn({ err, container: entry.id, network: net.name }, 'CNI DEL failed');
+        first ??= err;
+      }
+      if (!live) {
+        const masq = list.plugins.some((p) => MASQ_PLUGINS.includes(p.type) && p['ipMasq'] === true);
+        if (masq) await teardownIpMasq(list.name, entry.id, sandboxIps(net.result), this.#log);
+      }
+    }
+    if (live) {
+      try {
+        await this.#runner.delNetworkList(loopbackList(), { containerId: entry.id, netns, ifName: 'lo' }, entry.loopback.result, opts);
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    if (first !== undefined) throw first;
+  }
+
+  /** Fixed host ports first, then the 0s (so a picked port never takes one asked for by number). */
+  async #allocatePorts(id: string, requested: PortMapping[]): Promise<PortMapping[]> {
+    const held = [...(await this.#cache.entries()).values()]
+      .filter((e) => e.id !== id)
+      .flatMap((e) => e.networks.flatMap((n) => n.portMappings.map((m) => ({ m, id: e.id }))));
+    const chosen = new Map<number, PortMapping>();
+    const taken = (m: PortMapping): { id?: string } | undefined => {
+      const h = held.find((x) => collides(x.m, m));
+      if (h) return { id: h.id };
+      return [...chosen.values()].some((c) => collides(c, m)) ? {} : undefined;
+    };
+    const order = [...requested.keys()].sort((a, b) => Number(requested[a]?.hostPort === 0) - Number(requested[b]?.hostPort === 0));
+    for (const i of order) {
+      const req = requested[i] as PortMapping;
+      if (req.hostPort !== 0) {
+        const t = taken(req);
+        if (t) throw portInUse(req, t.id);
+        await probePort(req);
+        chosen.set(i, { ...req });
+        continue;
+      }
+      for (let attempt = 0; ; attempt++) {
+        const m = { ...req, hostPort: await probePort(req) };
+        if (!taken(m)) {
+          chosen.set(i, m);
+          break;
+        }
+        if (attempt === 20) throw portInUse(req);
+      }
+    }
+    return requested.map((_, i) => chosen.get(i) as PortMapping);
+  }
+
+  // -------------------------------------------------------------------------
+  // network management
+
+  async list(_opts: DriverCallOptions): Promise<NetworkInfo[]> {
+    const dir = await this.#confDirWithDefault();
+    return dir.networks.map((n) => this.#info(n));
+  }
+
+  async resolve(name: string, _opts: DriverCallOptions): Promise<NetworkInfo | undefined> {
+    const found = this.#lookup(await this.#confDirWithDefault(), name);
+    return found && this.#info(found);
+  }
+
+  async create(request: NetworkCreateRequest, _opts: DriverCallOptions): Promise<NetworkInfo> {
+    const { name } = request;
+    if (typeof name !== 'string' || !NETWORK_NAME.test(name) || name.length > 64) {
+      throw new IsulaError('NETWORK_CONFIG_INVALID', `invalid network name ${JSON.stringify(name)}: 1-64 letters, digits, "_", "." and "-", starting with a letter or digit`);
+    }
+    if (name === 'bridge' || name === 'default') throw alreadyExists(name);
+    if (RESERVED_NAMES.includes(name)) throw new IsulaError('NETWORK_CONFIG_INVALID', `network name ${name} is reserved`);
+    if (request.driver !== undefined && request.driver !== '' && request.driver !== 'bridge') {
+      throw new IsulaError('NETWORK_CONFIG_INVALID', `network driver ${JSON.stringify(request.driver)} is not supported: use bridge, or write a conflist into ${this.confDir}`);
+    }
+    const labels = request.labels ?? {};
+    for (const [k, v] of Object.entries(labels)) {
+      if (typeof v !== 'string') throw new IsulaError('NETWORK_CONFIG_INVALID', `label ${JSON.stringify(k)} must have a string value`);
+    }
+    await this.#confDirWithDefault();
+    return this.#mutex.run('conf', async () => {
+      const dir = await loadConfDir(this.confDir);
+      if (name === this.defaultNetwork || dir.networks.some((n) => n.list.name === name)) throw alreadyExists(name);
+      const clash = dir.invalid.find((i) => i.name === name);
+      if (clash) throw new IsulaError('NETWORK_CONFIG_INVALID', clash.reason, { details: { file: clash.file } });
+      const file = path.join(this.confDir, `isula-${name}.conflist`);
+      if (await exists(file)) throw invalidConf(file, `the file exists but does not define network ${name}`);
+
+      const others = dir.networks.flatMap((n) => subnetsOf(n.list).map((s) => ({ network: n.list.name, cidr: parseCidr(s.subnet) })))
+        .filter((o): o is { network: string; cidr: Ipv4Cidr & { address: number } } => o.cidr !== undefined);
+      let subnet: Ipv4Cidr;
+      if (request.subnet !== undefined && request.subnet !== '') {
+        const cidr = parseCidr(request.subnet);
+        if (cidr === undefined || cidr.prefix > 30) {
+          throw new IsulaError('NETWORK_CONFIG_INVALID', `invalid subnet ${JSON.stringify(request.subnet)}: an IPv4 CIDR of at most /30, like 10.240.1.0/24`);
+        }
+        if (cidr.address !== cidr.network) {
+          throw new IsulaError('NETWORK_CONFIG_INVALID', `invalid subnet ${request.subnet}: it should be ${formatCidr(cidr)}`);
+        }
+        const overlap = others.find((o) => overlaps(o.cidr, cidr));
+        if (overlap) {
+          throw new IsulaError('NETWORK_CONFIG_INVALID', `subnet ${formatCidr(cidr)} overlaps ${formatCidr(overlap.cidr)} of network ${overlap.network}`);
+        }
+        subnet = cidr;
+      } else {
+        // Also avoid what the host's interfaces already use (another engine's bridge, the LAN).
+        const picked = pickFreeSubnet([...others.map((o) => o.cidr), ...hostSubnets()]);
+        if (!picked) throw new IsulaError('NETWORK_CONFIG_INVALID', 'no free 10.x.y.0/24 subnet left: give --subnet');
+        subnet = picked;
+      }
+      let gateway: string | undefined;
+      if (request.gateway !== undefined && request.gateway !== '') {
+        const gw = parseIpv4(request.gateway);
+        if (gw === undefined || !contains(subnet, gw) || gw === subnet.network || gw === subnet.network + cidrSize(subnet) - 1) {
+          throw new IsulaError('NETWORK_CONFIG_INVALID', `gateway ${JSON.stringify(request.gateway)} is not a host address of subnet ${formatCidr(subnet)}`);
+        }
+        gateway = formatIpv4(gw);
+      }
+      const bridge = bridgeNameFor(name);
+      const sharing = dir.networks.find((n) => n.list.plugins[0]?.['bridge'] === bridge);
+      if (sharing) throw new IsulaError('NETWORK_CONFIG_INVALID', `bridge ${bridge} is already used by network ${sharing.list.name}`);
+      const conf = bridgeConfList({
+        name,
+        bridge,
+        subnet: formatCidr(subnet),
+        ...(gateway === undefined ? {} : { gateway }),
+        internal: request.internal === true,
+        dataDir: this.ipamDir,
+        labels,
+      });
+      await fs.mkdir(this.confDir, { recursive: true, mode: 0o755 });
+      await writeFileAtomic(file, `${JSON.stringify(conf, null, 2)}\n`, { mode: 0o644 });
+      this.#log.info({ network: name, file, subnet: formatCidr(subnet), internal: request.internal === true }, 'network created');
+      return this.#info(await loadConfFile(file));
+    });
+  }
+
+  async remove(name: string, _opts: DriverCallOptions): Promise<void> {
+    const found = this.#lookup(await this.#confDirWithDefault(), name);
+    if (!found) throw networkNotFound(name);
+    const net = found.list;
+    if (net.name === this.defaultNetwork) {
+      // Docker answers 403 for its pre-defined networks.
+      throw new IsulaError('NETWORK_CONFIG_INVALID', `${name} is a pre-defined network and cannot be removed`, { httpStatus: 403 });
+    }
+    await this.#mutex.run('conf', async () => {
+      const users = [...(await this.#cache.entries()).values()].filter((e) => e.networks.some((n) => n.name === net.name)).map((e) => e.id);
+      if (users.length > 0) {
+        throw new IsulaError('NETWORK_IN_USE', `error while removing network: network ${net.name} id ${networkId(net.name)} has active endpoints (containers: ${users.join(', ')})`, {
+          details: { network: net.name, containers: users },
+        });
+      }
+      await fs.rm(found.file, { force: true });
+      // What isula made for its own networks goes too: the bridge device and host-local's lease dir.
+      if (net.meta !== undefined) {
+        const first = net.plugins[0];
+        const bridge = first?.type === 'bridge' ? first['bridge'] : undefined;
+        if (typeof bridge === 'string' && IFNAME.test(bridge)) {
+          await deleteLink(bridge, this.#log);
+          await removeBridgeIsolation(bridge, this.#log);
+        }
+        const ipam = first?.['ipam'];
+        if (isObject(ipam) && ipam['dataDir'] === this.ipamDir) await fs.rm(path.join(this.ipamDir, net.name), { recursive: true, force: true });
+      }
+      this.#log.info({ network: net.name, file: found.file }, 'network removed');
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // conf dir
+
+  /** The conf dir, with the default network's conflist written first when no file defines it. */
+  async #confDirWithDefault(): Promise<ConfDir> {
+    const dir = await loadConfDir(this.confDir);
+    this.#warnInvalid(dir);
+    if (dir.networks.some((n) => n.list.name === this.defaultNetwork)) return dir;
+    return this.#mutex.run('conf', async () => {
+      const again = await loadConfDir(this.confDir);
+      if (again.networks.some((n) => n.list.name === this.defaultNetwork)) return again;
+      const broken = again.invalid.find((i) => i.name === this.defaultNetwork);
+      if (broken) throw new IsulaError('NETWORK_CONFIG_INVALID', broken.reason, { details: { file: broken.file } });
+      const file = path.join(this.confDir, `isula-${this.defaultNetwork}.conflist`);
+      if (await exists(file)) throw invalidConf(file, `the file exists but does not define the default network ${this.defaultNetwork}`);
+      const conf = bridgeConfList({ name: this.defaultNetwork, bridge: this.#opts.bridge, subnet: this.#opts.subnet, internal: false, dataDir: this.ipamDir });
+      await fs.mkdir(this.confDir, { recursive: true, mode: 0o755 });
+      await writeFileAtomic(file, `${JSON.stringify(conf, null, 2)}\n`, { mode: 0o644 });
+      this.#log.info({ network: this.defaultNetwork, file }, 'default network written');
+      return loadConfDir(this.confDir);
+    });
+  }
+
+  #warnInvalid(dir: ConfDir): void {
+    if (this.#warnedInvalid.size > 256) this.#warnedInvalid.clear();
+    for (const bad of dir.invalid) {
+      if (this.#warnedInvalid.has(bad.reason)) continue;
+      this.#warnedInvalid.add(bad.reason);
+      this.#log.warn({ file: bad.file, reason: bad.reason }, 'CNI config file ignored');
+    }
+  }
+
+  /** Exact name, then the aliases of the default network, then a full id or an id prefix of at least 12 characters. */
+  #lookup(dir: ConfDir, name: string): LoadedNetwork | undefined {
+    const wanted = name === 'bridge' || name === 'default' ? this.defaultNetwork : name;
+    const exact = dir.networks.find((n) => n.list.name === wanted);
+    if (exact) return exact;
+    if (/^[0-9a-f]+$/.test(name) && name.length >= MIN_ID_PREFIX) {
+      const byId = dir.networks.filter((n) => networkId(n.list.name).startsWith(name));
+      if (byId.length === 1) return byId[0];
+    }
+    return findNetwork(dir, wanted);
+  }
+
+  #info(n: LoadedNetwork): NetworkInfo {
+    const { list } = n;
+    const created = list.meta?.created !== undefined ? new Date(list.meta.created) : n.mtime;
+    return {
+      name: list.name,
+      id: networkId(list.name),
+      driver: list.plugins[0]?.type ?? '',
+      subnets: subnetsOf(list),
+      internal: list.meta?.internal ?? false,
+      labels: list.meta?.labels ?? {},
+      file: n.file,
+      created: Number.isNaN(created.getTime()) ? n.mtime : created,
+      plugins: list.plugins.map((p) => p.type),
+      isDefault: list.name === this.defaultNetwork,
+    };
+  }
+}
+
+/** The subnets of a chain's first plugin's IPAM (host-local `ranges`, or the older `subnet`/`gateway`). */
+function subnetsOf(list: NetworkConfList): { subnet: string; gateway?: string }[] {
+  const first = list.plugins[0];
+  const ipam = first?.['ipam'];
+  if (!isObject(ipam)) return [];
+  const isGateway = first?.type !== 'bridge' || first['isGateway'] === true;
+  const entry = (subnet: unknown, gateway: unknown): { subnet: string; gateway?: string }[] => {
+    if (typeof subnet !== 'string') return [];
+    if (typeof gateway === 'string') return [{ subnet, gateway }];
+    const cidr = parseCidr(subnet);
+    // host-local's default gateway is the first host; bridge puts it on the bridge only with isGateway.
+    return cidr && isGateway && first?.type === 'bridge' ? [{ subnet, gateway: formatIpv4(firstHost(cidr)) }] : [{ subnet }];
+  };
+  if (Array.isArray(ipam['ranges'])) {
+    return ipam['ranges'].flatMap((set: unknown) => (Array.isArray(set) ? set : []).filter(isObject).flatMap((r) => entry(r['subnet'], r['gateway'])));
+  }
+  return entry(ipam['subnet'], ipam['gateway']);
+}
+
+/** eth0, eth1, ... (or the request's name, then the same stem numbered on). */
+function interfaceNames(base: string | undefined, count: number): string[] {
+  const first = base ?? 'eth0';
+  if (!IFNAME.test(first)) throw new IsulaError('NETWORK_CONFIG_INVALID', `invalid interface name ${JSON.stringify(first)}: 1-15 letters, digits, "_", "." or "-"`);
+  const m = /^(.*?)(\d+)$/.exec(first);
+  const stem = m ? (m[1] as string) : first;
+  const start = m ? Number(m[2]) : 0;
+  const names = Array.from({ length: count }, (_, i) => (i === 0 ? first : `${stem}${start + i}`));
+  const bad = names.find((n) => !IFNAME.test(n));
+  if (bad) throw new IsulaError('NETWORK_CONFIG_INVALID', `interface name ${bad} is longer than 15 characters`);
+  return names;
+}
+
+function loopbackList(): NetworkConfList {
+  return parseConfList(structuredClone(LOOPBACK_CONF));
+}
+
+/** The IPv4 subnets on the host's interfaces. */
+function hostSubnets(): Ipv4Cidr[] {
+  return Object.values(os.networkInterfaces()).flatMap((addrs) => (addrs ?? [])
+    .filter((a) => a.family === 'IPv4' && a.cidr !== null)
+    .flatMap((a) => parseCidr(a.cidr as string) ?? []));
+}
+
+export async function isNetns(p: string | undefined): Promise<boolean> {
+  return (await netnsInodeOf(p)) !== undefined;
+}
+
+/** The nsfs inode of the network namespace bound on (or linked at) `p`, or undefined when it is not one. */
+async function netnsInodeOf(p: string | undefined): Promise<number | undefined> {
+  if (p === undefined || p === '') return undefined;
+  try {
+    if ((await fs.statfs(p)).type !== NSFS_MAGIC) return undefined;
+    return (await fs.stat(p)).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+async function isAttachedNetns(p: string | undefined, entry: CacheEntry): Promise<boolean> {
+  const inode = await netnsInodeOf(p);
+  return inode !== undefined && (entry.netnsInode === undefined || entry.netnsInode === inode);
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.lstat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function deleteLink(name: string, log: Logger): Promise<void> {
+  const env = { ...process.env, PATH: process.env['PATH'] || '/usr/sbin:/usr/bin:/sbin:/bin' };
+  return new Promise((resolve) => {
+    execFile('ip', ['link', 'del', name], { env, timeout: 10_000, killSignal: 'SIGKILL' }, (err, _out, stderr) => {
+      if (err && !/Cannot find device/.test(stderr)) log.warn({ bridge: name, stderr: stderr.trim() }, 'could not delete the bridge of a removed network');
+      resolve();
+    });
+  });
+}
+
+function networkNotFound(name: string): IsulaError {
+  // Docker: `network foo not found`.
+  return new IsulaError('NETWORK_NOT_FOUND', `network ${name} not found`, { details: { network: name } });
+}
+
+function alreadyExists(name: string): IsulaError {
+  return new IsulaError('NETWORK_ALREADY_EXISTS', `network with name ${name} already exists`, { details: { network: name } });
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

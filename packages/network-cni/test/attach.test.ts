@@ -1,0 +1,304 @@
+/**
+ * The driver against the real CNI plugins (/usr/lib/cni, 1.1.1) and network
+ * namespaces the tests make: what a container sees (addresses, peers,
+ * published ports) and what the host keeps after detach (nothing).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { createHooks, defaultConfig, EventBus, PLUGIN_API_VERSION } from '@isula/core';
+import type { NetworkAttachRequest, NetworkAttachResult, NetworkDriver, PluginHost } from '@isula/core';
+import plugin from '../src/index.js';
+import { leasesOf, leftoversOf, log, makeEnv, newBridge, newId, newSubnet, ping, portsOf, rulesMentioning, run, signal, waitFor, CNI_BIN, needs } from './helpers.js';
+
+const skip = needs();
+const req = (id: string, over: Partial<NetworkAttachRequest> = {}): NetworkAttachRequest => ({ id, networks: [], portMappings: [], ...over });
+const ipOf = (r: NetworkAttachResult[] | undefined, i = 0): string => (r?.[i]?.addresses[0]?.address ?? '').split('/')[0] ?? '';
+const code = (c: string) => (e: unknown): boolean => (e as { code?: string }).code === c;
+
+test('two namespaces on the default network reach each other; detach leaves no veth, lease or rule', { skip }, async (t) => {
+  const env = makeEnv(t);
+  // Through the plugin object and core's hooks, as the daemon does.
+  const config = { ...defaultConfig({ graph: env.graph, state: path.join(env.root, 'run') }), 'cni-conf-dir': env.confDir, 'cni-bin-dir': ['/nonexistent/bin', CNI_BIN] };
+  const host: PluginHost = { apiVersion: PLUGIN_API_VERSION, hooks: createHooks(), logger: log, config, emitEvent() {}, events: new EventBus() };
+  await plugin.apply(host, { bridge: env.bridge, subnet: env.subnet });
+  const drivers: NetworkDriver[] = [];
+  await host.hooks.registerNetworkDrivers.promise({ register: (d) => { drivers.push(d); } });
+  assert.equal(drivers.length, 1);
+  assert.equal(fs.existsSync(env.confDir), false, 'apply touches no disk');
+
+  const [a, b] = [newId(), newId()];
+  const [nsA, nsB] = [env.netns('a'), env.netns('b')];
+  env.track.ids.add(a).add(b);
+  const ctxA = { netnsPath: nsA, request: req(a), results: [] as NetworkAttachResult[], signal: signal() };
+  await host.hooks.attachNetwork.promise(ctxA);
+  const ctxB = { netnsPath: nsB, request: req(b, { networks: ['bridge'] }), results: [] as NetworkAttachResult[], signal: signal() };
+  await host.hooks.attachNetwork.promise(ctxB);
+
+  const conf = JSON.parse(fs.readFileSync(path.join(env.confDir, 'isula-isula.conflist'), 'utf8'));
+  assert.equal(conf.cniVersion, '1.0.0');
+  assert.deepEqual(conf.plugins.map((p: { type: string }) => p.type), ['bridge', 'portmap', 'firewall']);
+  assert.equal(conf.plugins[0].ipam.dataDir, env.ipamDir);
+
+  const [ra] = ctxA.results;
+  assert.equal(ra?.network, 'isula');
+  assert.equal(ra?.addresses[0]?.interface, 'eth0');
+  assert.equal(ra?.addresses[0]?.gateway, env.ip(1));
+  assert.match(ra?.addresses[0]?.address ?? '', /\/24$/);
+  assert.match(ra?.mac ?? '', /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+  assert.deepEqual(ra?.routes, [{ dst: '0.0.0.0/0' }]);
+  assert.equal(ctxB.results[0]?.network, 'isula', '"bridge" is the default network');
+  const { stdout: link } = await run('nsenter', [`--net=${nsA}`, 'ip', '-o', 'link', 'show', 'eth0']);
+  assert.ok(link.includes(ra?.mac ?? '?'), 'the MAC is the one inside the namespace');
+
+  assert.ok(await ping(nsA, ipOf(ctxB.results)), 'a reaches b');
+  assert.ok(await ping(nsB, ipOf(ctxA.results)), 'b reaches a');
+  assert.equal((await portsOf(env.bridge)).length, 2);
+  await drivers[0]?.check(nsA, req(a), { signal: signal() });
+
+  await host.hooks.detachNetwork.promise({ ...ctxA, results: [] });
+  await host.hooks.detachNetwork.promise({ ...ctxB, results: [] });
+  assert.deepEqual(await leftoversOf(env, a), []);
+  assert.deepEqual(await leftoversOf(env, b), []);
+  await host.hooks.detachNetwork.promise({ ...ctxA, results: [] }); // twice is fine
+  await assert.rejects(drivers[0]?.check(nsA, req(a), { signal: signal() }) ?? Promise.resolve(), code('NETWORK_NOT_FOUND'));
+});
+
+test('a published port answers on 127.0.0.1; host port 0 picks a free one; a taken port is refused', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const driver = env.driver();
+  const [a, b] = [newId(), newId()];
+  const nsA = env.netns('a');
+  env.track.ids.add(a).add(b);
+  const docroot = path.join(env.root, 'www');
+  fs.mkdirSync(docroot);
+  fs.writeFileSync(path.join(docroot, 'index.html'), 'hello from the netns\n');
+
+  const results = await driver.attach(nsA, req(a, { portMappings: [{ hostPort: 0, containerPort: 8080, protocol: 'tcp' }] }), { signal: signal() });
+  const hostPort = results[0]?.portMappings?.[0]?.hostPort ?? 0;
+  assert.ok(hostPort > 0, 'a host port was picked');
+  const httpd = spawn('nsenter', [`--net=${nsA}`, '/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', docroot], { stdio: 'ignore' });
+  env.track.processes.add(httpd.pid ?? 0);
+  t.after(() => { httpd.kill('SIGKILL'); });
+  const body = await waitFor(async () => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${hostPort}/index.html`, { signal: AbortSignal.timeout(1000) });
+      return await res.text();
+    } catch {
+      return '';
+    }
+  }, { timeoutMs: 10_000, what: 'the published port to answer' });
+  assert.equal(body, 'hello from the netns\n');
+
+  // Held by an attachment (nothing listens on the host: portmap only writes DNAT rules).
+  const nsB = env.netns('b');
+  await assert.rejects(driver.attach(nsB, req(b, { portMappings: [{ hostPort, containerPort: 80, protocol: 'tcp' }] }), { signal: signal() }),
+    (e: { code?: string; message?: string }) => e.code === 'NETWORK_PORT_IN_USE' && e.message === `Bind for 0.0.0.0:${hostPort} failed: port is already allocated`);
+  // Held by a process on the host.
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => { server.close(); });
+  const busy = (server.address() as net.AddressInfo).port;
+  await assert.rejects(driver.attach(nsB, req(b, { portMappings: [{ hostPort: busy, containerPort: 80, protocol: 'tcp' }] }), { signal: signal() }), code('NETWORK_PORT_IN_USE'));
+  assert.deepEqual(await leftoversOf(env, b, 'none'), [], 'a refused attach leaves nothing');
+  assert.equal((await portsOf(env.bridge)).length, 1);
+
+  httpd.kill('SIGKILL');
+  await driver.detach(nsA, req(a), { signal: signal() });
+  assert.deepEqual(await leftoversOf(env, a), []);
+});
+
+test('detach after the netns was unmounted frees the lease and the masquerade rules; a new netns on the path is left alone', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const driver = env.driver();
+  const id = newId();
+  const ns = env.netns('gone');
+  env.track.ids.add(id);
+  await driver.attach(ns, req(id, { portMappings: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] }), { signal: signal() });
+  assert.ok((await rulesMentioning(id)).length > 0, 'bridge and portmap wrote rules naming the container');
+  await run('umount', [ns]);
+  await driver.detach(ns, req(id), { signal: signal() });
+  // The veth goes with its namespace, which the kernel frees asynchronously.
+  await waitFor(async () => (await portsOf(env.bridge)).length === 0, { what: 'the veth to go with its namespace' });
+  assert.deepEqual(await leftoversOf(env, id), []);
+  await driver.detach(undefined, req(id), { signal: signal() });
+
+  // The path reused for a new namespace (as core does for the next start): an attachment the daemon
+  // never detached is cleaned up on the next attach without touching the new namespace's eth0.
+  await run('unshare', [`--net=${ns}`, 'true']);
+  await driver.attach(ns, req(id), { signal: signal() });
+  await run('umount', [ns]);
+  await run('unshare', [`--net=${ns}`, 'true']);
+  await run('nsenter', [`--net=${ns}`, 'ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
+  await driver.detach(ns, req(id), { signal: signal() });
+  await run('nsenter', [`--net=${ns}`, 'ip', 'link', 'show', 'eth0']); // still there
+  await run('nsenter', [`--net=${ns}`, 'ip', 'link', 'del', 'eth0']);
+  await driver.attach(ns, req(id), { signal: signal() });
+  await run('umount', [ns]);
+  await run('unshare', [`--net=${ns}`, 'true']);
+  const again = await driver.attach(ns, req(id), { signal: signal() }); // the stale attachment is detached first
+  assert.ok(await ping(ns, env.ip(1)), 'the new namespace reaches its gateway');
+  assert.equal(leasesOf(env.ipamDir, id).length, 1, 'one lease: the stale one was freed');
+  assert.deepEqual((await rulesMentioning(id)).filter((r) => r.startsWith('-A POSTROUTING')).map((r) => r.split(' ')[3]), [`${ipOf(again)}/32`],
+    'one masquerade rule: the stale one was removed');
+  await driver.detach(ns, req(id), { signal: signal() });
+  await waitFor(async () => (await portsOf(env.bridge)).length === 0, { what: 'the old veths to go' });
+  assert.deepEqual(await leftoversOf(env, id), []);
+});
+
+test('after a restart, with the conflist deleted, detach cleans up from the cache', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const id = newId();
+  const ns = env.netns('restart');
+  env.track.ids.add(id);
+  const results = await env.driver().attach(ns, req(id), { signal: signal() });
+  assert.ok(fs.existsSync(path.join(env.graph, 'cni', 'cache', `${id}.json`)));
+  assert.equal(leasesOf(env.ipamDir, id).length, 1);
+
+  fs.rmSync(path.join(env.confDir, 'isula-isula.conflist'));
+  const restarted = env.driver({ bridge: newBridge(), subnet: newSubnet() }); // a new daemon, other defaults
+  await restarted.detach(ns, req(id), { signal: signal() });
+  assert.deepEqual(await leftoversOf(env, id), []);
+  const { stdout } = await run('nsenter', [`--net=${ns}`, 'ip', '-o', 'addr']);
+  assert.ok(!stdout.includes(ipOf(results)), 'the address is gone from the namespace');
+});
+
+test('an unknown network, a malformed conflist and a missing plugin fail with their codes and leave nothing', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const driver = env.driver();
+  const id = newId();
+  const ns = env.netns('bad');
+  env.track.ids.add(id);
+  await assert.rejects(driver.attach(ns, req(id, { networks: ['nosuchnet'] }), { signal: signal() }), code('NETWORK_NOT_FOUND'));
+
+  const broken = path.join(env.confDir, '50-broken.conflist');
+  fs.writeFileSync(broken, '{"cniVersion": "1.0.0", "name": "broken", "plugins": [ {"type": "bridge"} ');
+  await assert.rejects(driver.attach(ns, req(id, { networks: ['broken'] }), { signal: signal() }),
+    (e: { code?: string; message?: string; details?: { file?: string } }) => e.code === 'NETWORK_CONFIG_INVALID' && e.details?.file === broken && (e.message ?? '').includes(broken));
+  fs.writeFileSync(broken, JSON.stringify({ cniVersion: '0.2.0', name: 'broken', plugins: [{ type: 'bridge' }] }));
+  await assert.rejects(driver.attach(ns, req(id, { networks: ['broken'] }), { signal: signal() }), code('NETWORK_CONFIG_INVALID'));
+  fs.rmSync(broken);
+
+  const bridge = newBridge();
+  env.track.bridges.add(bridge);
+  fs.writeFileSync(path.join(env.confDir, '60-ghost.conflist'), JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'ghost',
+    plugins: [
+      { type: 'bridge', bridge, ipam: { type: 'host-local', ranges: [[{ subnet: newSubnet() }]], dataDir: env.ipamDir } },
+      { type: 'no-such-plugin' },
+    ],
+  }));
+  await assert.rejects(driver.attach(ns, req(id, { networks: ['ghost'] }), { signal: signal() }),
+    (e: { code?: string; message?: string }) => e.code === 'NETWORK_PLUGIN_NOT_FOUND' && (e.message ?? '').includes('no-such-plugin') && (e.message ?? '').includes(CNI_BIN));
+  assert.deepEqual(await leftoversOf(env, id, bridge), []);
+  const { stdout } = await run('nsenter', [`--net=${ns}`, 'ip', '-o', 'link']);
+  assert.ok(!stdout.includes('eth0'), 'no interface was made');
+
+  // Docker's `none`: loopback only.
+  assert.deepEqual(await driver.attach(ns, req(id, { networks: ['none'] }), { signal: signal() }), []);
+  const { stdout: lo } = await run('nsenter', [`--net=${ns}`, 'ip', '-o', 'link', 'show', 'lo']);
+  assert.match(lo, /[<,]UP[,>]/);
+  await assert.rejects(driver.attach(ns, req(newId(), { networks: ['none', 'isula'] }), { signal: signal() }), code('NETWORK_CONFIG_INVALID'));
+  await driver.detach(ns, req(id), { signal: signal() });
+  assert.deepEqual(await leftoversOf(env, id, 'none'), []);
+});
+
+test('an exhausted subnet fails with host-local\'s message and rolls back the networks already joined', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const driver = env.driver();
+  const name = `tiny-${process.pid}`;
+  const tiny = await driver.create({ name, subnet: newSubnet().replace(/\/24$/, '/30') }, { signal: signal() });
+  assert.equal(tiny.name, name);
+  const bridge = `isula-${tiny.id.slice(0, 8)}`;
+  env.track.bridges.add(bridge);
+
+  const [a, b] = [newId(), newId()];
+  env.track.ids.add(a).add(b);
+  const nsA = env.netns('a');
+  const nsB = env.netns('b');
+  await driver.attach(nsA, req(a, { networks: [name] }), { signal: signal() });
+  await assert.rejects(driver.attach(nsB, req(b, { networks: ['default', name] }), { signal: signal() }),
+    (e: { code?: string; message?: string }) => e.code === 'NETWORK_PLUGIN_FAILED' && /no IP addresses available/.test(e.message ?? '') && /bridge/.test(e.message ?? ''));
+  assert.deepEqual(await leftoversOf(env, b), [], 'nothing of b on the default network');
+  assert.deepEqual(await leftoversOf(env, b, 'none'), []);
+  assert.equal((await portsOf(bridge)).length, 1, 'only a on the tiny network');
+  const { stdout } = await run('nsenter', [`--net=${nsB}`, 'ip', '-o', 'link']);
+  assert.ok(!/eth[01]/.test(stdout), 'b has no interface left');
+
+  await driver.detach(nsA, req(a), { signal: signal() });
+  assert.deepEqual(await leftoversOf(env, a, bridge), []);
+  await driver.remove(name, { signal: signal() });
+});
+
+test('networks: create, list, resolve, isolation between networks, internal ones, and remove refused while in use', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const driver = env.driver();
+  const opts = { signal: signal() };
+  const name = `inner-${process.pid}`;
+  const subnet = newSubnet();
+  const created = await driver.create({ name, subnet, internal: true, labels: { team: 'net' } }, opts);
+  const bridge = `isula-${created.id.slice(0, 8)}`;
+  env.track.bridges.add(bridge);
+  assert.equal(created.internal, true);
+  assert.deepEqual(created.subnets, [{ subnet }]);
+  assert.deepEqual(created.labels, { team: 'net' });
+  assert.deepEqual(created.plugins, ['bridge', 'firewall']);
+  await assert.rejects(driver.create({ name, subnet: newSubnet() }, opts), code('NETWORK_ALREADY_EXISTS'));
+  await assert.rejects(driver.create({ name: 'bridge' }, opts), code('NETWORK_ALREADY_EXISTS'));
+  await assert.rejects(driver.create({ name: `x${name}`, subnet: subnet.replace(/0\/24$/, '128/25') }, opts), code('NETWORK_CONFIG_INVALID'));
+  await assert.rejects(driver.create({ name: `y${name}`, subnet: env.subnet, gateway: '192.168.0.1' }, opts), code('NETWORK_CONFIG_INVALID'));
+  const auto = await driver.create({ name: `auto-${process.pid}` }, opts);
+  assert.match(auto.subnets[0]?.subnet ?? '', /^10\.\d+\.\d+\.0\/24$/);
+
+  // A conflist written by hand counts.
+  fs.writeFileSync(path.join(env.confDir, 'handmade.conf'), JSON.stringify({ cniVersion: '0.4.0', name: 'handmade', type: 'bridge', bridge: newBridge(), ipam: { type: 'host-local', subnet: '10.239.1.0/24' } }));
+  const names = (await driver.list(opts)).map((n) => n.name).sort();
+  assert.deepEqual(names, [`auto-${process.pid}`, name, 'handmade', 'isula'].sort());
+  assert.equal((await driver.resolve('default', opts))?.isDefault, true);
+  assert.equal((await driver.resolve(created.id.slice(0, 12), opts))?.name, name);
+  assert.equal(await driver.resolve('nosuch', opts), undefined);
+
+  const [a, b] = [newId(), newId()];
+  env.track.ids.add(a).add(b);
+  const [nsA, nsB] = [env.netns('a'), env.netns('b')];
+  const ra = await driver.attach(nsA, req(a, { networks: [name] }), opts);
+  const rb = await driver.attach(nsB, req(b, { networks: [name] }), opts);
+  assert.ok(await ping(nsA, ipOf(rb)), 'containers of an internal network reach each other');
+  assert.deepEqual(ra[0]?.routes, [], 'no default route out');
+  const { stdout: addr } = await run('ip', ['-4', '-o', 'addr', 'show', 'dev', bridge]);
+  assert.equal(addr.trim(), '', 'the host has no address on an internal bridge');
+
+  // Networks are isolated from each other (firewall's ingressPolicy same-bridge), not from the outside.
+  const outer = `outer-${process.pid}`;
+  const outerNet = await driver.create({ name: outer, subnet: newSubnet() }, opts);
+  const outerBridge = `isula-${outerNet.id.slice(0, 8)}`;
+  env.track.bridges.add(outerBridge);
+  const [c, d] = [newId(), newId()];
+  env.track.ids.add(c).add(d);
+  const [nsC, nsD] = [env.netns('c'), env.netns('d')];
+  const rc = await driver.attach(nsC, req(c, { networks: [outer] }), opts);
+  const rd = await driver.attach(nsD, req(d), opts);
+  assert.ok(await ping(nsC, rc[0]?.addresses[0]?.gateway ?? '?'), 'a container reaches its gateway');
+  assert.ok(!(await ping(nsC, ipOf(rd), 1)), 'a container does not reach another network\'s');
+  assert.ok(!(await ping(nsD, ipOf(rc), 1)), 'nor the other way round');
+  await driver.detach(nsC, req(c), opts);
+  await driver.detach(nsD, req(d), opts);
+  await driver.remove(outer, opts);
+  assert.deepEqual(await rulesMentioning(outerBridge), [], 'the removed bridge\'s isolation rules went with it');
+
+  await assert.rejects(driver.remove(name, opts),
+    (e: { code?: string; details?: { containers?: string[] } }) => e.code === 'NETWORK_IN_USE' && [a, b].every((id) => e.details?.containers?.includes(id)));
+  await assert.rejects(driver.remove('isula', opts), code('NETWORK_CONFIG_INVALID'));
+  await driver.detach(nsA, req(a), opts);
+  await driver.detach(nsB, req(b), opts);
+  await driver.remove(name, opts);
+  await driver.remove(`auto-${process.pid}`, opts);
+  await assert.rejects(driver.remove(name, opts), code('NETWORK_NOT_FOUND'));
+  assert.equal(fs.existsSync(created.file), false);
+  await assert.rejects(run('ip', ['link', 'show', bridge]), 'the bridge went with the network');
+  assert.deepEqual(leasesOf(env.ipamDir, a), []);
+});
