@@ -202,8 +202,13 @@ export function networkId(name: string): string {
 }
 
 /** `isula-<8 hex of sha256(name)>`: 14 characters, under the kernel's 15. */
-export function bridgeNameFor(name: string): string {
-  return `isula-${networkId(name).slice(0, 8)}`;
+/**
+ * The bridge device of a network `isula network create` made: from the conf
+ * dir and the name, so two daemons with their own conf dirs (tests, several
+ * engines on one host) never share a device for networks of the same name.
+ */
+export function bridgeNameFor(name: string, confDir = ''): string {
+  return `isula-${createHash('sha256').update(`${confDir}\0${name}`).digest('hex').slice(0, 8)}`;
 }
 
 export interface BridgeNetworkSpec {

@@ -365,7 +365,7 @@ export class CniNetworkDriver implements NetworkDriver {
         }
         gateway = formatIpv4(gw);
       }
-      const bridge = bridgeNameFor(name);
+      const bridge = bridgeNameFor(name, this.confDir);
       const sharing = dir.networks.find((n) => n.list.plugins[0]?.['bridge'] === bridge);
       if (sharing) throw new IsulaError('NETWORK_CONFIG_INVALID', `bridge ${bridge} is already used by network ${sharing.list.name}`);
       const conf = bridgeConfList({

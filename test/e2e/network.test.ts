@@ -1,0 +1,263 @@
+/**
+ * Networking end to end with the real CNI plugins (/usr/lib/cni): the
+ * default bridge, published ports, host/none/container: modes, user
+ * networks, DNS and hosts files, and no leaks. Each daemon gets its own
+ * bridge name, subnet and conf dir, so suites running at once never share a
+ * network; traffic stays on loopback and inside the namespaces made here.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import pino from 'pino';
+import { removeBridgeIsolation } from '@isula/network-cni';
+import { daemon, inspect, ok } from '../lib/containers.js';
+import { type TestDaemon, waitFor } from '../lib/harness.js';
+
+const run = promisify(execFile);
+const CNI_BIN = '/usr/lib/cni';
+
+async function prerequisites(): Promise<string | false> {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root');
+  for (const p of ['bridge', 'host-local', 'portmap', 'firewall', 'loopback']) {
+    if (!(await fs.access(path.join(CNI_BIN, p)).then(() => true, () => false))) missing.push(`${CNI_BIN}/${p}`);
+  }
+  for (const bin of ['/usr/bin/unshare', '/usr/sbin/iptables-save']) if (!(await fs.access(bin).then(() => true, () => false))) missing.push(bin);
+  if (missing.length === 0) return false;
+  if (process.env['CI'] === 'true') throw new Error(`network tests need: ${missing.join(', ')}`);
+  return `needs ${missing.join(', ')}`;
+}
+const skip = await prerequisites();
+
+let subnetCounter = 0;
+/** A daemon with the CNI plugin on its own bridge, subnet and conf dir. */
+async function netDaemon(t: { after(fn: () => Promise<void>): void }): Promise<TestDaemon & { bridge: string; subnet: string; confDir: string }> {
+  const tag = randomBytes(3).toString('hex');
+  const bridge = `isut${tag}`;
+  // 10.233-10.240 . x: distinct per daemon of this process; the pid spreads concurrent processes.
+  const n = (process.pid * 7 + subnetCounter++) % 250;
+  const subnet = `10.${233 + (subnetCounter % 7)}.${n}.0/24`;
+  const confDir = path.join('/tmp', `isula-e2e-cni-${tag}`);
+  await fs.mkdir(confDir, { recursive: true });
+  const d = await daemon(t, {
+    plugins: ['@isula/image-oci', '@isula/driver-runc', { package: '@isula/network-cni', options: { bridge, subnet } }],
+    'cni-conf-dir': confDir,
+    'cni-bin-dir': [CNI_BIN],
+  });
+  t.after(async () => {
+    // After the daemon's own teardown (registered first, run first): the bridge and firewall's
+    // isolation rules for it outlive the containers, as in Docker.
+    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+    await removeBridgeIsolation(bridge, pino({ level: 'silent' }));
+    await fs.rm(confDir, { recursive: true, force: true });
+  });
+  return Object.assign(d, { bridge, subnet, confDir });
+}
+
+async function ipOf(d: TestDaemon, name: string): Promise<string> {
+  const info = await inspect<{ NetworkSettings: { IPAddress: string } }>(d, name);
+  return info.NetworkSettings.IPAddress;
+}
+
+/**
+ * Nothing of containers `ids` left: netns file, IPAM lease, iptables rule;
+ * and the default bridge has only the ports of the `running` containers still on it.
+ */
+async function assertNoNetworkTrace(d: TestDaemon & { bridge: string }, ids: string[], running = 0): Promise<void> {
+  const netnsDir = path.join(d.state, 'netns');
+  const left = await fs.readdir(netnsDir).catch(() => [] as string[]);
+  for (const id of ids) assert.ok(!left.includes(id), `netns of ${id.slice(0, 12)} removed`);
+  const ports = (await run('ip', ['-o', 'link', 'show', 'master', d.bridge]).catch(() => ({ stdout: '' }))).stdout.split('\n').filter((l) => l.trim() !== '');
+  assert.equal(ports.length, running, `${running} veth(s) on ${d.bridge}: ${ports.join('; ')}`);
+  const leases = await leaseFiles(d);
+  for (const id of ids) assert.ok(!leases.some((l) => l.owner.includes(id)), `no IPAM lease of ${id.slice(0, 12)}: ${JSON.stringify(leases)}`);
+  const rules = (await run('iptables-save', [])).stdout;
+  for (const id of ids) assert.ok(!rules.includes(id), `no iptables rule mentions ${id.slice(0, 12)}`);
+}
+
+async function leaseFiles(d: TestDaemon): Promise<{ file: string; owner: string }[]> {
+  const root = path.join(d.graph, 'cni', 'networks');
+  const out: { file: string; owner: string }[] = [];
+  for (const netName of await fs.readdir(root).catch(() => [] as string[])) {
+    for (const f of await fs.readdir(path.join(root, netName)).catch(() => [] as string[])) {
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(f)) continue;
+      out.push({ file: path.join(root, netName, f), owner: await fs.readFile(path.join(root, netName, f), 'utf8').catch(() => '') });
+    }
+  }
+  return out;
+}
+
+function get(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve(body));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+    s.on('error', reject);
+  });
+}
+
+test('the default bridge: two containers ping each other, inspect shows their addresses, rm leaves nothing', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const a = ok(await d.isula(['run', '-d', '--name', 'na', 'busybox', 'sleep', '300'])).trim();
+  const b = ok(await d.isula(['run', '-d', '--name', 'nb', 'busybox', 'sleep', '300'])).trim();
+  const ipA = await ipOf(d, 'na');
+  const ipB = await ipOf(d, 'nb');
+  assert.match(ipA, /^10\.\d+\.\d+\.\d+$/);
+  assert.notEqual(ipA, ipB);
+  const info = await inspect<{ NetworkSettings: { Networks: Record<string, { IPAddress: string; Gateway: string; MacAddress: string }>; SandboxKey: string } }>(d, 'na');
+  assert.equal(info.NetworkSettings.Networks['bridge']?.IPAddress, ipA);
+  assert.match(info.NetworkSettings.Networks['bridge']?.MacAddress ?? '', /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+  assert.ok(info.NetworkSettings.SandboxKey.startsWith(path.join(d.state, 'netns')));
+  const ping = await d.isula(['exec', 'na', 'busybox', 'ping', '-c', '1', '-W', '3', ipB]);
+  assert.equal(ping.code, 0, ping.stdout + ping.stderr);
+  const hosts = ok(await d.isula(['exec', 'na', 'cat', '/etc/hosts']));
+  assert.match(hosts, new RegExp(`^${ipA.replace(/\./g, '\\.')}\\s+${a.slice(0, 12)}`, 'm'), hosts);
+  // Stop releases the address; start attaches again.
+  ok(await d.isula(['stop', '-t', '0', 'nb']));
+  assert.equal(await ipOf(d, 'nb'), '');
+  await assertNoNetworkTrace(d, [b], 1);
+  ok(await d.isula(['start', 'nb']));
+  assert.match(await ipOf(d, 'nb'), /^10\./);
+  ok(await d.isula(['rm', '-f', 'na', 'nb']));
+  await assertNoNetworkTrace(d, [a, b]);
+});
+
+test('a published port reaches busybox httpd on 127.0.0.1; -P picks free ports; a port in use is refused cleanly', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const port = await freePort();
+  const id = ok(await d.isula(['run', '-d', '--name', 'web', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'mkdir /www && echo hello-from-httpd > /www/index.html && exec httpd -f -p 80 -h /www'])).trim();
+  const body = await waitFor(async () => (await get(`http://127.0.0.1:${port}/`).catch(() => undefined)), { timeoutMs: 10_000, what: 'httpd to answer on the published port' });
+  assert.equal(body.trim(), 'hello-from-httpd');
+  assert.match(ok(await d.isula(['port', 'web'])), new RegExp(`80/tcp -> 0\\.0\\.0\\.0:${port}`));
+
+  const busy = await d.isula(['run', '-d', '--name', 'clash', '-p', `${port}:80`, 'busybox', 'sleep', '300']);
+  assert.notEqual(busy.code, 0);
+  assert.match(busy.stderr, /port is already allocated/);
+  const clash = await inspect<{ Id: string; State: { Running: boolean } }>(d, 'clash');
+  assert.equal(clash.State.Running, false);
+
+  const all = ok(await d.isula(['run', '-d', '--name', 'all', '-P', '--expose', '8080', 'busybox', 'sleep', '300'])).trim();
+  const ports = await inspect<{ NetworkSettings: { Ports: Record<string, { HostPort: string }[] | null> } }>(d, 'all');
+  const chosen = Number(ports.NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort);
+  assert.ok(chosen > 0, JSON.stringify(ports.NetworkSettings.Ports));
+  ok(await d.isula(['rm', '-f', 'web', 'clash', 'all']));
+  await assertNoNetworkTrace(d, [id, clash.Id, all]);
+});
+
+test('--network host sees the host\'s interfaces, none only lo, container: shares another\'s namespace', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const hostIfaces = (await fs.readdir('/sys/class/net')).sort();
+  const inHost = ok(await d.isula(['run', '--rm', '--network', 'host', 'busybox', 'ls', '/sys/class/net'])).split(/\s+/).filter(Boolean).sort();
+  assert.deepEqual(inHost, hostIfaces);
+  const none = ok(await d.isula(['run', '--rm', '--network', 'none', 'busybox', 'ls', '/sys/class/net'])).split(/\s+/).filter(Boolean);
+  assert.deepEqual(none, ['lo']);
+  ok(await d.isula(['run', '-d', '--name', 'owner', 'busybox', 'sleep', '300']));
+  const mac = ok(await d.isula(['exec', 'owner', 'cat', '/sys/class/net/eth0/address'])).trim();
+  const shared = ok(await d.isula(['run', '--rm', '--network', 'container:owner', 'busybox', 'cat', '/sys/class/net/eth0/address'])).trim();
+  assert.equal(shared, mac);
+  const stopped = await d.isula(['create', '--name', 'sleeper', 'busybox', 'true']);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  const join = await d.isula(['run', '--rm', '--network', 'container:sleeper', 'busybox', 'true']);
+  assert.notEqual(join.code, 0);
+  assert.match(join.stderr, /non running container/);
+});
+
+test('a user network from isula network create isolates from the default one; rm is refused while in use', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const third = d.subnet.split('.')[2] ?? '0';
+  const subnet = `10.241.${third}.0/24`;
+  const created = ok(await d.isula(['network', 'create', '--subnet', subnet, 'usernet'])).trim();
+  assert.match(created, /^[0-9a-f]{12,64}$/);
+  assert.match(ok(await d.isula(['network', 'ls'])), /usernet/);
+  ok(await d.isula(['run', '-d', '--name', 'd1', 'busybox', 'sleep', '300']));
+  ok(await d.isula(['run', '-d', '--name', 'u1', '--network', 'usernet', 'busybox', 'sleep', '300']));
+  ok(await d.isula(['run', '-d', '--name', 'u2', '--network', 'usernet', 'busybox', 'sleep', '300']));
+  const ipD1 = await ipOf(d, 'd1');
+  const ipU2 = (await inspect<{ NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }>(d, 'u2')).NetworkSettings.Networks['usernet']?.IPAddress ?? '';
+  assert.ok(ipU2.startsWith(`10.241.${third}.`), ipU2);
+  const same = await d.isula(['exec', 'u1', 'busybox', 'ping', '-c', '1', '-W', '3', ipU2]);
+  assert.equal(same.code, 0, `same network: reachable: ${same.stdout}${same.stderr}`);
+  const other = await d.isula(['exec', 'u1', 'busybox', 'ping', '-c', '1', '-W', '2', ipD1]);
+  assert.equal(other.code, 1, `the default network is not reachable (ping's exit 1 = no reply): ${other.stdout}${other.stderr}`);
+  const inUse = await d.isula(['network', 'rm', 'usernet']);
+  assert.notEqual(inUse.code, 0);
+  assert.match(inUse.stderr, /active endpoints|in use/);
+  ok(await d.isula(['rm', '-f', 'u1', 'u2', 'd1']));
+  ok(await d.isula(['network', 'rm', 'usernet']));
+  assert.doesNotMatch(ok(await d.isula(['network', 'ls'])), /usernet/);
+});
+
+test('DNS and hosts files follow --dns, --dns-search, --dns-option, --add-host and --hostname', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const out = ok(await d.isula(['run', '--rm', '--hostname', 'box1', '--dns', '192.0.2.53', '--dns-search', 'example.test', '--dns-option', 'ndots:2', '--add-host', 'db.local:192.0.2.7',
+    'busybox', 'sh', '-c', 'cat /etc/resolv.conf; echo ---; cat /etc/hosts; echo ---; hostname']));
+  const [resolv = '', hosts = '', hostname = ''] = out.split('---\n');
+  assert.match(resolv, /^nameserver 192\.0\.2\.53$/m);
+  assert.match(resolv, /^search example\.test$/m);
+  assert.match(resolv, /^options ndots:2$/m);
+  assert.match(hosts, /^192\.0\.2\.7\s+db\.local$/m);
+  assert.match(hosts, /^10\.\d+\.\d+\.\d+\s+box1$/m);
+  assert.equal(hostname.trim(), 'box1');
+});
+
+test('kill -9 of isulad with networked containers, restart, rm -f: no netns, veth, lease or rule left', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const port = await freePort();
+  const ids = [
+    ok(await d.isula(['run', '-d', '--name', 'k1', '-p', `${port}:80`, 'busybox', 'sleep', '300'])).trim(),
+    ok(await d.isula(['run', '-d', '--name', 'k2', 'busybox', 'sleep', '300'])).trim(),
+  ];
+  d.proc?.kill('SIGKILL');
+  await d.exited();
+  await d.start();
+  assert.match(await ipOf(d, 'k1'), /^10\./, 'the running container keeps its address across the restart');
+  ok(await d.isula(['rm', '-f', 'k1', 'k2']));
+  await assertNoNetworkTrace(d, ids);
+});
+
+test('bad input: unknown network, malformed conflist, missing plugin, exhausted subnet: clear errors, nothing half-networked', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const unknown = await d.isula(['run', '--rm', '--network', 'nosuchnet', 'busybox', 'true']);
+  assert.notEqual(unknown.code, 0);
+  assert.match(unknown.stderr, /network nosuchnet not found/);
+
+  await fs.writeFile(path.join(d.confDir, '50-broken.conflist'), '{"cniVersion": "1.0.0", "name": "broken", "plugins": [');
+  const broken = await d.isula(['run', '--rm', '--network', 'broken', 'busybox', 'true']);
+  assert.notEqual(broken.code, 0);
+  assert.match(broken.stderr, /50-broken\.conflist/);
+
+  await fs.writeFile(path.join(d.confDir, '51-noplugin.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'noplugin', plugins: [{ type: 'nosuchplugin' }] }));
+  const noPlugin = await d.isula(['run', '--name', 'np', '--network', 'noplugin', 'busybox', 'true']);
+  assert.notEqual(noPlugin.code, 0);
+  assert.match(noPlugin.stderr, /nosuchplugin/);
+
+  const third = d.subnet.split('.')[2] ?? '0';
+  ok(await d.isula(['network', 'create', '--subnet', `10.242.${third}.0/30`, 'tiny']));
+  const first = await d.isula(['run', '-d', '--name', 't1', '--network', 'tiny', 'busybox', 'sleep', '300']);
+  assert.equal(first.code, 0, first.stderr);
+  const second = await d.isula(['run', '-d', '--name', 't2', '--network', 'tiny', 'busybox', 'sleep', '300']);
+  assert.notEqual(second.code, 0);
+  assert.match(second.stderr, /no IP addresses available|range is full|exhausted/i);
+  const t2 = await inspect<{ Id: string; State: { Running: boolean } }>(d, 't2');
+  const np = await inspect<{ Id: string }>(d, 'np');
+  ok(await d.isula(['rm', '-f', 't1', 't2', 'np']));
+  ok(await d.isula(['network', 'rm', 'tiny']));
+  await assertNoNetworkTrace(d, [t2.Id, np.Id]);
+});
