@@ -15,7 +15,7 @@ export const DEFAULT_CONFIG_FILE = `${DEFAULT_CONFIG_DIR}/daemon.json`;
  * First-party plugins loaded when daemon.json does not list `plugins`.
  * A package joins this list when its capability lands.
  */
-export const FIRST_PARTY_PLUGINS: readonly string[] = Object.freeze(['@isula/image-oci', '@isula/image-external', '@isula/driver-runc']);
+export const FIRST_PARTY_PLUGINS: readonly string[] = Object.freeze(['@isula/image-oci', '@isula/image-external', '@isula/driver-runc', '@isula/network-cni']);
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
