@@ -19,6 +19,13 @@ const req = (id: string, over: Partial<NetworkAttachRequest> = {}): NetworkAttac
 const ipOf = (r: NetworkAttachResult[] | undefined, i = 0): string => (r?.[i]?.addresses[0]?.address ?? '').split('/')[0] ?? '';
 const code = (c: string) => (e: unknown): boolean => (e as { code?: string }).code === c;
 
+
+/** The bridge device a network's conflist names (its first plugin's `bridge`). */
+function bridgeOf(n: { file: string }): string {
+  const conf = JSON.parse(fs.readFileSync(n.file, 'utf8')) as { plugins: { bridge?: string }[] };
+  return conf.plugins[0]?.bridge ?? '';
+}
+
 test('two namespaces on the default network reach each other; detach leaves no veth, lease or rule', { skip }, async (t) => {
   const env = makeEnv(t);
   // Through the plugin object and core's hooks, as the daemon does.
@@ -213,7 +220,7 @@ test('an exhausted subnet fails with host-local\'s message and rolls back the ne
   const name = `tiny-${process.pid}`;
   const tiny = await driver.create({ name, subnet: newSubnet().replace(/\/24$/, '/30') }, { signal: signal() });
   assert.equal(tiny.name, name);
-  const bridge = `isula-${tiny.id.slice(0, 8)}`;
+  const bridge = bridgeOf(tiny);
   env.track.bridges.add(bridge);
 
   const [a, b] = [newId(), newId()];
@@ -241,7 +248,7 @@ test('networks: create, list, resolve, isolation between networks, internal ones
   const name = `inner-${process.pid}`;
   const subnet = newSubnet();
   const created = await driver.create({ name, subnet, internal: true, labels: { team: 'net' } }, opts);
-  const bridge = `isula-${created.id.slice(0, 8)}`;
+  const bridge = bridgeOf(created);
   env.track.bridges.add(bridge);
   assert.equal(created.internal, true);
   assert.deepEqual(created.subnets, [{ subnet }]);
@@ -275,7 +282,7 @@ test('networks: create, list, resolve, isolation between networks, internal ones
   // Networks are isolated from each other (firewall's ingressPolicy same-bridge), not from the outside.
   const outer = `outer-${process.pid}`;
   const outerNet = await driver.create({ name: outer, subnet: newSubnet() }, opts);
-  const outerBridge = `isula-${outerNet.id.slice(0, 8)}`;
+  const outerBridge = bridgeOf(outerNet);
   env.track.bridges.add(outerBridge);
   const [c, d] = [newId(), newId()];
   env.track.ids.add(c).add(d);
