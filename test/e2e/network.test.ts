@@ -81,6 +81,14 @@ async function assertNoNetworkTrace(d: TestDaemon & { bridge: string }, ids: str
   for (const id of ids) assert.ok(!rules.includes(id), `no iptables rule mentions ${id.slice(0, 12)}`);
 }
 
+/** No container of `d` is networked: no netns, no veth on the bridge, no lease. */
+async function assertNetworkQuiet(d: TestDaemon & { bridge: string }): Promise<void> {
+  assert.deepEqual(await fs.readdir(path.join(d.state, 'netns')).catch(() => [] as string[]), [], 'no netns left');
+  const ports = (await run('ip', ['-o', 'link', 'show', 'master', d.bridge]).catch(() => ({ stdout: '' }))).stdout.trim();
+  assert.equal(ports, '', `no veth left on ${d.bridge}`);
+  assert.deepEqual(await leaseFiles(d), [], 'no IPAM lease left');
+}
+
 async function leaseFiles(d: TestDaemon): Promise<{ file: string; owner: string }[]> {
   const root = path.join(d.graph, 'cni', 'networks');
   const out: { file: string; owner: string }[] = [];
@@ -145,6 +153,9 @@ test('a published port reaches busybox httpd on 127.0.0.1; -P picks free ports; 
   const id = ok(await d.isula(['run', '-d', '--name', 'web', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'mkdir /www && echo hello-from-httpd > /www/index.html && exec httpd -f -p 80 -h /www'])).trim();
   const body = await waitFor(async () => (await get(`http://127.0.0.1:${port}/`).catch(() => undefined)), { timeoutMs: 10_000, what: 'httpd to answer on the published port' });
   assert.equal(body.trim(), 'hello-from-httpd');
+  // And on the host's own addresses (still traffic inside this machine).
+  const hostIp = (await run('ip', ['-4', '-o', 'addr', 'show', 'scope', 'global'])).stdout.split('\n').map((l) => /inet (\d+\.\d+\.\d+\.\d+)\//.exec(l)?.[1]).find((x) => x !== undefined && !x.startsWith('10.2'));
+  if (hostIp !== undefined) assert.equal((await get(`http://${hostIp}:${port}/`)).trim(), 'hello-from-httpd', `published on ${hostIp}`);
   assert.match(ok(await d.isula(['port', 'web'])), new RegExp(`80/tcp -> 0\\.0\\.0\\.0:${port}`));
 
   const busy = await d.isula(['run', '-d', '--name', 'clash', '-p', `${port}:80`, 'busybox', 'sleep', '300']);
@@ -177,6 +188,8 @@ test('--network host sees the host\'s interfaces, none only lo, container: share
   const join = await d.isula(['run', '--rm', '--network', 'container:sleeper', 'busybox', 'true']);
   assert.notEqual(join.code, 0);
   assert.match(join.stderr, /non running container/);
+  ok(await d.isula(['rm', '-f', 'owner', 'sleeper']));
+  await assertNetworkQuiet(d);
 });
 
 test('a user network from isula network create isolates from the default one; rm is refused while in use', { skip }, async (t) => {
@@ -215,6 +228,21 @@ test('DNS and hosts files follow --dns, --dns-search, --dns-option, --add-host a
   assert.match(hosts, /^192\.0\.2\.7\s+db\.local$/m);
   assert.match(hosts, /^10\.\d+\.\d+\.\d+\s+box1$/m);
   assert.equal(hostname.trim(), 'box1');
+  await assertNetworkQuiet(d);
+});
+
+test('--ip and --mac-address set the container\'s address and MAC; an address outside the subnet is refused', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const [a, b, c] = d.subnet.split('.');
+  const ip = `${a}.${b}.${c}.77`;
+  const out = ok(await d.isula(['run', '--rm', '--ip', ip, '--mac-address', '92:d0:c6:0a:29:33', 'busybox', 'sh', '-c', 'cat /sys/class/net/eth0/address; ip -4 -o addr show eth0']));
+  assert.match(out, /^92:d0:c6:0a:29:33$/m);
+  assert.match(out, new RegExp(`inet ${ip.replace(/\./g, '\\.')}/24`));
+  const outside = await d.isula(['run', '--rm', '--ip', '192.0.2.9', 'busybox', 'true']);
+  assert.notEqual(outside.code, 0);
+  assert.match(outside.stderr, /192\.0\.2\.9/);
+  assert.match((await d.isula(['run', '--rm', '--mac-address', 'zz', 'busybox', 'true'])).stderr, /invalid MAC address/);
+  await assertNetworkQuiet(d);
 });
 
 test('kill -9 of isulad with networked containers, restart, rm -f: no netns, veth, lease or rule left', { skip }, async (t) => {

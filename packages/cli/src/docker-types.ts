@@ -6,6 +6,7 @@
 
 export interface ContainerConfig {
   Hostname?: string;
+  MacAddress?: string;
   Domainname?: string;
   User?: string;
   AttachStdin?: boolean;

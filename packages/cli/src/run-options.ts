@@ -68,6 +68,8 @@ export interface RunFlags {
   addHost?: string[];
   groupAdd?: string[];
   network?: string;
+  ip?: string;
+  macAddress?: string;
   publish?: string[];
   publishAll?: boolean;
   expose?: string[];
@@ -163,6 +165,8 @@ export function addCreateFlags(cmd: Command): Command {
   list('--group-add <group>', 'add additional groups to join; repeatable');
   cmd.option('--network <mode>', 'connect a container to a network: bridge (default), host, none, container:<name|id>, or a network name');
   cmd.addOption(new Option('--net <mode>').hideHelp());
+  cmd.option('--ip <address>', 'IPv4 address for the container on its network (e.g. 10.231.0.50)');
+  cmd.option('--mac-address <mac>', 'container MAC address (e.g. 92:d0:c6:0a:29:33)');
   list('-p, --publish <[ip:][hostPort:]containerPort[/proto]>', "publish a container's port(s) to the host; repeatable");
   cmd.option('-P, --publish-all', 'publish all exposed ports to random ports');
   list('--expose <port[/proto]>', 'expose a port or a range of ports; repeatable');
@@ -641,5 +645,15 @@ export function buildCreateBody(flags: RunFlags, image: string, command: readonl
   if (Object.keys(volumes).length > 0) body.Volumes = volumes;
   if (f.stopSignal !== undefined) body.StopSignal = f.stopSignal;
   if (f.stopTimeout !== undefined) body.StopTimeout = parseInteger('--stop-timeout', f.stopTimeout);
+  if (f.macAddress !== undefined) {
+    if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(f.macAddress)) throw new UsageError(`invalid argument "${f.macAddress}" for "--mac-address" flag: invalid MAC address`);
+    body.MacAddress = f.macAddress.toLowerCase();
+  }
+  if (f.ip !== undefined) {
+    if (isIP(f.ip) !== 4) throw new UsageError(`invalid argument "${f.ip}" for "--ip" flag: invalid IPv4 address`);
+    // Docker's shape: the endpoint of the network the container joins (the default one is `bridge`).
+    const netName = f.network === undefined || f.network === 'default' ? 'bridge' : f.network;
+    body.NetworkingConfig = { EndpointsConfig: { [netName]: { IPAMConfig: { IPv4Address: f.ip } } } };
+  }
   return body;
 }

@@ -231,6 +231,7 @@ export class Daemon {
     this.log.info('isulad stopping');
     await this.#api.close().catch((err: unknown) => this.log.warn({ err }, 'closing the engine API failed'));
     this.#containers?.close();
+    await this.#containers?.release();
     for (const { frontEnd } of this.#frontEnds.reverse()) {
       await frontEnd.stop().catch((err: unknown) => this.log.warn({ err, frontEnd: frontEnd.name }, 'stopping a front end failed'));
     }

@@ -8,6 +8,8 @@
 /** Docker's `ContainerConfig` (the create body's top level, minus HostConfig/NetworkingConfig). */
 export interface ContainerConfig {
   Hostname?: string;
+  /** Docker 20.10 keeps the endpoint's MAC here. */
+  MacAddress?: string;
   Domainname?: string;
   User?: string;
   AttachStdin?: boolean;

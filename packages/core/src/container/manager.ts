@@ -292,6 +292,7 @@ export class ContainerManager {
     };
     delete (record.Config as ContainerCreateBody).HostConfig;
     delete (record.Config as ContainerCreateBody).NetworkingConfig;
+    if (body.NetworkingConfig !== undefined && body.NetworkingConfig !== null) record.NetworkingConfig = body.NetworkingConfig as NonNullable<ContainerRecord['NetworkingConfig']>;
     try {
       await this.#network.validate(record, signal);
       portMappings(record, imageInfo.config.exposedPorts ?? []);
@@ -1020,6 +1021,11 @@ export class ContainerManager {
   }
 
   /** Stops following containers (they keep running); pending restarts are dropped. */
+  /** After close(): lets go of host mounts the manager holds when nothing uses them (the netns dir). */
+  async release(): Promise<void> {
+    await this.#network.close().catch((err: unknown) => this.#log.warn({ err }, 'releasing the netns dir failed'));
+  }
+
   close(): void {
     this.#logRotation.close();
     this.#shutdown.abort();

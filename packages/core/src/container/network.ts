@@ -108,9 +108,10 @@ export class ContainerNetworking {
     return networkPlan(record.HostConfig.NetworkMode, this.pluginLoaded);
   }
 
-  /** At create: the network named by `--network` must exist (NETWORK_NOT_FOUND otherwise). */
+  /** At create: the network named by `--network` must exist (NETWORK_NOT_FOUND otherwise); --ip and --mac-address well formed. */
   async validate(record: ContainerRecord, signal: AbortSignal): Promise<void> {
     const plan = this.plan(record);
+    endpointArgs(record, plan.kind === 'attach' ? plan.networks : []);
     if (plan.kind !== 'attach') {
       if (plan.kind === 'private' && !['', 'default', 'bridge'].includes(record.HostConfig.NetworkMode ?? '')) {
         throw new IsulaError('NETWORK_NOT_FOUND', `network ${record.HostConfig.NetworkMode ?? ''} not found: no network plugin is loaded`);
@@ -138,7 +139,8 @@ export class ContainerNetworking {
     if (plan.kind !== 'attach') return undefined;
     const file = this.netnsPath(record.Id);
     await this.#createNetns(file);
-    const ctx: NetworkHookContext = { netnsPath: file, request: { id: record.Id, networks: plan.networks, portMappings: ports }, results: [], signal };
+    const args = endpointArgs(record, plan.networks);
+    const ctx: NetworkHookContext = { netnsPath: file, request: { id: record.Id, networks: plan.networks, portMappings: ports, ...(args !== undefined && { args }) }, results: [], signal };
     try {
       await this.#hooks.attachNetwork.promise(ctx);
     } catch (err) {
@@ -169,6 +171,17 @@ export class ContainerNetworking {
       await this.#detach(path.join(this.#dir, id), { id, networks: [], portMappings: [] }).catch(() => undefined);
       await this.#removeNetns(path.join(this.#dir, id));
     }
+  }
+
+  /**
+   * At daemon shutdown: the netns dir's own bind mount goes when no
+   * namespace is left in it (running containers keep theirs, and the mount).
+   */
+  async close(): Promise<void> {
+    const entries = await fs.readdir(this.#dir).catch(() => undefined);
+    if (entries === undefined || entries.length > 0) return;
+    await run('umount', [this.#dir], { timeout: 30_000 }).catch(() => undefined);
+    this.#dirReady = undefined;
   }
 
   async #detach(file: string, request: NetworkAttachRequest): Promise<void> {
@@ -208,6 +221,30 @@ export class ContainerNetworking {
       await fs.rm(file, { force: true }).catch((err: unknown) => this.#log.warn({ err, file }, 'removing a network namespace file failed'));
     });
   }
+}
+
+/**
+ * CNI_ARGS for a static address (`--ip`: host-local's `IP`) and MAC
+ * (`--mac-address`: the bridge plugin's `MAC`), from Docker's
+ * NetworkingConfig endpoint of the network joined and Config.MacAddress.
+ */
+export function endpointArgs(record: ContainerRecord, networks: readonly string[]): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  const endpoints = record.NetworkingConfig?.EndpointsConfig ?? {};
+  const names = networks.length === 0 ? ['bridge', 'default', ''] : [...networks];
+  for (const [name, ep] of Object.entries(endpoints)) {
+    const ip = ep?.IPAMConfig?.IPv4Address;
+    if (ip === undefined || ip === '') continue;
+    if (!names.includes(name)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `--ip ${ip} is for network ${name}, which the container does not join`);
+    if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(ip) || ip.split('.').some((x) => Number(x) > 255)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid IPv4 address ${JSON.stringify(ip)}`);
+    out['IP'] = ip;
+  }
+  const mac = record.Config.MacAddress;
+  if (mac !== undefined && mac !== '') {
+    if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid MAC address ${JSON.stringify(mac)}`);
+    out['MAC'] = mac.toLowerCase();
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 /** A tap's failure reaches us wrapped as PLUGIN_HOOK_FAILED; the plugin's own error is what the user needs. */

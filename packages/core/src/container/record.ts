@@ -48,6 +48,8 @@ export interface ContainerRecord {
   Warnings?: string[];
   /** The current run's network namespace and attachments (set at start, removed at exit). */
   Network?: ContainerNetwork;
+  /** Docker's NetworkingConfig from create (per network: a static IPv4 address). */
+  NetworkingConfig?: { EndpointsConfig?: Record<string, { IPAMConfig?: { IPv4Address?: string } | null } | null> };
 }
 
 export const RECORD_FILE = 'config.v2.json';
