@@ -4,7 +4,7 @@
  * runs whole chains the way libcni does. Every execution is bounded in time
  * (SIGKILL on expiry) and honours the caller's AbortSignal.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ExecFileOptionsWithStringEncoding } from 'node:child_process';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -158,20 +158,26 @@ export class CniRunner {
     const started = Date.now();
     const where = network === '' ? '' : ` on network "${network}"`;
     return new Promise((resolve, reject) => {
+      // Its own process group: a timeout or an abort kills the plugin and what it started
+      // (host-local, iptables --wait), which could otherwise finish after our rollback or DEL.
+      let stopped: 'timeout' | 'abort' | undefined;
       const child = execFile(
         file,
         [],
-        { env, timeout: this.timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES, ...(opts.signal ? { signal: opts.signal } : {}) },
+        // `detached` reaches spawn (execFile's typings omit it).
+        { env, maxBuffer: MAX_OUTPUT_BYTES, encoding: 'utf8', ...{ detached: true } } as ExecFileOptionsWithStringEncoding,
         (err, stdout, stderr) => {
+          clearTimeout(timer);
+          opts.signal?.removeEventListener('abort', onAbort);
           this.#log.debug({ plugin: type, network, command, containerId: cniEnv['CNI_CONTAINERID'], durationMs: Date.now() - started, ok: !err }, 'CNI plugin ran');
-          if (!err) return resolve(stdout);
-          const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean; signal?: string };
+          if (!err && stopped === undefined) return resolve(stdout);
+          const e = (err ?? new Error('stopped')) as NodeJS.ErrnoException & { code?: string | number; killed?: boolean; signal?: string };
           const details: Record<string, unknown> = { plugin: type, network, command, stderr: stderr.trim() };
           if (e.code === 'ENOENT' || e.code === 'EACCES') return reject(notFound(type, this.binDirs, err));
-          if (e.name === 'AbortError' || opts.signal?.aborted) {
+          if (stopped === 'abort') {
             return reject(new IsulaError('CANCELED', `CNI plugin ${type} ${command}${where} canceled`, { cause: err, details }));
           }
-          if (e.killed && e.signal === 'SIGKILL') {
+          if (stopped === 'timeout') {
             return reject(new IsulaError('TIMEOUT', `CNI plugin ${type} ${command}${where} timed out after ${this.timeoutMs} ms`, { cause: err, details }));
           }
           // Spec: on failure a plugin writes {cniVersion, code, msg, details} to stdout and exits non-zero.
@@ -187,6 +193,17 @@ export class CniRunner {
           reject(failed(type, network, command, msg, err, details));
         },
       );
+      const killGroup = (): void => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      };
+      const timer = setTimeout(() => { stopped = 'timeout'; killGroup(); }, this.timeoutMs);
+      const onAbort = (): void => { stopped ??= 'abort'; killGroup(); };
+      if (opts.signal?.aborted === true) onAbort();
+      else opts.signal?.addEventListener('abort', onAbort, { once: true });
       // EPIPE when a plugin exits without reading stdin is reported through the exit status instead.
       child.stdin?.on('error', () => {});
       child.stdin?.end(JSON.stringify(stdin));

@@ -104,46 +104,53 @@ export class CniNetworkDriver implements NetworkDriver {
       // `none` (Docker's): a namespace with loopback only.
       const isNone = names.includes('none');
       if (isNone && names.length > 1) throw new IsulaError('NETWORK_CONFIG_INVALID', 'network none cannot be combined with other networks');
-      const lists: LoadedNetwork[] = [];
-      const dir = isNone ? undefined : await this.#confDirWithDefault();
-      for (const name of dir ? names : []) {
-        const found = this.#lookup(dir as ConfDir, name);
-        if (!found) throw networkNotFound(name);
-        if (!lists.some((l) => l.list.name === found.list.name)) lists.push(found);
-      }
-      // Every binary is found before anything is added: a missing one leaves nothing to undo.
-      for (const type of new Set(['loopback', ...lists.flatMap((l) => l.list.plugins.map((p) => p.type))])) await this.#runner.findPlugin(type);
-      const portTarget = request.portMappings.length === 0 ? -1 : lists.findIndex((l) => l.list.plugins.some((p) => p.capabilities?.['portMappings'] === true));
-      if (request.portMappings.length > 0 && portTarget < 0) {
-        throw new IsulaError('NETWORK_CONFIG_INVALID', isNone
-          ? 'cannot publish ports of a container on network none'
-          : `cannot publish ports: no plugin of network(s) ${lists.map((l) => l.list.name).join(', ')} has the portMappings capability`);
-      }
-      const ifNames = interfaceNames(request.ifName, lists.length);
+      // From the conf lookup until the attachment is in the cache, under the conf lock: a
+      // concurrent `network rm` either sees this user or runs before the lookup.
+      // The default network's conflist is written (under the conf lock) before taking it here.
+      if (!isNone) await this.#confDirWithDefault();
+      const entry = await this.#mutex.run('conf', async () => {
+        const lists: LoadedNetwork[] = [];
+        const dir = isNone ? undefined : await loadConfDir(this.confDir);
+        for (const name of dir ? names : []) {
+          const found = this.#lookup(dir as ConfDir, name);
+          if (!found) throw networkNotFound(name);
+          if (!lists.some((l) => l.list.name === found.list.name)) lists.push(found);
+        }
+        // Every binary is found before anything is added: a missing one leaves nothing to undo.
+        for (const type of new Set(['loopback', ...lists.flatMap((l) => l.list.plugins.map((p) => p.type))])) await this.#runner.findPlugin(type);
+        const portTarget = request.portMappings.length === 0 ? -1 : lists.findIndex((l) => l.list.plugins.some((p) => p.capabilities?.['portMappings'] === true));
+        if (request.portMappings.length > 0 && portTarget < 0) {
+          throw new IsulaError('NETWORK_CONFIG_INVALID', isNone
+            ? 'cannot publish ports of a container on network none'
+            : `cannot publish ports: no plugin of network(s) ${lists.map((l) => l.list.name).join(', ')} has the portMappings capability`);
+        }
+        const ifNames = interfaceNames(request.ifName, lists.length);
 
-      await this.#cache.entries();
-      // Ports are chosen and recorded under one lock, so two attachments never take the same one.
-      const entry = await this.#mutex.run('ports', async () => {
-        const mappings = await this.#allocatePorts(request.id, request.portMappings);
-        const planned: CacheEntry = {
-          schemaVersion: CACHE_SCHEMA_VERSION,
-          id: request.id,
-          netnsPath,
-          netnsInode,
-          request: structuredClone(request),
-          loopback: { config: { ...LOOPBACK_CONF } },
-          networks: lists.map((l, i): CachedNetwork => ({
-            name: l.list.name,
-            file: l.file,
-            ifName: ifNames[i] as string,
-            config: l.list.raw,
-            portMappings: i === portTarget ? mappings : [],
-          })),
-          complete: false,
-          created: new Date().toISOString(),
-        };
-        this.#cache.remember(planned);
-        return planned;
+        await this.#cache.entries();
+        // Ports are chosen and recorded under one lock, so two attachments never take the same one.
+        return this.#mutex.run('ports', async () => {
+          const mappings = await this.#allocatePorts(request.id, request.portMappings);
+          const planned: CacheEntry = {
+            schemaVersion: CACHE_SCHEMA_VERSION,
+            id: request.id,
+            netnsPath,
+            netnsInode,
+            request: structuredClone(request),
+            loopback: { config: { ...LOOPBACK_CONF } },
+            networks: lists.map((l, i): CachedNetwork => ({
+              name: l.list.name,
+              file: l.file,
+              ifName: ifNames[i] as string,
+              config: l.list.raw,
+              portMappings: i === portTarget ? mappings : [],
+            })),
+            complete: false,
+            created: new Date().toISOString(),
+          };
+          this.#cache.remember(planned);
+          return planned;
+        });
+
       });
 
       let reached = -1; // the last network whose ADD started
@@ -157,6 +164,8 @@ export class CniNetworkDriver implements NetworkDriver {
             ...opts,
             onResult: (partial) => { net.result = partial; },
           });
+          // On disk at once: after a crash here, DEL gets its prevResult (firewall's rules need it).
+          await this.#cache.put(entry);
         }
         entry.complete = true;
         await this.#cache.put(entry);
@@ -178,11 +187,24 @@ export class CniNetworkDriver implements NetworkDriver {
         return;
       }
       const started = Date.now();
-      await this.#delEntry(entry, netnsPath ?? entry.netnsPath, opts);
+      // No overall signal: DEL must run to its end (each plugin is bounded by pluginTimeout), or
+      // a slow first plugin would leave the later ones (bridge: the lease) never run.
+      void opts;
+      await this.#delEntry(entry, netnsPath ?? entry.netnsPath, {});
       // Last: while DEL may still be needed, the entry stays for a retry.
       await this.#cache.delete(entry.id);
       this.#log.info({ container: entry.id, networks: entry.networks.map((n) => n.name), durationMs: Date.now() - started }, 'network detached');
     });
+  }
+
+  /** Detaches what the cache still holds for containers the engine no longer has. */
+  async sweep(known: ReadonlySet<string>, opts: DriverCallOptions): Promise<void> {
+    for (const entry of (await this.#cache.entries()).values()) {
+      if (known.has(entry.id)) continue;
+      this.#log.warn({ container: entry.id }, 'detaching the network of a container that no longer exists');
+      await this.detach(entry.netnsPath, { id: entry.id, networks: [], portMappings: [] }, opts)
+        .catch((err: unknown) => this.#log.warn({ err, container: entry.id }, 'sweeping a stale CNI attachment failed'));
+    }
   }
 
   async check(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void> {
@@ -251,10 +273,10 @@ export class CniNetworkDriver implements NetworkDriver {
         this.#log.warn({ err, container: entry.id, network: net.name }, 'CNI DEL failed');
         first ??= err;
       }
-      if (!live) {
-        const masq = list.plugins.some((p) => MASQ_PLUGINS.includes(p.type) && p['ipMasq'] === true);
-        if (masq) await teardownIpMasq(list.name, entry.id, sandboxIps(net.result), this.#log);
-      }
+      // Idempotent, so always: bridge skips its own masquerade teardown when it finds no eth0,
+      // which a reused nsfs inode can make look like a live namespace.
+      const masq = list.plugins.some((p) => MASQ_PLUGINS.includes(p.type) && p['ipMasq'] === true);
+      if (masq && net.result !== undefined) await teardownIpMasq(list.name, entry.id, sandboxIps(net.result), this.#log);
     }
     if (live) {
       try {
@@ -404,7 +426,8 @@ export class CniNetworkDriver implements NetworkDriver {
       if (net.meta !== undefined) {
         const first = net.plugins[0];
         const bridge = first?.type === 'bridge' ? first['bridge'] : undefined;
-        if (typeof bridge === 'string' && IFNAME.test(bridge)) {
+        // Only the device isula named for this network: a hand-copied conflist may point at another engine's bridge.
+        if (typeof bridge === 'string' && IFNAME.test(bridge) && bridge === bridgeNameFor(net.name, this.confDir)) {
           await deleteLink(bridge, this.#log);
           await removeBridgeIsolation(bridge, this.#log);
         }

@@ -173,6 +173,25 @@ test('after a restart, with the conflist deleted, detach cleans up from the cach
   assert.ok(!stdout.includes(ipOf(results)), 'the address is gone from the namespace');
 });
 
+test('sweep at start detaches what the cache holds for containers the engine no longer has, and keeps the known ones', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const [gone, kept] = [newId(), newId()];
+  const [nsGone, nsKept] = [env.netns('gone'), env.netns('kept')];
+  env.track.ids.add(gone).add(kept);
+  await env.driver().attach(nsGone, req(gone, { portMappings: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] }), { signal: signal() });
+  await env.driver().attach(nsKept, req(kept), { signal: signal() });
+  // A new daemon whose engine only knows `kept` (gone was removed while its detach failed).
+  await env.driver().sweep(new Set([kept]), { signal: signal() });
+  // (The bridge keeps one veth: kept's.)
+  assert.deepEqual(leasesOf(env.ipamDir, gone), [], 'no lease of the swept container');
+  assert.equal((await portsOf(env.bridge)).length, 1, 'only the known container\'s veth is left');
+  assert.ok(!fs.existsSync(path.join(env.graph, 'cni', 'cache', `${gone}.json`)), 'its cache entry is gone');
+  const rules = (await run('iptables-save', [])).stdout;
+  assert.ok(!rules.includes(gone), 'no iptables rule mentions it');
+  assert.equal(leasesOf(env.ipamDir, kept).length, 1, 'the known container keeps its address');
+  assert.ok(fs.existsSync(path.join(env.graph, 'cni', 'cache', `${kept}.json`)));
+});
+
 test('an unknown network, a malformed conflist and a missing plugin fail with their codes and leave nothing', { skip }, async (t) => {
   const env = makeEnv(t);
   const driver = env.driver();

@@ -106,7 +106,7 @@ export function registerNetworkRoutes(api: ApiServer, source: NetworkSource): vo
 
   api.route('DELETE', '/networks/:id', async ({ params, res, signal }) => {
     const n = await find(source, params['id'] ?? '', signal);
-    if (n.isDefault) throw new IsulaError('CONTAINER_STATE_CONFLICT', `${n.name} is a pre-defined network and cannot be removed`);
+    if (n.isDefault) throw new IsulaError('NETWORK_CONFIG_INVALID', `${n.name} is a pre-defined network and cannot be removed`, { httpStatus: 403 });
     const users = source.containers().filter((r) => (r.Network?.Results ?? []).some((x) => x.network === n.name));
     if (users.length > 0) throw new IsulaError('NETWORK_IN_USE', `error while removing network: network ${n.name} id ${n.id} has active endpoints (${users.map((u) => u.Name).join(', ')})`);
     await managing(source).remove(n.name, { signal });

@@ -65,9 +65,12 @@ export interface AttachSink {
 
 interface Live {
   record: ContainerRecord;
-  /** Resolves after the current run's exit was recorded. */
+  /** Resolves after the current run's exit was handled (recorded and cleaned up: runtime, network, mounts). */
   exited?: Promise<void>;
   markExited?: () => void;
+  /** Resolves as soon as the exit is on disk, before the clean-up: what stop's and rm's timeouts watch. */
+  exitRecorded?: Promise<void>;
+  markRecorded?: () => void;
   restartTimer?: NodeJS.Timeout | undefined;
   /** Attach clients waiting for the container's start. */
   pendingAttach: AttachSink[];
@@ -497,6 +500,7 @@ export class ContainerManager {
     let mark!: () => void;
     live.exited = new Promise<void>((resolve) => { mark = resolve; });
     live.markExited = mark;
+    live.exitRecorded = new Promise<void>((resolve) => { live.markRecorded = resolve; });
     const ref = this.#ref(live.record);
     const startedAt = Date.now();
     runtime.wait(ref, { signal: this.#shutdown.signal }).then(
@@ -530,6 +534,9 @@ export class ContainerManager {
       // The exit is on disk before the runtime's traces (exit file, cgroup) go: a crash in
       // between leaves a record restore can finish, not a running one with a lost code.
       await saveRecord(this.containerDir(record.Id), record);
+      // stop's and rm's timeouts watch this, not the clean-up below: a slow network teardown
+      // must not make them think the container did not die (they still wait for the clean-up).
+      live.markRecorded?.();
       const signal = AbortSignal.timeout(KILL_WAIT_MS);
       await runtime.delete(this.#ref(record), { signal, force: true }).then(
         () => { delete record.DriverData; },
@@ -622,16 +629,19 @@ export class ContainerManager {
     const t = timeoutSec ?? live.record.Config.StopTimeout ?? 10;
     const stopSignal = live.record.Config.StopSignal ?? 'SIGTERM';
     const exited = live.exited;
+    const recorded = live.exitRecorded ?? exited;
     await this.#signal(live, stopSignal, signal);
     // As Docker's stop: a `kill` event for each signal sent.
     this.#emit(live.record, 'kill', { signal: String(signalNumber(stopSignal)) });
     if (live.record.State.Status === 'paused') await this.#resumeQuietly(live, signal);
-    if (exited !== undefined && !(await within(exited, t < 0 ? undefined : t * 1000, signal))) {
+    if (recorded !== undefined && !(await within(recorded, t < 0 ? undefined : t * 1000, signal))) {
       this.#log.info({ id: live.record.Id, timeoutSec: t }, `container did not exit on ${stopSignal}; killing it`);
       await this.#signal(live, 'SIGKILL', signal);
       this.#emit(live.record, 'kill', { signal: '9' });
-      if (!(await within(exited, KILL_WAIT_MS, signal))) throw new IsulaError('TIMEOUT', `container ${live.record.Id.slice(0, 12)} did not exit after SIGKILL`);
+      if (!(await within(recorded, KILL_WAIT_MS, signal))) throw new IsulaError('TIMEOUT', `container ${live.record.Id.slice(0, 12)} did not exit after SIGKILL`);
     }
+    // As Docker's: stop answers once the exit's clean-up (the network released) is done.
+    if (exited !== undefined) await exited;
     this.#emit(live.record, 'stop');
     return 'stopped';
   }
@@ -813,11 +823,14 @@ export class ContainerManager {
       if (step === 'removed') break;
       if (attempt > 0) throw new IsulaError('TIMEOUT', `container ${id.slice(0, 12)} is still running after SIGKILL; not removed`);
       const exited = live.exited;
+      const recorded = live.exitRecorded ?? exited;
       await this.#signal(live, 'SIGKILL', signal);
       await this.#resumeQuietly(live, signal);
-      if (exited !== undefined && !(await within(exited, KILL_WAIT_MS, signal))) {
+      if (recorded !== undefined && !(await within(recorded, KILL_WAIT_MS, signal))) {
         throw new IsulaError('TIMEOUT', `container ${id.slice(0, 12)} did not exit after SIGKILL; not removed`);
       }
+      // The exit's clean-up finishes under the container lock, which the next attempt takes.
+      if (exited !== undefined) await exited;
     }
     this.#logRotation.untrack(this.logPath(live.record));
     this.#emit(live.record, 'destroy');
@@ -941,7 +954,9 @@ export class ContainerManager {
       }
     }));
     // Namespaces of containers that are gone (a crash inside rm) are detached and removed.
-    await this.#network.sweep(new Set(this.#byId.keys())).catch((err: unknown) => this.#log.warn({ err }, 'sweeping network namespaces failed'));
+    // Every id with a directory counts as known, also one whose record could not be read
+    // (it may be running: its namespace must not be touched).
+    await this.#network.sweep(new Set(ids)).catch((err: unknown) => this.#log.warn({ err }, 'sweeping network namespaces failed'));
     for (const live of restarts) {
       live.record.State.Status = 'restarting';
       live.restartTimer = setTimeout(() => { void this.#restartNow(live); }, 0);

@@ -111,6 +111,16 @@ export class ContainerNetworking {
   /** At create: the network named by `--network` must exist (NETWORK_NOT_FOUND otherwise); --ip and --mac-address well formed. */
   async validate(record: ContainerRecord, signal: AbortSignal): Promise<void> {
     const plan = this.plan(record);
+    if (plan.kind === 'container' || plan.kind === 'host' || plan.kind === 'none') {
+      const hc = record.HostConfig;
+      const publishes = Object.keys(hc.PortBindings ?? {}).length > 0 || hc.PublishAllPorts === true;
+      // Docker's conflicts: the namespace is not this container's to configure.
+      if (publishes && plan.kind !== 'host') throw new IsulaError('CONTAINER_CONFIG_INVALID', `conflicting options: port publishing and the ${plan.kind} network mode`);
+      if ((record.Config.MacAddress ?? '') !== '') throw new IsulaError('CONTAINER_CONFIG_INVALID', `conflicting options: mac-address and the ${plan.kind} network mode`);
+      if (Object.values(record.NetworkingConfig?.EndpointsConfig ?? {}).some((e) => (e?.IPAMConfig?.IPv4Address ?? '') !== '')) {
+        throw new IsulaError('CONTAINER_CONFIG_INVALID', `conflicting options: ip and the ${plan.kind} network mode`);
+      }
+    }
     endpointArgs(record, plan.kind === 'attach' ? plan.networks : []);
     if (plan.kind !== 'attach') {
       if (plan.kind === 'private' && !['', 'default', 'bridge'].includes(record.HostConfig.NetworkMode ?? '')) {
@@ -155,15 +165,19 @@ export class ContainerNetworking {
   async teardown(record: ContainerRecord): Promise<void> {
     const net = record.Network;
     const file = net?.SandboxKey ?? this.netnsPath(record.Id);
-    const exists = await fs.lstat(file).then(() => true, () => false);
-    if (net === undefined && !exists) return;
-    await this.#detach(file, { id: record.Id, networks: net?.Networks ?? [], portMappings: net?.PortMappings ?? [] })
-      .catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'detaching the network failed'));
+    // Always asked: after a detach that failed earlier, the plugin still holds the attachment
+    // (its lease, its ports) even once the record and the namespace are gone.
+    if (this.pluginLoaded) {
+      await this.#detach(file, { id: record.Id, networks: net?.Networks ?? [], portMappings: net?.PortMappings ?? [] })
+        .catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'detaching the network failed'));
+    }
     await this.#removeNetns(file);
   }
 
   /** Namespaces under `<state>/netns` whose container is gone (a crash between rm's steps). */
   async sweep(known: ReadonlySet<string>): Promise<void> {
+    // The drivers' own attachments of containers that are gone (a detach that failed, then rm).
+    for (const d of this.#drivers()) await d.sweep?.(known, { signal: AbortSignal.timeout(300_000) }).catch((err: unknown) => this.#log.warn({ err, driver: d.name }, 'network driver sweep failed'));
     const entries = await fs.readdir(this.#dir).catch(() => [] as string[]);
     for (const id of entries) {
       if (known.has(id)) continue;
@@ -190,7 +204,8 @@ export class ContainerNetworking {
   }
 
   async #createNetns(file: string): Promise<void> {
-    this.#dirReady ??= this.#prepareDir();
+    // A failed preparation is tried again by the next start, not remembered.
+    this.#dirReady ??= this.#prepareDir().catch((err: unknown) => { this.#dirReady = undefined; throw err; });
     await this.#dirReady;
     await this.#removeNetns(file);
     await fs.writeFile(file, '', { mode: 0o600 });
@@ -208,10 +223,9 @@ export class ContainerNetworking {
     const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
     const real = await fs.realpath(this.#dir);
     const isMount = mountinfo.split('\n').some((l) => l.split(' ')[4] === real);
-    if (!isMount) {
-      await run('mount', ['--bind', real, real], { timeout: 30_000 });
-      await run('mount', ['--make-private', real], { timeout: 30_000 });
-    }
+    if (!isMount) await run('mount', ['--bind', real, real], { timeout: 30_000 });
+    // Also when it was a mount already (a crash between the two steps).
+    await run('mount', ['--make-private', real], { timeout: 30_000 });
   }
 
   async #removeNetns(file: string): Promise<void> {

@@ -70,6 +70,8 @@ function networkKey(r: ContainerRecord, i: number, fallback: string): string {
 /** `{"80/tcp": [{HostIp, HostPort}]}`: the mappings in effect, and exposed ports without one as null. */
 export function portsView(r: ContainerRecord): Record<string, { HostIp: string; HostPort: string }[] | null> {
   const out: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
+  // Docker shows ports only while the container runs (its sandbox exists).
+  if (r.Network === undefined && r.State.Status !== 'running' && r.State.Status !== 'paused') return out;
   for (const key of Object.keys(r.Config.ExposedPorts ?? {})) out[key.includes('/') ? key : `${key}/tcp`] = null;
   const mappings = r.Network?.Results.find((x) => x.portMappings !== undefined)?.portMappings ?? [];
   for (const m of mappings) {

@@ -89,4 +89,9 @@ export interface NetworkDriver {
   remove?(name: string, opts: DriverCallOptions): Promise<void>;
   /** The network a name (or an alias such as `bridge`) means, or undefined. */
   resolve?(name: string, opts: DriverCallOptions): Promise<NetworkInfo | undefined>;
+  /**
+   * At daemon start: detach whatever the driver still holds for ids not in
+   * `known` (containers removed while a detach failed). Optional (plugin API 1.4).
+   */
+  sweep?(known: ReadonlySet<string>, opts: DriverCallOptions): Promise<void>;
 }
