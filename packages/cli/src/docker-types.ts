@@ -25,6 +25,17 @@ export interface ContainerConfig {
   Labels?: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  Healthcheck?: HealthConfig;
+}
+
+/** API v1.41 HealthConfig (durations in nanoseconds); `ExitOnUnhealthy` is iSulad's. */
+export interface HealthConfig {
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  Retries?: number;
+  ExitOnUnhealthy?: boolean;
 }
 
 export interface ContainerCreateBody extends ContainerConfig {

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import type { ContainerCreateBody, DeviceMapping, HostConfig, MountSpec, PortBinding, Resources, RestartPolicy, Ulimit } from './docker-types.js';
+import type { ContainerCreateBody, DeviceMapping, HealthConfig, HostConfig, MountSpec, PortBinding, Resources, RestartPolicy, Ulimit } from './docker-types.js';
+import { parseGoDuration } from './timestamps.js';
 import { UsageError } from './usage-error.js';
 
 /** What commander collects for create/run: raw strings, checked by `buildCreateBody`. */
@@ -81,6 +82,13 @@ export interface RunFlags {
   pull?: string;
   quiet?: boolean;
   platform?: string;
+  healthCmd?: string;
+  healthInterval?: string;
+  healthTimeout?: string;
+  healthStartPeriod?: string;
+  healthRetries?: string;
+  healthExitOnUnhealthy?: boolean;
+  noHealthcheck?: boolean;
 }
 
 export interface Deps {
@@ -176,6 +184,14 @@ export function addCreateFlags(cmd: Command): Command {
     .option('--log-driver <driver>', 'logging driver for the container');
   list('--log-opt <key=value>', 'log driver options; repeatable');
   cmd
+    .option('--health-cmd <command>', 'command to run to check health (run by /bin/sh -c)')
+    .option('--health-interval <duration>', 'time between running the check (ms|s|m|h)')
+    .option('--health-timeout <duration>', 'maximum time to allow one check to run (ms|s|m|h)')
+    .option('--health-start-period <duration>', 'start period for the container to initialize before starting health-retries countdown (ms|s|m|h)')
+    .option('--health-retries <int>', 'consecutive failures needed to report unhealthy')
+    .option('--health-exit-on-unhealthy', 'stop the container when it becomes unhealthy (iSulad)')
+    .option('--no-healthcheck', 'disable any container-specified HEALTHCHECK');
+  cmd
     .option('--pull <policy>', 'pull the image before creating: always, missing (default) or never')
     .option('-q, --quiet', 'suppress the pull output')
     .option('--platform <os/arch[/variant]>', 'platform to pull when the image is pulled');
@@ -192,8 +208,10 @@ export function parsePullPolicy(value: string | undefined): PullPolicy {
 }
 
 /** Commander's values for the hidden aliases, folded into their flags. */
-export function foldAliases(opts: RunFlags & { dnsOpt?: string[]; net?: string }): RunFlags {
-  const { dnsOpt, net, ...rest } = opts;
+export function foldAliases(opts: RunFlags & { dnsOpt?: string[]; net?: string; healthcheck?: boolean }): RunFlags {
+  // Commander stores `--no-healthcheck` as `healthcheck: false` (true when absent).
+  const { dnsOpt, net, healthcheck, ...rest } = opts;
+  if (healthcheck === false) rest.noHealthcheck = true;
   if (dnsOpt !== undefined) rest.dnsOption = [...(rest.dnsOption ?? []), ...dnsOpt];
   if (net !== undefined && rest.network === undefined) rest.network = net;
   return rest;
@@ -498,6 +516,40 @@ function securityOpt(value: string, deps: Deps): string {
 const ATTACHABLE = ['stdin', 'stdout', 'stderr'];
 
 /**
+ * docker's health check flags → `Config.Healthcheck` (undefined when none is
+ * given). As docker, a zero value counts as not given and is left out; the
+ * durations are Go durations, sent in nanoseconds. iSulad's
+ * `--health-exit-on-unhealthy` adds `ExitOnUnhealthy`.
+ */
+export function buildHealthcheck(f: RunFlags): HealthConfig | undefined {
+  const duration = (flag: string, v: string | undefined) => one(flag, v, (s) => Math.round(parseGoDuration(s))) ?? 0;
+  const interval = duration('--health-interval', f.healthInterval);
+  const timeout = duration('--health-timeout', f.healthTimeout);
+  const startPeriod = duration('--health-start-period', f.healthStartPeriod);
+  const retries = one('--health-retries', f.healthRetries, (s) => parseInteger('--health-retries', s)) ?? 0;
+  const cmd = f.healthCmd ?? '';
+  const exitOnUnhealthy = f.healthExitOnUnhealthy === true;
+  const haveSettings = cmd !== '' || interval !== 0 || timeout !== 0 || startPeriod !== 0 || retries !== 0 || exitOnUnhealthy;
+  if (f.noHealthcheck) {
+    if (haveSettings) throw new UsageError('--no-healthcheck conflicts with --health-* options');
+    return { Test: ['NONE'] };
+  }
+  if (!haveSettings) return undefined;
+  if (interval < 0) throw new UsageError('--health-interval cannot be negative');
+  if (timeout < 0) throw new UsageError('--health-timeout cannot be negative');
+  if (retries < 0) throw new UsageError('--health-retries cannot be negative');
+  if (startPeriod < 0) throw new UsageError('--health-start-period cannot be negative');
+  const hc: HealthConfig = {};
+  if (cmd !== '') hc.Test = ['CMD-SHELL', cmd];
+  if (interval !== 0) hc.Interval = interval;
+  if (timeout !== 0) hc.Timeout = timeout;
+  if (startPeriod !== 0) hc.StartPeriod = startPeriod;
+  if (retries !== 0) hc.Retries = retries;
+  if (exitOnUnhealthy) hc.ExitOnUnhealthy = true;
+  return hc;
+}
+
+/**
  * The create request for `flags` (docker's `parse()`): the container name and
  * the body. `args` is `[image, ...command]`. Throws UsageError naming the flag.
  */
@@ -645,6 +697,8 @@ export function buildCreateBody(flags: RunFlags, image: string, command: readonl
   if (Object.keys(volumes).length > 0) body.Volumes = volumes;
   if (f.stopSignal !== undefined) body.StopSignal = f.stopSignal;
   if (f.stopTimeout !== undefined) body.StopTimeout = parseInteger('--stop-timeout', f.stopTimeout);
+  const healthcheck = buildHealthcheck(f);
+  if (healthcheck !== undefined) body.Healthcheck = healthcheck;
   if (f.macAddress !== undefined) {
     if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(f.macAddress)) throw new UsageError(`invalid argument "${f.macAddress}" for "--mac-address" flag: invalid MAC address`);
     body.MacAddress = f.macAddress.toLowerCase();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  buildCreateBody, buildResources, parseCpus, parseDevice, parseKeyValueFile, parseMount, parsePortSpecs,
+  addCreateFlags, buildCreateBody, buildHealthcheck, buildResources, foldAliases, parseCpus, parseDevice, parseKeyValueFile, parseMount, parsePortSpecs,
   parseRestartPolicy, parseUlimit, ramInBytes, type Deps, type RunFlags,
 } from '../src/run-options.js';
 import { UsageError } from '../src/usage-error.js';
@@ -203,4 +203,47 @@ test('the whole body: attach defaults, tty, stdin, host config flags, ExternalRo
   assert.throws(() => body({ dns: ['8.8.8'] }), /IP address is not correctly formatted/);
   assert.throws(() => body({ addHost: ['db'] }), /bad format for add-host/);
   assert.throws(() => body({ securityOpt: ['seccomp=/f/nope.json'] }), /opening seccomp profile/);
+});
+
+test('health check flags build Config.Healthcheck as docker does (nanoseconds, only given fields)', () => {
+  assert.equal(body({}).Healthcheck, undefined);
+  assert.equal('Healthcheck' in body({}), false);
+  assert.deepEqual(body({
+    healthCmd: 'curl -f http://localhost/ || exit 1', healthInterval: '1m30s', healthTimeout: '500ms',
+    healthStartPeriod: '10s', healthRetries: '3',
+  }).Healthcheck, {
+    Test: ['CMD-SHELL', 'curl -f http://localhost/ || exit 1'], Interval: 90e9, Timeout: 500e6, StartPeriod: 10e9, Retries: 3,
+  });
+  assert.deepEqual(body({ healthInterval: '30s' }).Healthcheck, { Interval: 30e9 });
+  assert.deepEqual(body({ healthCmd: 'true', healthExitOnUnhealthy: true }).Healthcheck, { Test: ['CMD-SHELL', 'true'], ExitOnUnhealthy: true });
+  assert.deepEqual(body({ noHealthcheck: true }).Healthcheck, { Test: ['NONE'] });
+  // docker: zero values count as not given
+  assert.equal(buildHealthcheck({ healthInterval: '0s', healthRetries: '0' }), undefined);
+  assert.deepEqual(buildHealthcheck({ noHealthcheck: true, healthInterval: '0s' }), { Test: ['NONE'] });
+});
+
+test('health check flag errors use docker wording', () => {
+  const err = (flags: RunFlags, re: RegExp) => assert.throws(() => body(flags), (e: unknown) => e instanceof UsageError && re.test((e as Error).message));
+  err({ noHealthcheck: true, healthCmd: 'true' }, /^--no-healthcheck conflicts with --health-\* options$/);
+  err({ noHealthcheck: true, healthRetries: '2' }, /^--no-healthcheck conflicts with --health-\* options$/);
+  err({ noHealthcheck: true, healthExitOnUnhealthy: true }, /^--no-healthcheck conflicts with --health-\* options$/);
+  err({ healthInterval: '-1s' }, /^--health-interval cannot be negative$/);
+  err({ healthTimeout: '-5ms' }, /^--health-timeout cannot be negative$/);
+  err({ healthStartPeriod: '-1m' }, /^--health-start-period cannot be negative$/);
+  err({ healthRetries: '-1' }, /^--health-retries cannot be negative$/);
+  err({ healthInterval: '30' }, /^invalid argument "30" for "--health-interval" flag: time: /);
+  err({ healthRetries: 'x' }, /^invalid argument "x" for "--health-retries" flag: not an integer$/);
+});
+
+test('--no-healthcheck and --health-* parse through commander', async () => {
+  const { Command } = await import('commander');
+  const parse = (argv: string[]) => {
+    const cmd = addCreateFlags(new Command('create').exitOverride()).argument('<image>');
+    cmd.parse(argv, { from: 'user' });
+    return foldAliases(cmd.opts());
+  };
+  assert.deepEqual(buildHealthcheck(parse(['--no-healthcheck', 'busybox'])), { Test: ['NONE'] });
+  assert.equal(buildHealthcheck(parse(['busybox'])), undefined);
+  assert.deepEqual(buildHealthcheck(parse(['--health-cmd', 'true', '--health-retries', '2', '--health-exit-on-unhealthy', 'busybox'])),
+    { Test: ['CMD-SHELL', 'true'], Retries: 2, ExitOnUnhealthy: true });
 });

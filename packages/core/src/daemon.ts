@@ -19,6 +19,7 @@ import type { NetworkDriver } from './drivers/network.js';
 import { ApiServer } from './api/server.js';
 import { loadConfig, type DaemonConfig, type LogLevel } from './config.js';
 import { ExecManager } from './container/exec.js';
+import { HealthMonitor } from './container/health.js';
 import { ContainerManager } from './container/manager.js';
 import { dockerSpecBuilder } from './container/spec-adapter.js';
 import { acquireDaemonLock, type DaemonLock } from './daemon-lock.js';
@@ -59,6 +60,7 @@ export class Daemon {
   readonly #frontEnds: RunningFrontEnd[] = [];
   readonly #api: ApiServer;
   #containers: ContainerManager | undefined;
+  #health: HealthMonitor | undefined;
   readonly #flushLog: () => void;
   #lock: DaemonLock | undefined;
   #engineId: string | undefined;
@@ -132,7 +134,10 @@ export class Daemon {
     this.#containers = containers;
     await containers.restore();
     registerContainerRoutes(this.#api, containers);
-    registerStreamRoutes(this.#api, containers, new ExecManager(containers, this.log));
+    const execs = new ExecManager(containers, this.log);
+    registerStreamRoutes(this.#api, containers, execs);
+    this.#health = new HealthMonitor({ containers, execs, events: this.events, log: this.log });
+    this.#health.resumeAll();
     registerImageRoutes(this.#api, imageSource);
     registerImageArchiveRoutes(this.#api, imageSource);
     registerRegistryRoutes(this.#api, imageSource);
@@ -230,6 +235,7 @@ export class Daemon {
   async #stop(): Promise<void> {
     this.log.info('isulad stopping');
     await this.#api.close().catch((err: unknown) => this.log.warn({ err }, 'closing the engine API failed'));
+    this.#health?.close();
     this.#containers?.close();
     await this.#containers?.release();
     for (const { frontEnd } of this.#frontEnds.reverse()) {

@@ -23,6 +23,7 @@ import type { ContainerCreateBody, HostConfig } from './docker-types.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { logSettings, resolveLogConfig, type LogSettings } from './log-config.js';
 import { LogRotation } from './log-rotation.js';
+import { mergeHealthcheck, type HealthState } from './health.js';
 import { ContainerNetworking, portMappings } from './network.js';
 import { generateName, LOG_FILE, NAME_PATTERN, readRecord, saveRecord, ZERO_TIME, type ContainerRecord, type ContainerStatus } from './record.js';
 
@@ -284,6 +285,7 @@ export class ContainerManager {
         User: body.User !== undefined && body.User !== '' ? body.User : (imageInfo.config.user ?? ''),
         Labels: { ...(imageInfo.config.labels ?? {}), ...(body.Labels ?? {}) },
         StopSignal: body.StopSignal ?? imageInfo.config.stopSignal ?? 'SIGTERM',
+        ...(mergeHealthcheck(body.Healthcheck, imageInfo.config.healthcheck) !== undefined && { Healthcheck: mergeHealthcheck(body.Healthcheck, imageInfo.config.healthcheck) as Record<string, unknown> }),
       },
       HostConfig: { ...hc, Runtime: runtimeName, LogConfig: resolveLogConfig(hc.LogConfig, this.#deps.config['container-log']) },
       Image: ref.id,
@@ -1036,6 +1038,16 @@ export class ContainerManager {
   }
 
   /** Stops following containers (they keep running); pending restarts are dropped. */
+  /** Health monitor's state change: kept in the record (inspect's State.Health), saved under the container lock. */
+  async setHealth(id: string, health: HealthState): Promise<void> {
+    const live = this.find(id);
+    await this.#mutex.run(live.record.Id, async () => {
+      if (!this.#byId.has(live.record.Id)) return;
+      live.record.State.Health = health;
+      await saveRecord(this.containerDir(live.record.Id), live.record);
+    });
+  }
+
   /** After close(): lets go of host mounts the manager holds when nothing uses them (the netns dir). */
   async release(): Promise<void> {
     await this.#network.close().catch((err: unknown) => this.#log.warn({ err }, 'releasing the netns dir failed'));

@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { ContainerConfig, HostConfig } from './docker-types.js';
+import type { HealthState } from './health.js';
 import type { ContainerNetwork } from './network.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -15,6 +16,8 @@ export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 export interface ContainerState {
   Status: ContainerStatus;
+  /** Health check state while a probe is configured (Docker's State.Health). */
+  Health?: HealthState;
   Pid: number;
   ExitCode: number;
   Error: string;

@@ -26,6 +26,7 @@ export function inspectView(r: ContainerRecord, containerDir: string): Record<st
       Error: st.Error,
       StartedAt: st.StartedAt,
       FinishedAt: st.FinishedAt,
+      ...(st.Health !== undefined && { Health: st.Health }),
     },
     Image: r.Image,
     ResolvConfPath: path.join(containerDir, 'resolv.conf'),
@@ -150,7 +151,11 @@ export function statusText(r: ContainerRecord, now = Date.now()): string {
   const since = (iso: string) => humanDuration(now - Date.parse(iso));
   switch (st) {
     case 'created': return 'Created';
-    case 'running': return `Up ${since(r.State.StartedAt)}`;
+    case 'running': {
+      const health = r.State.Health?.Status;
+      const shown = health === 'starting' ? 'health: starting' : health;
+      return `Up ${since(r.State.StartedAt)}${shown !== undefined ? ` (${shown})` : ''}`;
+    }
     case 'paused': return `Up ${since(r.State.StartedAt)} (Paused)`;
     case 'restarting': return `Restarting (${r.State.ExitCode}) ${since(r.State.FinishedAt)} ago`;
     case 'removing': return 'Removal In Progress';
