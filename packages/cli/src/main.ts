@@ -10,6 +10,7 @@ import { registerArchiveCommands } from './commands-archive.js';
 import { registerContainerCommands } from './commands-containers.js';
 import { registerNetworkCommands } from './commands-network.js';
 import { registerStreamCommands } from './commands-streams.js';
+import { registerVolumeCommands } from './commands-volume.js';
 import { ExitCode, StatusError } from './exit-code.js';
 import { UsageError } from './usage-error.js';
 import { registerImageCommands } from './commands-images.js';
@@ -85,6 +86,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
   registerArchiveCommands(program, () => client(program));
   registerContainerCommands(program, () => client(program));
   registerNetworkCommands(program, () => client(program));
+  registerVolumeCommands(program, () => client(program));
   if (!usesDeclaredCommand(program, argv)) registerStreamCommands(program, () => client(program));
 
   return program;

@@ -4,8 +4,8 @@
  * one. This fake speaks just enough of Docker's API (create, the attach and
  * exec-start upgrades, wait with early headers, start, stop, inspect, exec,
  * logs, top, stats, archive, export, events, resize; pull, push, auth and
- * logout, create's "No such image" when `images` is given, and the `/networks`
- * routes when `networks` is given) to check the order and
+ * logout, create's "No such image" when `images` is given, the `/networks`
+ * routes when `networks` is given, the `/volumes` ones when `volumes` is) to check the order and
  * shape of the CLI's requests and how it maps answers to exit codes. Like
  * the daemon, it ends a stream when the client types the detach keys.
  */
@@ -75,6 +75,20 @@ export interface FakeBehaviour {
   networks?: { Name: string; Id: string; Driver?: string | undefined }[];
   /** `DELETE /networks/{name}` answers 409 NETWORK_IN_USE for these names. */
   networksInUse?: string[];
+  /**
+   * The volumes (docker's Volume); when given, the fake serves `GET
+   * /volumes[?filters=]` (`name` substring, `driver`, `label` k or k=v,
+   * `dangling` against `volumesInUse`, as isulad), `GET /volumes/{name}`,
+   * `POST /volumes/create` (a new volume, or the existing one as docker;
+   * no name: VOLUME_ID), `DELETE /volumes/{name}[?force=1]` and `POST
+   * /volumes/prune[?filters=]` (the unused ones; `label` filters). An unknown
+   * one is isulad's 404 `get X: no such volume`.
+   */
+  volumes?: { Name: string; Driver?: string; Labels?: Record<string, string> | null; Mountpoint?: string; Scope?: string; CreatedAt?: string }[];
+  /** Used by a container: `DELETE` answers 409 VOLUME_IN_USE, prune keeps them, `dangling=false` lists them. */
+  volumesInUse?: string[];
+  /** `POST /volumes/prune`'s SpaceReclaimed, per volume removed (bytes). */
+  volumeSizes?: Record<string, number>;
 }
 
 export interface FakeDaemon {
@@ -97,6 +111,8 @@ export function frame(stream: number, text: string | Buffer): Buffer {
 const ID = 'c0ffee'.padEnd(64, '0');
 /** The id `POST /networks/create` answers with. */
 export const NETWORK_ID = 'beef'.padEnd(64, '0');
+/** The name `POST /volumes/create` gives a volume created without one. */
+export const VOLUME_ID = 'da7a'.padEnd(64, '0');
 const EXEC_ID = 'e0e0'.padEnd(64, '0');
 const CTRL: Record<string, number> = { 'ctrl-a': 1, 'ctrl-p': 16, 'ctrl-q': 17 };
 const keysOf = (spec: string | null | undefined) => Buffer.from((spec || 'ctrl-p,ctrl-q').split(',').map((k) => CTRL[k] ?? k.charCodeAt(0)));
@@ -189,6 +205,50 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
     return json(res, 405, { message: `${method} not allowed`, code: 'API_BAD_REQUEST' });
   };
 
+  const volumes = b.volumes === undefined ? [] : [...b.volumes];
+  const inUse = (name: string) => (b.volumesInUse ?? []).includes(name);
+  const volumeMatches = (v: (typeof volumes)[number], f: Record<string, string[]>) => {
+    const labels = v.Labels ?? {};
+    const labelOk = (want: string) => {
+      const eq = want.indexOf('=');
+      return eq < 0 ? Object.hasOwn(labels, want) : labels[want.slice(0, eq)] === want.slice(eq + 1);
+    };
+    return (f['name'] ?? [v.Name]).some((x) => v.Name.includes(x)) && (f['driver'] ?? [v.Driver ?? 'local']).includes(v.Driver ?? 'local')
+      && (f['label'] ?? []).every(labelOk) && (f['dangling'] ?? []).every((d) => (['true', '1'].includes(d) ? !inUse(v.Name) : inUse(v.Name)));
+  };
+  const serveVolumes = (method: string, route: string, url: URL, res: http.ServerResponse) => {
+    const f = JSON.parse(url.searchParams.get('filters') ?? '{}') as Record<string, string[]>;
+    if (route === '/volumes' && method === 'GET') return json(res, 200, { Volumes: volumes.filter((v) => volumeMatches(v, f)), Warnings: [] });
+    if (route === '/volumes/create' && method === 'POST') {
+      const body = bodies.get(route) as { Name?: string; Driver?: string; Labels?: Record<string, string> };
+      const name = body.Name || VOLUME_ID;
+      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+        return json(res, 400, { message: `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`, code: 'VOLUME_NAME_INVALID' });
+      }
+      let v = volumes.find((x) => x.Name === name);
+      if (v === undefined) {
+        v = { Name: name, Driver: body.Driver ?? 'local', Labels: body.Labels ?? {}, Mountpoint: `/var/lib/isulad/volumes/${name}/_data`, Scope: 'local' };
+        volumes.push(v);
+      }
+      return json(res, 201, v);
+    }
+    if (route === '/volumes/prune' && method === 'POST') {
+      const gone = volumes.filter((v) => !inUse(v.Name) && volumeMatches(v, { label: f['label'] ?? [] }));
+      for (const v of gone) volumes.splice(volumes.indexOf(v), 1);
+      return json(res, 200, { VolumesDeleted: gone.map((v) => v.Name), SpaceReclaimed: gone.reduce((n, v) => n + (b.volumeSizes?.[v.Name] ?? 0), 0) });
+    }
+    const ref = decodeURIComponent(route.slice('/volumes/'.length));
+    const v = volumes.find((x) => x.Name === ref);
+    if (v === undefined) return json(res, 404, { message: `get ${ref}: no such volume`, code: 'VOLUME_NOT_FOUND' });
+    if (method === 'GET') return json(res, 200, v);
+    if (method === 'DELETE') {
+      if (inUse(v.Name)) return json(res, 409, { message: `remove ${v.Name}: volume is in use - [${ID}]`, code: 'VOLUME_IN_USE' });
+      volumes.splice(volumes.indexOf(v), 1);
+      return res.writeHead(204).end();
+    }
+    return json(res, 405, { message: `${method} not allowed`, code: 'API_BAD_REQUEST' });
+  };
+
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -201,6 +261,7 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
     }
     const name = decodeURIComponent(route.split('/')[2] ?? '');
     if (b.networks !== undefined && (route === '/networks' || route.startsWith('/networks/'))) return serveNetworks(req.method ?? 'GET', route, url, res);
+    if (b.volumes !== undefined && (route === '/volumes' || route.startsWith('/volumes/'))) return serveVolumes(req.method ?? 'GET', route, url, res);
     if (route === '/containers/create') {
       if (b.createError) return json(res, b.createError.status, b.createError);
       const image = (bodies.get(route) as { Image?: string }).Image ?? '';

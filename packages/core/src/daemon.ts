@@ -12,6 +12,7 @@ import { registerImageArchiveRoutes } from './api/image-archive-routes.js';
 import { registerImageRoutes } from './api/image-routes.js';
 import { registerRegistryRoutes } from './api/registry-routes.js';
 import { registerNetworkRoutes } from './api/network-routes.js';
+import { registerVolumeRoutes } from './api/volume-routes.js';
 import { registerStreamRoutes } from './api/stream-routes.js';
 import { registerSystemRoutes } from './api/system-routes.js';
 import type { ImageDriver } from './drivers/image.js';
@@ -134,6 +135,7 @@ export class Daemon {
     this.#containers = containers;
     await containers.restore();
     registerContainerRoutes(this.#api, containers);
+    registerVolumeRoutes(this.#api, containers, this.events);
     const execs = new ExecManager(containers, this.log);
     registerStreamRoutes(this.#api, containers, execs);
     this.#health = new HealthMonitor({ containers, execs, events: this.events, log: this.log });

@@ -93,6 +93,12 @@ export const ERROR_CODES = Object.freeze({
   NETWORK_PLUGIN_FAILED: 'internal',
   /** A published host port is taken (`port is already allocated`). */
   NETWORK_PORT_IN_USE: 'conflict',
+  // volumes
+  VOLUME_NOT_FOUND: 'notFound',
+  /** A volume a container refers to (`isula volume rm`); the message names the containers. */
+  VOLUME_IN_USE: 'conflict',
+  /** A name with characters outside [a-zA-Z0-9_.-] (a `/` ...), or driver options the local driver lacks. */
+  VOLUME_NAME_INVALID: 'invalidArgument',
   // containers
   CONTAINER_NOT_FOUND: 'notFound',
   CONTAINER_ID_AMBIGUOUS: 'invalidArgument',

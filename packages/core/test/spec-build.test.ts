@@ -289,7 +289,7 @@ test('network mode host shares the host network namespace; a netns path is joine
   await assert.rejects(build(input(base, { hostConfig: { NetworkMode: 'host', Sysctls: { 'net.ipv4.ip_forward': '1' } } })), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));
 });
 
-test('binds: missing -v source is created, user mounts replace defaults, volumes are refused', async (t) => {
+test('binds: missing -v source is created, user mounts replace defaults, volumes become binds of their directories', async (t) => {
   const base = await tempRootfs(t);
   const missing = path.join(base.dir, 'created-by-bind');
   const { spec } = await build(input(base, { hostConfig: { Binds: [`${missing}:/in`, `${base.dir}:/etc/hosts:ro`], Tmpfs: { '/dev/shm': 'size=1m' } } }));
@@ -299,8 +299,17 @@ test('binds: missing -v source is created, user mounts replace defaults, volumes
   assert.equal(spec.mounts.find((m) => m.destination === '/etc/hosts')?.source, base.dir);
   assert.equal(spec.mounts.filter((m) => m.destination === '/dev/shm').length, 1);
   assert.ok(spec.mounts.find((m) => m.destination === '/dev/shm')?.options?.includes('size=1m'));
-  await assert.rejects(build(input(base, { hostConfig: { Binds: ['myvol:/data'] } })), (e) => isIsulaError(e, 'NOT_IMPLEMENTED'));
-  await assert.rejects(build(input(base, { hostConfig: { Mounts: [{ Type: 'volume', Source: 'v', Target: '/v' }] } })), (e) => isIsulaError(e, 'NOT_IMPLEMENTED'));
+  // Volumes become binds of the directories the container domain resolved; an unresolved one is a bug, not user input.
+  const vols = (await build(input(base, { hostConfig: { Binds: ['myvol:/data:ro'], Mounts: [{ Type: 'volume', Source: 'v', Target: '/v' }] }, volumes: [
+    { destination: '/data', source: '/var/lib/isulad/volumes/myvol/_data', readOnly: false },
+    { destination: '/v', source: '/var/lib/isulad/volumes/v/_data', readOnly: false },
+    { destination: '/anon', source: '/var/lib/isulad/volumes/abc/_data', readOnly: false },
+  ] }))).spec;
+  assert.deepEqual(vols.mounts.find((m) => m.destination === '/data'), { destination: '/data', type: 'bind', source: '/var/lib/isulad/volumes/myvol/_data', options: ['rbind', 'ro', 'rprivate'] });
+  assert.equal(vols.mounts.find((m) => m.destination === '/v')?.source, '/var/lib/isulad/volumes/v/_data');
+  assert.equal(vols.mounts.find((m) => m.destination === '/anon')?.source, '/var/lib/isulad/volumes/abc/_data');
+  await assert.rejects(build(input(base, { hostConfig: { Binds: ['myvol:/data'] } })), (e) => isIsulaError(e, 'INTERNAL'));
+  await assert.rejects(build(input(base, { hostConfig: { Binds: ['my/vol:/data'] } })), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));
   await assert.rejects(build(input(base, { hostConfig: { Binds: [`${base.dir}:relative`] } })), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));
   await assert.rejects(build(input(base, { hostConfig: { Binds: [`${base.dir}:/x:rx`] } })), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));
   await assert.rejects(build(input(base, { hostConfig: { Tmpfs: { run: '' } } })), (e) => isIsulaError(e, 'CONTAINER_CONFIG_INVALID'));

@@ -117,7 +117,7 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
 
   api.route('DELETE', '/containers/:id', async ({ params, query, signal }) => {
     if (bool(query.get('link'))) throw new IsulaError('NOT_IMPLEMENTED', 'container links are not supported');
-    await manager.remove(param(params['id']), { force: bool(query.get('force')) }, signal);
+    await manager.remove(param(params['id']), { force: bool(query.get('force')), volumes: bool(query.get('v')) }, signal);
     return undefined;
   });
 

@@ -7,9 +7,11 @@
  * waits inside stop/kill/rm, which run outside the lock so the exit handler
  * can record the exit meanwhile.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config.js';
 import type { ImageDriver, ImageRef, ImageRuntimeConfig } from '../drivers/image.js';
@@ -25,6 +27,8 @@ import { logSettings, resolveLogConfig, type LogSettings } from './log-config.js
 import { LogRotation } from './log-rotation.js';
 import { mergeHealthcheck, type HealthState } from './health.js';
 import { ContainerNetworking, portMappings } from './network.js';
+import { VolumeStore, type VolumeMount, type VolumeRecord } from './volumes.js';
+import { parseUserMounts } from '../spec/mounts.js';
 import { generateName, LOG_FILE, NAME_PATTERN, readRecord, saveRecord, ZERO_TIME, type ContainerRecord, type ContainerStatus } from './record.js';
 
 /** What core needs from the spec builder (packages/core/src/spec). */
@@ -35,7 +39,7 @@ export interface SpecBuilder {
   command(body: ContainerCreateBody, image: ImageRuntimeConfig): { path: string; args: string[] };
   /** Writes hostname, hosts and resolv.conf into the container's directory. */
   writeFiles(containerDir: string, record: ContainerRecord): Promise<void>;
-  build(input: { record: ContainerRecord; image: ImageRuntimeConfig; rootfs: string; containerDir: string; cgroupsPath: string; netnsPath?: string }): Promise<{ spec: OciSpec; warnings: string[] }>;
+  build(input: { record: ContainerRecord; image: ImageRuntimeConfig; rootfs: string; containerDir: string; cgroupsPath: string; netnsPath?: string; volumeDir?: (name: string) => string }): Promise<{ spec: OciSpec; warnings: string[] }>;
   /** Docker's resource fields of a HostConfig as the runtime driver's update. */
   resources(hc: HostConfig): ResourceUpdate;
 }
@@ -83,6 +87,7 @@ interface Live {
   rootfsUsers?: number;
 }
 
+const execFileP = promisify(execFile);
 const RUNNING_STATES: ReadonlySet<ContainerStatus> = new Set(['running', 'paused', 'restarting']);
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 60_000;
@@ -94,6 +99,7 @@ const OP_TIMEOUT_MS = 120_000;
 export class ContainerManager {
   readonly #deps: ContainerManagerDeps;
   readonly #network: ContainerNetworking;
+  readonly volumes: VolumeStore;
   readonly #log: Logger;
   readonly #byId = new Map<string, Live>();
   readonly #names = new Map<string, string>();
@@ -113,6 +119,7 @@ export class ContainerManager {
     this.root = path.join(deps.config.graph, 'containers');
     this.bundles = path.join(deps.config.state, 'containers');
     this.#logRotation = new LogRotation({ log: this.#log });
+    this.volumes = new VolumeStore(deps.config.graph, this.#log);
     this.#network = new ContainerNetworking({ stateDir: deps.config.state, hooks: deps.hooks, log: this.#log, drivers: () => deps.networkDrivers?.() ?? [] });
   }
 
@@ -298,9 +305,11 @@ export class ContainerManager {
     delete (record.Config as ContainerCreateBody).HostConfig;
     delete (record.Config as ContainerCreateBody).NetworkingConfig;
     if (body.NetworkingConfig !== undefined && body.NetworkingConfig !== null) record.NetworkingConfig = body.NetworkingConfig as NonNullable<ContainerRecord['NetworkingConfig']>;
+    const madeVolumes: string[] = [];
     try {
       await this.#network.validate(record, signal);
       portMappings(record, imageInfo.config.exposedPorts ?? []);
+      record.Volumes = await this.#planVolumes(record, imageInfo.config.volumes ?? [], madeVolumes);
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       // The writable layer now (the image is in use from here on); the mount waits for start, as Docker's.
       record.Rootfs = imageDriver.prepareRootfs !== undefined
@@ -310,6 +319,7 @@ export class ContainerManager {
       await saveRecord(dir, record);
     } catch (err) {
       await this.#discard(id, imageDriver).catch((e: unknown) => this.#log.warn({ err: e, id }, 'cleaning up a failed create failed'));
+      for (const v of madeVolumes) if (this.volumes.get(v).Anonymous) await this.volumes.remove(v, []).catch(() => undefined);
       this.#names.delete(name);
       throw err;
     }
@@ -404,13 +414,14 @@ export class ContainerManager {
     try {
       record.Rootfs = await imageDriver.mountRootfs(record.Id, ref, { signal });
       const image = (await imageDriver.inspect(ref, { signal })).config;
+      await this.#copyUp(record);
       // The network first: the hosts file names the container's address.
       const netnsPath = await this.#joinNetwork(record, image.exposedPorts ?? [], signal);
       // hostname, hosts and resolv.conf are made afresh at each start, as Docker's.
       await this.#deps.spec.writeFiles(dir, record);
       const cgroupParent = record.HostConfig.CgroupParent !== undefined && record.HostConfig.CgroupParent !== '' ? record.HostConfig.CgroupParent : this.#deps.config['cgroup-parent'];
       const cgroupsPath = path.posix.join('/', cgroupParent, record.Id);
-      const built = await this.#deps.spec.build({ record, image, rootfs: record.Rootfs, containerDir: dir, cgroupsPath, ...(netnsPath !== undefined && { netnsPath }) });
+      const built = await this.#deps.spec.build({ record, image, rootfs: record.Rootfs, containerDir: dir, cgroupsPath, volumeDir: (n) => this.volumes.dataPath(n), ...(netnsPath !== undefined && { netnsPath }) });
       for (const w of built.warnings) this.#log.debug({ id: record.Id, warning: w }, 'spec warning');
       const spec = await this.#deps.hooks.mutateSpec.promise(built.spec, {
         containerId: record.Id, runtime: record.Runtime, annotations: { ...(record.Config.Labels ?? {}) }, signal,
@@ -784,7 +795,7 @@ export class ContainerManager {
 
   // ---- remove ----------------------------------------------------------------
 
-  async remove(idOrName: string, opts: { force?: boolean }, _requestSignal: AbortSignal): Promise<void> {
+  async remove(idOrName: string, opts: { force?: boolean; volumes?: boolean }, _requestSignal: AbortSignal): Promise<void> {
     const live = this.find(idOrName);
     const id = live.record.Id;
     const signal = this.#opSignal();
@@ -817,6 +828,13 @@ export class ContainerManager {
         }
         this.#byId.delete(id);
         if (this.#names.get(live.record.Name) === id) this.#names.delete(live.record.Name);
+        // rm -v: its anonymous volumes go too, unless another container uses them.
+        if (opts.volumes === true) {
+          for (const v of live.record.Volumes ?? []) {
+            if (!v.Anonymous || !this.volumes.has(v.Name)) continue;
+            await this.volumes.remove(v.Name, this.volumeUsers(v.Name)).catch((err: unknown) => this.#log.warn({ err, volume: v.Name }, 'removing an anonymous volume failed'));
+          }
+        }
         this.#backoff.delete(id);
         this.#cancelled.delete(id);
         return 'removed';
@@ -918,6 +936,7 @@ export class ContainerManager {
 
   /** Reloads every container after a daemon start; see the package README, "Restore". */
   async restore(): Promise<void> {
+    await this.volumes.open();
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     await fs.mkdir(this.bundles, { recursive: true, mode: 0o700 });
     const ids = (await fs.readdir(this.root)).filter((d) => /^[a-f0-9]{64}$/.test(d));
@@ -1038,6 +1057,45 @@ export class ContainerManager {
   }
 
   /** Stops following containers (they keep running); pending restarts are dropped. */
+  /** Containers (names) whose record refers to volume `name`. */
+  volumeUsers(name: string): string[] {
+    return [...this.#byId.values()].filter((l) => (l.record.Volumes ?? []).some((v) => v.Name === name)).map((l) => l.record.Name);
+  }
+
+  /** Docker's volume resolution at create: named `-v NAME:/p` and `--mount type=volume`, anonymous ones for the rest. */
+  async #planVolumes(record: ContainerRecord, imageVolumes: readonly string[], made: string[]): Promise<VolumeMount[]> {
+    const out: VolumeMount[] = [];
+    const user = parseUserMounts(record.HostConfig);
+    const take = async (name: string | undefined, destination: string, readOnly: boolean): Promise<void> => {
+      const existed = name !== undefined && this.volumes.has(name);
+      const v = await this.volumes.create(name === undefined ? { anonymous: true } : { name, anonymous: false });
+      if (!existed) made.push(v.Name);
+      out.push({ Name: v.Name, Destination: destination, ReadOnly: readOnly, Anonymous: v.Anonymous, Source: this.volumes.dataPath(v.Name), ...(!existed && { CopyPending: true }) });
+    };
+    for (const m of user) if (m.kind === 'volume') await take(m.source === '' ? undefined : m.source, m.destination, m.readOnly);
+    const covered = new Set(user.map((m) => m.destination));
+    for (const dest of new Set([...Object.keys(record.Config.Volumes ?? {}), ...imageVolumes].map((d) => path.normalize(d)))) {
+      if (!covered.has(dest) && !out.some((v) => v.Destination === dest)) await take(undefined, dest, false);
+    }
+    return out;
+  }
+
+  /** Docker's copy-up: a volume new to this container gets the image's content at its path, once. */
+  async #copyUp(record: ContainerRecord): Promise<void> {
+    const pending = (record.Volumes ?? []).filter((v) => v.CopyPending === true);
+    if (pending.length === 0 || record.Rootfs === undefined) return;
+    for (const v of pending) {
+      const src = path.join(record.Rootfs, v.Destination);
+      const st = await fs.lstat(src).catch(() => undefined);
+      if (st?.isDirectory() === true) {
+        await execFileP('cp', ['-a', '--', `${src}/.`, `${this.volumes.dataPath(v.Name)}/`], { timeout: 300_000 })
+          .catch((err: unknown) => { throw new IsulaError('INTERNAL', `copying the image's ${v.Destination} into volume ${v.Name} failed: ${(err as { stderr?: string }).stderr ?? String(err)}`, { cause: err }); });
+      }
+      delete v.CopyPending;
+    }
+    await saveRecord(this.containerDir(record.Id), record);
+  }
+
   /** Health monitor's state change: kept in the record (inspect's State.Health), saved under the container lock. */
   async setHealth(id: string, health: HealthState): Promise<void> {
     const live = this.find(id);

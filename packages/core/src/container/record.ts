@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../atomic-file.js';
 import type { ContainerConfig, HostConfig } from './docker-types.js';
 import type { HealthState } from './health.js';
 import type { ContainerNetwork } from './network.js';
+import type { VolumeMount } from './volumes.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -51,6 +52,8 @@ export interface ContainerRecord {
   Warnings?: string[];
   /** The current run's network namespace and attachments (set at start, removed at exit). */
   Network?: ContainerNetwork;
+  /** Volumes mounted by this container (Docker's MountPoints of type volume), resolved at create. */
+  Volumes?: VolumeMount[];
   /** Docker's NetworkingConfig from create (per network: a static IPv4 address). */
   NetworkingConfig?: { EndpointsConfig?: Record<string, { IPAMConfig?: { IPv4Address?: string } | null } | null> };
 }

@@ -31,8 +31,9 @@ export function dockerSpecBuilder(log: Logger): SpecBuilder {
         ...(ip !== undefined && { ip }),
       });
     },
-    async build({ record, image, rootfs, containerDir, cgroupsPath, netnsPath }) {
-      return buildSpec({ id: record.Id, config: record.Config, hostConfig: record.HostConfig, image, rootfs, containerDir, cgroupsPath, log, ...(netnsPath !== undefined && { networkNamespacePath: netnsPath }) });
+    async build({ record, image, rootfs, containerDir, cgroupsPath, netnsPath, volumeDir }) {
+      const volumes = (record.Volumes ?? []).map((v) => ({ destination: v.Destination, source: volumeDir?.(v.Name) ?? '', readOnly: v.ReadOnly }));
+      return buildSpec({ id: record.Id, config: record.Config, hostConfig: record.HostConfig, image, rootfs, containerDir, cgroupsPath, log, volumes, ...(netnsPath !== undefined && { networkNamespacePath: netnsPath }) });
     },
     resources: resourceUpdate,
   };

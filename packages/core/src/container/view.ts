@@ -106,13 +106,18 @@ function networkSettings(r: ContainerRecord): Record<string, unknown> {
 
 export function mountsView(r: ContainerRecord): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
+  for (const v of r.Volumes ?? []) {
+    out.push({ Type: 'volume', Name: v.Name, Source: v.Source ?? '', Destination: v.Destination, Driver: 'local', Mode: v.ReadOnly ? 'ro' : 'z', RW: !v.ReadOnly, Propagation: '' });
+  }
   for (const b of r.HostConfig.Binds ?? []) {
     const parts = b.split(':');
     const [src = '', dst = '', mode = ''] = parts;
+    if (parts.length === 1 || !src.startsWith('/')) continue; // a volume, listed above
     const ro = mode.split(',').includes('ro');
     out.push({ Type: 'bind', Source: src, Destination: dst, Mode: mode, RW: !ro, Propagation: 'rprivate' });
   }
   for (const m of r.HostConfig.Mounts ?? []) {
+    if (m.Type === 'volume') continue;
     out.push({ Type: m.Type ?? 'bind', Source: m.Source ?? '', Destination: m.Target ?? '', Mode: '', RW: m.ReadOnly !== true, Propagation: m.Type === 'bind' ? 'rprivate' : '' });
   }
   for (const dst of Object.keys(r.HostConfig.Tmpfs ?? {})) out.push({ Type: 'tmpfs', Source: '', Destination: dst, Mode: '', RW: true, Propagation: '' });
@@ -136,7 +141,7 @@ export function listView(r: ContainerRecord, now = Date.now()): Record<string, u
     Status: statusText(r, now),
     HostConfig: { NetworkMode: r.HostConfig.NetworkMode ?? 'default' },
     NetworkSettings: { Networks: (networkSettings(r) as { Networks: Record<string, unknown> }).Networks },
-    Mounts: mountsView(r).map((m) => ({ ...m, Name: '' })),
+    Mounts: mountsView(r).map((m) => ({ Name: '', ...m })),
   };
 }
 

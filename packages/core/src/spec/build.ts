@@ -39,6 +39,8 @@ import type { NamespaceModes, SecurityOptions } from './validate.js';
 
 export interface SpecInput {
   id: string;
+  /** Volumes resolved to host directories, by destination (named, anonymous, image VOLUMEs). */
+  volumes?: { destination: string; source: string; readOnly: boolean }[];
   /** Docker's Config from the create request. */
   config: ContainerConfig;
   hostConfig: HostConfig;
@@ -196,9 +198,21 @@ export async function buildSpec(input: SpecInput): Promise<BuiltSpec> {
   }
 
   // Mounts: defaults, then user, system and init mounts parents-first.
-  const userMounts = parseUserMounts(hc);
+  // Volumes are binds of the directories the container domain resolved (input.volumes, by destination).
+  const resolved = new Map((input.volumes ?? []).map((v) => [path.normalize(v.destination), v]));
+  const userMounts = parseUserMounts(hc).map((m) => {
+    if (m.kind !== 'volume') return m;
+    const v = resolved.get(m.destination);
+    if (v === undefined) throw new IsulaError('INTERNAL', `volume at ${m.destination} was not resolved to a directory`);
+    return { ...m, kind: 'bind' as const, source: v.source, readOnly: v.readOnly || m.readOnly };
+  });
   await createBindSources(userMounts.filter((m) => m.createSource).map((m) => m.source));
   const extra = userMounts.map(toOciMount);
+  // Anonymous volumes of the image's VOLUME and Config.Volumes (`-v /path`) not mounted otherwise.
+  for (const v of resolved.values()) {
+    if (extra.some((m) => m.destination === path.normalize(v.destination))) continue;
+    extra.push({ destination: path.normalize(v.destination), type: 'bind', source: v.source, options: ['rbind', ...(v.readOnly ? ['ro'] : []), 'rprivate'] });
+  }
   const taken = new Set(extra.map((m) => m.destination));
   for (const [file, destination] of Object.entries(CONTAINER_FILES)) {
     if (!taken.has(destination)) extra.push({ destination, type: 'bind', source: path.join(input.containerDir, file), options: ['rbind', 'rprivate'] });
@@ -215,7 +229,7 @@ export async function buildSpec(input: SpecInput): Promise<BuiltSpec> {
   }
   const mounts = mergeMounts(systemMounts(input, hc, modes), extra);
   for (const volume of new Set([...(image.volumes ?? []), ...Object.keys(config.Volumes ?? {})])) {
-    if (!taken.has(path.normalize(volume))) warnings.push(`Volume ${volume} is not supported yet: its data stays in the container's writable layer.`);
+    if (!taken.has(path.normalize(volume))) warnings.push(`Volume ${volume} has no volume: its data stays in the container's writable layer.`);
   }
 
   // Devices and the device cgroup.

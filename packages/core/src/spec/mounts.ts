@@ -1,13 +1,15 @@
 /**
  * User mounts (`-v` Binds, `--mount`, `--tmpfs`) as OCI mounts, with
  * Docker's syntax, defaults and ordering (moby `volume/mounts` linux parser
- * and `WithMounts`). Named and anonymous volumes are not supported yet.
+ * and `WithMounts`). Volumes (named or anonymous) parse here and are
+ * resolved to their directories by the container domain (SpecInput.volumes).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HostConfig, MountSpec } from '../container/docker-types.js';
 import type { OciMount } from './oci-types.js';
-import { invalidConfig, notImplemented } from './invalid.js';
+import { IsulaError } from '../errors.js';
+import { invalidConfig } from './invalid.js';
 
 const PROPAGATION_MODES = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'];
 const CONSISTENCY_MODES = ['consistent', 'cached', 'delegated'];
@@ -15,7 +17,8 @@ const DEFAULT_PROPAGATION = 'rprivate';
 
 /** A user mount before it becomes an OCI mount. */
 export interface ParsedMount {
-  kind: 'bind' | 'tmpfs';
+  /** `volume`: a named (source = the name) or anonymous (source '') volume, resolved by the container domain. */
+  kind: 'bind' | 'tmpfs' | 'volume';
   source: string;
   destination: string;
   readOnly: boolean;
@@ -56,16 +59,23 @@ function parseBindMode(mode: string, spec: string): { readOnly: boolean; propaga
   return { readOnly, propagation };
 }
 
-const VOLUMES_UNSUPPORTED = 'volumes are not supported yet: use a bind mount (an absolute host path) or tmpfs';
 
 /** Parses one `-v` entry, "HOST:CONTAINER[:MODE]". */
 export function parseBind(spec: string): ParsedMount {
   const parts = spec.split(':');
-  if (parts.length === 1) throw notImplemented(`${VOLUMES_UNSUPPORTED} ('${spec}' asks for an anonymous volume)`);
+  if (parts.length === 1) {
+    checkDestination(spec, spec, 'volume');
+    return { kind: 'volume', source: '', destination: path.normalize(spec), readOnly: false, propagation: DEFAULT_PROPAGATION, nonRecursive: false, createSource: false, data: '' };
+  }
   if (parts.length > 3 || parts.some((p) => p === '')) throw invalidConfig(`invalid volume specification: '${spec}'`, { mount: spec });
   const [source, destination, mode] = parts as [string, string, string | undefined];
   if (parts.length === 2 && /^(ro|rw)$/.test(destination)) throw invalidConfig(`invalid volume specification: '${spec}'`, { mount: spec });
-  if (!path.isAbsolute(source)) throw notImplemented(`${VOLUMES_UNSUPPORTED} ('${source}' in '${spec}' names a volume)`);
+  if (!path.isAbsolute(source)) {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(source)) throw invalidConfig(`invalid volume name "${source}" in '${spec}': only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, { mount: spec });
+    checkDestination(destination, spec, 'volume');
+    const ro = mode !== undefined && mode.split(',').includes('ro');
+    return { kind: 'volume', source, destination: path.normalize(destination), readOnly: ro, propagation: DEFAULT_PROPAGATION, nonRecursive: false, createSource: false, data: '' };
+  }
   checkDestination(destination, spec, 'bind');
   const { readOnly, propagation } = mode === undefined ? { readOnly: false, propagation: DEFAULT_PROPAGATION } : parseBindMode(mode, spec);
   return { kind: 'bind', source: path.normalize(source), destination: path.normalize(destination), readOnly, propagation, nonRecursive: false, createSource: true, data: '' };
@@ -122,8 +132,12 @@ export function parseMountSpec(m: MountSpec): ParsedMount {
       checkDestination(destination, spec, 'tmpfs');
       if ((m.Source ?? '') !== '') throw invalidConfig(`invalid mount config for type "tmpfs": Source must not be specified in '${spec}'`, { mount: spec });
       return { kind: 'tmpfs', source: 'tmpfs', destination: path.normalize(destination), readOnly: m.ReadOnly === true, propagation: DEFAULT_PROPAGATION, nonRecursive: false, createSource: false, data: tmpfsData(m.TmpfsOptions, m.ReadOnly === true) };
-    case 'volume':
-      throw notImplemented(`${VOLUMES_UNSUPPORTED} ('${spec}')`);
+    case 'volume': {
+      checkDestination(destination, spec, 'volume');
+      const source = m.Source ?? '';
+      if (source !== '' && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(source)) throw invalidConfig(`invalid mount config for type "volume": invalid volume name "${source}"`, { mount: spec });
+      return { kind: 'volume', source, destination: path.normalize(destination), readOnly: m.ReadOnly === true, propagation: DEFAULT_PROPAGATION, nonRecursive: false, createSource: false, data: '' };
+    }
     default:
       throw invalidConfig(`invalid mount config: mount type unknown: "${m.Type ?? ''}"`, { mount: spec });
   }
@@ -193,6 +207,7 @@ export function parseUserMounts(hc: HostConfig): ParsedMount[] {
 
 /** A parsed mount as an OCI mount. */
 export function toOciMount(m: ParsedMount): OciMount {
+  if (m.kind === 'volume') throw new IsulaError('INTERNAL', `volume at ${m.destination} was not resolved to a directory`);
   if (m.kind === 'tmpfs') {
     const data = m.data === '' ? [] : m.data.split(',');
     return { destination: m.destination, type: 'tmpfs', source: 'tmpfs', options: mergeTmpfsOptions(['noexec', 'nosuid', 'nodev', DEFAULT_PROPAGATION, ...data]) };

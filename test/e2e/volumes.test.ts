@@ -1,0 +1,80 @@
+/**
+ * Volumes end to end: named volumes keep data across container removal,
+ * anonymous ones (from -v /path, --mount type=volume and an image's VOLUME)
+ * go with rm -v, a volume in use cannot be removed, prune removes only
+ * unused ones, a new volume gets the image's content, bad names refused.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { daemon, inspect, ok } from '../lib/containers.js';
+import { httpRequest } from '../lib/harness.js';
+
+interface Mount { Type: string; Name?: string; Source: string; Destination: string; RW: boolean }
+
+test('a named volume keeps its data across container removal; rm of a volume in use is refused', async (t) => {
+  const d = await daemon(t);
+  ok(await d.isula(['run', '--rm', '-v', 'keep:/data', 'busybox', 'sh', '-c', 'echo persisted > /data/file']));
+  const out = ok(await d.isula(['run', '--rm', '-v', 'keep:/data', 'busybox', 'cat', '/data/file']));
+  assert.equal(out.trim(), 'persisted');
+  const vol = JSON.parse((await httpRequest(d.socket, 'GET', '/volumes/keep')).body) as { Name: string; Mountpoint: string; Driver: string };
+  assert.equal(vol.Driver, 'local');
+  assert.equal((await fs.readFile(path.join(vol.Mountpoint, 'file'), 'utf8')).trim(), 'persisted');
+
+  ok(await d.isula(['run', '-d', '--name', 'user', '--mount', 'type=volume,source=keep,target=/mnt,readonly', 'busybox', 'sleep', '300']));
+  const mounts = (await inspect<{ Mounts: Mount[] }>(d, 'user')).Mounts;
+  assert.deepEqual(mounts.map((m) => [m.Type, m.Name, m.Destination, m.RW]), [['volume', 'keep', '/mnt', false]]);
+  const ro = await d.isula(['exec', 'user', 'sh', '-c', 'echo x > /mnt/other']);
+  assert.notEqual(ro.code, 0, 'a readonly volume mount is read-only');
+  const refused = await httpRequest(d.socket, 'DELETE', '/volumes/keep');
+  assert.equal(refused.status, 409, refused.body);
+  assert.match(refused.body, /in use/);
+  ok(await d.isula(['rm', '-f', 'user']));
+  assert.equal((await httpRequest(d.socket, 'DELETE', '/volumes/keep')).status, 204);
+  await assert.rejects(fs.access(vol.Mountpoint), 'the data dir is gone');
+});
+
+test('anonymous volumes from -v /path and --mount go with rm -v; without -v they stay, and prune removes only unused ones', async (t) => {
+  const d = await daemon(t);
+  const id = ok(await d.isula(['create', '--name', 'anon', '-v', '/scratch', '--mount', 'type=volume,target=/more', 'busybox', 'true'])).trim();
+  const mounts = (await inspect<{ Mounts: Mount[] }>(d, id)).Mounts;
+  assert.equal(mounts.length, 2);
+  assert.ok(mounts.every((m) => m.Type === 'volume' && /^[0-9a-f]{64}$/.test(m.Name ?? '')), JSON.stringify(mounts));
+  ok(await d.isula(['rm', '-v', 'anon']));
+  const after = JSON.parse((await httpRequest(d.socket, 'GET', '/volumes')).body) as { Volumes: { Name: string }[] };
+  for (const m of mounts) assert.ok(!after.Volumes.some((v) => v.Name === m.Name), `${m.Name} removed with rm -v`);
+
+  ok(await d.isula(['create', '--name', 'kept', '-v', '/scratch', 'busybox', 'true']));
+  const keptVol = (await inspect<{ Mounts: Mount[] }>(d, 'kept')).Mounts[0]?.Name ?? '';
+  ok(await d.isula(['rm', 'kept']));
+  ok(await d.isula(['create', '--name', 'holder', '-v', 'held:/h', 'busybox', 'true']));
+  assert.equal((await httpRequest(d.socket, 'POST', '/volumes/create', JSON.stringify({ Name: 'loose' }), { 'Content-Type': 'application/json' })).status, 201);
+  const pruned = JSON.parse((await httpRequest(d.socket, 'POST', '/volumes/prune')).body) as { VolumesDeleted: string[] };
+  assert.deepEqual(pruned.VolumesDeleted.sort(), [keptVol, 'loose'].sort(), 'prune removes the unused ones');
+  const left = JSON.parse((await httpRequest(d.socket, 'GET', '/volumes')).body) as { Volumes: { Name: string }[] };
+  assert.deepEqual(left.Volumes.map((v) => v.Name), ['held'], 'a volume a container refers to stays');
+  // The same through isula volume.
+  assert.match(ok(await d.isula(['volume', 'ls'])), /^local\s+held$/m);
+  assert.equal(ok(await d.isula(['volume', 'create', 'viacli'])).trim(), 'viacli');
+  const inUse = await d.isula(['volume', 'rm', 'held']);
+  assert.notEqual(inUse.code, 0);
+  assert.match(inUse.stderr, /in use/);
+  assert.match(ok(await d.isula(['volume', 'prune', '-f'])), /Deleted Volumes:\nviacli/);
+});
+
+test('a new volume gets the image\'s content at its path; a volume name with / is refused and leaves nothing', async (t) => {
+  const d = await daemon(t);
+  const out = ok(await d.isula(['run', '--rm', '-v', 'etcvol:/etc', 'busybox', 'ls', '/etc']));
+  assert.match(out, /passwd/, 'the image\'s /etc was copied into the new volume');
+  const vol = JSON.parse((await httpRequest(d.socket, 'GET', '/volumes/etcvol')).body) as { Mountpoint: string };
+  assert.ok((await fs.readdir(vol.Mountpoint)).includes('passwd'));
+  const bad = await d.isula(['run', '--rm', '-v', 'a/b:/data', 'busybox', 'true']);
+  assert.notEqual(bad.code, 0);
+  const created = await httpRequest(d.socket, 'POST', '/volumes/create', JSON.stringify({ Name: 'a/b' }), { 'Content-Type': 'application/json' });
+  assert.equal(created.status, 400, created.body);
+  assert.match(created.body, /invalid characters/);
+  const list = JSON.parse((await httpRequest(d.socket, 'GET', '/volumes')).body) as { Volumes: { Name: string }[] };
+  assert.deepEqual(list.Volumes.map((v) => v.Name), ['etcvol']);
+  assert.equal(JSON.parse((await httpRequest(d.socket, 'GET', '/containers/json?all=1')).body).length, 0, 'no half-created container');
+});
