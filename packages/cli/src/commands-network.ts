@@ -30,6 +30,8 @@ export function networkError(e: unknown, name: string): string {
 function subcommand(network: Command, name: string): Command {
   return network
     .command(name)
+    // `network` itself takes any words (to name an unknown one); its subcommands take no extra ones, as docker's.
+    .allowExcessArguments(false)
     .showHelpAfterError(`See 'isula network ${name} --help'.`)
     .exitOverride((e) => { throw e.exitCode === 0 ? e : new ExitCode(e.exitCode); });
 }

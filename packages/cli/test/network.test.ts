@@ -43,6 +43,10 @@ test('network create: --gateway without a matching --subnet is a usage error and
   const missing = await runIsula({ networks: [] }, ['network', 'create']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /missing required argument 'name'[\s\S]*See 'isula network create --help'\./);
+  const extra = await runIsula({ networks: [] }, ['network', 'create', 'one', 'two']);
+  assert.equal(extra.code, 1);
+  assert.match(extra.stderr, /too many arguments/);
+  assert.deepEqual(extra.log, [], 'nothing sent');
 });
 
 test('network create: the daemon\'s refusal is its words, exit 1', async () => {
