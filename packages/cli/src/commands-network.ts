@@ -9,11 +9,9 @@ import type { Command } from 'commander';
 import { DaemonError, type EngineClient } from './client.js';
 import { filtersJson } from './commands-containers.js';
 import { ExitCode } from './exit-code.js';
-import { compileTemplate } from './go-template.js';
+import { err, inspectEach, lazyGroup, out, subcommand } from './object-commands.js';
 import { buildNetworkCreateBody, formatNetworkList, networkListTemplate, type NetworkCreateFlags, type NetworkListOptions, type NetworkResource } from './network-format.js';
 
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const npath = (id: string) => `/networks/${encodeURIComponent(id)}`;
 
@@ -26,49 +24,8 @@ export function networkError(e: unknown, name: string): string {
   return (e as Error)?.message ?? String(e);
 }
 
-/** A network subcommand with docker's usage-error tail (`See 'isula network create --help'.`). */
-function subcommand(network: Command, name: string): Command {
-  return network
-    .command(name)
-    // `network` itself takes any words (to name an unknown one); its subcommands take no extra ones, as docker's.
-    .allowExcessArguments(false)
-    .showHelpAfterError(`See 'isula network ${name} --help'.`)
-    .exitOverride((e) => { throw e.exitCode === 0 ? e : new ExitCode(e.exitCode); });
-}
-
-/** `inspect`: each network in turn; the found ones are printed, then the errors, exit 1 (docker's `inspect.Inspect`). */
-async function inspectNetworks(client: EngineClient, names: readonly string[], format: string | undefined): Promise<void> {
-  let render: ((value: unknown) => string) | undefined;
-  if (format !== undefined) {
-    try {
-      render = compileTemplate(format);
-    } catch (e) {
-      // docker: a template that does not parse is a StatusError 64, before any request.
-      err(`Template parsing error: ${(e as Error).message}`);
-      throw new ExitCode(64);
-    }
-  }
-  const found: unknown[] = [];
-  const errors: string[] = [];
-  for (const name of names) {
-    try {
-      found.push(await client.json(npath(name)));
-    } catch (e) {
-      if (!(e instanceof DaemonError)) throw e;
-      errors.push(networkError(e, name));
-    }
-  }
-  if (render === undefined) out(JSON.stringify(found, null, 4));
-  // docker's TemplateInspector: each result and a newline; a lone newline when none was found.
-  else process.stdout.write(found.length === 0 ? '\n' : found.map((v) => `${render(v)}\n`).join(''));
-  if (errors.length > 0) {
-    err(errors.join('\n'));
-    throw new ExitCode(1);
-  }
-}
-
 function declareNetworkSubcommands(network: Command, client: () => EngineClient): void {
-  subcommand(network, 'create')
+  subcommand(network, 'network', 'create')
     .description('Create a network')
     .argument('<name>', 'network name')
     .option('-d, --driver <driver>', 'driver to manage the network', 'bridge')
@@ -82,7 +39,7 @@ function declareNetworkSubcommands(network: Command, client: () => EngineClient)
       out(res.Id);
     });
 
-  subcommand(network, 'ls')
+  subcommand(network, 'network', 'ls')
     .alias('list')
     .description('List networks')
     .option('-f, --filter <key=value>', "provide filter values (e.g. 'driver=bridge'): name, id, driver; repeatable", collect)
@@ -96,15 +53,15 @@ function declareNetworkSubcommands(network: Command, client: () => EngineClient)
       if (text !== '') out(text);
     });
 
-  subcommand(network, 'inspect')
+  subcommand(network, 'network', 'inspect')
     .description('Display detailed information on one or more networks')
     .option('-f, --format <template>', 'format the output using a Go template ({{.Name}}, {{json .IPAM.Config}}, {{range .Containers}}...)')
     .argument('<network...>', 'network names or ids')
     .action(async (names: string[], opts: { format?: string }) => {
-      await inspectNetworks(client(), names, opts.format);
+      await inspectEach(client(), names, opts.format, { path: npath, errorOf: networkError });
     });
 
-  subcommand(network, 'rm')
+  subcommand(network, 'network', 'rm')
     .alias('remove')
     .description('Remove one or more networks')
     .argument('<network...>', 'network names or ids')
@@ -124,27 +81,7 @@ function declareNetworkSubcommands(network: Command, client: () => EngineClient)
     });
 }
 
-/**
- * Declares `network`; its subcommands only when it runs or shows its help
- * (`isula help network`), so other commands do not pay for declaring them.
- */
+/** Declares `network` (its subcommands lazily, see lazyGroup). */
 export function registerNetworkCommands(program: Command, client: () => EngineClient): void {
-  const network = program
-    .command('network')
-    .description('Manage networks')
-    .allowExcessArguments()
-    .exitOverride((e) => { throw e.exitCode === 0 ? e : new ExitCode(e.exitCode); })
-    // docker's `ShowHelp`: `isula network` alone prints the help on stderr and exits 0.
-    .action((_opts: unknown, cmd: Command) => {
-      const [word] = cmd.args;
-      if (word !== undefined) cmd.error(`error: unknown command '${word}'`, { code: 'commander.unknownCommand' });
-      cmd.outputHelp({ error: true });
-    });
-  let declared = false;
-  const ensure = () => {
-    if (!declared) { declared = true; declareNetworkSubcommands(network, client); }
-  };
-  program.hook('preSubcommand', (_program, sub) => { if (sub === network) ensure(); });
-  const helpInformation = network.helpInformation.bind(network);
-  network.helpInformation = (context) => { ensure(); return helpInformation(context); };
+  lazyGroup(program, 'network', 'Manage networks', (group) => declareNetworkSubcommands(group, client));
 }

@@ -10,12 +10,10 @@ import { Option, type Command } from 'commander';
 import { DaemonError, type EngineClient } from './client.js';
 import { filtersJson } from './commands-containers.js';
 import { ExitCode } from './exit-code.js';
-import { compileTemplate } from './go-template.js';
+import { err, inspectEach, lazyGroup, out, subcommand } from './object-commands.js';
 import { UsageError } from './usage-error.js';
 import { buildVolumeCreateBody, formatVolumeList, formatVolumePrune, volumeListTemplate, type Volume, type VolumeCreateFlags, type VolumeListOptions } from './volume-format.js';
 
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const vpath = (name: string) => `/volumes/${encodeURIComponent(name)}`;
 
@@ -59,51 +57,8 @@ export function promptForConfirmation(input: NodeJS.ReadableStream, output: Node
   });
 }
 
-/** A volume subcommand with docker's usage-error tail (`See 'isula volume create --help'.`). */
-function subcommand(volume: Command, name: string): Command {
-  return volume
-    .command(name)
-    // `volume` itself takes any words (to name an unknown one); its subcommands take no extra ones, as docker's.
-    .allowExcessArguments(false)
-    .showHelpAfterError(`See 'isula volume ${name} --help'.`)
-    .exitOverride((e) => { throw e.exitCode === 0 ? e : new ExitCode(e.exitCode); });
-}
-
-/** `inspect`: each volume in turn; the found ones are printed, then the errors, exit 1 (docker's `inspect.Inspect`). */
-async function inspectVolumes(client: EngineClient, names: readonly string[], format: string | undefined): Promise<void> {
-  let render: ((value: unknown) => string) | undefined;
-  if (format !== undefined) {
-    try {
-      render = compileTemplate(format);
-    } catch (e) {
-      // docker: a template that does not parse is a StatusError 64, before any request.
-      err(`Template parsing error: ${(e as Error).message}`);
-      throw new ExitCode(64);
-    }
-  }
-  const found: unknown[] = [];
-  const errors: string[] = [];
-  for (const name of names) {
-    // docker's VolumeInspectWithRaw: an empty name is not found without asking.
-    if (name === '') { errors.push('Error: No such volume: '); continue; }
-    try {
-      found.push(await client.json(vpath(name)));
-    } catch (e) {
-      if (!(e instanceof DaemonError)) throw e;
-      errors.push(volumeError(e, name));
-    }
-  }
-  if (render === undefined) out(JSON.stringify(found, null, 4));
-  // docker's TemplateInspector: each result and a newline; a lone newline when none was found.
-  else process.stdout.write(found.length === 0 ? '\n' : found.map((v) => `${render(v)}\n`).join(''));
-  if (errors.length > 0) {
-    err(errors.join('\n'));
-    throw new ExitCode(1);
-  }
-}
-
 function declareVolumeSubcommands(volume: Command, client: () => EngineClient): void {
-  subcommand(volume, 'create')
+  subcommand(volume, 'volume', 'create')
     .description('Create a volume')
     .argument('[name]', 'volume name (the daemon picks one when not given)')
     .option('-d, --driver <driver>', 'specify volume driver name', 'local')
@@ -116,7 +71,7 @@ function declareVolumeSubcommands(volume: Command, client: () => EngineClient): 
       out(res.Name);
     });
 
-  subcommand(volume, 'ls')
+  subcommand(volume, 'volume', 'ls')
     .alias('list')
     .description('List volumes')
     .option('-f, --filter <key=value>', "provide filter values (e.g. 'dangling=true'): dangling, driver, label, name; repeatable", collect)
@@ -129,15 +84,15 @@ function declareVolumeSubcommands(volume: Command, client: () => EngineClient): 
       if (text !== '') out(text);
     });
 
-  subcommand(volume, 'inspect')
+  subcommand(volume, 'volume', 'inspect')
     .description('Display detailed information on one or more volumes')
     .option('-f, --format <template>', 'format the output using a Go template ({{.Mountpoint}}, {{json .Labels}}, {{index .Labels "k"}}...)')
     .argument('<volume...>', 'volume names')
     .action(async (names: string[], opts: { format?: string }) => {
-      await inspectVolumes(client(), names, opts.format);
+      await inspectEach(client(), names, opts.format, { path: vpath, errorOf: volumeError, notFoundWithoutAsking: (name) => (name === '' ? 'Error: No such volume: ' : undefined) });
     });
 
-  subcommand(volume, 'rm')
+  subcommand(volume, 'volume', 'rm')
     .alias('remove')
     .description('Remove one or more volumes. You cannot remove a volume that is in use by a container.')
     .option('-f, --force', 'force the removal of one or more volumes')
@@ -160,7 +115,7 @@ function declareVolumeSubcommands(volume: Command, client: () => EngineClient): 
       }
     });
 
-  subcommand(volume, 'prune')
+  subcommand(volume, 'volume', 'prune')
     .description('Remove all unused local volumes')
     .option('--filter <key=value>', "provide filter values (e.g. 'label=<label>'); repeatable", collect)
     .option('-f, --force', 'do not prompt for confirmation')
@@ -180,27 +135,7 @@ function declareVolumeSubcommands(volume: Command, client: () => EngineClient): 
     });
 }
 
-/**
- * Declares `volume`; its subcommands only when it runs or shows its help
- * (`isula help volume`), so other commands do not pay for declaring them.
- */
+/** Declares `volume` (its subcommands lazily, see lazyGroup). */
 export function registerVolumeCommands(program: Command, client: () => EngineClient): void {
-  const volume = program
-    .command('volume')
-    .description('Manage volumes')
-    .allowExcessArguments()
-    .exitOverride((e) => { throw e.exitCode === 0 ? e : new ExitCode(e.exitCode); })
-    // docker's `ShowHelp`: `isula volume` alone prints the help on stderr and exits 0.
-    .action((_opts: unknown, cmd: Command) => {
-      const [word] = cmd.args;
-      if (word !== undefined) cmd.error(`error: unknown command '${word}'`, { code: 'commander.unknownCommand' });
-      cmd.outputHelp({ error: true });
-    });
-  let declared = false;
-  const ensure = () => {
-    if (!declared) { declared = true; declareVolumeSubcommands(volume, client); }
-  };
-  program.hook('preSubcommand', (_program, sub) => { if (sub === volume) ensure(); });
-  const helpInformation = volume.helpInformation.bind(volume);
-  volume.helpInformation = (context) => { ensure(); return helpInformation(context); };
+  lazyGroup(program, 'volume', 'Manage volumes', (group) => declareVolumeSubcommands(group, client));
 }
