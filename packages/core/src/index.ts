@@ -11,6 +11,7 @@ export type { DaemonConfig, LogLevel, PluginSpec, RuntimeConfig, LoadedConfig } 
 export { EventBus, matchesFilter, parseEventFilters, parseEventTime } from './events.js';
 export type { EngineEvent, EventFilter } from './events.js';
 export { writeFileAtomic, fsyncDir } from './atomic-file.js';
+export { KeyedMutex } from './container/keyed-mutex.js';
 export { loadPlugins, locatePlugin } from './plugin-loader.js';
 export { Daemon, ENGINE_VERSION } from './daemon.js';
 export type { DaemonOptions } from './daemon.js';

@@ -23,12 +23,13 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import * as tar from 'tar';
-import { IsulaError, writeFileAtomic } from '@isula/core';
+import { IsulaError, KeyedMutex, writeFileAtomic } from '@isula/core';
 import { extractLayer } from './extract.js';
 import { familiarTag, formatReference, IMAGE_ID, parseReference, type Reference } from './reference.js';
 
 const run = promisify(execFile);
 const SHA256 = /^sha256:([a-f0-9]{64})$/;
+const STORE = 'store';
 
 export interface LayerRecord {
   schemaVersion: 1;
@@ -86,22 +87,13 @@ const hex = (digest: string): string => {
   return m[1];
 };
 
-/** A one-at-a-time lock for store mutations. */
-class Mutex {
-  #tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.#tail.then(fn, fn);
-    this.#tail = next.catch(() => undefined);
-    return next;
-  }
-}
-
 export class ImageStore {
   readonly root: string;
   readonly #log: Logger;
   readonly #images = new Map<string, ImageRecord>();
   readonly #layers = new Map<string, LayerRecord>();
-  readonly #mutex = new Mutex();
+  /** Store mutations one at a time (one key: the whole store). */
+  readonly #mutex = new KeyedMutex();
   /** Container id -> image id, for "in use" checks; filled by mountRootfs/removeRootfs. */
   readonly #users = new Map<string, string>();
   /** Chain id -> pulls in flight that need it: rmi leaves these layers alone. */
@@ -276,7 +268,7 @@ export class ImageStore {
       const images = await this.#readArchive(tmp, options.tag);
       // Each image with the tags this archive gave it (docker load reports those, not the image's other tags).
       const loaded: (ImageRecord & { archiveTags: string[] })[] = [];
-      for (const img of images) loaded.push({ ...(await this.#mutex.run(() => this.#commitImage(tmp, img, options.signal))), archiveTags: img.tags });
+      for (const img of images) loaded.push({ ...(await this.#mutex.run(STORE, () => this.#commitImage(tmp, img, options.signal))), archiveTags: img.tags });
       return loaded;
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
@@ -538,7 +530,7 @@ export class ImageStore {
    * record committed before (by a pull that shared the download) is skipped.
    */
   commitLayers(staged: readonly StagedLayer[]): Promise<void> {
-    return this.#mutex.run(async () => {
+    return this.#mutex.run(STORE, async () => {
       const moved: LayerRecord[] = [];
       for (const st of staged) {
         if (this.#layers.has(st.chainId) || moved.some((m) => m.chainId === st.chainId) || !(await exists(path.join(st.stageDir, 'diff')))) {
@@ -579,7 +571,7 @@ export class ImageStore {
    * record and whether the tag already named this image.
    */
   commitPulled(input: { configBytes: Buffer; chainIds: string[]; tag?: string; repoDigest: string }): Promise<{ record: ImageRecord; upToDate: boolean }> {
-    return this.#mutex.run(async () => {
+    return this.#mutex.run(STORE, async () => {
       const id = `sha256:${createHash('sha256').update(input.configBytes).digest('hex')}`;
       const missing = input.chainIds.filter((c) => !this.#layers.has(c));
       if (missing.length > 0) throw new IsulaError('IMAGE_STORE_CORRUPT', `image ${id}: layers ${missing.join(', ')} went missing during the pull; pull again`);
@@ -607,7 +599,7 @@ export class ImageStore {
 
   /** Adds `name@digest` to an image's repo digests (after a push). */
   addRepoDigest(imageId: string, repoDigest: string): Promise<void> {
-    return this.#mutex.run(async () => {
+    return this.#mutex.run(STORE, async () => {
       const img = this.#images.get(imageId);
       if (img === undefined || img.repoDigests.includes(repoDigest)) return;
       await this.#writeImage({ ...img, repoDigests: [...img.repoDigests, repoDigest] });
@@ -693,7 +685,7 @@ export class ImageStore {
       };
       const configPath = path.join(tmp, 'config.json');
       await fs.writeFile(configPath, JSON.stringify(config));
-      return await this.#mutex.run(() => this.#commitImage(tmp, {
+      return await this.#mutex.run(STORE, () => this.#commitImage(tmp, {
         configPath,
         layers: [{ path: layerFile, digest: probe.digest, mediaType: 'application/vnd.docker.image.rootfs.diff.tar' }],
         tags: tag !== undefined ? [tag] : [],
@@ -706,7 +698,7 @@ export class ImageStore {
   // ---- tag / remove ------------------------------------------------------------
 
   tag(ref: string, newRef: string): Promise<ImageRecord> {
-    return this.#mutex.run(async () => {
+    return this.#mutex.run(STORE, async () => {
       const img = this.get(ref);
       const parsed = parseReference(newRef);
       if (parsed.digest !== undefined) throw new IsulaError('IMAGE_REFERENCE_INVALID', `cannot tag with a digest reference: ${newRef}`);
@@ -724,7 +716,7 @@ export class ImageStore {
    * Refuses while a container uses the image (IMAGE_IN_USE, naming it).
    */
   remove(ref: string, options: { force?: boolean } = {}): Promise<{ untagged: string[]; deleted: string[] }> {
-    return this.#mutex.run(async () => {
+    return this.#mutex.run(STORE, async () => {
       const { img, reference } = this.#require(ref);
       const untagged: string[] = [];
       if (reference !== undefined) {

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { IsulaError, writeFileAtomic } from '@isula/core';
+import { IsulaError, KeyedMutex, writeFileAtomic } from '@isula/core';
 import type {
   DriverCallOptions, NetworkAttachRequest, NetworkAttachResult, NetworkCreateRequest, NetworkDriver, NetworkInfo, PortMapping,
 } from '@isula/core';
@@ -24,7 +24,6 @@ import type { ConfDir, LoadedNetwork, NetworkConfList } from './conf.js';
 import { cidrSize, contains, firstHost, formatCidr, formatIpv4, overlaps, parseCidr, parseIpv4, pickFreeSubnet } from './ipv4.js';
 import type { Ipv4Cidr } from './ipv4.js';
 import { removeBridgeIsolation, teardownIpMasq } from './iptables.js';
-import { KeyedMutex } from './mutex.js';
 import { DEFAULT_OPTIONS, IFNAME, RESERVED_NAMES } from './options.js';
 import { collides, portInUse, probePort, validateMapping } from './ports.js';
 import { sandboxIps, summarizeResult } from './result.js';

@@ -13,7 +13,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { IsulaError, writeFileAtomic } from '@isula/core';
+import { IsulaError, KeyedMutex, writeFileAtomic } from '@isula/core';
 import { normalizeServer } from './endpoints.js';
 
 export interface Credentials {
@@ -30,13 +30,7 @@ export class CredentialStore {
   #key: Buffer | undefined;
   #entries: Record<string, { auth: string }> = {};
   /** Logins and logouts one at a time: each rewrites the whole file, and the key is made once. */
-  #tail: Promise<unknown> = Promise.resolve();
-
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.#tail.then(fn, fn);
-    this.#tail = next.catch(() => undefined);
-    return next;
-  }
+  readonly #mutex = new KeyedMutex();
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -98,7 +92,7 @@ export class CredentialStore {
   }
 
   set(server: string, creds: Credentials): Promise<void> {
-    return this.#serial(() => this.#set(server, creds));
+    return this.#mutex.run('auths', () => this.#set(server, creds));
   }
 
   async #set(server: string, creds: Credentials): Promise<void> {
@@ -115,7 +109,7 @@ export class CredentialStore {
 
   /** False when nothing was stored for the server. */
   remove(server: string): Promise<boolean> {
-    return this.#serial(() => this.#remove(server));
+    return this.#mutex.run('auths', () => this.#remove(server));
   }
 
   async #remove(server: string): Promise<boolean> {
