@@ -8,6 +8,11 @@ import { IsulaError } from '@isula/core';
 
 export const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 
+/** Docker's short form of a digest: its first 12 hex digits (a layer's id in progress lines). */
+export function shortDigest(digest: string): string {
+  return digest.replace(/^sha256:/, '').slice(0, 12);
+}
+
 /** A running sha256 plus a byte count. */
 export class Sha256Counter {
   readonly #hash: Hash = createHash('sha256');

@@ -7,7 +7,7 @@
 import type { ImageDriver, ImageRef } from '../drivers/image.js';
 import { IsulaError } from '../errors.js';
 import { API_VERSION, type ApiServer } from './server.js';
-import type { ImageSource } from './image-routes.js';
+import { driverWith, type ImageSource } from './image-routes.js';
 import { handlePull } from './registry-routes.js';
 
 async function resolveAll(source: ImageSource, names: string[], signal: AbortSignal): Promise<{ driver: ImageDriver; refs: ImageRef[] }> {
@@ -44,8 +44,7 @@ export function registerImageArchiveRoutes(api: ApiServer, source: ImageSource):
     const fromSrc = query.get('fromSrc');
     if (query.get('fromImage')) return handlePull(source, { req, res, query, signal });
     if (fromSrc !== '-') throw new IsulaError('API_BAD_REQUEST', 'fromSrc must be "-" (the tarball in the request body); URLs are not fetched');
-    const driver = source.drivers().find((d) => d.import !== undefined);
-    if (driver?.import === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no image plugin that can import is loaded');
+    const driver = driverWith(source, 'import');
     const repo = query.get('repo');
     const tag = query.get('tag');
     const reference = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;

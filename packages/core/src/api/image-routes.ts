@@ -67,10 +67,11 @@ async function resolve(source: ImageSource, name: string, signal: AbortSignal): 
   throw new IsulaError('IMAGE_NOT_FOUND', `No such image: ${name}`);
 }
 
-function loader(source: ImageSource): ImageDriver & Required<Pick<ImageDriver, 'load'>> {
-  const d = source.drivers().find((x) => x.load !== undefined);
-  if (d === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no image plugin that can load archives is loaded');
-  return d as ImageDriver & Required<Pick<ImageDriver, 'load'>>;
+/** The first image driver with the optional `method` (NOT_IMPLEMENTED: no image plugin that can `what` is loaded). */
+export function driverWith<K extends keyof ImageDriver>(source: ImageSource, method: K, what: string = String(method)): ImageDriver & Required<Pick<ImageDriver, K>> {
+  const d = source.drivers().find((x) => x[method] !== undefined);
+  if (d === undefined) throw new IsulaError('NOT_IMPLEMENTED', `no image plugin that can ${what} is loaded`);
+  return d as ImageDriver & Required<Pick<ImageDriver, K>>;
 }
 
 export function registerImageRoutes(api: ApiServer, source: ImageSource): void {
@@ -212,7 +213,7 @@ export function registerImageRoutes(api: ApiServer, source: ImageSource): void {
       throw new IsulaError('API_UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type} is not an image archive (want application/x-tar)`);
     }
     const tag = query.get('tag') ?? undefined;
-    const refs = await loader(source).load(req, { signal, ...(tag !== undefined && { tag }) });
+    const refs = await driverWith(source, 'load', 'load archives').load(req, { signal, ...(tag !== undefined && { tag }) });
     res.writeHead(200, { 'Content-Type': 'application/json', 'Api-Version': API_VERSION });
     for (const ref of refs) {
       source.events.emit({ Type: 'image', Action: 'load', Actor: { ID: ref.id, Attributes: { name: ref.reference } } });

@@ -10,10 +10,10 @@
  * after it is an `errorDetail` message that ends the stream.
  */
 import type { ServerResponse } from 'node:http';
-import type { ImageDriver, RegistryAuth, TransferProgress } from '../drivers/image.js';
+import type { RegistryAuth, TransferProgress } from '../drivers/image.js';
 import { IsulaError, toIsulaError } from '../errors.js';
 import { API_VERSION, type ApiServer } from './server.js';
-import type { ImageSource } from './image-routes.js';
+import { driverWith, type ImageSource } from './image-routes.js';
 
 /** Docker's `X-Registry-Auth`: base64url (or base64) JSON of an AuthConfig; `{}`/empty means none. */
 export function decodeRegistryAuth(header: string | string[] | undefined): RegistryAuth | undefined {
@@ -98,12 +98,6 @@ class ProgressStream {
   }
 }
 
-function withDriver<K extends 'pull' | 'push' | 'login' | 'logout'>(source: ImageSource, method: K): ImageDriver & Required<Pick<ImageDriver, K>> {
-  const d = source.drivers().find((x) => x[method] !== undefined);
-  if (d === undefined) throw new IsulaError('NOT_IMPLEMENTED', `no image plugin that can ${method} is loaded`);
-  return d as ImageDriver & Required<Pick<ImageDriver, K>>;
-}
-
 /** `fromImage` + `tag` as docker's CLI sends them (`tag` may be a digest). */
 export function pullReference(fromImage: string, tag: string | null): string {
   if (tag === null || tag === '') return fromImage;
@@ -117,7 +111,7 @@ export async function handlePull(source: ImageSource, ctx: { req: import('node:h
   const reference = pullReference(fromImage, query.get('tag'));
   const auth = decodeRegistryAuth(req.headers['x-registry-auth']);
   const platform = query.get('platform') ?? '';
-  const driver = withDriver(source, 'pull');
+  const driver = driverWith(source, 'pull');
   const out = new ProgressStream(res);
   try {
     const result = await driver.pull(reference, {
@@ -143,7 +137,7 @@ export function registerRegistryRoutes(api: ApiServer, source: ImageSource): voi
     const tag = query.get('tag') ?? '';
     const reference = tag === '' ? name : `${name}:${tag}`;
     const auth = decodeRegistryAuth(req.headers['x-registry-auth']);
-    const driver = withDriver(source, 'push');
+    const driver = driverWith(source, 'push');
     const out = new ProgressStream(res);
     try {
       const r = await driver.push(reference, { signal, onProgress: (p) => out.send(p), ...(auth !== undefined && { auth }) });
@@ -166,14 +160,14 @@ export function registerRegistryRoutes(api: ApiServer, source: ImageSource): voi
     const server = typeof body['serveraddress'] === 'string' && body['serveraddress'] !== '' ? body['serveraddress'] : 'docker.io';
     if (typeof username !== 'string' || username === '') throw new IsulaError('API_BAD_REQUEST', 'username is required');
     if (typeof password !== 'string' || password === '') throw new IsulaError('API_BAD_REQUEST', 'password is required');
-    const r = await withDriver(source, 'login').login(server, { signal, username, password });
+    const r = await driverWith(source, 'login').login(server, { signal, username, password });
     return { Status: r.status, IdentityToken: '' };
   });
 
   api.route('POST', '/auth/logout', async ({ json, signal }) => {
     const body = (await json()) as Record<string, unknown> | null;
     const server = typeof body === 'object' && body !== null && typeof body['serveraddress'] === 'string' && body['serveraddress'] !== '' ? body['serveraddress'] : 'docker.io';
-    const had = await withDriver(source, 'logout').logout(server, { signal });
+    const had = await driverWith(source, 'logout').logout(server, { signal });
     if (!had) throw new IsulaError('REGISTRY_CREDENTIALS_NOT_FOUND', `Not logged in to ${server}`);
     return { Status: `Removing login credentials for ${server}` };
   });

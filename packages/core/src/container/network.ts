@@ -156,7 +156,7 @@ export class ContainerNetworking {
     } catch (err) {
       await this.#detach(file, ctx.request).catch((e: unknown) => this.#log.warn({ err: e, id: record.Id }, 'undoing a failed network attach failed'));
       await this.#removeNetns(file);
-      throw unwrapHookError(err);
+      throw err;
     }
     return { SandboxKey: file, Networks: plan.networks, PortMappings: ports, Results: ctx.results };
   }
@@ -259,10 +259,4 @@ export function endpointArgs(record: ContainerRecord, networks: readonly string[
     out['MAC'] = mac.toLowerCase();
   }
   return Object.keys(out).length === 0 ? undefined : out;
-}
-
-/** A tap's failure reaches us wrapped as PLUGIN_HOOK_FAILED; the plugin's own error is what the user needs. */
-function unwrapHookError(err: unknown): unknown {
-  const cause = (err as { cause?: unknown }).cause;
-  return err instanceof IsulaError && err.code === 'PLUGIN_HOOK_FAILED' && cause instanceof IsulaError ? cause : err;
 }

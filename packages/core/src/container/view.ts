@@ -82,9 +82,12 @@ export function portsView(r: ContainerRecord): Record<string, { HostIp: string; 
   return out;
 }
 
-function networkSettings(r: ContainerRecord): Record<string, unknown> {
+interface EndpointView { Gateway: string; IPAddress: string; IPPrefixLen: number; MacAddress: string }
+
+/** NetworkSettings.Networks: one endpoint per attached network (inspect and the list both show it). */
+function networksView(r: ContainerRecord): Record<string, Record<string, unknown>> {
   const mode = r.HostConfig.NetworkMode ?? 'default';
-  const networks: Record<string, unknown> = {};
+  const networks: Record<string, Record<string, unknown>> = {};
   for (const [i, res] of (r.Network?.Results ?? []).entries()) {
     const v4 = res.addresses.find((a) => !a.address.includes(':'));
     const [ip = '', prefix = '0'] = (v4?.address ?? '').split('/');
@@ -95,7 +98,12 @@ function networkSettings(r: ContainerRecord): Record<string, unknown> {
     };
   }
   if (Object.keys(networks).length === 0 && (mode === 'none' || mode === 'host')) networks[mode] = {};
-  const first = Object.values(networks)[0] as { Gateway?: string; IPAddress?: string; IPPrefixLen?: number; MacAddress?: string } | undefined;
+  return networks;
+}
+
+function networkSettings(r: ContainerRecord): Record<string, unknown> {
+  const networks = networksView(r);
+  const first = Object.values(networks)[0] as Partial<EndpointView> | undefined;
   return {
     Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
     Ports: portsView(r), SandboxKey: r.Network?.SandboxKey ?? '',
@@ -140,7 +148,7 @@ export function listView(r: ContainerRecord, now = Date.now()): Record<string, u
     State: r.State.Status,
     Status: statusText(r, now),
     HostConfig: { NetworkMode: r.HostConfig.NetworkMode ?? 'default' },
-    NetworkSettings: { Networks: (networkSettings(r) as { Networks: Record<string, unknown> }).Networks },
+    NetworkSettings: { Networks: networksView(r) },
     Mounts: mountsView(r).map((m) => ({ Name: '', ...m })),
   };
 }

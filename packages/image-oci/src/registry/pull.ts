@@ -11,7 +11,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { IsulaError, type PullOptions, type PullResult, type RegistryAuth, type TransferProgress } from '@isula/core';
-import { SHA256_DIGEST } from '../digest.js';
+import { SHA256_DIGEST, shortDigest } from '../digest.js';
 import { familiarName, familiarTag, formatReference, parseReference, type Reference } from '../reference.js';
 import { chainIds, type ImageConfig, type ImageStore, type StagedLayer } from '../store.js';
 import { Authenticator, RepoSession } from './client.js';
@@ -67,7 +67,6 @@ export function parsePlatform(text: string | undefined): Platform {
 }
 
 const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const short = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12);
 
 function descriptor(d: unknown, what: string): Descriptor {
   const o = d as Record<string, unknown> | null;
@@ -191,12 +190,12 @@ export class Puller {
     const chains = chainIds(diffIds);
     const unpin = this.#d.store.pin(chains);
     try {
-      for (const l of manifest.layers) progress({ id: short(l.digest), status: this.#d.store.hasLayer(chains[manifest.layers.indexOf(l)] ?? '') ? 'Already exists' : 'Pulling fs layer' });
-      const jobs = manifest.layers.map((layer, i) => {
-        const chainId = chains[i] as string;
-        if (this.#d.store.hasLayer(chainId)) return Promise.resolve(undefined);
-        return this.#layer(session, { chainId, parent: chains[i - 1] ?? null, diffId: diffIds[i] as string, layer }, progress, opts.signal);
-      });
+      // Asked once per layer: the progress line and the download agree.
+      const fetching = chains.map((c) => !this.#d.store.hasLayer(c));
+      for (const [i, l] of manifest.layers.entries()) progress({ id: shortDigest(l.digest), status: fetching[i] === true ? 'Pulling fs layer' : 'Already exists' });
+      const jobs = manifest.layers.map((layer, i) => (fetching[i] !== true
+        ? Promise.resolve(undefined)
+        : this.#layer(session, { chainId: chains[i] as string, parent: chains[i - 1] ?? null, diffId: diffIds[i] as string, layer }, progress, opts.signal)));
       const settled = await Promise.allSettled(jobs);
       const done = settled.flatMap((r) => (r.status === 'fulfilled' && r.value !== undefined ? [r.value] : []));
       // Keep what finished, also when another layer failed: a retry will not fetch it again.
@@ -204,7 +203,7 @@ export class Puller {
       this.#settled(done.map((l) => l.chainId));
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
-      for (const [i, layer] of manifest.layers.entries()) if (settled[i]?.status === 'fulfilled' && (settled[i] as PromiseFulfilledResult<unknown>).value !== undefined) progress({ id: short(layer.digest), status: 'Pull complete' });
+      for (const [i, layer] of manifest.layers.entries()) if (fetching[i] === true) progress({ id: shortDigest(layer.digest), status: 'Pull complete' });
       const tag = ref.tag !== undefined ? formatReference({ name: ref.name, tag: ref.tag }) : undefined;
       const { record, upToDate } = await this.#d.store.commitPulled({ configBytes, chainIds: chains, ...(tag !== undefined && { tag }), repoDigest: `${ref.name}@${digest}` });
       return { reference: tag !== undefined ? familiarTag(tag) : `${familiarName(ref.name)}@${digest}`, format: 'oci', id: record.id, digest, upToDate };
@@ -236,7 +235,7 @@ export class Puller {
     if (!Array.isArray(doc['layers'])) throw new IsulaError('REGISTRY_REPLY_INVALID', `${what}: the manifest has no layers list`);
     const layers = doc['layers'].map((l, i) => descriptor(l, `${what}: layer ${i}`));
     for (const l of layers) {
-      if (l.mediaType !== undefined && !LAYER_TYPES.test(l.mediaType)) throw new IsulaError('IMAGE_MANIFEST_UNSUPPORTED', `${what}: layer ${short(l.digest)} has the unsupported media type ${l.mediaType}`);
+      if (l.mediaType !== undefined && !LAYER_TYPES.test(l.mediaType)) throw new IsulaError('IMAGE_MANIFEST_UNSUPPORTED', `${what}: layer ${shortDigest(l.digest)} has the unsupported media type ${l.mediaType}`);
     }
     return { session, manifest: { config, layers }, digest: top.digest };
   }
@@ -267,11 +266,11 @@ export class Puller {
   }
 
   async #blobBytes(session: RepoSession, d: Descriptor, limit: number, what: string, signal: AbortSignal | undefined): Promise<Buffer> {
-    if (d.size > limit) throw new IsulaError('REGISTRY_REPLY_INVALID', `${what} ${short(d.digest)}: ${d.size} bytes is over the ${limit}-byte limit`);
-    const reply = await session.request({ method: 'GET', path: `blobs/${d.digest}`, ok: [200] }, signal, `${what} ${short(d.digest)}`);
-    const bytes = await readLimited(reply, d.size, `${what} ${short(d.digest)}`);
-    if (bytes.length !== d.size) throw new IsulaError('REGISTRY_REPLY_INVALID', `${what} ${short(d.digest)}: truncated: ${bytes.length} of ${d.size} bytes`);
-    if (sha256(bytes) !== d.digest) throw new IsulaError('IMAGE_DIGEST_MISMATCH', `${what} ${short(d.digest)}: the content does not match its digest`);
+    if (d.size > limit) throw new IsulaError('REGISTRY_REPLY_INVALID', `${what} ${shortDigest(d.digest)}: ${d.size} bytes is over the ${limit}-byte limit`);
+    const reply = await session.request({ method: 'GET', path: `blobs/${d.digest}`, ok: [200] }, signal, `${what} ${shortDigest(d.digest)}`);
+    const bytes = await readLimited(reply, d.size, `${what} ${shortDigest(d.digest)}`);
+    if (bytes.length !== d.size) throw new IsulaError('REGISTRY_REPLY_INVALID', `${what} ${shortDigest(d.digest)}: truncated: ${bytes.length} of ${d.size} bytes`);
+    if (sha256(bytes) !== d.digest) throw new IsulaError('IMAGE_DIGEST_MISMATCH', `${what} ${shortDigest(d.digest)}: the content does not match its digest`);
     return bytes;
   }
 
@@ -283,7 +282,7 @@ export class Puller {
    * with its own session.
    */
   #layer(session: RepoSession, l: LayerJob, progress: (p: TransferProgress) => void, signal: AbortSignal | undefined, joined = false): Promise<StagedLayer> {
-    const id = short(l.layer.digest);
+    const id = shortDigest(l.layer.digest);
     let shared = this.#inflight.get(l.chainId);
     const owner = shared === undefined;
     if (shared === undefined) {

@@ -13,13 +13,13 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { IsulaError, type RegistryAuth, type TransferProgress } from '@isula/core';
+import { shortDigest } from '../digest.js';
 import { familiarName, formatReference, parseReference } from '../reference.js';
 import { ATTEMPTS, RepoSession } from './client.js';
 import { originEndpoints } from './endpoints.js';
 import { drain, header } from './http.js';
 import { Limiter, MEDIA, type TransferDeps } from './pull.js';
 
-const short = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12);
 
 interface Blob {
   digest: string;
@@ -119,11 +119,11 @@ export class Pusher {
     const { progress, signal } = o;
     const layers = blobs.filter((b) => b.layer);
     // Docker lists the top layer first.
-    for (const b of [...layers].reverse()) progress({ id: short(b.digest), status: 'Preparing' });
+    for (const b of [...layers].reverse()) progress({ id: shortDigest(b.digest), status: 'Preparing' });
     // One failed upload stops its siblings (they would hold upload slots and read files being removed).
     const stop = new AbortController();
     const both = AbortSignal.any([signal, stop.signal]);
-    const results = await Promise.allSettled([...layers].reverse().map((b) => this.#uploads.run(() => this.#blob(session, b, o.from, progress, both), () => progress({ id: short(b.digest), status: 'Waiting' }))
+    const results = await Promise.allSettled([...layers].reverse().map((b) => this.#uploads.run(() => this.#blob(session, b, o.from, progress, both), () => progress({ id: shortDigest(b.digest), status: 'Waiting' }))
       .catch((err: unknown) => { stop.abort(); throw err; })));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof IsulaError && r.reason.code === 'CANCELED' && !signal.aborted))
       ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -156,7 +156,7 @@ export class Pusher {
   }
 
   async #blob(session: RepoSession, b: Blob, from: string | undefined, progress: (p: TransferProgress) => void, signal: AbortSignal): Promise<void> {
-    const id = short(b.digest);
+    const id = shortDigest(b.digest);
     const show = (p: Omit<TransferProgress, 'id'>) => { if (b.layer) progress({ id, ...p }); };
     const head = await session.request({ method: 'HEAD', path: `blobs/${b.digest}`, ok: [200, 404] }, signal, `blob ${id}`);
     await drain(head);
@@ -177,7 +177,7 @@ export class Pusher {
 
   /** One upload session: a cross-repository mount, or POST then a monolithic PUT. */
   async #upload(session: RepoSession, b: Blob, from: string | undefined, show: (p: Omit<TransferProgress, 'id'>) => void, signal: AbortSignal): Promise<void> {
-    const id = short(b.digest);
+    const id = shortDigest(b.digest);
     const query = from !== undefined ? `?mount=${encodeURIComponent(b.digest)}&from=${encodeURIComponent(from)}` : '';
     const start = await session.request({ method: 'POST', path: `blobs/uploads/${query}`, headers: { 'content-length': '0' }, ok: [201, 202] }, signal, `upload of ${id}`);
     await drain(start);
