@@ -83,11 +83,16 @@ export class Authenticator {
     this.#challenges.set(ep.base, ch);
     const creds = await this.#creds(ep, override);
     if (ch.scheme === 'basic') return basic(creds) !== undefined;
-    await this.#fetchToken(ep, ch, scopes, creds, signal);
+    await this.token(ep, ch, scopes, creds, signal);
     return true;
   }
 
-  async #fetchToken(ep: Endpoint, ch: Challenge, scopes: readonly string[], creds: RegistryAuth | undefined, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * A bearer token from the challenge's realm for `scopes` with `creds`,
+   * cached until it expires. `refused`, when given, words every non-200
+   * reply as REGISTRY_UNAUTHORIZED (login: any refusal is a failed login).
+   */
+  async token(ep: Endpoint, ch: Challenge, scopes: readonly string[], creds: RegistryAuth | undefined, signal: AbortSignal | undefined, refused?: (message: string) => string): Promise<string> {
     const realm = ch.params['realm'];
     if (realm === undefined || !/^https?:\/\//.test(realm)) throw new IsulaError('REGISTRY_REPLY_INVALID', `${ep.host}: bearer challenge without a usable realm`);
     const url = new URL(realm);
@@ -105,6 +110,10 @@ export class Authenticator {
       for (const sc of scopes) url.searchParams.append('scope', sc);
       const auth = basic(creds);
       reply = await this.#transport.send(tokenEndpoint(url, ep), { method: 'GET', url: url.toString(), headers: auth !== undefined ? { authorization: auth } : {} }, signal);
+    }
+    if (reply.status !== 200 && refused !== undefined) {
+      const { message } = await errorMessage(reply);
+      throw new IsulaError('REGISTRY_UNAUTHORIZED', refused(message));
     }
     if (reply.status === 401 || reply.status === 403) {
       const { message } = await errorMessage(reply);
@@ -127,6 +136,7 @@ export class Authenticator {
     // and a skewed clock must not make a fresh token look stale); renewed a little early.
     const lifeS = typeof doc.expires_in === 'number' && doc.expires_in > 60 ? doc.expires_in : 60;
     this.#tokens.set(tokenKey(ep, ch, scopes, creds), { value, expiresAt: Date.now() + lifeS * 1000 - Math.min(10_000, lifeS * 100) });
+    return value;
   }
 
   /** Forgets tokens and challenges (after logout). */
@@ -136,7 +146,7 @@ export class Authenticator {
   }
 }
 
-function basic(creds: RegistryAuth | undefined): string | undefined {
+export function basic(creds: RegistryAuth | undefined): string | undefined {
   if (creds?.username === undefined || creds.password === undefined) return undefined;
   return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
 }

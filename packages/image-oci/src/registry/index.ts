@@ -6,11 +6,10 @@
 import type { Logger } from 'pino';
 import { IsulaError, parseDuration, type DaemonConfig, type PullOptions, type PullResult, type RegistryAuth, type TransferProgress } from '@isula/core';
 import type { ImageStore } from '../store.js';
-import { Authenticator } from './client.js';
+import { Authenticator, basic, parseChallenge } from './client.js';
 import { CredentialStore } from './credentials.js';
 import { normalizeServer, originEndpoints, type RegistrySettings } from './endpoints.js';
-import { drain, errorMessage, readLimited, Transport } from './http.js';
-import { parseChallenge, tokenEndpoint } from './client.js';
+import { drain, errorMessage, Transport } from './http.js';
 import { Puller } from './pull.js';
 import { Pusher } from './push.js';
 
@@ -70,34 +69,16 @@ export class Registry {
         const probe = await this.#transport.send(ep, { method: 'GET', url: `${ep.base}/v2/` }, opts.signal);
         await drain(probe);
         if (probe.status === 401) {
+          // The registry's challenge, answered with these credentials (the token logic pulls use).
           const ch = parseChallenge(String(probe.headers['www-authenticate'] ?? ''));
-          const basic = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
-          let authorization = basic;
-          if (ch?.scheme === 'bearer') {
-            const realm = ch.params['realm'];
-            if (realm === undefined) throw new IsulaError('REGISTRY_REPLY_INVALID', `${host}: bearer challenge without a realm`);
-            const url = new URL(realm);
-            if (ch.params['service'] !== undefined) url.searchParams.set('service', ch.params['service']);
-            const tokenReply = await this.#transport.send(tokenEndpoint(url, ep), { method: 'GET', url: url.toString(), headers: { authorization: basic } }, opts.signal);
-            if (tokenReply.status !== 200) {
-              const { message } = await errorMessage(tokenReply);
-              throw new IsulaError('REGISTRY_UNAUTHORIZED', `login to ${host} failed: ${message}`);
-            }
-            let doc: { token?: string; access_token?: string };
-            try {
-              doc = JSON.parse((await readLimited(tokenReply, 1024 * 1024, 'token reply')).toString('utf8')) as typeof doc;
-            } catch (err) {
-              if (err instanceof IsulaError) throw err;
-              throw new IsulaError('REGISTRY_REPLY_INVALID', `login to ${host}: the token server's reply is not JSON`, { cause: err });
-            }
-            const token = doc.token ?? doc.access_token;
-            if (typeof token !== 'string' || token === '') throw new IsulaError('REGISTRY_REPLY_INVALID', `login to ${host}: the token server's reply has no token`);
-            authorization = `Bearer ${token}`;
-          }
+          const failed = (message: string) => `login to ${host} failed: ${message}`;
+          const authorization = ch?.scheme === 'bearer'
+            ? `Bearer ${await this.#auth.token(ep, ch, [], creds, opts.signal, failed)}`
+            : (basic(creds) ?? '');
           const check = await this.#transport.send(ep, { method: 'GET', url: `${ep.base}/v2/`, headers: { authorization } }, opts.signal);
           if (check.status !== 200) {
             const { message } = await errorMessage(check);
-            throw new IsulaError('REGISTRY_UNAUTHORIZED', `login to ${host} failed: ${message}`);
+            throw new IsulaError('REGISTRY_UNAUTHORIZED', failed(message));
           }
           await drain(check);
         } else if (probe.status !== 200) {
