@@ -35,9 +35,12 @@ async function waitSocket(sock, ms = 30_000) {
 
 /**
  * Each engine, on roots under `TMP`: how to call its CLI, how to start and stop its daemon.
- * `isulaConfig` adds daemon.json keys for isulad (e.g. insecure registries).
+ * `isulaConfig` adds daemon.json keys for isulad (e.g. insecure registries). The peers run
+ * with `--network none` unless `defaultNetworking` (podman's default CNI network, dockerd's
+ * default bridge on `dockerBip`, removed at teardown).
  */
-export function makeEngines(TMP, { isulaConfig = {} } = {}) {
+export function makeEngines(TMP, { isulaConfig = {}, defaultNetworking = false, dockerBip = '10.251.0.1/24' } = {}) {
+  const noNetwork = defaultNetworking ? [] : ['--network', 'none'];
   return {
   isula: {
     async setup() {
@@ -62,7 +65,7 @@ export function makeEngines(TMP, { isulaConfig = {} } = {}) {
       const base = ['--root', path.join(root, 'root'), '--runroot', path.join(root, 'run'), '--storage-driver', 'overlay', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--tmpdir', path.join(root, 'tmp'), '--runtime', 'runc'];
       this.cli = (args) => ['podman', [...base, ...args]];
       // Its default NOFILE/NPROC limits are above this host's hard limits (PLATFORM.md §2): lower them.
-      this.runArgs = ['--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'];
+      this.runArgs = [...noNetwork, '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'];
     },
     async teardown() { await exec('podman', ['--root', path.join(TMP, 'podman/root'), '--runroot', path.join(TMP, 'podman/run'), 'system', 'reset', '-f']).catch(() => {}); },
   },
@@ -71,15 +74,19 @@ export function makeEngines(TMP, { isulaConfig = {} } = {}) {
       const root = path.join(TMP, 'docker');
       fs.mkdirSync(root, { recursive: true });
       const sock = path.join(root, 'docker.sock');
-      const d = spawn('dockerd', ['--data-root', path.join(root, 'data'), '--exec-root', path.join(root, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(root, 'docker.pid'), '--bridge', 'none', '--iptables=false', '--ip-masq=false', '--containerd-namespace', 'ptcr', '--log-level', 'warn'], { stdio: 'ignore' });
+      const d = spawn('dockerd', ['--data-root', path.join(root, 'data'), '--exec-root', path.join(root, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(root, 'docker.pid'), ...(defaultNetworking ? ['--bip', dockerBip] : ['--bridge', 'none', '--iptables=false', '--ip-masq=false']), '--containerd-namespace', 'ptcr', '--log-level', 'warn'], { stdio: 'ignore' });
       await waitSocket(sock);
       await new Promise((r) => setTimeout(r, 1000));
       this.daemon = d;
       const bin = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
       this.cli = (args) => [bin, ['-H', `unix://${sock}`, ...args]];
-      this.runArgs = ['--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'];
+      this.runArgs = [...noNetwork, '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'];
     },
-    async teardown() { this.daemon?.kill('SIGTERM'); await new Promise((r) => this.daemon?.once('exit', r)); },
+    async teardown() {
+      this.daemon?.kill('SIGTERM');
+      await new Promise((r) => this.daemon?.once('exit', r));
+      if (defaultNetworking) await exec('ip', ['link', 'del', 'docker0']).catch(() => {});
+    },
   },
 };
 }

@@ -9,7 +9,6 @@
 // `--network none`, for the networking's own share.
 //
 //   bench/network.sh [--engines isula,podman,docker] [--runs 10]
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,29 +28,12 @@ const ARCHIVE = path.join(opts.images, 'busybox.docker.tar');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'netbench-'));
 const BRIDGE = 'isubench0';
 const ENGINES = makeEngines(TMP, {
+  defaultNetworking: true,
   isulaConfig: {
     plugins: ['@isula/image-oci', '@isula/driver-runc', { package: '@isula/network-cni', options: { bridge: BRIDGE, subnet: '10.250.0.0/24' } }],
     'cni-conf-dir': path.join(TMP, 'cni'),
   },
 });
-// The peers with their default networking (engines.mjs gives them --network none for ptcr).
-ENGINES.podman.setupBase = ENGINES.podman.setup;
-ENGINES.podman.setup = async function setup() { await this.setupBase(); this.runArgs = this.runArgs.filter((a, i, all) => a !== '--network' && all[i - 1] !== '--network'); };
-ENGINES.docker.setup = async function setup() {
-  const root = path.join(TMP, 'docker');
-  fs.mkdirSync(root, { recursive: true });
-  const sock = path.join(root, 'docker.sock');
-  this.daemon = spawn('dockerd', ['--data-root', path.join(root, 'data'), '--exec-root', path.join(root, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(root, 'docker.pid'), '--bip', '10.251.0.1/24', '--containerd-namespace', 'netbench', '--log-level', 'warn'], { stdio: 'ignore' });
-  const deadline = Date.now() + 30_000;
-  while (!fs.existsSync(sock)) { if (Date.now() > deadline) throw new Error('dockerd did not start'); await new Promise((r) => setTimeout(r, 100)); }
-  await new Promise((r) => setTimeout(r, 1000));
-  const bin = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
-  this.cli = (args) => [bin, ['-H', `unix://${sock}`, ...args]];
-  this.runArgs = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'];
-};
-ENGINES.docker.teardownBase = ENGINES.docker.teardown;
-ENGINES.docker.teardown = async function teardown() { await this.teardownBase(); await exec('ip', ['link', 'del', 'docker0']).catch(() => {}); };
-
 async function serial(engine, extra, prefix) {
   const times = { 'run -d': [], 'run -d -p': [], 'rm -f': [] };
   for (let i = 0; i < RUNS; i++) {
