@@ -173,7 +173,7 @@ export function createdSince(unixSeconds: number, nowMs = Date.now()): string {
 
 /** Docker's `units.HumanSizeWithPrecision`: decimal units, `precision` significant digits (4 for prune's total). */
 export function humanSizePrecision(bytes: number, precision: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
   let v = bytes;
   let i = 0;
   while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }

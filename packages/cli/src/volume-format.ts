@@ -2,7 +2,7 @@
  * `isula volume`: docker 20.10's `volume create` request body and `volume ls`
  * rows (`cli/command/formatter/volume.go`), from `GET /volumes`' Volume objects.
  */
-import { alignTabs, compileRowTemplate, type RowTemplate } from './format.js';
+import { alignTabs, compileRowTemplate, humanSizePrecision, type RowTemplate } from './format.js';
 import { naturalLess } from './network-format.js';
 import { UsageError } from './usage-error.js';
 
@@ -74,14 +74,8 @@ export const VOLUME_METHODS: Readonly<Record<string, string>> = { Label: 'LABEL'
 
 export const DEFAULT_VOLUME_TABLE = 'table {{.Driver}}\t{{.Name}}';
 
-/** docker's `units.HumanSize` (4 significant digits, decimal units). */
-export function dockerHumanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
+/** docker's `units.HumanSize`: decimal units, 4 significant digits. */
+export const dockerHumanSize = (bytes: number): string => humanSizePrecision(bytes, 4);
 
 /** One `volume ls` row (docker's volumeContext), as strings. */
 export function volumeRow(v: Volume): Record<string, string> {
