@@ -110,7 +110,8 @@ export function cleanRuntimeMessage(text: string): string {
   return lines
     .map((l) => {
       const m = /level=\w+ msg="((?:[^"\\]|\\.)*)"/.exec(l);
-      return m?.[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : l;
+      // Go's %q escapes: a hook's stderr arrives as `…\n`; newlines and tabs become spaces.
+      return m?.[1] !== undefined ? m[1].replace(/\\(.)/g, (_, c: string) => (c === 'n' || c === 't' ? ' ' : c)).trim() : l;
     })
     .join('; ');
 }
