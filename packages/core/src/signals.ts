@@ -14,6 +14,13 @@ export function signalNumber(signal: string | number): number {
     const upper = signal.toUpperCase();
     const n = constants.signals[(upper.startsWith('SIG') ? upper : `SIG${upper}`) as NodeJS.Signals];
     if (n !== undefined) return n;
+    // Real-time signals as Docker names them: RTMIN is 34 (glibc keeps 32 and 33), RTMAX 64.
+    const rt = /^(?:SIG)?RT(MIN|MAX)(?:([+-])(\d+))?$/.exec(upper);
+    if (rt !== null) {
+      const offset = rt[3] === undefined ? 0 : Number(rt[3]) * (rt[2] === '-' ? -1 : 1);
+      const num = (rt[1] === 'MIN' ? 34 : 64) + offset;
+      if (num >= 34 && num <= 64) return num;
+    }
   }
   throw new IsulaError('CONTAINER_CONFIG_INVALID', `Invalid signal: ${signal}`);
 }
