@@ -128,6 +128,15 @@ export interface HostConfig extends Resources {
   LogConfig?: { Type: string; Config: Record<string, string> };
   /** isula extension (iSulad's `--external-rootfs`): run on this host directory as-is. */
   ExternalRootfs?: string;
+  /** iSulad's `--hook-spec` (an absolute path the daemon reads), `--user-remap`, `--system-container`, `--ns-change-opt`. */
+  HookSpec?: string;
+  UserRemap?: string;
+  UsernsMode?: string;
+  SystemContainer?: boolean;
+  NsChangeOpt?: string;
+  PidMode?: string;
+  IpcMode?: string;
+  UTSMode?: string;
 }
 
 /** One row of `GET /containers/json`. */

@@ -9,6 +9,14 @@ export interface ServerVersion {
   Arch: string;
   KernelVersion?: string;
   Components?: { Name: string; Version: string; Details?: Record<string, string> }[];
+  IsulaFeatures?: EngineFeature[];
+}
+
+/** One engine feature as `/version` and `/info` report it. */
+export interface EngineFeature {
+  Name: string;
+  Enabled: boolean;
+  Detail?: string;
 }
 
 export interface ClientVersion {
@@ -41,6 +49,8 @@ export function formatVersion(client: ClientVersion, server: ServerVersion | und
       row('OS/Arch', `${server.Os}/${server.Arch}`),
       row('Kernel version', server.KernelVersion ?? ''),
     );
+    const on = (server.IsulaFeatures ?? []).filter((f) => f.Enabled).map((f) => f.Name);
+    if (server.IsulaFeatures !== undefined) lines.push(row('Features', on.length > 0 ? on.join(', ') : '(none)'));
   }
   return lines.join('\n');
 }
@@ -58,6 +68,8 @@ export function formatInfo(info: Record<string, unknown>): string {
   const plugins = (info['IsulaPlugins'] as { Name: string; Version: string; ApiVersion: string }[] | undefined) ?? [];
   const frontEnds = (info['FrontEnds'] as { Name: string; Endpoints: string[] }[] | undefined) ?? [];
   const runtimes = Object.keys((info['Runtimes'] as Record<string, unknown> | undefined) ?? {});
+  const features = (info['IsulaFeatures'] as EngineFeature[] | undefined) ?? [];
+  const security = (info['SecurityOptions'] as string[] | undefined) ?? [];
   const lines = [
     `Containers: ${String(info['Containers'] ?? 0)}`,
     ` Running: ${String(info['ContainersRunning'] ?? 0)}`,
@@ -72,6 +84,8 @@ export function formatInfo(info: Record<string, unknown>): string {
     'Plugins:',
     ...(plugins.length === 0 ? [' (none)'] : plugins.map((p) => ` ${p.Name} ${p.Version} (plugin API ${p.ApiVersion})`)),
     ...(frontEnds.length === 0 ? [] : ['Front Ends:', ...frontEnds.map((f) => ` ${f.Name}: ${f.Endpoints.join(', ')}`)]),
+    ...(features.length === 0 ? [] : ['Features:', ...features.map((f) => ` ${f.Name}: ${f.Enabled ? 'on' : 'off'}${f.Detail !== undefined && f.Detail !== '' ? ` (${f.Detail})` : ''}`)]),
+    ...(security.length === 0 ? [] : ['Security Options:', ...security.map((o) => ` ${o}`)]),
     `Runtimes: ${runtimes.join(' ')}`,
     `Default Runtime: ${String(info['DefaultRuntime'] ?? '')}`,
     `Kernel Version: ${String(info['KernelVersion'] ?? '')}`,

@@ -75,6 +75,14 @@ export interface RunFlags {
   publishAll?: boolean;
   expose?: string[];
   externalRootfs?: string;
+  hookSpec?: string;
+  userRemap?: string;
+  userns?: string;
+  systemContainer?: boolean;
+  nsChangeOpt?: string;
+  pid?: string;
+  ipc?: string;
+  uts?: string;
   cidfile?: string;
   detachKeys?: string;
   logDriver?: string;
@@ -180,6 +188,14 @@ export function addCreateFlags(cmd: Command): Command {
   list('--expose <port[/proto]>', 'expose a port or a range of ports; repeatable');
   cmd
     .option('--external-rootfs <dir>', 'use this host directory as the rootfs, as is (iSulad); the image argument is then a name only')
+    .option('--hook-spec <file>', 'file with OCI hooks (prestart, poststart, poststop ...) for this container (iSulad)')
+    .option('--user-remap <uid:gid:size>', "run in a user namespace: container ids 0..size-1 are these host ids, granted in /etc/subuid and /etc/subgid (iSulad)")
+    .option('--userns <mode>', "user namespace to use: host opts out of the daemon's userns-remap")
+    .option('--system-container', 'run a system container: an init as PID 1 with the mounts and environment it expects (iSulad)')
+    .option('--ns-change-opt <list>', 'system containers: make namespaced kernel parameters writable: net, ipc (comma separated; iSulad)')
+    .option('--pid <mode>', 'PID namespace to use: host')
+    .option('--ipc <mode>', 'IPC mode to use: private (default), shareable, none, host')
+    .option('--uts <mode>', 'UTS namespace to use: host')
     .option('--cidfile <file>', 'write the container ID to the file')
     .option('--log-driver <driver>', 'logging driver for the container');
   list('--log-opt <key=value>', 'log driver options; repeatable');
@@ -663,6 +679,15 @@ export function buildCreateBody(flags: RunFlags, image: string, command: readonl
   }));
   put('GroupAdd', f.groupAdd);
   put('ExternalRootfs', f.externalRootfs);
+  // The daemon reads the hook spec: a relative path is the client's.
+  put('HookSpec', f.hookSpec === undefined ? undefined : path.resolve(deps.cwd, f.hookSpec));
+  put('UserRemap', f.userRemap);
+  put('UsernsMode', f.userns);
+  if (f.systemContainer === true) host.SystemContainer = true;
+  put('NsChangeOpt', f.nsChangeOpt);
+  put('PidMode', f.pid);
+  put('IpcMode', f.ipc);
+  put('UTSMode', f.uts);
   // docker's parseLoggingOpts: `--log-opt k=v` into a map; none of them with the `none` driver.
   if (f.logDriver !== undefined || f.logOpt !== undefined) {
     const logOpts = kvMap(f.logOpt ?? []);

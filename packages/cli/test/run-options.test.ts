@@ -247,3 +247,22 @@ test('--no-healthcheck and --health-* parse through commander', async () => {
   assert.deepEqual(buildHealthcheck(parse(['--health-cmd', 'true', '--health-retries', '2', '--health-exit-on-unhealthy', 'busybox'])),
     { Test: ['CMD-SHELL', 'true'], Retries: 2, ExitOnUnhealthy: true });
 });
+
+test("iSulad's --hook-spec, --user-remap, --system-container, --ns-change-opt and the namespace flags reach HostConfig", async () => {
+  const { Command } = await import('commander');
+  const parse = (argv: string[]) => {
+    const cmd = addCreateFlags(new Command('create').exitOverride()).argument('<image>');
+    cmd.parse(argv, { from: 'user' });
+    return foldAliases(cmd.opts());
+  };
+  const hc = body(parse(['--hook-spec', 'hooks/spec.json', '--user-remap', '100000:100000:65536', '--system-container', '--ns-change-opt', 'net,ipc', '--pid', 'host', '--ipc', 'shareable', '--uts', 'host', 'busybox'])).HostConfig;
+  assert.equal(hc?.HookSpec, '/work/hooks/spec.json', "a relative hook spec is the client's, made absolute");
+  assert.equal(hc?.UserRemap, '100000:100000:65536');
+  assert.equal(hc?.SystemContainer, true);
+  assert.equal(hc?.NsChangeOpt, 'net,ipc');
+  assert.deepEqual([hc?.PidMode, hc?.IpcMode, hc?.UTSMode], ['host', 'shareable', 'host']);
+  assert.equal(body(parse(['--hook-spec', '/abs/h.json', 'busybox'])).HostConfig?.HookSpec, '/abs/h.json');
+  assert.equal(body(parse(['--userns', 'host', 'busybox'])).HostConfig?.UsernsMode, 'host');
+  const plain = body(parse(['busybox'])).HostConfig ?? {};
+  for (const key of ['HookSpec', 'UserRemap', 'UsernsMode', 'SystemContainer', 'NsChangeOpt', 'PidMode']) assert.ok(!(key in plain), `${key} absent unless given`);
+});

@@ -6,7 +6,9 @@
 import { cosmiconfig, type Loader } from 'cosmiconfig';
 import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import path from 'node:path';
+import { parseRemap } from './container/userns.js';
 import { IsulaError } from './errors.js';
+import { loadHookSpec } from './spec/oci-hooks.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/isulad';
 export const DEFAULT_CONFIG_FILE = `${DEFAULT_CONFIG_DIR}/daemon.json`;
@@ -72,6 +74,10 @@ export interface DaemonConfig {
   'cri-runtimes': Record<string, string>;
   plugins: PluginSpec[];
   'plugin-dirs': string[];
+  /** iSulad's daemon-wide OCI hooks file (prestart, poststart, poststop ...), given to every container before its own `--hook-spec`. */
+  'hook-spec': string;
+  /** User namespaces for every container: "default", USER[:GROUP] (their /etc/subuid and /etc/subgid ranges) or UID:GID:SIZE; "" is off. */
+  'userns-remap': string;
 }
 
 export function defaultConfig(overrides: { state?: string; graph?: string } = {}): DaemonConfig {
@@ -116,6 +122,8 @@ export function defaultConfig(overrides: { state?: string; graph?: string } = {}
     'cri-runtimes': {},
     plugins: FIRST_PARTY_PLUGINS.map((p) => ({ package: p, options: {} })),
     'plugin-dirs': ['/usr/local/lib/isula/plugins', '/usr/local/lib/node_modules'],
+    'hook-spec': '',
+    'userns-remap': '',
   };
 }
 
@@ -229,6 +237,19 @@ const plugins: Check = (v) => {
   });
 };
 
+/** A hook spec file, read and checked whole now: a daemon with a broken one does not start. */
+const hookSpec: Check = (v) => {
+  if (v === '') return v;
+  const file = absPath(v) as string;
+  loadHookSpec(file);
+  return file;
+};
+const usernsRemap: Check = (v) => {
+  if (typeof v !== 'string') return expect('"default", USER[:GROUP] or UID:GID:SIZE', v);
+  if (v !== '') parseRemap(v);
+  return v;
+};
+
 const CHECKS: Record<keyof DaemonConfig, Check> = {
   graph: absPath,
   state: absPath,
@@ -268,6 +289,8 @@ const CHECKS: Record<keyof DaemonConfig, Check> = {
   'cri-runtimes': stringMap,
   plugins,
   'plugin-dirs': strOrList(absPath, 'absolute paths'),
+  'hook-spec': hookSpec,
+  'userns-remap': usernsRemap,
 };
 
 export interface ValidationResult {

@@ -14,7 +14,7 @@ import { registerRegistryRoutes } from './api/registry-routes.js';
 import { registerNetworkRoutes } from './api/network-routes.js';
 import { registerVolumeRoutes } from './api/volume-routes.js';
 import { registerStreamRoutes } from './api/stream-routes.js';
-import { registerSystemRoutes } from './api/system-routes.js';
+import { registerSystemRoutes, type EngineFeature } from './api/system-routes.js';
 import type { ImageDriver } from './drivers/image.js';
 import type { NetworkDriver } from './drivers/network.js';
 import { ApiServer } from './api/server.js';
@@ -31,6 +31,8 @@ import { createHooks, type FrontEnd, type Hooks } from './hooks.js';
 import { createRootLogger } from './logger.js';
 import { loadPlugins } from './plugin-loader.js';
 import { PLUGIN_API_VERSION, type LoadedPlugin, type PluginHost } from './plugin.js';
+import { loadHookSpec } from './spec/oci-hooks.js';
+import { resolveDaemonRemap, type IdMap } from './container/userns.js';
 
 export const ENGINE_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -61,6 +63,8 @@ export class Daemon {
   readonly #frontEnds: RunningFrontEnd[] = [];
   readonly #api: ApiServer;
   #containers: ContainerManager | undefined;
+  /** daemon.json's userns-remap as a host range, when on. */
+  #userns: IdMap | undefined;
   #health: HealthMonitor | undefined;
   readonly #flushLog: () => void;
   #lock: DaemonLock | undefined;
@@ -123,7 +127,12 @@ export class Daemon {
     await this.hooks.registerImageDrivers.promise({ register: (d) => { this.imageDrivers.push(d); } });
     await this.hooks.registerNetworkDrivers.promise({ register: (d) => { this.networkDrivers.push(d); } });
     const imageSource = { drivers: () => this.imageDrivers, events: this.events };
+    const userns = await resolveDaemonRemap(this.config['userns-remap']);
+    this.#userns = userns;
+    if (userns !== undefined) this.log.info({ userns }, 'user namespaces on: containers run in this host range');
     const containers = new ContainerManager({
+      ...(userns !== undefined && { userns }),
+      ...(this.config['hook-spec'] !== '' && { ociHooks: loadHookSpec(this.config['hook-spec']) }),
       config: this.config,
       log: this.log,
       hooks: this.hooks,
@@ -149,6 +158,7 @@ export class Daemon {
       gitCommit: process.env['ISULA_GIT_COMMIT'] ?? '',
       events: this.events,
       info: () => this.#info(),
+      features: () => this.#features(),
     });
     await this.#api.listen(this.config.hosts, await groupId(this.config.group, this.log));
 
@@ -200,7 +210,7 @@ export class Daemon {
       SystemTime: new Date().toISOString(),
       Labels: [],
       Debug: this.config['log-level'] === 'debug' || this.config['log-level'] === 'trace',
-      SecurityOptions: ['name=seccomp,profile=default'],
+      SecurityOptions: ['name=seccomp,profile=default', ...(this.#userns !== undefined ? ['name=userns'] : [])],
       Swarm: { LocalNodeState: 'inactive', NodeID: '', NodeAddr: '', ControlAvailable: false, Error: '', RemoteManagers: null },
       Warnings: [],
       DockerRootDir: this.config.graph,
@@ -213,7 +223,24 @@ export class Daemon {
       PluginApiVersion: PLUGIN_API_VERSION,
       FrontEnds: this.#frontEnds.map(({ frontEnd, endpoints }) => ({ Name: frontEnd.name, Endpoints: endpoints })),
       Hosts: this.config.hosts,
+      IsulaFeatures: this.#features(),
     };
+  }
+
+  /** What `isula info` and `isula version` list: the engine's features, on or off, with their settings. */
+  #features(): EngineFeature[] {
+    const u = this.#userns;
+    const hookSpec = this.config['hook-spec'];
+    const networks = this.networkDrivers.map((d) => d.name);
+    return [
+      { Name: 'health-checks', Enabled: true, Detail: 'HEALTHCHECK, --health-*' },
+      { Name: 'volumes', Enabled: true, Detail: 'driver local' },
+      { Name: 'oci-hooks', Enabled: true, Detail: hookSpec === '' ? 'per container (--hook-spec)' : `daemon hook-spec ${hookSpec}, and per container` },
+      { Name: 'userns-remap', Enabled: u !== undefined, Detail: u === undefined ? '--user-remap per container' : `${u.uid}:${u.gid}:${u.size} from "${this.config['userns-remap']}"` },
+      { Name: 'system-containers', Enabled: true, Detail: '--system-container, --ns-change-opt' },
+      { Name: 'external-rootfs', Enabled: this.imageDrivers.some((d) => d.format === 'external'), Detail: '--external-rootfs' },
+      { Name: 'networking', Enabled: networks.length > 0, Detail: networks.length > 0 ? networks.join(', ') : 'no network plugin' },
+    ];
   }
 
   /** Runtimes a plugin claims: the configured ones, the default, and runc/crun when claimed without configuration. */

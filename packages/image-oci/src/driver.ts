@@ -1,5 +1,5 @@
 /** The `ImageDriver` over the image store: what core sees of OCI/Docker images. */
-import type { DriverCallOptions, ImageDriver, ImageRef, ImageRuntimeConfig, ImageSummary, PullOptions, PullResult, RegistryAuth, TransferProgress } from '@isula/core';
+import type { DriverCallOptions, IdMap, ImageDriver, ImageRef, ImageRuntimeConfig, ImageSummary, PullOptions, PullResult, RegistryAuth, TransferProgress } from '@isula/core';
 import type { Registry } from './registry/index.js';
 import { familiarTag } from './reference.js';
 import type { ImageConfig, ImageRecord, ImageStore } from './store.js';
@@ -136,6 +136,10 @@ export class OciImageDriver implements ImageDriver {
 
   async mountRootfs(containerId: string, image: ImageRef, _opts: DriverCallOptions): Promise<string> {
     return this.#store.mountRootfs(containerId, image.id);
+  }
+
+  async remapRootfs(containerId: string, image: ImageRef, opts: DriverCallOptions & { idMap: IdMap }): Promise<void> {
+    await this.#store.remapRootfs(containerId, image.id, opts.idMap);
   }
 
   async unmountRootfs(containerId: string, _opts: DriverCallOptions): Promise<void> {

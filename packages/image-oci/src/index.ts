@@ -19,7 +19,7 @@ export type { RegistrySettings, Endpoint } from './registry/index.js';
 
 const plugin: IsulaPlugin = {
   name: '@isula/image-oci',
-  apiVersion: '^1.4.0',
+  apiVersion: '^1.5.0',
   async apply(host) {
     const log = host.logger;
     const store = await ImageStore.open(host.config.graph, log);

@@ -784,10 +784,46 @@ export class ImageStore {
     const dir = path.dirname(merged);
     const lower = [...img.layers].reverse().map((c) => `l/${this.#layers.get(c)?.link ?? ''}`).join(':');
     const rel = `containers/${containerId}`;
+    // A remapped layer holds metadata-only copies: it must never be mounted without metacopy again.
+    const metacopy = (await exists(path.join(dir, REMAP_FILE))) || (await exists(path.join(dir, METACOPY_FILE))) ? ',metacopy=on' : '';
     // Relative paths from the store root keep the options far below overlay's 4 KiB limit.
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${rel}/upper,workdir=${rel}/work`, merged], { cwd: this.root, timeout: 30_000 })
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${rel}/upper,workdir=${rel}/work${metacopy}`, merged], { cwd: this.root, timeout: 30_000 })
       .catch((err: unknown) => { throw new IsulaError('INTERNAL', `mounting the rootfs of ${containerId} failed: ${(err as { stderr?: string }).stderr ?? String(err)}`, { cause: err }); });
     return merged;
+  }
+
+  /**
+   * Shifts the ownership of every file the container sees into a user
+   * namespace's host range (container id N < size becomes start + N), for
+   * `userns-remap`. The overlay is mounted with `metacopy=on`, so a chown
+   * copies up metadata only: the image's layers stay shared and untouched.
+   * Idempotent (an id already in the range is left alone), and restartable
+   * after a crash: `idmap` is written when the walk is complete.
+   */
+  async remapRootfs(containerId: string, imageRef: string, map: { uid: number; gid: number; size: number }): Promise<void> {
+    const dir = this.#p('containers', containerId);
+    const want = JSON.stringify({ uid: map.uid, gid: map.gid, size: map.size });
+    const done = await fs.readFile(path.join(dir, REMAP_FILE), 'utf8').catch(() => undefined);
+    if (done !== undefined) {
+      if (done === want) return;
+      throw new IsulaError('CONTAINER_CONFIG_INVALID', `the rootfs of ${containerId.slice(0, 12)} is already remapped to ${done}, not ${want}`);
+    }
+    const merged = path.join(dir, 'merged');
+    // The remapped root must be able to reach its rootfs: search permission on the way down (Docker's 0711 roots).
+    for (const d of [this.root, this.#p('containers'), dir]) await fs.chmod(d, 0o711);
+    const wasMounted = await isMountPoint(merged);
+    // The marker first: from here every mount of this layer has metacopy on.
+    if (!(await exists(path.join(dir, METACOPY_FILE)))) {
+      if (wasMounted) await run('umount', [merged], { timeout: 30_000 });
+      await writeFileAtomic(path.join(dir, METACOPY_FILE), '', { mode: 0o600 });
+    }
+    await this.mountRootfs(containerId, imageRef);
+    try {
+      await shiftOwnership(merged, map);
+    } finally {
+      if (!wasMounted) await this.unmountRootfs(containerId);
+    }
+    await writeFileAtomic(path.join(dir, REMAP_FILE), want, { mode: 0o600 });
   }
 
   async unmountRootfs(containerId: string): Promise<void> {
@@ -830,6 +866,32 @@ async function writeUncompressed(blob: string, dest: string, signal: AbortSignal
   const zlib = await import('node:zlib');
   const decompress = isGzip ? zlib.createGunzip() : zlib.createZstdDecompress();
   await pipeline(createReadStream(blob), decompress, (await fs.open(dest, 'wx', 0o600)).createWriteStream(), ...(signal ? [{ signal }] : []));
+}
+
+/** Written when a container's layer has been remapped (its JSON is the map). */
+const REMAP_FILE = 'idmap';
+/** Written before remapping starts: the layer is mounted with metacopy from then on. */
+const METACOPY_FILE = 'metacopy';
+
+/** lchown of every entry under `root` (itself included), on one file system, into the map's range. */
+async function shiftOwnership(root: string, map: { uid: number; gid: number; size: number }): Promise<void> {
+  const shift = (id: number, start: number): number => (id >= start && id < start + map.size) || id >= map.size ? id : id + start;
+  const rootDev = (await fs.lstat(root)).dev;
+  const stack = [root];
+  for (let guard = 0; stack.length > 0; guard++) {
+    if (guard > 10_000_000) throw new IsulaError('INTERNAL', `remapping ${root}: too many files`);
+    const p = stack.pop() as string;
+    const st = await fs.lstat(p);
+    if (st.dev !== rootDev) continue;
+    const uid = shift(st.uid, map.uid);
+    const gid = shift(st.gid, map.gid);
+    if (uid !== st.uid || gid !== st.gid) {
+      await fs.lchown(p, uid, gid);
+      // chown clears set-id bits on files; the image's must survive.
+      if (!st.isSymbolicLink() && (st.mode & 0o6000) !== 0) await fs.chmod(p, st.mode & 0o7777);
+    }
+    if (st.isDirectory()) for (const name of await fs.readdir(p)) stack.push(path.join(p, name));
+  }
 }
 
 function exists(p: string): Promise<boolean> {

@@ -11,6 +11,14 @@ export interface SystemSource {
   events: EventBus;
   /** Docker `GET /info` fields owned by other parts of the daemon (counts, plugins, roots). */
   info(): Promise<Record<string, unknown>>;
+  /** The engine's features, on or off (`isula version`, `isula info`). */
+  features?(): EngineFeature[];
+}
+
+export interface EngineFeature {
+  Name: string;
+  Enabled: boolean;
+  Detail: string;
 }
 
 export function registerSystemRoutes(api: ApiServer, source: SystemSource): void {
@@ -34,6 +42,7 @@ export function registerSystemRoutes(api: ApiServer, source: SystemSource): void
     Arch: goArch(process.arch),
     KernelVersion: os.release(),
     BuildTime: '',
+    IsulaFeatures: source.features?.() ?? [],
   }));
 
   api.route('GET', '/info', async () => ({

@@ -151,4 +151,12 @@ export interface HostConfig {
   ReadonlyPaths?: string[] | null;
   /** isula extension (iSulad's `--external-rootfs`): run on this host directory as-is. */
   ExternalRootfs?: string;
+  /** iSulad's `--hook-spec`: an absolute path to a JSON file of OCI hooks, read at create. */
+  HookSpec?: string;
+  /** iSulad's `--user-remap UID:GID:SIZE`: this container's user namespace range. */
+  UserRemap?: string;
+  /** iSulad's `--system-container`: an init as PID 1, with the mounts and environment it expects. */
+  SystemContainer?: boolean;
+  /** iSulad's `--ns-change-opt`: "net" and/or "ipc" (comma separated), writable namespaced /proc/sys parts (system containers). */
+  NsChangeOpt?: string;
 }

@@ -19,7 +19,7 @@ import type { NetworkDriver } from '../drivers/network.js';
 import type { ExitStatus, OciSpec, ResourceUpdate, RuntimeContainerRef, RuntimeDriver, StdioStream } from '../drivers/runtime.js';
 import { IsulaError, toIsulaError } from '../errors.js';
 import type { EventBus } from '../events.js';
-import { notify, type ContainerEvent, type Hooks } from '../hooks.js';
+import { notify, SpecStage, type ContainerEvent, type Hooks } from '../hooks.js';
 import { signalNumber } from '../signals.js';
 import type { ContainerCreateBody, HostConfig } from './docker-types.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -29,6 +29,9 @@ import { mergeHealthcheck, type HealthState } from './health.js';
 import { ContainerNetworking, portMappings } from './network.js';
 import { VolumeStore, type VolumeMount, type VolumeRecord } from './volumes.js';
 import { parseUserMounts } from '../spec/mounts.js';
+import { loadHookSpec, mergeHooks, type OciHooks } from '../spec/oci-hooks.js';
+import { SYSTEM_CONTAINER_INIT, systemContainerStopSignal } from '../spec/system-container.js';
+import { checkReachable, containerIdMap, openCgroupPath, type IdMap } from './userns.js';
 import { generateName, LOG_FILE, NAME_PATTERN, readRecord, saveRecord, ZERO_TIME, type ContainerRecord, type ContainerStatus } from './record.js';
 
 /** What core needs from the spec builder (packages/core/src/spec). */
@@ -37,9 +40,11 @@ export interface SpecBuilder {
   validate(body: ContainerCreateBody): void;
   /** The process args by Docker's entrypoint/cmd rules; throws when there is no command. */
   command(body: ContainerCreateBody, image: ImageRuntimeConfig): { path: string; args: string[] };
-  /** Writes hostname, hosts and resolv.conf into the container's directory. */
-  writeFiles(containerDir: string, record: ContainerRecord): Promise<void>;
+  /** Writes hostname, hosts and resolv.conf into the container's directory (`inPlace`: keep the inodes, they are mounted). */
+  writeFiles(containerDir: string, record: ContainerRecord, opts?: { inPlace?: boolean }): Promise<void>;
   build(input: { record: ContainerRecord; image: ImageRuntimeConfig; rootfs: string; containerDir: string; cgroupsPath: string; netnsPath?: string; volumeDir?: (name: string) => string }): Promise<{ spec: OciSpec; warnings: string[] }>;
+  /** Files of the container's directory that are bind-mounted into it (hosts, hostname, resolv.conf). */
+  readonly boundFiles: readonly string[];
   /** Docker's resource fields of a HostConfig as the runtime driver's update. */
   resources(hc: HostConfig): ResourceUpdate;
 }
@@ -53,6 +58,10 @@ export interface ContainerManagerDeps {
   /** Network drivers registered by plugins (network management); attachment goes through the hooks. */
   networkDrivers?(): readonly NetworkDriver[];
   spec: SpecBuilder;
+  /** daemon.json's `userns-remap`, resolved to a host range; containers take it unless they ask otherwise. */
+  userns?: IdMap;
+  /** daemon.json's `hook-spec`, read and checked at start: every container gets these hooks first. */
+  ociHooks?: OciHooks;
 }
 
 /** An attach client: where output goes, and its stdin. */
@@ -121,6 +130,12 @@ export class ContainerManager {
     this.#logRotation = new LogRotation({ log: this.#log });
     this.volumes = new VolumeStore(deps.config.graph, this.#log);
     this.#network = new ContainerNetworking({ stateDir: deps.config.state, hooks: deps.hooks, log: this.#log, drivers: () => deps.networkDrivers?.() ?? [] });
+    // OCI hooks (daemon.json's hook-spec, then the container's --hook-spec) join the spec like any plugin's mutation.
+    deps.hooks.mutateSpec.tapPromise({ name: 'isula:oci-hooks', stage: SpecStage.NORMAL }, async (spec, ctx) => {
+      const record = this.#byId.get(ctx.containerId)?.record;
+      const hooks = mergeHooks(spec['hooks'] as OciHooks | undefined, deps.ociHooks, record?.OciHooks);
+      return hooks === undefined ? spec : { ...spec, hooks };
+    });
   }
 
   // ---- lookup ----------------------------------------------------------------
@@ -261,7 +276,21 @@ export class ContainerManager {
     await (await this.#runtime(runtimeName)).probe?.({ signal });
     const { driver: imageDriver, ref } = await this.#resolveImage(body, signal);
     const imageInfo = await imageDriver.inspect(ref, { signal });
+    // A system container boots its init unless told otherwise (the image's Cmd is for application containers).
+    if (hc.SystemContainer === true && (body.Cmd ?? []).length === 0 && (body.Entrypoint ?? []).filter((e) => e !== '').length === 0) {
+      body = { ...body, Cmd: [SYSTEM_CONTAINER_INIT], Entrypoint: [''] };
+    }
     const cmd = this.#deps.spec.command(body, imageInfo.config);
+    const ociHooks = hc.HookSpec !== undefined && hc.HookSpec !== '' ? loadHookSpec(hc.HookSpec) : undefined;
+    const idMap = await containerIdMap(hc, this.#deps.userns);
+    if (idMap !== undefined) {
+      const why = 'user namespaces are on (daemon.json "userns-remap" or --user-remap): use --userns=host for this container';
+      if (hc.Privileged === true) throw new IsulaError('CONTAINER_CONFIG_INVALID', `privileged mode is incompatible with user namespaces; ${why}`);
+      if (hc.NetworkMode === 'host') throw new IsulaError('CONTAINER_CONFIG_INVALID', `cannot share the host's network namespace when ${why}`);
+      if (hc.PidMode === 'host') throw new IsulaError('CONTAINER_CONFIG_INVALID', `cannot share the host's PID namespace when ${why}`);
+      await checkReachable(this.#deps.config.graph, idMap);
+      if (imageDriver.remapRootfs === undefined) throw new IsulaError('NOT_IMPLEMENTED', `the ${imageDriver.format} image driver cannot remap file ownership for user namespaces; ${why.replace(/^user namespaces are on \([^)]*\): /, '')}`);
+    }
 
     let id = randomBytes(32).toString('hex');
     while (this.#byId.has(id) || /^\d+$/.test(id.slice(0, 12))) id = randomBytes(32).toString('hex');
@@ -291,7 +320,7 @@ export class ContainerManager {
         WorkingDir: body.WorkingDir !== undefined && body.WorkingDir !== '' ? body.WorkingDir : (imageInfo.config.workingDir ?? ''),
         User: body.User !== undefined && body.User !== '' ? body.User : (imageInfo.config.user ?? ''),
         Labels: { ...(imageInfo.config.labels ?? {}), ...(body.Labels ?? {}) },
-        StopSignal: body.StopSignal ?? imageInfo.config.stopSignal ?? 'SIGTERM',
+        StopSignal: body.StopSignal ?? imageInfo.config.stopSignal ?? (hc.SystemContainer === true ? systemContainerStopSignal(cmd.path) : undefined) ?? 'SIGTERM',
         ...(mergeHealthcheck(body.Healthcheck, imageInfo.config.healthcheck) !== undefined && { Healthcheck: mergeHealthcheck(body.Healthcheck, imageInfo.config.healthcheck) as Record<string, unknown> }),
       },
       HostConfig: { ...hc, Runtime: runtimeName, LogConfig: resolveLogConfig(hc.LogConfig, this.#deps.config['container-log']) },
@@ -301,6 +330,8 @@ export class ContainerManager {
       State: { Status: 'created', Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME, OOMKilled: false },
       RestartCount: 0,
       HasBeenManuallyStopped: false,
+      ...(ociHooks !== undefined && { OciHooks: ociHooks }),
+      ...(idMap !== undefined && { IdMap: idMap }),
     };
     delete (record.Config as ContainerCreateBody).HostConfig;
     delete (record.Config as ContainerCreateBody).NetworkingConfig;
@@ -315,6 +346,7 @@ export class ContainerManager {
       record.Rootfs = imageDriver.prepareRootfs !== undefined
         ? await imageDriver.prepareRootfs(id, ref, { signal })
         : await imageDriver.mountRootfs(id, ref, { signal });
+      if (idMap !== undefined) await imageDriver.remapRootfs?.(id, ref, { signal, idMap });
       await imageDriver.checkRootfs?.(record.Rootfs, { signal, command: cmd.path, env: record.Config.Env ?? [] });
       await saveRecord(dir, record);
     } catch (err) {
@@ -415,12 +447,17 @@ export class ContainerManager {
       record.Rootfs = await imageDriver.mountRootfs(record.Id, ref, { signal });
       const image = (await imageDriver.inspect(ref, { signal })).config;
       await this.#copyUp(record);
-      // The network first: the hosts file names the container's address.
-      const netnsPath = await this.#joinNetwork(record, image.exposedPorts ?? [], signal);
+      // The network first: the hosts file names the container's address. In a user namespace the
+      // runtime makes the namespace (sysfs and exec need it owned by the user namespace), and the
+      // network attaches to it between create and start, as podman and Docker do.
+      const netLater = record.IdMap !== undefined && this.#network.plan(record).kind === 'attach';
+      const netnsPath = netLater ? undefined : await this.#joinNetwork(record, image.exposedPorts ?? [], signal);
       // hostname, hosts and resolv.conf are made afresh at each start, as Docker's.
       await this.#deps.spec.writeFiles(dir, record);
+      if (record.IdMap !== undefined) await this.#shareWithRemappedRoot(record, record.IdMap, dir);
       const cgroupParent = record.HostConfig.CgroupParent !== undefined && record.HostConfig.CgroupParent !== '' ? record.HostConfig.CgroupParent : this.#deps.config['cgroup-parent'];
       const cgroupsPath = path.posix.join('/', cgroupParent, record.Id);
+      if (record.IdMap !== undefined) await openCgroupPath(cgroupsPath);
       const built = await this.#deps.spec.build({ record, image, rootfs: record.Rootfs, containerDir: dir, cgroupsPath, volumeDir: (n) => this.volumes.dataPath(n), ...(netnsPath !== undefined && { netnsPath }) });
       for (const w of built.warnings) this.#log.debug({ id: record.Id, warning: w }, 'spec warning');
       const spec = await this.#deps.hooks.mutateSpec.promise(built.spec, {
@@ -444,6 +481,11 @@ export class ContainerManager {
       const { persisted, pid } = await runtime.create(this.#ref(record), { signal, spec, stdio });
       created = true;
       record.DriverData = persisted;
+      if (netLater) {
+        const createdPid = pid ?? (await runtime.state(this.#ref(record), { signal })).pid;
+        await this.#joinNetwork(record, image.exposedPorts ?? [], signal, createdPid);
+        await this.#deps.spec.writeFiles(dir, record, { inPlace: true });
+      }
       await this.#trackLog(record);
       // Attach clients that came before start get the first bytes: connect before the process runs.
       for (const sink of live.pendingAttach.splice(0)) {
@@ -479,7 +521,7 @@ export class ContainerManager {
    * leaves something restore can undo), another container's namespace, or
    * none. Returns the namespace path for the spec.
    */
-  async #joinNetwork(record: ContainerRecord, imageExposed: readonly string[], signal: AbortSignal): Promise<string | undefined> {
+  async #joinNetwork(record: ContainerRecord, imageExposed: readonly string[], signal: AbortSignal, ofPid?: number): Promise<string | undefined> {
     const plan = this.#network.plan(record);
     if (plan.kind === 'container') {
       const target = this.find(plan.target).record;
@@ -492,7 +534,7 @@ export class ContainerManager {
     if (plan.kind !== 'attach') return undefined;
     // A namespace left by a run that crashed before its exit was recorded goes first.
     if (record.Network !== undefined) await this.#leaveNetwork(record);
-    const net = await this.#network.setup(record, portMappings(record, imageExposed), signal);
+    const net = await this.#network.setup(record, portMappings(record, imageExposed), signal, ofPid);
     if (net === undefined) return undefined;
     record.Network = net;
     await saveRecord(this.containerDir(record.Id), record);
@@ -1080,11 +1122,25 @@ export class ContainerManager {
     return out;
   }
 
+  /**
+   * A remapped container's root must reach and own what is bind-mounted from
+   * its directory (hosts, hostname, resolv.conf), as Docker's remapped root
+   * does: the files go to the map's root, the directory becomes traversable.
+   */
+  async #shareWithRemappedRoot(record: ContainerRecord, map: IdMap, dir: string): Promise<void> {
+    // Search (not read) permission on the way down, as Docker's 0711 roots: the ids are the secret.
+    const volumes = (record.Volumes ?? []).map((v) => path.dirname(this.volumes.dataPath(v.Name)));
+    for (const d of new Set([this.#deps.config.graph, this.root, dir, ...(volumes.length > 0 ? [path.dirname(volumes[0] as string)] : []), ...volumes])) await fs.chmod(d, 0o711);
+    for (const file of this.#deps.spec.boundFiles) await fs.lchown(path.join(dir, file), map.uid, map.gid).catch(() => undefined);
+  }
+
   /** Docker's copy-up: a volume new to this container gets the image's content at its path, once. */
   async #copyUp(record: ContainerRecord): Promise<void> {
     const pending = (record.Volumes ?? []).filter((v) => v.CopyPending === true);
     if (pending.length === 0 || record.Rootfs === undefined) return;
     for (const v of pending) {
+      // A new volume of a remapped container belongs to its root, as with Docker (the copy below keeps the image's owners).
+      if (record.IdMap !== undefined) await fs.chown(this.volumes.dataPath(v.Name), record.IdMap.uid, record.IdMap.gid);
       const src = path.join(record.Rootfs, v.Destination);
       const st = await fs.lstat(src).catch(() => undefined);
       if (st?.isDirectory() === true) {

@@ -140,15 +140,15 @@ export class ContainerNetworking {
   }
 
   /**
-   * Makes the namespace and attaches it. Returns what the record keeps, or
+   * Makes the namespace (or pins `ofPid`'s) and attaches it. Returns what the record keeps, or
    * undefined for modes without an engine namespace. On failure nothing
    * stays: the attachment is undone and the namespace removed.
    */
-  async setup(record: ContainerRecord, ports: PortMapping[], signal: AbortSignal): Promise<ContainerNetwork | undefined> {
+  async setup(record: ContainerRecord, ports: PortMapping[], signal: AbortSignal, ofPid?: number): Promise<ContainerNetwork | undefined> {
     const plan = this.plan(record);
     if (plan.kind !== 'attach') return undefined;
     const file = this.netnsPath(record.Id);
-    await this.#createNetns(file);
+    await this.#createNetns(file, ofPid);
     const args = endpointArgs(record, plan.networks);
     const ctx: NetworkHookContext = { netnsPath: file, request: { id: record.Id, networks: plan.networks, portMappings: ports, ...(args !== undefined && { args }) }, results: [], signal };
     try {
@@ -203,14 +203,16 @@ export class ContainerNetworking {
     await this.#hooks.detachNetwork.promise({ netnsPath: exists ? file : undefined, request, results: [], signal: AbortSignal.timeout(60_000) });
   }
 
-  async #createNetns(file: string): Promise<void> {
+  /** A new namespace, or (`ofPid`) the one a created container's process is in, pinned at `file`. */
+  async #createNetns(file: string, ofPid?: number): Promise<void> {
     // A failed preparation is tried again by the next start, not remembered.
     this.#dirReady ??= this.#prepareDir().catch((err: unknown) => { this.#dirReady = undefined; throw err; });
     await this.#dirReady;
     await this.#removeNetns(file);
     await fs.writeFile(file, '', { mode: 0o600 });
     try {
-      await run('unshare', [`--net=${file}`, 'true'], { timeout: 30_000 });
+      if (ofPid === undefined) await run('unshare', [`--net=${file}`, 'true'], { timeout: 30_000 });
+      else await run('mount', ['--bind', `/proc/${ofPid}/ns/net`, file], { timeout: 30_000 });
     } catch (err) {
       await fs.rm(file, { force: true });
       throw new IsulaError('INTERNAL', `creating the network namespace ${file} failed: ${(err as { stderr?: string }).stderr?.trim() || String(err)}`, { cause: err });

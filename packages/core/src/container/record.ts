@@ -10,6 +10,8 @@ import type { ContainerConfig, HostConfig } from './docker-types.js';
 import type { HealthState } from './health.js';
 import type { ContainerNetwork } from './network.js';
 import type { VolumeMount } from './volumes.js';
+import type { IdMap } from '../drivers/image.js';
+import type { OciHooks } from '../spec/oci-hooks.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -55,6 +57,10 @@ export interface ContainerRecord {
   /** Volumes mounted by this container (Docker's MountPoints of type volume), resolved at create. */
   Volumes?: VolumeMount[];
   /** Docker's NetworkingConfig from create (per network: a static IPv4 address). */
+  /** The container's own OCI hooks (`--hook-spec`), read and checked at create. */
+  OciHooks?: OciHooks;
+  /** The user namespace's host range (daemon's `userns-remap` or `--user-remap`), fixed at create. */
+  IdMap?: IdMap;
   NetworkingConfig?: { EndpointsConfig?: Record<string, { IPAMConfig?: { IPv4Address?: string } | null } | null> };
 }
 

@@ -3,7 +3,7 @@
  */
 import type { Logger } from 'pino';
 import type { ResourceUpdate } from '../drivers/runtime.js';
-import { buildSpec, resolveArgs, validateHostConfig, writeContainerFiles } from '../spec/index.js';
+import { buildSpec, CONTAINER_FILES, resolveArgs, validateHostConfig, writeContainerFiles } from '../spec/index.js';
 import type { HostConfig } from './docker-types.js';
 import type { SpecBuilder } from './manager.js';
 
@@ -18,7 +18,7 @@ export function dockerSpecBuilder(log: Logger): SpecBuilder {
       const [path = '', ...args] = resolveArgs(body, image);
       return { path, args };
     },
-    async writeFiles(containerDir, record) {
+    async writeFiles(containerDir, record, opts = {}) {
       const hc = record.HostConfig;
       const ip = containerIp(record);
       await writeContainerFiles(containerDir, {
@@ -29,13 +29,15 @@ export function dockerSpecBuilder(log: Logger): SpecBuilder {
         ...(hc.DnsSearch && { dnsSearch: hc.DnsSearch }),
         ...(hc.DnsOptions && { dnsOptions: hc.DnsOptions }),
         ...(ip !== undefined && { ip }),
+        ...(opts.inPlace === true && { inPlace: true }),
       });
     },
     async build({ record, image, rootfs, containerDir, cgroupsPath, netnsPath, volumeDir }) {
       const volumes = (record.Volumes ?? []).map((v) => ({ destination: v.Destination, source: volumeDir?.(v.Name) ?? '', readOnly: v.ReadOnly }));
-      return buildSpec({ id: record.Id, config: record.Config, hostConfig: record.HostConfig, image, rootfs, containerDir, cgroupsPath, log, volumes, ...(netnsPath !== undefined && { networkNamespacePath: netnsPath }) });
+      return buildSpec({ id: record.Id, config: record.Config, hostConfig: record.HostConfig, image, rootfs, containerDir, cgroupsPath, log, volumes, ...(record.IdMap !== undefined && { idMap: record.IdMap }), ...(netnsPath !== undefined && { networkNamespacePath: netnsPath }) });
     },
     resources: resourceUpdate,
+    boundFiles: Object.keys(CONTAINER_FILES),
   };
 }
 

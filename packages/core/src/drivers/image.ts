@@ -29,6 +29,13 @@ export interface ImageSummary {
   sizeBytes: number;
 }
 
+/** A user namespace's ids: container ids 0..size-1 are host ids uid..uid+size-1 (gid likewise). */
+export interface IdMap {
+  uid: number;
+  gid: number;
+  size: number;
+}
+
 export interface ImageRef {
   /** The reference as the user wrote it, normalised by the driver. */
   reference: string;
@@ -131,6 +138,15 @@ export interface ImageDriver {
    * throws CONTAINER_CMD_NOT_FOUND when `command` cannot be found in it.
    */
   checkRootfs?(rootfs: string, opts: DriverCallOptions & { command: string; env: readonly string[] }): Promise<void>;
+  /**
+   * Optional (plugin API 1.5): for user namespaces, makes every file of the
+   * container's (prepared) root filesystem owned by the host ids the map
+   * gives its container ids (id N < size becomes start + N), without
+   * touching what other containers share. Idempotent; after it every mount
+   * of this rootfs shows the shifted owners. Drivers without it cannot run
+   * remapped containers (core refuses at create).
+   */
+  remapRootfs?(containerId: string, image: ImageRef, opts: DriverCallOptions & { idMap: IdMap }): Promise<void>;
   /** Undoes mountRootfs; idempotent and safe after a crash. */
   unmountRootfs(containerId: string, opts: DriverCallOptions): Promise<void>;
   /** Removes the container's writable layer for good; idempotent. */

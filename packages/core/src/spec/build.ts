@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { ContainerConfig, HostConfig, Ulimit } from '../container/docker-types.js';
-import type { ImageRuntimeConfig } from '../drivers/image.js';
+import type { IdMap, ImageRuntimeConfig } from '../drivers/image.js';
 import type { OciSpec } from '../drivers/runtime.js';
 import { IsulaError } from '../errors.js';
 import { computeCapabilities, isCapabilityAvailable } from './capabilities.js';
@@ -32,6 +32,7 @@ import { resolveArgs, resolveCwd, resolveEnv } from './process-args.js';
 import { resourcesFromHostConfig } from './resources.js';
 import { mkdirInRoot } from './rootfs-path.js';
 import { loadSeccompProfile, parseSeccompProfile, seccompFromProfile } from './seccomp.js';
+import { parseNsChangeOpt, readonlyProcSys, SYSTEM_CONTAINER_ENV, systemContainerMounts } from './system-container.js';
 import { resolveUserInRootfs } from './user.js';
 import { rlimitsFromUlimits } from './ulimits.js';
 import { namespaceModes, parseSecurityOpts, validateHostConfig } from './validate.js';
@@ -66,6 +67,8 @@ export interface SpecInput {
    * NetworkMode "host" it gets none.
    */
   networkNamespacePath?: string;
+  /** A user namespace: container ids 0..size-1 are these host ids (`userns-remap`, `--user-remap`). */
+  idMap?: IdMap;
   /** Debug details (clamped limits). */
   log?: Logger;
 }
@@ -83,8 +86,9 @@ function containerHostname(input: SpecInput, modes: NamespaceModes): string {
   return modes.network === 'host' ? os.hostname() : input.id.slice(0, 12);
 }
 
-function namespaces(modes: NamespaceModes, netnsPath: string | undefined): OciNamespace[] {
+function namespaces(modes: NamespaceModes, netnsPath: string | undefined, idMap: IdMap | undefined): OciNamespace[] {
   const list: OciNamespace[] = [{ type: 'mount' }];
+  if (idMap !== undefined) list.push({ type: 'user' });
   if (modes.network !== 'host') list.push(netnsPath === undefined ? { type: 'network' } : { type: 'network', path: netnsPath });
   if (modes.uts !== 'host') list.push({ type: 'uts' });
   if (modes.pid !== 'host') list.push({ type: 'pid' });
@@ -106,6 +110,14 @@ function systemMounts(input: SpecInput, hc: HostConfig, modes: NamespaceModes): 
     }
     // A privileged container may write /sys and the cgroup tree (moby `WithMounts`).
     if (privileged && (m.type === 'sysfs' || m.type === 'cgroup')) m.options = (m.options ?? []).filter((o) => o !== 'ro');
+    // An init (systemd) manages its own cgroup subtree: each hierarchy mounted is the container's own.
+    if (hc.SystemContainer === true && m.type === 'cgroup') m.options = (m.options ?? []).filter((o) => o !== 'ro');
+    // In a user namespace, sysfs mounts only when the network namespace is the user namespace's own;
+    // one made beforehand (CNI) is the host's: bind the host's /sys read-only, as moby does for --net=host.
+    if (m.type === 'sysfs' && input.idMap !== undefined && (modes.network === 'host' || input.networkNamespacePath !== undefined)) {
+      mounts.push({ destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
+      continue;
+    }
     mounts.push(m);
   }
   return mounts;
@@ -133,6 +145,12 @@ function chooseSeccomp(input: SpecInput, security: SecurityOptions, caps: readon
     return undefined;
   }
   return seccompFromProfile(profile, caps);
+}
+
+/** A system container's init reads `container=` (systemd's detect-virt); the user's own value wins. */
+function systemEnv(hc: HostConfig, env: string[]): string[] {
+  if (hc.SystemContainer !== true || env.some((e) => e.startsWith('container='))) return env;
+  return [...env, SYSTEM_CONTAINER_ENV];
 }
 
 async function createBindSources(paths: readonly string[]): Promise<void> {
@@ -217,6 +235,7 @@ export async function buildSpec(input: SpecInput): Promise<BuiltSpec> {
   for (const [file, destination] of Object.entries(CONTAINER_FILES)) {
     if (!taken.has(destination)) extra.push({ destination, type: 'bind', source: path.join(input.containerDir, file), options: ['rbind', 'rprivate'] });
   }
+  if (hc.SystemContainer === true) extra.push(...systemContainerMounts(taken));
   if (hc.Init === true) {
     const initBinary = input.initBinary ?? DEFAULT_INIT_BINARY;
     try {
@@ -256,18 +275,22 @@ export async function buildSpec(input: SpecInput): Promise<BuiltSpec> {
       terminal: config.Tty === true,
       user,
       args,
-      env: resolveEnv({ imageEnv: image.env, configEnv: config.Env, hostname, tty: config.Tty === true }),
+      env: systemEnv(hc, resolveEnv({ imageEnv: image.env, configEnv: config.Env, hostname, tty: config.Tty === true })),
       cwd,
       capabilities: { bounding: capabilities, effective: [...capabilities], permitted: [...capabilities] },
     },
     mounts,
     linux: {
-      namespaces: namespaces(modes, modes.network === 'host' ? undefined : input.networkNamespacePath),
+      namespaces: namespaces(modes, modes.network === 'host' ? undefined : input.networkNamespacePath, input.idMap),
       devices,
       resources,
       cgroupsPath: input.cgroupsPath,
     },
   };
+  if (input.idMap !== undefined) {
+    spec.linux.uidMappings = [{ containerID: 0, hostID: input.idMap.uid, size: input.idMap.size }];
+    spec.linux.gidMappings = [{ containerID: 0, hostID: input.idMap.gid, size: input.idMap.size }];
+  }
   if (rlimits.length > 0) spec.process.rlimits = rlimits;
   if (security.noNewPrivileges) spec.process.noNewPrivileges = true;
   if (oomScoreAdj !== undefined) spec.process.oomScoreAdj = oomScoreAdj;
@@ -277,7 +300,8 @@ export async function buildSpec(input: SpecInput): Promise<BuiltSpec> {
   }
   if (!privileged && !security.unconfinedSystemPaths) {
     spec.linux.maskedPaths = [...(hc.MaskedPaths ?? DEFAULT_MASKED_PATHS)];
-    spec.linux.readonlyPaths = [...(hc.ReadonlyPaths ?? DEFAULT_READONLY_PATHS)];
+    const nsChange = parseNsChangeOpt(hc);
+    spec.linux.readonlyPaths = (hc.ReadonlyPaths ?? DEFAULT_READONLY_PATHS).flatMap((p) => (p === '/proc/sys' ? readonlyProcSys(nsChange) : [p]));
   }
   const sysctls = hc.Sysctls ?? {};
   if (Object.keys(sysctls).length > 0) spec.linux.sysctl = { ...sysctls };

@@ -19,6 +19,12 @@ export interface ContainerFilesOptions {
   hostResolvConf?: string;
   /** The container's address, once networking assigns one; default 127.0.1.1. */
   ip?: string;
+  /**
+   * Rewrite the files in place (same inode) instead of replacing them: for
+   * files already bind-mounted into a created container (a network attached
+   * after the runtime made the namespace).
+   */
+  inPlace?: boolean;
 }
 
 /** Where the three files live in `containerDir`, and where they go in the container. */
@@ -139,12 +145,13 @@ export async function writeContainerFiles(containerDir: string, opts: ContainerF
   }
   const resolv = buildResolvConf(hostText, opts);
   await fs.mkdir(containerDir, { recursive: true, mode: 0o700 });
+  const write = opts.inPlace === true ? (file: string, data: string) => fs.writeFile(file, data) : replaceFile;
   // Made afresh at every start: replaced atomically (a reader never sees half a file) but not
   // fsynced, since a crash only costs a file the next start writes again.
   await Promise.all([
-    replaceFile(path.join(containerDir, 'hostname'), `${opts.hostname}\n`),
-    replaceFile(path.join(containerDir, 'hosts'), hosts),
-    replaceFile(path.join(containerDir, 'resolv.conf'), resolv),
+    write(path.join(containerDir, 'hostname'), `${opts.hostname}\n`),
+    write(path.join(containerDir, 'hosts'), hosts),
+    write(path.join(containerDir, 'resolv.conf'), resolv),
   ]);
 }
 

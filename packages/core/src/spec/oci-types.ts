@@ -113,8 +113,12 @@ export type OciSeccomp = {
   syscalls?: OciSeccompSyscall[];
 };
 
+export type OciIdMapping = { containerID: number; hostID: number; size: number };
+
 export type OciLinux = {
   namespaces: OciNamespace[];
+  uidMappings?: OciIdMapping[];
+  gidMappings?: OciIdMapping[];
   devices: OciDevice[];
   resources: OciLinuxResources;
   cgroupsPath: string;

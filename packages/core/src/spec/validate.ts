@@ -11,6 +11,7 @@ import { invalidConfig, notImplemented } from './invalid.js';
 import { parseUserMounts } from './mounts.js';
 import { validateResources } from './resources.js';
 import { validateUlimit } from './ulimits.js';
+import { parseNsChangeOpt } from './system-container.js';
 
 const RESTART_POLICIES = ['', 'no', 'always', 'unless-stopped', 'on-failure'];
 
@@ -166,6 +167,7 @@ export function validateHostConfig(hc: HostConfig): void {
   if (!Number.isSafeInteger(oom) || oom < -1000 || oom > 1000) throw invalidConfig(`Invalid value ${oom}, range for oom score adj is [-1000, 1000]`, { field: 'OomScoreAdj', value: oom });
 
   validateSysctls(hc.Sysctls ?? {}, namespaceModes(hc));
+  parseNsChangeOpt(hc);
   for (const p of [...(hc.MaskedPaths ?? []), ...(hc.ReadonlyPaths ?? [])]) {
     if (!p.startsWith('/')) throw invalidConfig(`invalid masked or read-only path "${p}": must be absolute`, { path: p });
   }
