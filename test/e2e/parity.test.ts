@@ -290,8 +290,9 @@ test('a busybox-init system container boots its init as PID 1, reaps orphans, ha
   const d = await daemon(t, { plugins: ['@isula/image-oci', '@isula/image-external', '@isula/driver-runc'] });
   const id = ok(await d.isula(['run', '-d', '--name', 'sys', '--system-container', '--external-rootfs', root, 'none'])).trim();
   await waitFor(async () => (await d.isula(['exec', 'sys', 'cat', '/run/booted'])).stdout.trim() === 'booted' || undefined, { timeoutMs: 10_000, what: 'sysinit ran' });
-  const view = ok(await d.isula(['exec', 'sys', 'sh', '-c', 'tr "\\0" "\\n" < /proc/1/cmdline | head -1; tr "\\0" "\\n" < /proc/1/environ | grep ^container=; grep -E " /(run|tmp) tmpfs" /proc/mounts | cut -d" " -f2; grep " /sys/fs/cgroup/memory " /proc/mounts | cut -d" " -f4 | cut -d, -f1'])).trim().split('\n');
-  assert.deepEqual(view, ['init', 'container=isulad', '/run', '/tmp', 'rw'], 'busybox init (its argv[0] rewritten) is PID 1');
+  const view = ok(await d.isula(['exec', 'sys', 'sh', '-c', 'tr "\\0" "\\n" < /proc/1/cmdline | head -1; tr "\\0" "\\n" < /proc/1/environ | grep ^container=; grep -E " /(run|tmp) tmpfs" /proc/mounts | cut -d" " -f2; for c in memory systemd; do grep " /sys/fs/cgroup/$c " /proc/mounts | tail -1 | cut -d" " -f4 | cut -d, -f1; done; echo 1 > /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || echo limits-ro'])).trim().split('\n');
+  assert.deepEqual(view, ['init', 'container=isulad', '/run', '/tmp', 'ro', 'rw', 'limits-ro'], 'busybox init (its argv[0] rewritten) is PID 1; only its own name=systemd cgroup is writable');
+  assert.equal((await inspect<{ Config: { StopSignal: string } }>(d, 'sys')).Config.StopSignal, 'SIGTERM', 'busybox init is not systemd: it stops on SIGTERM');
   // An orphan is reparented to PID 1: init reaps it. The same orphan under a plain `sleep` PID 1 stays a zombie.
   ok(await d.isula(['run', '-d', '--name', 'plain', 'busybox', 'sleep', '300']));
   for (const name of ['sys', 'plain']) ok(await d.isula(['exec', name, 'sh', '-c', 'sleep 0.2 & exit 0']));

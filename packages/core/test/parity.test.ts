@@ -4,10 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { HostConfig } from '../src/container/docker-types.js';
-import { checkGranted, containerIdMap, type IdFiles, parseRemap, readSubIds, resolveDaemonRemap, toHost } from '../src/container/userns.js';
+import { checkGranted, containerIdMap, type IdFiles, parseRemap, readSubIds, resolveDaemonRemap } from '../src/container/userns.js';
 import { IsulaError } from '../src/errors.js';
 import { signalNumber } from '../src/signals.js';
-import { DEFAULT_HOOK_TIMEOUT_S, loadHookSpec, mergeHooks, parseHookSpec } from '../src/spec/oci-hooks.js';
+import { DEFAULT_HOOK_TIMEOUT_S, loadHookSpec, mergeHooks, parseHookSpec, readHookSpec } from '../src/spec/oci-hooks.js';
 import { parseNsChangeOpt, readonlyProcSys, systemContainerMounts, systemContainerStopSignal } from '../src/spec/system-container.js';
 
 async function tempDir(t: TestContext): Promise<string> {
@@ -55,18 +55,18 @@ test('parseHookSpec refuses bad specs with messages naming the source and the fi
   };
   bad([], /expected an object of hook lists .* got a list/);
   bad(null, /got null/);
-  bad('x', /got string "x"/);
+  bad('x', /got a string$/);
   bad({ prestop: [] }, /unknown hook point "prestop"/);
   bad({ prestart: { path: '/bin/true' } }, /"prestart": expected a list of hooks, got an object/);
   bad({ prestart: ['/bin/true'] }, /prestart\[0\]: expected an object with "path"/);
-  bad({ prestart: [{}] }, /prestart\[0\]\.path: expected an absolute path, got undefined/);
-  bad({ poststop: [{ path: 'bin/true' }] }, /poststop\[0\]\.path: expected an absolute path, got string "bin\/true"/);
+  bad({ prestart: [{}] }, /prestart\[0\]\.path: expected an absolute path, got nothing/);
+  bad({ poststop: [{ path: 'bin/true' }] }, /poststop\[0\]\.path: expected an absolute path, got a string$/);
   bad({ prestart: [{ path: path.join(dir, 'missing') }] }, /prestart\[0\]\.path: .*missing does not exist or is not executable/);
   bad({ prestart: [{ path: dir }] }, new RegExp(`prestart\\[0\\]\\.path: ${dir} is not a file`));
   bad({ prestart: [{ path: plain }] }, /not-exec\.sh does not exist or is not executable/);
   bad({ prestart: [{ path: '/bin/true', cmd: 'x' }] }, /prestart\[0\]: unknown field "cmd"/);
   bad({ prestart: [{ path: '/bin/true', args: ['a', 1] }] }, /prestart\[0\]\.args: expected a list of strings, got a list/);
-  bad({ prestart: [{ path: '/bin/true', args: 'a' }] }, /\.args: expected a list of strings, got string "a"/);
+  bad({ prestart: [{ path: '/bin/true', args: 'a' }] }, /\.args: expected a list of strings, got a string$/);
   bad({ prestart: [{ path: '/bin/true', env: ['NOVALUE'] }] }, /prestart\[0\]\.env: "NOVALUE" is not KEY=VALUE/);
   bad({ prestart: [{ path: '/bin/true', env: ['=x'] }] }, /"=x" is not KEY=VALUE/);
   for (const timeout of [0, -1, 1.5, '5']) {
@@ -85,7 +85,27 @@ test('loadHookSpec reads a file, and its errors are CONTAINER_CONFIG_INVALID', a
   assert.throws(() => loadHookSpec(dir), isulaError('CONTAINER_CONFIG_INVALID', /cannot read hook spec .*: not a regular file/));
   const broken = path.join(dir, 'broken.json');
   await fs.writeFile(broken, '{"prestart": [');
-  assert.throws(() => loadHookSpec(broken), isulaError('CONTAINER_CONFIG_INVALID', /broken\.json is not valid JSON/));
+  assert.throws(() => loadHookSpec(broken), isulaError('CONTAINER_CONFIG_INVALID', /broken\.json is not valid JSON \(line 1, column 15\)$/));
+  // Nothing of a file's content is echoed: a client may name any file the daemon can read.
+  const secret = path.join(dir, 'secret.json');
+  await fs.writeFile(secret, 'root:$6$hash:19000:0:99999:7:::\n');
+  assert.throws(() => loadHookSpec(secret), (err: Error) => !err.message.includes('hash') && /not valid JSON \(line 1, column 1\)/.test(err.message));
+  await fs.writeFile(secret, JSON.stringify({ prestart: 'top secret value' }));
+  assert.throws(() => loadHookSpec(secret), (err: Error) => !err.message.includes('secret value') && /expected a list of hooks, got a string/.test(err.message));
+  assert.throws(() => loadHookSpec('/proc/self/environ'), isulaError('CONTAINER_CONFIG_INVALID', /a \/proc, \/sys or \/dev path/));
+  // Its hooks run as root: a file others can write is refused, and so is a hook binary others can write.
+  const open = path.join(dir, 'open.json');
+  await fs.writeFile(open, '{}');
+  await fs.chmod(open, 0o666);
+  assert.throws(() => loadHookSpec(open), isulaError('CONTAINER_CONFIG_INVALID', /open\.json: is writable by group or others: its hooks would run as root/));
+  const openHook = path.join(dir, 'open-hook.sh');
+  await fs.writeFile(openHook, '#!/bin/sh\n');
+  await fs.chmod(openHook, 0o777);
+  await fs.writeFile(good, JSON.stringify({ prestart: [{ path: openHook }] }));
+  assert.throws(() => loadHookSpec(good), isulaError('CONTAINER_CONFIG_INVALID', /prestart\[0\]\.path: .*open-hook\.sh is writable by group or others/));
+  await fs.writeFile(good, JSON.stringify({ poststop: [{ path: '/bin/true', timeout: 3 }] }));
+  assert.deepEqual(await readHookSpec(good), { poststop: [{ path: '/bin/true', timeout: 3 }] }, 'the async reader agrees');
+  await assert.rejects(readHookSpec(path.join(dir, 'nope.json')), isulaError('CONTAINER_CONFIG_INVALID', /no such file/));
   const unknown = path.join(dir, 'unknown.json');
   await fs.writeFile(unknown, '{"onboot": []}');
   assert.throws(() => loadHookSpec(unknown), isulaError('CONTAINER_CONFIG_INVALID', /^hook spec .*unknown\.json: unknown hook point "onboot"/));
@@ -183,17 +203,11 @@ test('containerIdMap: --user-remap wins and is checked, --userns=host means none
   assert.equal(await containerIdMap({ UsernsMode: 'host' }, daemon, files), undefined);
   await assert.rejects(containerIdMap({ UserRemap: '200000:200000:1000', UsernsMode: 'host' }, daemon, files),
     isulaError('CONTAINER_CONFIG_INVALID', /conflicting options: --user-remap and --userns=host/));
+  assert.equal(await containerIdMap({ SystemContainer: true }, daemon, files), undefined, "a system container does not take the daemon's range (iSulad)");
   await assert.rejects(containerIdMap({ UserRemap: 'abc' }, daemon, files), isulaError('CONTAINER_CONFIG_INVALID', /invalid --user-remap "abc": expected UID:GID:SIZE/));
   await assert.rejects(containerIdMap({ UserRemap: '1:2:3:4' }, daemon, files), isulaError('CONTAINER_CONFIG_INVALID', /invalid --user-remap: /));
   await assert.rejects(containerIdMap({ UserRemap: '300000:300000:10' }, daemon, files),
     isulaError('CONTAINER_CONFIG_INVALID', new RegExp(`^--user-remap 300000:300000:10: the range 300000-300009 is not granted in ${files.subuid}`)));
-});
-
-test('toHost shifts ids below the size and leaves the others', () => {
-  const map = { uid: 100000, gid: 200000, size: 65536 };
-  assert.equal(toHost(map, 0, 'uid'), 100000);
-  assert.equal(toHost(map, 65535, 'gid'), 265535);
-  assert.equal(toHost(map, 65536, 'uid'), 65536);
 });
 
 // ---- system containers --------------------------------------------------------
@@ -223,13 +237,31 @@ test('readonlyProcSys keeps all of /proc/sys read-only except the namespaced par
     ['/proc/sys/abi', '/proc/sys/fs/file-max', '/proc/sys/kernel/hostname', '/proc/sys/kernel/panic', '/proc/sys/vm']);
 });
 
-test('systemContainerMounts skips taken destinations; systemd stops on SIGRTMIN+3', () => {
-  assert.deepEqual(systemContainerMounts(new Set()).map((m) => m.destination), ['/run', '/run/lock', '/tmp']);
-  const mounts = systemContainerMounts(new Set(['/run', '/tmp']));
+test('systemContainerMounts skips taken destinations and adds the own name=systemd subtree on v1; systemd stops on SIGRTMIN+3', async (t) => {
+  const dests = systemContainerMounts(new Set(), '/isulad/abc').map((m) => m.destination);
+  assert.deepEqual(dests.slice(0, 3), ['/run', '/run/lock', '/tmp']);
+  const systemd = systemContainerMounts(new Set(), '/isulad/abc').find((m) => m.destination === '/sys/fs/cgroup/systemd');
+  if (systemd !== undefined) {
+    assert.equal(systemd.source, '/sys/fs/cgroup/systemd/isulad/abc', 'only its own subtree');
+    assert.ok(systemd.options?.includes('rw'));
+  }
+  const mounts = systemContainerMounts(new Set(['/run', '/tmp', '/sys/fs/cgroup/systemd']), '/isulad/abc');
   assert.deepEqual(mounts.map((m) => [m.destination, m.type]), [['/run/lock', 'tmpfs']]);
   assert.ok(mounts[0]?.options?.includes('mode=1777'));
-  assert.equal(systemContainerStopSignal('/lib/systemd/systemd'), 'SIGRTMIN+3');
-  assert.equal(systemContainerStopSignal('/sbin/init'), undefined);
+  // The stop signal follows what the command is inside the rootfs.
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'isula-core-sysroot-'));
+  t.after(() => fs.rm(root, { recursive: true, force: true }));
+  await fs.mkdir(path.join(root, 'sbin'));
+  await fs.mkdir(path.join(root, 'lib/systemd'), { recursive: true });
+  await fs.mkdir(path.join(root, 'bin'));
+  await fs.writeFile(path.join(root, 'lib/systemd/systemd'), '');
+  await fs.writeFile(path.join(root, 'bin/busybox'), '');
+  await fs.symlink('/lib/systemd/systemd', path.join(root, 'sbin/init'));
+  await fs.symlink('../bin/busybox', path.join(root, 'sbin/bbinit'));
+  assert.equal(await systemContainerStopSignal(root, '/sbin/init'), 'SIGRTMIN+3');
+  assert.equal(await systemContainerStopSignal(root, '/lib/systemd/systemd'), 'SIGRTMIN+3');
+  assert.equal(await systemContainerStopSignal(root, '/sbin/bbinit'), 'SIGTERM');
+  assert.equal(await systemContainerStopSignal(root, '/nonexistent/init'), 'SIGTERM');
 });
 
 // ---- signals ------------------------------------------------------------------
@@ -239,7 +271,7 @@ test('signalNumber understands real-time signal names within 34-64', () => {
   assert.equal(signalNumber('RTMIN+3'), 37);
   assert.equal(signalNumber('SIGRTMAX'), 64);
   assert.equal(signalNumber('SIGRTMAX-2'), 62);
-  assert.equal(signalNumber(systemContainerStopSignal('/usr/lib/systemd/systemd') ?? ''), 37);
+  assert.equal(signalNumber('SIGRTMIN+3'), 37);
   assert.throws(() => signalNumber('rtmin+31'), isulaError('CONTAINER_CONFIG_INVALID', /Invalid signal: rtmin\+31/));
   assert.throws(() => signalNumber('SIGRTMIN-1'), isulaError('CONTAINER_CONFIG_INVALID', /Invalid signal: SIGRTMIN-1/));
 });

@@ -797,8 +797,10 @@ export class ImageStore {
    * namespace's host range (container id N < size becomes start + N), for
    * `userns-remap`. The overlay is mounted with `metacopy=on`, so a chown
    * copies up metadata only: the image's layers stay shared and untouched.
-   * Idempotent (an id already in the range is left alone), and restartable
-   * after a crash: `idmap` is written when the walk is complete.
+   * `idmap` is written when the walk is complete: a second call with the
+   * same map is a no-op. A walk cut short by a crash is not resumed: core
+   * calls this at create, before the container's record exists, and
+   * discards a half-created container's layer at the next start.
    */
   async remapRootfs(containerId: string, imageRef: string, map: { uid: number; gid: number; size: number }): Promise<void> {
     const dir = this.#p('containers', containerId);
@@ -809,8 +811,12 @@ export class ImageStore {
       throw new IsulaError('CONTAINER_CONFIG_INVALID', `the rootfs of ${containerId.slice(0, 12)} is already remapped to ${done}, not ${want}`);
     }
     const merged = path.join(dir, 'merged');
-    // The remapped root must be able to reach its rootfs: search permission on the way down (Docker's 0711 roots).
-    for (const d of [this.root, this.#p('containers'), dir]) await fs.chmod(d, 0o711);
+    // The remapped root must reach its rootfs: search permission on the shared way down (Docker's
+    // 0711 roots), and the container's dir 0710 with the range's root group, so no other host
+    // user walks into the container's files (CVE-2021-41091).
+    for (const d of [this.root, this.#p('containers')]) await fs.chmod(d, 0o711);
+    await fs.chown(dir, 0, map.gid);
+    await fs.chmod(dir, 0o710);
     const wasMounted = await isMountPoint(merged);
     // The marker first: from here every mount of this layer has metacopy on.
     if (!(await exists(path.join(dir, METACOPY_FILE)))) {
@@ -875,7 +881,8 @@ const METACOPY_FILE = 'metacopy';
 
 /** lchown of every entry under `root` (itself included), on one file system, into the map's range. */
 async function shiftOwnership(root: string, map: { uid: number; gid: number; size: number }): Promise<void> {
-  const shift = (id: number, start: number): number => (id >= start && id < start + map.size) || id >= map.size ? id : id + start;
+  // A walk cut short by a crash is never resumed (create discards the layer), so the shift need not be idempotent.
+  const shift = (id: number, start: number): number => (id < map.size ? id + start : id);
   const rootDev = (await fs.lstat(root)).dev;
   const stack = [root];
   for (let guard = 0; stack.length > 0; guard++) {

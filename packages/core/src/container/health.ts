@@ -206,8 +206,8 @@ export class HealthMonitor {
     if (next.Status !== prev.Status) {
       this.#containers.emitEvent(record, `health_status: ${next.Status}`);
       if (next.Status === 'unhealthy' && hc?.ExitOnUnhealthy === true) {
-        this.#log.warn({ id }, 'container unhealthy: stopping it (health-exit-on-unhealthy)');
-        void this.#containers.kill(id, 'SIGKILL', AbortSignal.timeout(30_000)).catch((err: unknown) => this.#log.warn({ err, id }, 'killing an unhealthy container failed'));
+        this.#log.warn({ id }, 'container unhealthy: killing it (health-exit-on-unhealthy); its restart policy applies');
+        void this.#containers.kill(id, 'SIGKILL', AbortSignal.timeout(30_000), { byEngine: true }).catch((err: unknown) => this.#log.warn({ err, id }, 'killing an unhealthy container failed'));
       }
     }
   }

@@ -29,9 +29,9 @@ import { mergeHealthcheck, type HealthState } from './health.js';
 import { ContainerNetworking, portMappings } from './network.js';
 import { VolumeStore, type VolumeMount, type VolumeRecord } from './volumes.js';
 import { parseUserMounts } from '../spec/mounts.js';
-import { loadHookSpec, mergeHooks, type OciHooks } from '../spec/oci-hooks.js';
+import { mergeHooks, readHookSpec, type OciHooks } from '../spec/oci-hooks.js';
 import { SYSTEM_CONTAINER_INIT, systemContainerStopSignal } from '../spec/system-container.js';
-import { checkReachable, containerIdMap, openCgroupPath, type IdMap } from './userns.js';
+import { checkReachable, closeCgroupPath, containerIdMap, openCgroupPath, type IdMap } from './userns.js';
 import { generateName, LOG_FILE, NAME_PATTERN, readRecord, saveRecord, ZERO_TIME, type ContainerRecord, type ContainerStatus } from './record.js';
 
 /** What core needs from the spec builder (packages/core/src/spec). */
@@ -245,6 +245,12 @@ export class ContainerManager {
   }
 
   containerDir(id: string): string { return path.join(this.root, id); }
+
+  /** Absolute cgroups path of a container (PLATFORM §2: never relative). */
+  #cgroupsPath(record: ContainerRecord): string {
+    const hc = record.HostConfig;
+    return path.posix.join('/', hc.CgroupParent !== undefined && hc.CgroupParent !== '' ? hc.CgroupParent : this.#deps.config['cgroup-parent'], record.Id);
+  }
   bundleDir(id: string): string { return path.join(this.bundles, id); }
 
   // ---- create ----------------------------------------------------------------
@@ -281,15 +287,16 @@ export class ContainerManager {
       body = { ...body, Cmd: [SYSTEM_CONTAINER_INIT], Entrypoint: [''] };
     }
     const cmd = this.#deps.spec.command(body, imageInfo.config);
-    const ociHooks = hc.HookSpec !== undefined && hc.HookSpec !== '' ? loadHookSpec(hc.HookSpec) : undefined;
+    const ociHooks = hc.HookSpec !== undefined && hc.HookSpec !== '' ? await readHookSpec(hc.HookSpec) : undefined;
     const idMap = await containerIdMap(hc, this.#deps.userns);
     if (idMap !== undefined) {
-      const why = 'user namespaces are on (daemon.json "userns-remap" or --user-remap): use --userns=host for this container';
+      const optOut = 'use --userns=host for this container';
+      const why = `user namespaces are on (daemon.json "userns-remap" or --user-remap): ${optOut}`;
       if (hc.Privileged === true) throw new IsulaError('CONTAINER_CONFIG_INVALID', `privileged mode is incompatible with user namespaces; ${why}`);
       if (hc.NetworkMode === 'host') throw new IsulaError('CONTAINER_CONFIG_INVALID', `cannot share the host's network namespace when ${why}`);
       if (hc.PidMode === 'host') throw new IsulaError('CONTAINER_CONFIG_INVALID', `cannot share the host's PID namespace when ${why}`);
       await checkReachable(this.#deps.config.graph, idMap);
-      if (imageDriver.remapRootfs === undefined) throw new IsulaError('NOT_IMPLEMENTED', `the ${imageDriver.format} image driver cannot remap file ownership for user namespaces; ${why.replace(/^user namespaces are on \([^)]*\): /, '')}`);
+      if (imageDriver.remapRootfs === undefined) throw new IsulaError('NOT_IMPLEMENTED', `the ${imageDriver.format} image driver cannot remap file ownership for user namespaces; ${optOut}`);
     }
 
     let id = randomBytes(32).toString('hex');
@@ -320,7 +327,8 @@ export class ContainerManager {
         WorkingDir: body.WorkingDir !== undefined && body.WorkingDir !== '' ? body.WorkingDir : (imageInfo.config.workingDir ?? ''),
         User: body.User !== undefined && body.User !== '' ? body.User : (imageInfo.config.user ?? ''),
         Labels: { ...(imageInfo.config.labels ?? {}), ...(body.Labels ?? {}) },
-        StopSignal: body.StopSignal ?? imageInfo.config.stopSignal ?? (hc.SystemContainer === true ? systemContainerStopSignal(cmd.path) : undefined) ?? 'SIGTERM',
+        // A system container's default waits for its first start, which looks at the init in the rootfs.
+        ...(body.StopSignal ?? imageInfo.config.stopSignal ?? (hc.SystemContainer === true ? undefined : 'SIGTERM')) !== undefined && { StopSignal: body.StopSignal ?? imageInfo.config.stopSignal ?? 'SIGTERM' },
         ...(mergeHealthcheck(body.Healthcheck, imageInfo.config.healthcheck) !== undefined && { Healthcheck: mergeHealthcheck(body.Healthcheck, imageInfo.config.healthcheck) as Record<string, unknown> }),
       },
       HostConfig: { ...hc, Runtime: runtimeName, LogConfig: resolveLogConfig(hc.LogConfig, this.#deps.config['container-log']) },
@@ -446,6 +454,9 @@ export class ContainerManager {
     try {
       record.Rootfs = await imageDriver.mountRootfs(record.Id, ref, { signal });
       const image = (await imageDriver.inspect(ref, { signal })).config;
+      if (record.HostConfig.SystemContainer === true && record.Config.StopSignal === undefined) {
+        record.Config.StopSignal = await systemContainerStopSignal(record.Rootfs, record.Path);
+      }
       await this.#copyUp(record);
       // The network first: the hosts file names the container's address. In a user namespace the
       // runtime makes the namespace (sysfs and exec need it owned by the user namespace), and the
@@ -455,8 +466,7 @@ export class ContainerManager {
       // hostname, hosts and resolv.conf are made afresh at each start, as Docker's.
       await this.#deps.spec.writeFiles(dir, record);
       if (record.IdMap !== undefined) await this.#shareWithRemappedRoot(record, record.IdMap, dir);
-      const cgroupParent = record.HostConfig.CgroupParent !== undefined && record.HostConfig.CgroupParent !== '' ? record.HostConfig.CgroupParent : this.#deps.config['cgroup-parent'];
-      const cgroupsPath = path.posix.join('/', cgroupParent, record.Id);
+      const cgroupsPath = this.#cgroupsPath(record);
       if (record.IdMap !== undefined) await openCgroupPath(cgroupsPath);
       const built = await this.#deps.spec.build({ record, image, rootfs: record.Rootfs, containerDir: dir, cgroupsPath, volumeDir: (n) => this.volumes.dataPath(n), ...(netnsPath !== undefined && { netnsPath }) });
       for (const w of built.warnings) this.#log.debug({ id: record.Id, warning: w }, 'spec warning');
@@ -504,6 +514,7 @@ export class ContainerManager {
       if (created) await runtime.delete(this.#ref(record), { signal: AbortSignal.timeout(KILL_WAIT_MS), force: true }).catch(() => {});
       delete record.DriverData;
       await this.#leaveNetwork(record);
+      if (record.IdMap !== undefined) await closeCgroupPath(this.#cgroupsPath(record));
       await imageDriver.unmountRootfs(record.Id, { signal: AbortSignal.timeout(KILL_WAIT_MS) }).catch(() => {});
       record.State = { ...record.State, Status: record.State.Status === 'restarting' ? 'exited' : record.State.Status, Pid: 0, ExitCode: exitCodeFor(e.code), Error: e.message };
       await saveRecord(dir, record).catch(() => {});
@@ -598,6 +609,7 @@ export class ContainerManager {
         (err: unknown) => this.#log.warn({ err, id: record.Id }, 'runtime delete after exit failed; retried at the next start'));
       // Docker releases the address at the exit; a restart attaches again.
       await this.#leaveNetwork(record);
+      if (record.IdMap !== undefined) await closeCgroupPath(this.#cgroupsPath(record));
       if ((live.rootfsUsers ?? 0) === 0) await this.#imageDriverOrUndefined(record)?.unmountRootfs(record.Id, { signal }).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'unmounting the rootfs failed'));
       await fs.rm(this.bundleDir(record.Id), { recursive: true, force: true }).catch(() => {});
       await saveRecord(this.containerDir(record.Id), record).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'saving the container record failed'));
@@ -706,10 +718,15 @@ export class ContainerManager {
    * cancel its restart policy until the next manual start (a HUP for a reload
    * does not). Killing a restarting container just cancels the restart.
    */
-  async kill(idOrName: string, sig: string | undefined, _requestSignal: AbortSignal): Promise<void> {
+  /**
+   * Docker's kill. A user's SIGKILL or stop signal cancels the restart policy;
+   * the engine's own kill (`byEngine`: an unhealthy container with
+   * ExitOnUnhealthy) is a failure the restart policy answers.
+   */
+  async kill(idOrName: string, sig: string | undefined, _requestSignal: AbortSignal, opts: { byEngine?: boolean } = {}): Promise<void> {
     const live = this.find(idOrName);
     const number = signalNumber(sig === undefined || sig === '' ? 'SIGKILL' : sig);
-    const stopping = number === 9 || number === signalNumber(live.record.Config.StopSignal ?? 'SIGTERM');
+    const stopping = opts.byEngine !== true && (number === 9 || number === signalNumber(live.record.Config.StopSignal ?? 'SIGTERM'));
     const signal = this.#opSignal();
     const st = await this.#mutex.run(live.record.Id, async () => {
       const status = live.record.State.Status;
@@ -915,6 +932,7 @@ export class ContainerManager {
       const runtime = await this.#deps.hooks.resolveRuntime.promise(record.Runtime).catch(() => undefined);
       if (runtime !== undefined) await runtime.delete(this.#ref(record), { signal, force: true }).catch((err: unknown) => this.#log.warn({ err, id }, 'runtime delete failed'));
       await this.#network.teardown(record).catch((err: unknown) => this.#log.warn({ err, id }, 'network teardown failed'));
+      if (record.IdMap !== undefined) await closeCgroupPath(this.#cgroupsPath(record));
     }
     if (imageDriver !== undefined) await imageDriver.removeRootfs(id, { signal });
     await fs.rm(this.bundleDir(id), { recursive: true, force: true });
@@ -1128,9 +1146,16 @@ export class ContainerManager {
    * does: the files go to the map's root, the directory becomes traversable.
    */
   async #shareWithRemappedRoot(record: ContainerRecord, map: IdMap, dir: string): Promise<void> {
-    // Search (not read) permission on the way down, as Docker's 0711 roots: the ids are the secret.
+    // Search (not read) permission on the shared way down, as Docker's 0711 roots; the container's
+    // own dirs are 0710 with the range's root group, so no other host user can walk into them
+    // (and run a set-id file the container's root made: CVE-2021-41091).
     const volumes = (record.Volumes ?? []).map((v) => path.dirname(this.volumes.dataPath(v.Name)));
-    for (const d of new Set([this.#deps.config.graph, this.root, dir, ...(volumes.length > 0 ? [path.dirname(volumes[0] as string)] : []), ...volumes])) await fs.chmod(d, 0o711);
+    const shared = [this.#deps.config.graph, this.root, ...(volumes.length > 0 ? [path.dirname(volumes[0] as string)] : [])];
+    for (const d of shared) await fs.chmod(d, 0o711);
+    for (const d of [dir, ...volumes]) {
+      await fs.chown(d, 0, map.gid);
+      await fs.chmod(d, 0o710);
+    }
     for (const file of this.#deps.spec.boundFiles) await fs.lchown(path.join(dir, file), map.uid, map.gid).catch(() => undefined);
   }
 

@@ -211,8 +211,14 @@ export class ContainerNetworking {
     await this.#removeNetns(file);
     await fs.writeFile(file, '', { mode: 0o600 });
     try {
-      if (ofPid === undefined) await run('unshare', [`--net=${file}`, 'true'], { timeout: 30_000 });
-      else await run('mount', ['--bind', `/proc/${ofPid}/ns/net`, file], { timeout: 30_000 });
+      if (ofPid === undefined) {
+        await run('unshare', [`--net=${file}`, 'true'], { timeout: 30_000 });
+      } else {
+        // Never the daemon's own namespace: the plugins would configure the host.
+        const [theirs, ours] = await Promise.all([fs.stat(`/proc/${ofPid}/ns/net`), fs.stat('/proc/self/ns/net')]);
+        if (theirs.ino === ours.ino && theirs.dev === ours.dev) throw new Error(`process ${ofPid} is in the host's network namespace`);
+        await run('mount', ['--bind', `/proc/${ofPid}/ns/net`, file], { timeout: 30_000 });
+      }
     } catch (err) {
       await fs.rm(file, { force: true });
       throw new IsulaError('INTERNAL', `creating the network namespace ${file} failed: ${(err as { stderr?: string }).stderr?.trim() || String(err)}`, { cause: err });

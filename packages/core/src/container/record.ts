@@ -56,11 +56,11 @@ export interface ContainerRecord {
   Network?: ContainerNetwork;
   /** Volumes mounted by this container (Docker's MountPoints of type volume), resolved at create. */
   Volumes?: VolumeMount[];
-  /** Docker's NetworkingConfig from create (per network: a static IPv4 address). */
   /** The container's own OCI hooks (`--hook-spec`), read and checked at create. */
   OciHooks?: OciHooks;
   /** The user namespace's host range (daemon's `userns-remap` or `--user-remap`), fixed at create. */
   IdMap?: IdMap;
+  /** Docker's NetworkingConfig from create (per network: a static IPv4 address). */
   NetworkingConfig?: { EndpointsConfig?: Record<string, { IPAMConfig?: { IPv4Address?: string } | null } | null> };
 }
 

@@ -174,8 +174,12 @@ async function ensureDefaultRemapUser(files: IdFiles): Promise<void> {
   });
 }
 
-/** A container's mapping: its own `--user-remap`, none with `--userns=host`, else the daemon's. */
-export async function containerIdMap(hc: { UserRemap?: string; UsernsMode?: string }, daemonMap: IdMap | undefined, files: IdFiles = HOST_ID_FILES): Promise<IdMap | undefined> {
+/**
+ * A container's mapping: its own `--user-remap`, none with `--userns=host`,
+ * else the daemon's, except for system containers, which (as iSulad's) only
+ * get a user namespace they ask for.
+ */
+export async function containerIdMap(hc: { UserRemap?: string; UsernsMode?: string; SystemContainer?: boolean }, daemonMap: IdMap | undefined, files: IdFiles = HOST_ID_FILES): Promise<IdMap | undefined> {
   const own = hc.UserRemap ?? '';
   if (own !== '') {
     if (hc.UsernsMode === 'host') throw new IsulaError('CONTAINER_CONFIG_INVALID', 'conflicting options: --user-remap and --userns=host');
@@ -189,14 +193,10 @@ export async function containerIdMap(hc: { UserRemap?: string; UsernsMode?: stri
     await checkGranted(parsed.map, `--user-remap ${own}`, files);
     return parsed.map;
   }
-  if (hc.UsernsMode === 'host') return undefined;
+  if (hc.UsernsMode === 'host' || hc.SystemContainer === true) return undefined;
   return daemonMap;
 }
 
-/** A container id shifted to the host (ids outside the map stay as they are: they show as nobody). */
-export function toHost(map: IdMap, id: number, kind: 'uid' | 'gid'): number {
-  return id < map.size ? id + map[kind] : id;
-}
 
 /**
  * Makes the container's cgroup directories (every cgroup hierarchy mounted
@@ -205,21 +205,39 @@ export function toHost(map: IdMap, id: number, kind: 'uid' | 'gid'): number {
  * namespace, and under the daemon's secure umask they would be 0750.
  */
 export async function openCgroupPath(cgroupsPath: string): Promise<void> {
-  const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
   const parts = cgroupsPath.split('/').filter((p) => p !== '' && p !== '.' && p !== '..');
-  for (const line of mountinfo.split('\n')) {
-    const [pre, post] = line.split(' - ');
-    const fields = pre?.split(' ') ?? [];
-    const fstype = post?.split(' ')[0];
-    // Only the host's own hierarchies (root "/" of the cgroup file system).
-    if ((fstype !== 'cgroup' && fstype !== 'cgroup2') || fields[3] !== '/' || fields[4] === undefined) continue;
-    let dir = fields[4];
+  for (let dir of await cgroupMounts()) {
     for (const part of parts) {
       dir = `${dir}/${part}`;
       await fs.mkdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'EEXIST') throw err; });
       await fs.chmod(dir, 0o755);
     }
   }
+}
+
+/**
+ * Removes the container's own cgroup directories that openCgroupPath made
+ * (the runtime removes them on delete; this covers a start that failed
+ * before the runtime ran, and hierarchies the runtime does not manage).
+ * Idempotent; a directory still in use stays.
+ */
+export async function closeCgroupPath(cgroupsPath: string): Promise<void> {
+  const rel = cgroupsPath.split('/').filter((p) => p !== '' && p !== '.' && p !== '..').join('/');
+  if (rel === '') return;
+  for (const mount of await cgroupMounts()) await fs.rmdir(`${mount}/${rel}`).catch(() => undefined);
+}
+
+/** Mount points of the host's own cgroup hierarchies (root "/" of each cgroup file system). */
+async function cgroupMounts(): Promise<string[]> {
+  const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  const out: string[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const [pre, post] = line.split(' - ');
+    const fields = pre?.split(' ') ?? [];
+    const fstype = post?.split(' ')[0];
+    if ((fstype === 'cgroup' || fstype === 'cgroup2') && fields[3] === '/' && fields[4] !== undefined) out.push(fields[4]);
+  }
+  return out;
 }
 
 /**

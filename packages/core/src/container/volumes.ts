@@ -90,6 +90,8 @@ export class VolumeStore {
     if (unknown.length > 0) throw new IsulaError('VOLUME_NAME_INVALID', `create ${name}: driver options are not supported by the local driver: ${unknown.join(', ')}`);
     const dir = path.join(this.root, name);
     await fs.mkdir(path.join(dir, '_data'), { recursive: true, mode: 0o755 });
+    // Exactly 0755 whatever the daemon's umask, as Docker's: a container's non-root user (or a remapped root) reads it.
+    await fs.chmod(path.join(dir, '_data'), 0o755);
     const record: VolumeRecord = { Name: name, Driver: 'local', CreatedAt: new Date().toISOString(), Labels: opts.labels ?? {}, Options: {}, Anonymous: opts.anonymous ?? opts.name === undefined };
     await writeFileAtomic(path.join(dir, 'volume.json'), JSON.stringify(record), { mode: 0o600 });
     this.#volumes.set(name, record);

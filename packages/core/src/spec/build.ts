@@ -32,7 +32,7 @@ import { resolveArgs, resolveCwd, resolveEnv } from './process-args.js';
 import { resourcesFromHostConfig } from './resources.js';
 import { mkdirInRoot } from './rootfs-path.js';
 import { loadSeccompProfile, parseSeccompProfile, seccompFromProfile } from './seccomp.js';
-import { parseNsChangeOpt, readonlyProcSys, SYSTEM_CONTAINER_ENV, systemContainerMounts } from './system-container.js';
+import { isCgroupV2, parseNsChangeOpt, readonlyProcSys, SYSTEM_CONTAINER_ENV, systemContainerMounts } from './system-container.js';
 import { resolveUserInRootfs } from './user.js';
 import { rlimitsFromUlimits } from './ulimits.js';
 import { namespaceModes, parseSecurityOpts, validateHostConfig } from './validate.js';
@@ -86,14 +86,14 @@ function containerHostname(input: SpecInput, modes: NamespaceModes): string {
   return modes.network === 'host' ? os.hostname() : input.id.slice(0, 12);
 }
 
-function namespaces(modes: NamespaceModes, netnsPath: string | undefined, idMap: IdMap | undefined): OciNamespace[] {
+function namespaces(modes: NamespaceModes, netnsPath: string | undefined, idMap: IdMap | undefined, system: boolean): OciNamespace[] {
   const list: OciNamespace[] = [{ type: 'mount' }];
   if (idMap !== undefined) list.push({ type: 'user' });
   if (modes.network !== 'host') list.push(netnsPath === undefined ? { type: 'network' } : { type: 'network', path: netnsPath });
   if (modes.uts !== 'host') list.push({ type: 'uts' });
   if (modes.pid !== 'host') list.push({ type: 'pid' });
   if (modes.ipc !== 'host') list.push({ type: 'ipc' });
-  if (modes.cgroup === 'private') list.push({ type: 'cgroup' });
+  if (modes.cgroup === 'private' || (system && isCgroupV2())) list.push({ type: 'cgroup' });
   return list;
 }
 
@@ -110,8 +110,8 @@ function systemMounts(input: SpecInput, hc: HostConfig, modes: NamespaceModes): 
     }
     // A privileged container may write /sys and the cgroup tree (moby `WithMounts`).
     if (privileged && (m.type === 'sysfs' || m.type === 'cgroup')) m.options = (m.options ?? []).filter((o) => o !== 'ro');
-    // An init (systemd) manages its own cgroup subtree: each hierarchy mounted is the container's own.
-    if (hc.SystemContainer === true && m.type === 'cgroup') m.options = (m.options ?? []).filter((o) => o !== 'ro');
+    // An init (systemd) manages its own subtree; on v2 the cgroup namespace is private, so the tree it sees is its own.
+    if (hc.SystemContainer === true && m.type === 'cgroup' && isCgroupV2()) m.options = (m.options ?? []).filter((o) => o !== 'ro');
     // In a user namespace, sysfs mounts only when the network namespace is the user namespace's own;
     // one made beforehand (CNI) is the host's: bind the host's /sys read-only, as moby does for --net=host.
     if (m.type === 'sysfs' && input.idMap !== undefined && (modes.network === 'host' || input.networkNamespacePath !== undefined)) {
@@ -235,7 +235,7 @@ export async function buildSpec(input: SpecInput): Promise<BuiltSpec> {
   for (const [file, destination] of Object.entries(CONTAINER_FILES)) {
     if (!taken.has(destination)) extra.push({ destination, type: 'bind', source: path.join(input.containerDir, file), options: ['rbind', 'rprivate'] });
   }
-  if (hc.SystemContainer === true) extra.push(...systemContainerMounts(taken));
+  if (hc.SystemContainer === true) extra.push(...systemContainerMounts(taken, input.cgroupsPath));
   if (hc.Init === true) {
     const initBinary = input.initBinary ?? DEFAULT_INIT_BINARY;
     try {
@@ -281,7 +281,7 @@ export async function buildSpec(input: SpecInput): Promise<BuiltSpec> {
     },
     mounts,
     linux: {
-      namespaces: namespaces(modes, modes.network === 'host' ? undefined : input.networkNamespacePath, input.idMap),
+      namespaces: namespaces(modes, modes.network === 'host' ? undefined : input.networkNamespacePath, input.idMap, hc.SystemContainer === true),
       devices,
       resources,
       cgroupsPath: input.cgroupsPath,

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseTree, type ParseError } from 'jsonc-parser';
 import { IsulaError } from '../errors.js';
 
 export interface OciHook {
@@ -26,8 +27,9 @@ export type OciHooks = Partial<Record<HookPoint, OciHook[]>>;
 export const DEFAULT_HOOK_TIMEOUT_S = 30;
 const MAX_HOOK_SPEC_BYTES = 1024 * 1024;
 
+// Types only, never values: the file is one a client named, and its content is not theirs to read.
 const describe = (v: unknown): string =>
-  v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
+  v === null ? 'null' : v === undefined ? 'nothing' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -58,6 +60,9 @@ export function parseHookSpec(raw: unknown, source: string): OciHooks {
         if (err instanceof Error && err.message.startsWith(source)) throw err;
         fail(`${where}.path: ${p} does not exist or is not executable`);
       }
+      // The runtime runs it as root: only root may have written it.
+      const unsafe = rootOnlyProblem(fs.statSync(p));
+      if (unsafe !== undefined) fail(`${where}.path: ${p} ${unsafe}`);
       const hook: OciHook = { path: p, timeout: DEFAULT_HOOK_TIMEOUT_S };
       for (const field of ['args', 'env'] as const) {
         const v = h[field];
@@ -77,29 +82,81 @@ export function parseHookSpec(raw: unknown, source: string): OciHooks {
   return out;
 }
 
-/** Reads and checks a hook spec file; errors are CONTAINER_CONFIG_INVALID (the caller may rewrap). */
-export function loadHookSpec(file: string): OciHooks {
-  if (!path.isAbsolute(file)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `hook spec ${JSON.stringify(file)}: expected an absolute path`);
-  let text: string;
-  try {
-    const st = fs.statSync(file);
-    if (!st.isFile()) throw new Error('not a regular file');
-    if (st.size > MAX_HOOK_SPEC_BYTES) throw new Error(`larger than ${MAX_HOOK_SPEC_BYTES} bytes`);
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new IsulaError('CONTAINER_CONFIG_INVALID', `cannot read hook spec ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-  }
+/** Why a file the daemon runs or trusts as root is unsafe: not root's, or writable by others. */
+function rootOnlyProblem(st: fs.Stats): string | undefined {
+  if (st.uid !== 0) return `is not owned by root (uid ${st.uid})`;
+  if ((st.mode & 0o022) !== 0) return 'is writable by group or others';
+  return undefined;
+}
+
+/** Pseudo file systems hold no hook spec, and reading them can block or leak. */
+const PSEUDO = ['/proc/', '/sys/', '/dev/'];
+
+function checkSpecFile(file: string, real: string, st: fs.Stats): void {
+  if (PSEUDO.some((p) => real.startsWith(p))) throw new Error('not a hook spec file (a /proc, /sys or /dev path)');
+  if (!st.isFile()) throw new Error('not a regular file');
+  if (st.size > MAX_HOOK_SPEC_BYTES) throw new Error(`larger than ${MAX_HOOK_SPEC_BYTES} bytes`);
+  const unsafe = rootOnlyProblem(st);
+  if (unsafe !== undefined) throw new Error(`${unsafe}: its hooks would run as root`);
+  void file;
+}
+
+function parseText(file: string, text: string): OciHooks {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
-  } catch (err) {
-    throw new IsulaError('CONTAINER_CONFIG_INVALID', `hook spec ${file} is not valid JSON: ${(err as Error).message}`);
+  } catch {
+    // The position only: JSON.parse's message quotes the content.
+    const errors: ParseError[] = [];
+    parseTree(text, errors, { disallowComments: true, allowTrailingComma: false });
+    const offset = errors[0]?.offset ?? text.length;
+    const before = text.slice(0, offset);
+    throw new IsulaError('CONTAINER_CONFIG_INVALID', `hook spec ${file} is not valid JSON (line ${before.split('\n').length}, column ${offset - before.lastIndexOf('\n')})`);
   }
   try {
     return parseHookSpec(raw, `hook spec ${file}`);
   } catch (err) {
     throw new IsulaError('CONTAINER_CONFIG_INVALID', (err as Error).message);
   }
+}
+
+const readFailure = (file: string, err: unknown): IsulaError =>
+  new IsulaError('CONTAINER_CONFIG_INVALID', `cannot read hook spec ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+
+function requireAbsolute(file: string): void {
+  if (!path.isAbsolute(file)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `hook spec ${JSON.stringify(file)}: expected an absolute path`);
+}
+
+/**
+ * Reads and checks a hook spec file (daemon.json's `hook-spec`, at start).
+ * The file must be a root-owned regular file no one else can write: its
+ * hooks run as root. Errors are CONTAINER_CONFIG_INVALID (config rewraps).
+ */
+export function loadHookSpec(file: string): OciHooks {
+  requireAbsolute(file);
+  let text: string;
+  try {
+    const real = fs.realpathSync(file);
+    checkSpecFile(file, real, fs.statSync(real));
+    text = fs.readFileSync(real, 'utf8');
+  } catch (err) {
+    throw readFailure(file, err);
+  }
+  return parseText(file, text);
+}
+
+/** The same for a container's `--hook-spec`, without blocking the daemon on a slow file system. */
+export async function readHookSpec(file: string): Promise<OciHooks> {
+  requireAbsolute(file);
+  let text: string;
+  try {
+    const real = await fs.promises.realpath(file);
+    checkSpecFile(file, real, await fs.promises.stat(real));
+    text = await fs.promises.readFile(real, { encoding: 'utf8', signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    throw readFailure(file, err);
+  }
+  return parseText(file, text);
 }
 
 /** The daemon's hooks first, then the container's, per hook point; undefined when there are none. */

@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { HostConfig } from '../container/docker-types.js';
 import { invalidConfig } from './invalid.js';
 import type { OciMount } from './oci-types.js';
+import { resolveInRoot } from './rootfs-path.js';
 
 export const SYSTEM_CONTAINER_INIT = '/sbin/init';
 /** What systemd's `detect-virt` reads from PID 1's environment. */
@@ -37,10 +38,27 @@ export function parseNsChangeOpt(hc: HostConfig): NsChangeOpt[] {
   return out;
 }
 
-/** The tmpfs mounts an init expects, where the user mounted nothing. */
-export function systemContainerMounts(taken: ReadonlySet<string>): OciMount[] {
+let cgroupV2: boolean | undefined;
+/** The unified hierarchy alone (cgroup v2), not v1 or hybrid. */
+export function isCgroupV2(): boolean {
+  cgroupV2 ??= fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+  return cgroupV2;
+}
+
+/**
+ * The mounts an init expects, where the user mounted nothing: tmpfs on
+ * /run, /run/lock and /tmp, and on cgroup v1 its own `name=systemd`
+ * subtree writable over the read-only cgroup mount (podman's way: the
+ * resource controllers stay read-only, so the container cannot raise its
+ * own limits). On v2 the cgroup namespace is private instead (build.ts).
+ */
+export function systemContainerMounts(taken: ReadonlySet<string>, cgroupsPath: string): OciMount[] {
   const tmpfs = (destination: string, mode: string, size: string): OciMount => ({ destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', `mode=${mode}`, `size=${size}`] });
-  return [tmpfs('/run', '755', '64m'), tmpfs('/run/lock', '1777', '5m'), tmpfs('/tmp', '1777', '256m')].filter((m) => !taken.has(m.destination));
+  const out = [tmpfs('/run', '755', '64m'), tmpfs('/run/lock', '1777', '5m'), tmpfs('/tmp', '1777', '256m')];
+  if (!isCgroupV2() && fs.existsSync('/sys/fs/cgroup/systemd')) {
+    out.push({ destination: '/sys/fs/cgroup/systemd', type: 'bind', source: path.posix.join('/sys/fs/cgroup/systemd', cgroupsPath), options: ['rbind', 'nosuid', 'noexec', 'nodev', 'rw'] });
+  }
+  return out.filter((m) => !taken.has(m.destination));
 }
 
 /**
@@ -73,7 +91,14 @@ export function readonlyProcSys(opts: readonly NsChangeOpt[], procSys = '/proc/s
   return out;
 }
 
-/** The stop signal an init wants: systemd halts on SIGRTMIN+3 (SIGTERM makes it re-execute). */
-export function systemContainerStopSignal(command: string): string | undefined {
-  return path.basename(command) === 'systemd' ? 'SIGRTMIN+3' : undefined;
+/**
+ * The stop signal an init wants, from what the command is in the rootfs
+ * (symlinks followed inside it): systemd halts on SIGRTMIN+3 (SIGTERM makes
+ * it re-execute); busybox init and sysvinit shut down on SIGTERM, and an
+ * init ignores a signal it has no handler for.
+ */
+export async function systemContainerStopSignal(rootfs: string, command: string): Promise<string> {
+  const inRoot = command.startsWith('/') ? command : `/sbin/${command}`;
+  const resolved = await resolveInRoot(rootfs, inRoot).catch(() => inRoot);
+  return path.basename(resolved) === 'systemd' ? 'SIGRTMIN+3' : 'SIGTERM';
 }
