@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { daemon, inspect, ok } from '../lib/containers.js';
+import { daemon, IMAGES_DIR, inspect, ok } from '../lib/containers.js';
+import { craftImage } from '../lib/craft-image.js';
 import { httpRequest } from '../lib/harness.js';
 
 interface Mount { Type: string; Name?: string; Source: string; Destination: string; RW: boolean }
@@ -77,4 +78,55 @@ test('a new volume gets the image\'s content at its path; a volume name with / i
   const list = JSON.parse((await httpRequest(d.socket, 'GET', '/volumes')).body) as { Volumes: { Name: string }[] };
   assert.deepEqual(list.Volumes.map((v) => v.Name), ['etcvol']);
   assert.equal(JSON.parse((await httpRequest(d.socket, 'GET', '/containers/json?all=1')).body).length, 0, 'no half-created container');
+});
+
+test('an image VOLUME gets an anonymous volume with the image\'s content, removed by rm -v', async (t) => {
+  const d = await daemon(t);
+  const archive = await craftImage({ from: path.join(IMAGES_DIR, 'busybox.docker.tar'), tag: 'withvol:1', out: path.join(d.root, 'images'), config: (c) => { c.Volumes = { '/etc': {} }; } });
+  ok(await d.isula(['load', '-i', archive]), 'load the crafted image');
+  const imagePasswd = ok(await d.isula(['run', '--rm', 'busybox', 'cat', '/etc/passwd']));
+  assert.match(imagePasswd, /^root:/m, 'fixture: busybox has /etc/passwd');
+
+  ok(await d.isula(['run', '-d', '--name', 'imgvol', 'withvol:1', 'sleep', '300']));
+  const imgvol = await inspect<{ Mounts: Mount[]; Config: { Volumes?: Record<string, unknown> } }>(d, 'imgvol');
+  assert.deepEqual(imgvol.Config.Volumes, { '/etc': {} }, "inspect's Config.Volumes lists the image's VOLUME, as Docker's");
+  const mounts = imgvol.Mounts;
+  assert.equal(mounts.length, 1, JSON.stringify(mounts));
+  const [m] = mounts as [Mount];
+  assert.equal(m.Type, 'volume');
+  assert.match(m.Name ?? '', /^[0-9a-f]{64}$/, 'an anonymous volume');
+  assert.equal(m.Destination, '/etc');
+  assert.equal(m.RW, true);
+  const vols = JSON.parse((await httpRequest(d.socket, 'GET', '/volumes')).body) as { Volumes: { Name: string }[] };
+  assert.deepEqual(vols.Volumes.map((v) => v.Name), [m.Name], 'GET /volumes lists it');
+  const vol = JSON.parse((await httpRequest(d.socket, 'GET', `/volumes/${m.Name}`)).body) as { Mountpoint: string };
+  assert.equal(m.Source, vol.Mountpoint, 'inspect\'s Source is the volume\'s Mountpoint');
+
+  // Copy-up: the image's /etc is in the volume on the host, and the container sees the volume.
+  const hostFiles = await fs.readdir(vol.Mountpoint);
+  assert.ok(hostFiles.includes('passwd') && hostFiles.includes('group'), hostFiles.join(' '));
+  assert.equal(await fs.readFile(path.join(vol.Mountpoint, 'passwd'), 'utf8'), imagePasswd);
+  ok(await d.isula(['exec', 'imgvol', 'sh', '-c', 'echo kept > /etc/marker && echo extra:x:1:1::/:/bin/sh >> /etc/passwd']));
+  assert.equal((await fs.readFile(path.join(vol.Mountpoint, 'marker'), 'utf8')).trim(), 'kept', 'a write in /etc lands in the volume');
+
+  // Across a restart of the container: the same volume, the data kept, no second copy-up over it.
+  ok(await d.isula(['stop', '-t', '0', 'imgvol']));
+  ok(await d.isula(['start', 'imgvol']));
+  assert.deepEqual((await inspect<{ Mounts: Mount[] }>(d, 'imgvol')).Mounts.map((x) => x.Name), [m.Name]);
+  assert.equal(ok(await d.isula(['exec', 'imgvol', 'cat', '/etc/marker'])).trim(), 'kept');
+  assert.match(ok(await d.isula(['exec', 'imgvol', 'cat', '/etc/passwd'])), /^extra:/m, 'the volume is not copied over again');
+  const again = JSON.parse((await httpRequest(d.socket, 'GET', '/volumes')).body) as { Volumes: { Name: string }[] };
+  assert.deepEqual(again.Volumes.map((v) => v.Name), [m.Name], 'no new volume at restart');
+
+  // rm without -v keeps an image volume; rm -v removes it.
+  const keptId = ok(await d.isula(['create', '--name', 'plain', 'withvol:1', 'true'])).trim();
+  const keptVol = (await inspect<{ Mounts: Mount[] }>(d, keptId)).Mounts[0]?.Name ?? '';
+  assert.match(keptVol, /^[0-9a-f]{64}$/);
+  assert.notEqual(keptVol, m.Name, 'each container gets its own anonymous volume');
+  ok(await d.isula(['rm', 'plain']));
+  ok(await d.isula(['rm', '-f', '-v', 'imgvol']));
+  const left = JSON.parse((await httpRequest(d.socket, 'GET', '/volumes')).body) as { Volumes: { Name: string }[] };
+  assert.deepEqual(left.Volumes.map((v) => v.Name), [keptVol], 'rm -v removed the image volume; plain rm kept its one');
+  assert.equal((await httpRequest(d.socket, 'GET', `/volumes/${m.Name}`)).status, 404);
+  await assert.rejects(fs.access(vol.Mountpoint), 'the volume\'s data dir is gone');
 });

@@ -327,6 +327,8 @@ export class ContainerManager {
         WorkingDir: body.WorkingDir !== undefined && body.WorkingDir !== '' ? body.WorkingDir : (imageInfo.config.workingDir ?? ''),
         User: body.User !== undefined && body.User !== '' ? body.User : (imageInfo.config.user ?? ''),
         Labels: { ...(imageInfo.config.labels ?? {}), ...(body.Labels ?? {}) },
+        // Docker's merge: inspect's Config.Volumes lists the image's VOLUMEs with the request's.
+        ...((imageInfo.config.volumes ?? []).length > 0 && { Volumes: { ...Object.fromEntries((imageInfo.config.volumes ?? []).map((v) => [v, {}])), ...(body.Volumes ?? {}) } }),
         // A system container's default waits for its first start, which looks at the init in the rootfs.
         ...(body.StopSignal ?? imageInfo.config.stopSignal ?? (hc.SystemContainer === true ? undefined : 'SIGTERM')) !== undefined && { StopSignal: body.StopSignal ?? imageInfo.config.stopSignal ?? 'SIGTERM' },
         ...(mergeHealthcheck(body.Healthcheck, imageInfo.config.healthcheck) !== undefined && { Healthcheck: mergeHealthcheck(body.Healthcheck, imageInfo.config.healthcheck) as Record<string, unknown> }),
