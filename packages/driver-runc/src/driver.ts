@@ -398,10 +398,17 @@ export class RuncDriver implements RuntimeDriver {
     }
     // Read the OOM count while the cgroup still exists.
     const oomKills = p.cgroupPath === null ? undefined : await readOomKills(p.cgroupPath);
-    try {
-      await cli.run(['delete', '--force', ref.id], this.#runOpts(opts));
-    } catch (err) {
-      if (!isNotExist(err)) throw err;
+    // runc and crun keep a container's state in `<root>/<id>`: without it there is nothing to
+    // delete, and no process need be spawned to hear so (rm after an exit already deleted it).
+    // Other runtimes keep theirs their own way: they are always asked.
+    const layoutKnown = ['runc', 'crun'].includes(path.basename(cli.spec.path));
+    const known = !layoutKnown || (await fs.access(path.join(cli.spec.root, ref.id)).then(() => true, () => false));
+    if (known) {
+      try {
+        await cli.run(['delete', '--force', ref.id], this.#runOpts(opts));
+      } catch (err) {
+        if (!isNotExist(err)) throw err;
+      }
     }
     // conmon writes the exit file once the init is reaped, then leaves.
     if (p.conmon && !(await waitProcessGone(p.conmon, 3000))) {

@@ -164,6 +164,8 @@ export class ContainerNetworking {
   /** Undoes `setup`; idempotent, and fine when the namespace or the plugin's state is gone. */
   async teardown(record: ContainerRecord): Promise<void> {
     const net = record.Network;
+    // A container that never attaches (none, host, another container's namespace) has nothing to undo.
+    if (net === undefined && this.plan(record).kind !== 'attach') return;
     const file = net?.SandboxKey ?? this.netnsPath(record.Id);
     // Always asked: after a detach that failed earlier, the plugin still holds the attachment
     // (its lease, its ports) even once the record and the namespace are gone.
@@ -237,6 +239,8 @@ export class ContainerNetworking {
   }
 
   async #removeNetns(file: string): Promise<void> {
+    // No file, nothing mounted on it (--network none, or already removed): no umount to spawn.
+    if (!(await fs.lstat(file).then(() => true, () => false))) return;
     await run('umount', [file], { timeout: 30_000 }).catch(() => undefined);
     await fs.rm(file, { force: true }).catch(async () => {
       await run('umount', ['-l', file], { timeout: 30_000 }).catch(() => undefined);
