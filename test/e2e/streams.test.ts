@@ -110,6 +110,17 @@ test('logs: streams, tail, timestamps, since/until, follow to the exit, across a
   const followed2 = await follower;
   assert.equal(followed2.code, 0, followed2.stderr);
   assert.equal(followed2.stdout, 'before\nduring\nafter\n', 'logs -f followed across the daemon restart');
+  // The container exits while the daemon is away: the follower still gets the end, once back.
+  ok(await d.isula(['run', '-d', '--name', 'gone', 'busybox', 'sh', '-c', 'echo first; sleep 1; echo last']));
+  await waitFor(async () => (await d.isula(['logs', 'gone'])).stdout === 'first\n', { what: 'the first line of gone' });
+  const late = isulaWithStdin(d, ['logs', '-f', 'gone'], '', 30_000);
+  await new Promise((res) => setTimeout(res, 300));
+  await d.stop();
+  await new Promise((res) => setTimeout(res, 2000));
+  await d.start();
+  const lateOut = await late;
+  assert.equal(lateOut.code, 0, lateOut.stderr);
+  assert.equal(lateOut.stdout, 'first\nlast\n', 'the lines written while the daemon was down, after the exit');
 
   // log-driver none: no log to read, but attach still streams.
   const none = await d.isula(['run', '--name', 'nolog', '--log-driver', 'none', 'busybox', 'echo', 'attached']);

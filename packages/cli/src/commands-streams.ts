@@ -364,6 +364,7 @@ const MAX_RESUMES = 20;
 async function followLogs(client: EngineClient, name: string, f: LogsFlags): Promise<void> {
   const resume = new LogResume(f.timestamps === true);
   const outputs = new Outputs([process.stdout, process.stderr]);
+  let finalRound = false;
   for (let round = 0; round <= MAX_RESUMES; round++) {
     const res = await client.stream(cpath(name, '/logs'), { query: resume.query(logsQuery(f)) });
     const frames = new FrameReader();
@@ -384,6 +385,7 @@ async function followLogs(client: EngineClient, name: string, f: LogsFlags): Pro
       throw e;
     }
     if (daemonError !== '') throw new Error(`Error from daemon in stream: ${daemonError}`);
+    if (finalRound) return;
     // The end of the stream: the container exited, or the daemon went away (then it runs on).
     const deadline = Date.now() + RESUME_WAIT_MS;
     let running: boolean | undefined;
@@ -395,7 +397,9 @@ async function followLogs(client: EngineClient, name: string, f: LogsFlags): Pro
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    if (!running) return;
+    // Exited: one last round from the last record shown, for what it wrote while the daemon was
+    // away (after a plain exit it is empty). A slow daemon restart must not lose the end.
+    if (!running) finalRound = true;
   }
 }
 
