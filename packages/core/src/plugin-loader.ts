@@ -11,7 +11,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import { exports as resolveExports, legacy as resolveLegacy } from 'resolve.exports';
-import semver from 'semver';
+// The two functions, not the whole package (its index loads ~47 modules at every daemon start).
+import satisfies from 'semver/functions/satisfies.js';
+import validRange from 'semver/ranges/valid.js';
 import type { PluginSpec } from './config.js';
 import { IsulaError } from './errors.js';
 import { PLUGIN_API_VERSION, type IsulaPlugin, type LoadedPlugin, type PluginHost } from './plugin.js';
@@ -107,10 +109,10 @@ export async function loadPlugins(specs: readonly PluginSpec[], options: LoadPlu
     if (!isPluginObject(plugin)) {
       throw new IsulaError('PLUGIN_INVALID', `plugin "${name}" (${dir}): its default export is not a plugin object { name, apiVersion, apply }`, { details: { plugin: name } });
     }
-    if (semver.validRange(plugin.apiVersion) === null) {
+    if (validRange(plugin.apiVersion) === null) {
       throw new IsulaError('PLUGIN_INVALID', `plugin "${name}": apiVersion ${JSON.stringify(plugin.apiVersion)} is not a semver range`, { details: { plugin: name } });
     }
-    if (!semver.satisfies(PLUGIN_API_VERSION, plugin.apiVersion)) {
+    if (!satisfies(PLUGIN_API_VERSION, plugin.apiVersion)) {
       throw new IsulaError('PLUGIN_API_MISMATCH', `plugin "${name}" ${version} requires plugin API ${plugin.apiVersion}, but this isulad provides ${PLUGIN_API_VERSION}`, { details: { plugin: name, required: plugin.apiVersion, provided: PLUGIN_API_VERSION } });
     }
     if (plugin.name !== pkg.name) options.log.warn({ plugin: name, declared: plugin.name }, 'plugin object name differs from its package name');

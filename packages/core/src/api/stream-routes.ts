@@ -6,7 +6,6 @@ import fs from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import os from 'node:os';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
 import { archiveContainerPath, exportRootfs, extractToContainer, statContainerPath, type PathStat } from '../container/archive.js';
 import type { ExecManager } from '../container/exec.js';
 import { readLogs } from '../container/logs.js';
@@ -313,6 +312,8 @@ async function sleep(ms: number, signal: AbortSignal): Promise<void> {
  */
 async function top(psArgs: string[], pids: number[], signal: AbortSignal): Promise<{ Titles: string[]; Processes: string[][] }> {
   for (const a of psArgs) if (!/^[-\w,=:%.+]+$/.test(a)) throw new IsulaError('API_BAD_REQUEST', `invalid ps argument ${JSON.stringify(a)}`);
+  // execa (~110 modules) is loaded when first used, not at daemon start.
+  const { execa } = await import('execa');
   const r = await execa('ps', psArgs, { reject: false, timeout: 10_000, cancelSignal: signal, forceKillAfterDelay: 1000 });
   if (r.exitCode !== 0) throw new IsulaError('API_BAD_REQUEST', `Error running ps: ${String(r.stderr).trim() || `exit status ${r.exitCode}`}`);
   const lines = String(r.stdout).split('\n').filter((l) => l.trim() !== '');

@@ -20,7 +20,6 @@ import { constants, type BigIntStats } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { execa } from 'execa';
 import { Header, Parser, Pax, type HeaderData, type ReadEntry } from 'tar';
 import { IsulaError } from '../errors.js';
 import { rfc3339Nano } from '../time.js';
@@ -845,6 +844,8 @@ async function makeNode(parent: FileHandle, base: string, kind: 'fifo' | 'char' 
   const args = ['-m', (mode & 0o777).toString(8), `/proc/${process.pid}/fd/${parent.fd}/${base}`];
   if (kind === 'fifo') args.push('p');
   else args.push(kind === 'char' ? 'c' : 'b', String(entry.header.devmaj), String(entry.header.devmin));
+  // execa (~110 modules) is loaded when first used, not at daemon start.
+  const { execa } = await import('execa');
   const r = await execa('mknod', args, {
     stdin: 'ignore',
     reject: false,

@@ -7,7 +7,6 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { IdMap } from '../drivers/image.js';
 import { IsulaError } from '../errors.js';
 
@@ -158,6 +157,7 @@ export async function resolveDaemonRemap(setting: string, files: IdFiles = HOST_
 }
 
 async function ensureDefaultRemapUser(files: IdFiles): Promise<void> {
+  const { execa } = await import('execa');
   if ((await accountId(files.passwd, DEFAULT_REMAP_USER)) === undefined) {
     await execa('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', DEFAULT_REMAP_USER], { timeout: 30_000 }).catch((err: unknown) => {
       throw new IsulaError('CONFIG_INVALID', `"userns-remap": "default" needs the account ${DEFAULT_REMAP_USER}, and useradd failed: ${(err as Error).message}`);

@@ -6,7 +6,18 @@
  * host (blob storage behind a redirect must not see the registry token).
  */
 import type { Readable } from 'node:stream';
-import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+
+/**
+ * undici is loaded on the first registry request, not at daemon start: a
+ * daemon that never pulls or pushes does not pay for it (~5 MB of heap and
+ * its parse time at every start).
+ */
+let undici: typeof import('undici') | undefined;
+async function loadUndici(): Promise<typeof import('undici')> {
+  undici ??= await import('undici');
+  return undici;
+}
 import { IsulaError } from '@isula/core';
 import type { Endpoint } from './endpoints.js';
 
@@ -118,10 +129,12 @@ export function transportError(err: unknown, rawUrl: string, stallMs?: number): 
   if (err instanceof IsulaError) return err;
   const url = redact(rawUrl);
   const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
-  if (e.name === 'AbortError' || e.code === 'ABORT_ERR' || e instanceof undiciErrors.RequestAbortedError) {
+  // Before undici is loaded no error can be one of its own.
+  const undiciErrors = undici?.errors;
+  if (e.name === 'AbortError' || e.code === 'ABORT_ERR' || (undiciErrors !== undefined && e instanceof undiciErrors.RequestAbortedError)) {
     return new IsulaError('CANCELED', `request to ${url} canceled`, { cause: err });
   }
-  if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError || e instanceof undiciErrors.ConnectTimeoutError) {
+  if (undiciErrors !== undefined && (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.BodyTimeoutError || e instanceof undiciErrors.ConnectTimeoutError)) {
     return new IsulaError('REGISTRY_TIMEOUT', `${url}: the registry stalled${stallMs !== undefined ? ` (nothing for ${stallMs / 1000} s)` : ''}: ${e.message}`, { cause: err });
   }
   const code = e.code ?? e.cause?.code;
@@ -140,11 +153,15 @@ export class Transport {
     this.stallMs = stallMs;
   }
 
-  #agent(ep: Endpoint | undefined): Dispatcher {
+  async #agent(ep: Endpoint | undefined): Promise<Dispatcher> {
     const tls = ep?.tls;
     const key = tls === undefined ? 'default' : `${ep?.host ?? ''}|${tls.verify}`;
     let agent = this.#agents.get(key);
     if (agent === undefined) {
+      const { Agent } = await loadUndici();
+      // Another request may have made it while undici loaded.
+      const made = this.#agents.get(key);
+      if (made !== undefined) return made;
       agent = new Agent({
         headersTimeout: this.stallMs,
         bodyTimeout: this.stallMs,
@@ -176,7 +193,7 @@ export class Transport {
       const sameOrigin = new URL(url).origin === origin;
       let res: Dispatcher.ResponseData;
       try {
-        res = await this.#agent(sameOrigin ? ep : undefined).request({
+        res = await (await this.#agent(sameOrigin ? ep : undefined)).request({
           origin: new URL(url).origin,
           path: `${new URL(url).pathname}${new URL(url).search}`,
           method: req.method,
