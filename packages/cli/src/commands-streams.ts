@@ -389,16 +389,19 @@ async function followLogs(client: EngineClient, name: string, f: LogsFlags): Pro
     // The end of the stream: the container exited, or the daemon went away (then it runs on).
     const deadline = Date.now() + RESUME_WAIT_MS;
     let running: boolean | undefined;
+    let away = false;
     while (running === undefined) {
       try {
         running = (await client.json<ContainerJson>(cpath(name, '/json'))).State?.Running === true;
       } catch (e) {
         if (!(e instanceof DaemonUnreachableError) || Date.now() > deadline) throw e;
+        away = true;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    // Exited: one last round from the last record shown, for what it wrote while the daemon was
-    // away (after a plain exit it is empty). A slow daemon restart must not lose the end.
+    if (!running && !away) return;
+    // Exited while the daemon was away: one last round from the last record shown, for what it
+    // wrote meanwhile. A slow daemon restart must not lose the end.
     if (!running) finalRound = true;
   }
 }
