@@ -338,3 +338,15 @@ test('events: create, start, die, destroy of a container within --since/--until,
   assert.equal(start?.Actor.ID, id);
   assert.equal(start?.Actor.Attributes['name'], 'watched');
 });
+
+test('concurrent creates without a name all succeed with distinct generated names', async (t) => {
+  const d = await daemon(t);
+  const { httpRequest } = await import('../lib/harness.js');
+  const body = JSON.stringify({ Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none' } });
+  const replies = await Promise.all(Array.from({ length: 40 }, () => httpRequest(d.socket, 'POST', '/containers/create', body, { 'Content-Type': 'application/json' })));
+  for (const r of replies) assert.equal(r.status, 201, r.body);
+  const names = ok(await d.isula(['ps', '-a', '--format', '{{.Names}}'])).trim().split('\n');
+  assert.equal(names.length, 40);
+  assert.equal(new Set(names).size, 40, 'no two share a name');
+  for (const n of names) assert.match(n, /^[a-z]+_[a-z]+\d*$/, 'docker-style adjective_scientist');
+});

@@ -303,6 +303,10 @@ export class ContainerManager {
     while (this.#byId.has(id) || /^\d+$/.test(id.slice(0, 12))) id = randomBytes(32).toString('hex');
     // Check again and reserve in one synchronous step: another create or a rename may have
     // taken the name during the awaits above.
+    // A generated name taken meanwhile (concurrent creates) is generated again, never an error.
+    if (requestedName === undefined || requestedName === '') {
+      if (this.#names.has(name)) name = generateName((n) => this.#names.has(n));
+    }
     const taker = this.#names.get(name);
     if (taker !== undefined) {
       throw new IsulaError('CONTAINER_NAME_IN_USE', `Conflict. The container name "/${name}" is already in use by container "${taker}". You have to remove (or rename) that container to be able to reuse that name.`);

@@ -87,8 +87,25 @@ export async function readRecord(containerDir: string): Promise<ContainerRecord 
 /** Docker's name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, shown with a leading '/'. */
 export const NAME_PATTERN = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
-const ADJECTIVES = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'proud', 'quiet', 'sharp', 'sleepy', 'swift', 'tender', 'vivid', 'witty', 'zen'];
-const NOUNS = ['bohr', 'curie', 'darwin', 'euler', 'fermi', 'gauss', 'hopper', 'kepler', 'lovelace', 'meitner', 'newton', 'noether', 'pascal', 'ritchie', 'shannon', 'tesla', 'turing', 'volta', 'wozniak', 'yalow'];
+const ADJECTIVES = [
+  'admiring', 'agitated', 'amazing', 'awesome', 'blissful', 'bold', 'brave', 'busy', 'calm', 'charming', 'clever', 'cool', 'compassionate',
+  'confident', 'cranky', 'dazzling', 'determined', 'distracted', 'dreamy', 'eager', 'ecstatic', 'elastic', 'elated', 'elegant', 'epic',
+  'fancy', 'festive', 'focused', 'friendly', 'frosty', 'funny', 'gallant', 'gentle', 'gifted', 'goofy', 'gracious', 'happy', 'hopeful',
+  'hungry', 'infallible', 'inspiring', 'jolly', 'jovial', 'keen', 'kind', 'laughing', 'loving', 'lucid', 'magical', 'merry', 'modest',
+  'musing', 'naughty', 'nervous', 'nice', 'nifty', 'nostalgic', 'objective', 'optimistic', 'peaceful', 'pensive', 'practical', 'proud',
+  'quirky', 'quiet', 'relaxed', 'reverent', 'romantic', 'serene', 'sharp', 'silly', 'sleepy', 'stoic', 'strange', 'sweet', 'swift',
+  'tender', 'thirsty', 'trusting', 'upbeat', 'vibrant', 'vigilant', 'vivid', 'wizardly', 'wonderful', 'xenodochial', 'youthful', 'zealous', 'zen',
+];
+const NOUNS = [
+  'agnesi', 'archimedes', 'babbage', 'bardeen', 'bell', 'bohr', 'boole', 'borg', 'bose', 'brahmagupta', 'cannon', 'carson', 'cerf',
+  'chandrasekhar', 'clarke', 'curie', 'darwin', 'dijkstra', 'dirac', 'einstein', 'euclid', 'euler', 'faraday', 'fermat', 'fermi',
+  'feynman', 'franklin', 'galileo', 'gauss', 'goldberg', 'goodall', 'hamilton', 'hawking', 'heisenberg', 'hertz', 'hodgkin', 'hopper',
+  'hypatia', 'jackson', 'johnson', 'kalam', 'kepler', 'khorana', 'knuth', 'kowalevski', 'lamarr', 'lamport', 'leakey', 'lovelace',
+  'lumiere', 'mayer', 'mccarthy', 'meitner', 'mendel', 'mirzakhani', 'montalcini', 'morse', 'napier', 'newton', 'nobel', 'noether',
+  'noyce', 'pascal', 'pasteur', 'payne', 'perlman', 'pike', 'planck', 'poincare', 'ramanujan', 'raman', 'ride', 'ritchie', 'roentgen',
+  'rosalind', 'sammet', 'shannon', 'shockley', 'sinoussi', 'stallman', 'swanson', 'tesla', 'thompson', 'torvalds', 'turing', 'volta',
+  'wescoff', 'wiles', 'williams', 'wilson', 'wing', 'wozniak', 'wright', 'yalow', 'yonath',
+];
 
 /** A docker-style generated name (`adjective_scientist`), with a number after the first tries. */
 export function generateName(taken: (name: string) => boolean): string {
