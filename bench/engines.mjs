@@ -91,6 +91,15 @@ export function makeEngines(TMP, { isulaConfig = {}, defaultNetworking = false, 
 };
 }
 
+/**
+ * `rm -f` as each engine does it at once: podman's waits its 10 s stop timeout
+ * first (sleep as PID 1 ignores SIGTERM), so it gets `-t 0`, as docker's and
+ * isula's kill straight away.
+ */
+export function rmForce(engine, ...ids) {
+  return ['rm', '-f', ...(engine.cli([])[0] === 'podman' ? ['-t', '0'] : []), ...ids];
+}
+
 export function call(engine, args) {
   const [cmd, full] = engine.cli(args);
   return exec(cmd, full);
@@ -121,4 +130,55 @@ export async function forEachEngine(engines, names, archive, work) {
     }
   }
   return results;
+}
+
+/**
+ * Rss, Pss and Uss (private pages: Private_Clean + Private_Dirty) of a live process in KiB,
+ * from /proc/PID/smaps_rollup (null once it is gone). Pss splits each shared page among the
+ * processes mapping it, so it depends on what else runs (e.g. other node processes).
+ */
+export function memKiB(pid) {
+  let text;
+  try { text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'); } catch { return null; }
+  const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { rssKiB: field('Rss'), pssKiB: field('Pss'), ussKiB: field('Private_Clean') + field('Private_Dirty') };
+}
+
+/** Every process on the host now: pid, parent pid, comm and argv (those that vanish while read are left out). */
+export function processes() {
+  const list = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      // comm is in parentheses and may hold spaces or parentheses itself: the fields after it follow the last ')'.
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter((a, i, all) => a !== '' || i < all.length - 1);
+      list.push({ pid: Number(d), ppid, comm, argv });
+    } catch { /* gone meanwhile */ }
+  }
+  return list;
+}
+
+/**
+ * Wraps each engine's teardown so that it gives up after `ms` (the daemon, if it has one
+ * and is still there, is then sent SIGKILL): a hung daemon does not hang the bench.
+ */
+export function boundTeardowns(engines, ms = 60_000) {
+  for (const [name, engine] of Object.entries(engines)) {
+    const teardown = engine.teardown;
+    engine.teardown = async function () {
+      let timer;
+      const timedOut = new Promise((r) => { timer = setTimeout(() => r('timeout'), ms); });
+      const outcome = await Promise.race([teardown.call(this).then(() => 'done'), timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        console.error(`bench: ${name} teardown still running after ${ms} ms; SIGKILL to its daemon`);
+        if (this.daemon && this.daemon.exitCode === null && this.daemon.signalCode === null) this.daemon.kill('SIGKILL');
+      }
+    };
+  }
+  return engines;
 }

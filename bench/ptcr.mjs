@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { call, forEachEngine, makeEngines, median, p90 } from './engines.mjs';
+import { call, forEachEngine, makeEngines, median, p90, rmForce } from './engines.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -39,7 +39,7 @@ async function phase(engine, n, parallel, prefix) {
     ['stop', (nm) => ['stop', '-t', '0', nm]],
     ['rm', (nm) => ['rm', nm]],
     ['run -d', (nm) => ['run', '-d', ...engine.runArgs, '--name', nm, 'busybox', 'sleep', '1000']],
-    ['rm -f', (nm) => ['rm', '-f', nm]],
+    ['rm -f', (nm) => rmForce(engine, nm)],
   ];
   const times = {};
   for (const [op, argsFor] of steps) {

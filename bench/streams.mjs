@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { call, forEachEngine, makeEngines, median, p90 } from './engines.mjs';
+import { call, forEachEngine, makeEngines, median, p90, rmForce } from './engines.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -45,7 +45,7 @@ const results = await forEachEngine(ENGINES, opts.engines.split(','), ARCHIVE, a
       if (i > 0) times[op].push(ms); // The first call warms caches: not counted.
     }
   }
-  await call(engine, ['rm', '-f', 'st']);
+  await call(engine, rmForce(engine, 'st'));
   return times;
 });
 
