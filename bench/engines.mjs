@@ -53,7 +53,7 @@ export function makeEngines(TMP, { isulaConfig = {}, defaultNetworking = false, 
       const d = spawn(node, [path.join(ROOT, 'packages/core/dist/src/bin/isulad.js'), '--config-file', cfg, '--state', path.join(root, 'state'), '--graph', path.join(root, 'graph'), '-H', `unix://${sock}`], { stdio: 'ignore' });
       await waitSocket(sock);
       this.daemon = d;
-      this.cli = (args) => [node, [path.join(ROOT, 'packages/cli/dist/isula.mjs'), '-H', `unix://${sock}`, ...args]];
+      this.cli = (args) => [node, [path.join(ROOT, 'packages/cli/dist/isula.cjs'), '-H', `unix://${sock}`, ...args]];
       this.runArgs = [];
     },
     async teardown() { this.daemon?.kill('SIGTERM'); await new Promise((r) => this.daemon?.once('exit', r)); },

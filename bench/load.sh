@@ -46,7 +46,7 @@ cleanup() {
 trap cleanup EXIT
 echo '{"plugins":["@isula/image-oci"]}' > "$T/daemon.json"
 "$NODE" "$ROOT/packages/core/dist/src/bin/isulad.js" --config-file "$T/daemon.json" --state "$T/state" --graph "$T/graph" >/dev/null 2>&1 &
-ISULA="$NODE $ROOT/packages/cli/dist/isula.mjs -H unix://$T/state/isulad.sock"
+ISULA="$NODE $ROOT/packages/cli/dist/isula.cjs -H unix://$T/state/isulad.sock"
 for _ in $(seq 1 100); do $ISULA version >/dev/null 2>&1 && break; sleep 0.1; done
 PODMAN="podman --root $T/podman --runroot $T/podman-run --storage-driver overlay --cgroup-manager cgroupfs --events-backend none"
 

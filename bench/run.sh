@@ -96,7 +96,7 @@ else SOAK_EVERY=$SOAK_CYCLES; fi
 # --- preflight: root, the build, the tools ---------------------------------------------------
 
 [ $DRY = 1 ] || [ "$(id -u)" = 0 ] || die "run me as root (the benches mount overlays, run runc and the daemons)"
-for f in packages/core/dist/src/bin/isulad.js packages/cli/dist/isula.mjs; do
+for f in packages/core/dist/src/bin/isulad.js packages/cli/dist/isula.cjs; do
   [ -f "$ROOT/$f" ] || die "$f is missing: run ./scripts/quickstart.sh (or npm run build) first"
 done
 [ -x "$NODE" ] || die "$NODE is missing: run ./scripts/quickstart.sh first"

@@ -2,7 +2,7 @@
 // Client start-up as hyperfine times it (no shell: -N): per engine, `version`, `ps -a` with
 // 10 created containers and `inspect` of one of them, each one CLI call, from exec to
 // exit; and `node -e 0` on the Node the isula CLI runs on (the floor under every isula
-// call). Engines: isula (this checkout: `node packages/cli/dist/isula.mjs -H unix://SOCK`),
+// call). Engines: isula (this checkout: `node packages/cli/dist/isula.cjs -H unix://SOCK`),
 // Debian's podman (no daemon: every call opens its stores itself) and Debian's docker.io,
 // each on its own temporary roots (engines.mjs). Prints a markdown table of the median
 // (mean ± stddev) in ms.

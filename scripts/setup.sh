@@ -86,7 +86,7 @@ write_launcher() { # name script
   mv -f "$tmp" "$BIN_DIR/$1"
 }
 mkdir -p "$BIN_DIR"
-write_launcher isula "$ROOT/packages/cli/dist/isula.mjs"
+write_launcher isula "$ROOT/packages/cli/dist/isula.cjs"
 write_launcher isulad "$ROOT/packages/core/dist/src/bin/isulad.js"
 
 # crun 1.8 refuses cgroup v1 "hybrid" hosts (cgroup2 mounted at unified) while hugetlb sits on

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const ISULAD = path.join(REPO, 'packages/core/dist/src/bin/isulad.js');
-export const ISULA = path.join(REPO, 'packages/cli/dist/isula.mjs');
+export const ISULA = path.join(REPO, 'packages/cli/dist/isula.cjs');
 export const FIXTURES = path.join(REPO, 'test/fixtures');
 
 /** Polls `check` until it returns a truthy value or the deadline passes. */

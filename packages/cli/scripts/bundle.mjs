@@ -1,5 +1,5 @@
 // Bundles the isula CLI into one CommonJS file (dist/isula-main.cjs) behind a
-// tiny ESM entry (dist/isula.mjs) that turns on Node's compile cache before
+// tiny CommonJS entry (dist/isula.cjs) that turns on Node's compile cache before
 // requiring it. One file, CommonJS (no ESM loader work for the bundle), a
 // cached compile, and node:child_process loaded only if used (commander
 // imports it for external subcommands, which isula has none of) are the CLI's
@@ -68,8 +68,11 @@ await build({
   logLevel: 'warning',
 });
 await fs.rm(path.join(dir, 'dist/isula-main.mjs'), { force: true });
+await fs.rm(path.join(dir, 'dist/isula.mjs'), { force: true });
+// A CommonJS entry: an .mjs one starts Node's ESM loader first, ~7 ms of every call
+// (hyperfine `isula version`, 70.7 -> 63.5 ms; callgrind -5 M instructions).
 await fs.writeFile(
-  path.join(dir, 'dist/isula.mjs'),
-  "#!/usr/bin/env node\nimport { createRequire, enableCompileCache } from 'node:module';\nenableCompileCache?.();\ncreateRequire(import.meta.url)('./isula-main.cjs');\n",
+  path.join(dir, 'dist/isula.cjs'),
+  "#!/usr/bin/env node\n'use strict';\nrequire('node:module').enableCompileCache?.();\nrequire('./isula-main.cjs');\n",
   { mode: 0o755 },
 );
