@@ -7,20 +7,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import pino from 'pino';
-import { removeBridgeIsolation } from '@isula/network-cni';
+import { CNI_BIN, netDaemon } from '../lib/net-daemon.js';
 import { daemon, inspect, ok } from '../lib/containers.js';
 import { type TestDaemon, waitFor } from '../lib/harness.js';
 
 const run = promisify(execFile);
-const CNI_BIN = '/usr/lib/cni';
 
 async function prerequisites(): Promise<string | false> {
   const missing: string[] = [];
@@ -35,30 +32,6 @@ async function prerequisites(): Promise<string | false> {
 }
 const skip = await prerequisites();
 
-let subnetCounter = 0;
-/** A daemon with the CNI plugin on its own bridge, subnet and conf dir. */
-async function netDaemon(t: { after(fn: () => Promise<void>): void }): Promise<TestDaemon & { bridge: string; subnet: string; confDir: string }> {
-  const tag = randomBytes(3).toString('hex');
-  const bridge = `isut${tag}`;
-  // 10.233-10.240 . x: distinct per daemon of this process; the pid spreads concurrent processes.
-  const n = (process.pid * 7 + subnetCounter++) % 250;
-  const subnet = `10.${233 + (subnetCounter % 7)}.${n}.0/24`;
-  const confDir = path.join('/tmp', `isula-e2e-cni-${tag}`);
-  await fs.mkdir(confDir, { recursive: true });
-  const d = await daemon(t, {
-    plugins: ['@isula/image-oci', '@isula/driver-runc', { package: '@isula/network-cni', options: { bridge, subnet } }],
-    'cni-conf-dir': confDir,
-    'cni-bin-dir': [CNI_BIN],
-  });
-  t.after(async () => {
-    // After the daemon's own teardown (registered first, run first): the bridge and firewall's
-    // isolation rules for it outlive the containers, as in Docker.
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
-    await removeBridgeIsolation(bridge, pino({ level: 'silent' }));
-    await fs.rm(confDir, { recursive: true, force: true });
-  });
-  return Object.assign(d, { bridge, subnet, confDir });
-}
 
 async function ipOf(d: TestDaemon, name: string): Promise<string> {
   const info = await inspect<{ NetworkSettings: { IPAddress: string } }>(d, name);

@@ -14,13 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
-import { removeBridgeIsolation } from '@isula/network-cni';
+import { netDaemon } from '../lib/net-daemon.js';
 import { assertNoTrace, cgroupDirs, daemon, inspect, mountsUnder, ok, processesMatching, sleep } from '../lib/containers.js';
 import { newDaemon, type TestDaemon, waitFor } from '../lib/harness.js';
 
 const run = promisify(execFile);
-const CNI_BIN = '/usr/lib/cni';
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }, prefix: string): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
@@ -148,25 +146,6 @@ async function grantRange(t: { after(fn: () => Promise<void>): void }, size = 65
   return { owner, start, size };
 }
 
-async function netDaemon(t: { after(fn: () => Promise<void>): void }, config: Record<string, unknown>): Promise<TestDaemon> {
-  const tag = randomBytes(3).toString('hex');
-  const bridge = `isuu${tag}`;
-  const subnet = `10.241.${(process.pid * 7) % 250}.0/24`;
-  const confDir = path.join('/tmp', `isula-e2e-cni-${tag}`);
-  await fs.mkdir(confDir, { recursive: true });
-  const d = await daemon(t, {
-    plugins: ['@isula/image-oci', '@isula/driver-runc', { package: '@isula/network-cni', options: { bridge, subnet } }],
-    'cni-conf-dir': confDir,
-    'cni-bin-dir': [CNI_BIN],
-    ...config,
-  });
-  t.after(async () => {
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
-    await removeBridgeIsolation(bridge, pino({ level: 'silent' }));
-    await fs.rm(confDir, { recursive: true, force: true });
-  });
-  return d;
-}
 
 async function uidMap(pid: number): Promise<string> {
   return (await fs.readFile(`/proc/${pid}/uid_map`, 'utf8')).trim().split(/\s+/).join(' ');
