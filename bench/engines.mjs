@@ -101,6 +101,12 @@ export function rmForce(engine, ...ids) {
   return ['rm', '-f', ...(engine.cli([])[0] === 'podman' ? ['-t', '0'] : []), ...ids];
 }
 
+/** The options every bench takes: where the offline test images are and where results go. */
+export const COMMON_OPTIONS = Object.freeze({
+  images: { type: 'string', default: process.env.ISULA_TEST_IMAGES ?? '/var/cache/isula/test-images' },
+  results: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
+});
+
 export function call(engine, args) {
   const [cmd, full] = engine.cli(args);
   return exec(cmd, full);

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { boundTeardowns, call, forEachEngine, makeEngines, median, memKiB, processes, rmForce } from './engines.mjs';
+import { COMMON_OPTIONS, boundTeardowns, call, forEachEngine, makeEngines, median, memKiB, processes, rmForce } from './engines.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -24,8 +24,7 @@ const { values: opts } = parseArgs({
     many: { type: 'string', default: '100' },
     concurrency: { type: 'string', default: '10' },
     settle: { type: 'string', default: '2000' },
-    images: { type: 'string', default: process.env.ISULA_TEST_IMAGES ?? '/var/cache/isula/test-images' },
-    results: { type: 'string', default: path.join(path.dirname(new URL(import.meta.url).pathname), 'results') },
+    ...COMMON_OPTIONS,
   },
 });
 const FEW = Number(opts.few);

@@ -13,14 +13,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { call, exec, forEachEngine, makeEngines, median, p90 } from './engines.mjs';
+import { COMMON_OPTIONS, call, exec, forEachEngine, makeEngines, median, p90 } from './engines.mjs';
 
 const { values: opts } = parseArgs({
   options: {
     engines: { type: 'string', default: 'isula,podman,docker' },
     runs: { type: 'string', default: '10' },
-    images: { type: 'string', default: process.env.ISULA_TEST_IMAGES ?? '/var/cache/isula/test-images' },
-    results: { type: 'string', default: path.join(path.dirname(new URL(import.meta.url).pathname), 'results') },
+    ...COMMON_OPTIONS,
   },
 });
 const RUNS = Number(opts.runs);

@@ -12,15 +12,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { call, forEachEngine, makeEngines, median, p90, rmForce } from './engines.mjs';
+import { COMMON_OPTIONS, call, forEachEngine, makeEngines, median, p90, rmForce } from './engines.mjs';
 
 const { values: opts } = parseArgs({
   options: {
     engines: { type: 'string', default: 'isula,podman,docker' },
     serial: { type: 'string', default: '10' },
     parallel: { type: 'string', default: '100' },
-    images: { type: 'string', default: process.env.ISULA_TEST_IMAGES ?? '/var/cache/isula/test-images' },
-    results: { type: 'string', default: path.join(path.dirname(new URL(import.meta.url).pathname), 'results') },
+    ...COMMON_OPTIONS,
   },
 });
 const SERIAL = Number(opts.serial);

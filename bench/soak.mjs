@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { boundTeardowns, call, forEachEngine, makeEngines, memKiB, processes } from './engines.mjs';
+import { COMMON_OPTIONS, boundTeardowns, call, forEachEngine, makeEngines, memKiB, processes } from './engines.mjs';
 
 const { values: opts } = parseArgs({
   allowNegative: true,
@@ -37,8 +37,7 @@ const { values: opts } = parseArgs({
     settle: { type: 'string', default: '2000' },
     heap: { type: 'boolean', default: true },
     'inspect-port': { type: 'string', default: '9229' },
-    images: { type: 'string', default: process.env.ISULA_TEST_IMAGES ?? '/var/cache/isula/test-images' },
-    results: { type: 'string', default: path.join(path.dirname(new URL(import.meta.url).pathname), 'results') },
+    ...COMMON_OPTIONS,
   },
 });
 const CYCLES = Number(opts.cycles);

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { boundTeardowns, call, exec, forEachEngine, makeEngines, rmForce } from './engines.mjs';
+import { COMMON_OPTIONS, boundTeardowns, call, exec, forEachEngine, makeEngines, rmForce } from './engines.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -21,8 +21,7 @@ const { values: opts } = parseArgs({
     runs: { type: 'string', default: '20' },
     containers: { type: 'string', default: '10' },
     hyperfine: { type: 'string', default: 'hyperfine' },
-    images: { type: 'string', default: process.env.ISULA_TEST_IMAGES ?? '/var/cache/isula/test-images' },
-    results: { type: 'string', default: path.join(path.dirname(new URL(import.meta.url).pathname), 'results') },
+    ...COMMON_OPTIONS,
   },
 });
 const WARMUP = Number(opts.warmup);
