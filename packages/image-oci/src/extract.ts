@@ -995,12 +995,16 @@ class Extraction {
     await this.#flushNodes();
     const dump: string[] = [];
     for (const [rel, attrs] of this.#xattrs) {
-      dump.push(`# file: ${escapeAttr(this.#abs(rel))}`);
+      const lines: string[] = [];
       for (const [name, value] of attrs) {
         if (name === '' || /[=\n\0]/.test(name)) throw invalid(`layer entry ${JSON.stringify(rel)} has an invalid xattr name ${JSON.stringify(name)}`);
-        dump.push(`${escapeAttr(name)}=0x${value.toString('hex')}`);
+        // overlayfs's own markers (redirect, metacopy, origin ...) steer how the kernel merges the
+        // layers: a layer never sets them (as containers/storage refuses them); opaque directories
+        // come from `.wh..wh..opq` entries, set below.
+        if (name.startsWith('trusted.overlay.')) continue;
+        lines.push(`${escapeAttr(name)}=0x${value.toString('hex')}`);
       }
-      dump.push('');
+      if (lines.length > 0) dump.push(`# file: ${escapeAttr(this.#abs(rel))}`, ...lines, '');
     }
     for (const rel of this.#opaque) dump.push(`# file: ${escapeAttr(this.#abs(rel))}`, 'trusted.overlay.opaque=0x79', '');
     if (dump.length > 0) {

@@ -84,6 +84,8 @@ test('a gzip layer keeps files, modes, owners, links, devices, fifos and xattrs'
     { name: 'dev/null', type: '3', mode: 0o666, devmajor: 1, devminor: 3 },
     { name: 'run/fifo', type: '6', mode: 0o600 },
     { name: 'attrs', data: 'x', pax: { 'SCHILY.xattr.user.foo': 'bar', 'SCHILY.xattr.user.bin': Buffer.from([0, 1, 0xff]) } },
+    // overlayfs's own markers are never taken from a layer: they would steer the kernel's merge.
+    { name: 'steered', data: 'x', pax: { 'SCHILY.xattr.trusted.overlay.redirect': '/etc/shadow', 'SCHILY.xattr.trusted.overlay.metacopy': '', 'SCHILY.xattr.user.kept': 'yes' } },
     { name: 'x'.repeat(150), data: 'long', pax: { path: `deep/${'x'.repeat(150)}` } },
   ]);
   const gz = zlib.gzipSync(layer);
@@ -119,6 +121,9 @@ test('a gzip layer keeps files, modes, owners, links, devices, fifos and xattrs'
   assert.ok((await fs.lstat(at('run/fifo'))).isFIFO());
 
   assert.equal(await getfattr(at('attrs'), 'user.foo'), 'bar');
+  assert.equal(await getfattr(at('steered'), 'user.kept'), 'yes');
+  const overlayAttrs = (await exec('getfattr', ['-h', '-d', '-m', '^trusted\\.overlay\\.', at('steered')])).stdout;
+  assert.equal(overlayAttrs.trim(), '', 'no trusted.overlay.* xattr from the layer');
   const { stdout } = await exec('getfattr', ['-e', 'hex', '-n', 'user.bin', at('attrs')]);
   assert.match(stdout, /user\.bin=0x0001ff/);
   assert.equal(await fs.readFile(at(`deep/${'x'.repeat(150)}`), 'utf8'), 'long');
