@@ -206,6 +206,12 @@ test('--user-remap: a per-container range is checked against /etc/subuid and /et
   const pid = (await inspect<{ State: { Pid: number } }>(d, 'own')).State.Pid;
   assert.equal(await uidMap(pid), `0 ${start} 65536`);
   assert.equal(ok(await d.isula(['exec', 'own', 'stat', '-c', '%u', '/bin/busybox'])).trim(), '0');
+  // isula cp into it: the copy belongs to the container's root, inside and (as the range) on the host.
+  const src = path.join(d.root, 'copied.txt');
+  await fs.writeFile(src, 'copied\n');
+  ok(await d.isula(['cp', src, 'own:/copied.txt']));
+  assert.equal(ok(await d.isula(['exec', 'own', 'stat', '-c', '%u:%g', '/copied.txt'])).trim(), '0:0');
+  assert.equal((await fs.stat(path.join(d.graph, 'storage', 'containers', id, 'upper', 'copied.txt'))).uid, start);
   // The mapping is fixed at create and survives a restart of the container.
   ok(await d.isula(['restart', '-t', '0', 'own']));
   const pid2 = (await inspect<{ State: { Pid: number } }>(d, 'own')).State.Pid;

@@ -477,7 +477,7 @@ export async function extractToContainer(
   rootfs: string,
   ctrPath: string,
   tarStream: NodeJS.ReadableStream,
-  opts: { noOverwriteDirNonDir: boolean; signal?: AbortSignal },
+  opts: { noOverwriteDirNonDir: boolean; signal?: AbortSignal; idMap?: { uid: number; gid: number; size: number } },
 ): Promise<void> {
   if (opts.signal?.aborted === true) throw new IsulaError('CANCELED', 'extraction canceled', { cause: opts.signal.reason });
   const realRoot = await fs.realpath(rootfs);
@@ -512,7 +512,7 @@ async function unpack(
   dest: FileHandle,
   ctrDir: string,
   input: NodeJS.ReadableStream,
-  opts: { noOverwriteDirNonDir: boolean; signal?: AbortSignal },
+  opts: { noOverwriteDirNonDir: boolean; signal?: AbortSignal; idMap?: { uid: number; gid: number; size: number } },
 ): Promise<void> {
   const stop = new AbortController();
   let failure: IsulaError | undefined;
@@ -542,7 +542,7 @@ async function unpack(
       }
       current = entry;
       try {
-        await extractEntry(dest, ctrDir, entry, opts.noOverwriteDirNonDir, dirTimes, stop.signal);
+        await extractEntry(dest, ctrDir, entry, opts.noOverwriteDirNonDir, dirTimes, stop.signal, opts.idMap);
       } catch (err) {
         fail(failure ?? entryError(err, entry.path));
       } finally {
@@ -616,14 +616,17 @@ async function extractEntry(
   noOverwriteDirNonDir: boolean,
   dirTimes: DirTimes[],
   signal: AbortSignal,
+  idMap?: { uid: number; gid: number; size: number },
 ): Promise<void> {
   const name = entryName(entry.path);
   if (name === undefined) return; // "." is the extraction point itself: moby leaves it alone
   const kind = entryKind(entry);
   const parts = name.split('/');
   const base = parts.pop() ?? name; // split() gives at least one element
-  const uid = entry.uid ?? 0;
-  const gid = entry.gid ?? 0;
+  // In a user namespace the container's ids are the range's (root is its first id), as Docker's cp.
+  const shift = (id: number, start: number | undefined): number => (idMap !== undefined && start !== undefined && id < idMap.size ? id + start : id);
+  const uid = shift(entry.uid ?? 0, idMap?.uid);
+  const gid = shift(entry.gid ?? 0, idMap?.gid);
   const mode = (entry.mode ?? (kind === 'dir' ? 0o755 : 0o644)) & 0o7777;
   const mtime = entry.mtime ?? new Date();
   const atime = entry.atime !== undefined && entry.atime > mtime ? entry.atime : mtime;
