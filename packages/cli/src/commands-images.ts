@@ -60,7 +60,6 @@ function imageRows(img: ImageSummary, showDigests: boolean, trunc: boolean): Rec
   const digests = (img.RepoDigests ?? []).filter((d) => d !== '<none>@<none>');
   const base = {
     Containers: img.Containers === undefined || img.Containers < 0 ? 'N/A' : String(img.Containers),
-    CreatedAt: goTime(img.Created),
     CreatedSince: createdSince(img.Created),
     ID: trunc ? shortId(img.Id) : img.Id,
     SharedSize: img.SharedSize === undefined || img.SharedSize < 0 ? 'N/A' : humanSize(img.SharedSize),
@@ -68,7 +67,9 @@ function imageRows(img: ImageSummary, showDigests: boolean, trunc: boolean): Rec
     UniqueSize: img.SharedSize === undefined || img.SharedSize < 0 ? 'N/A' : humanSize(img.Size - img.SharedSize),
     VirtualSize: humanSize(img.VirtualSize ?? img.Size),
   };
-  const row = (Repository: string, Tag: string, Digest: string) => ({ ...base, Repository, Tag, Digest });
+  // CreatedAt is a getter: Go's zone name loads Intl's time zone data (~18 ms), paid only by a
+  // --format that shows it (the default table does not).
+  const row = (Repository: string, Tag: string, Digest: string): Record<string, string> => ({ ...base, get CreatedAt() { return goTime(img.Created); }, Repository, Tag, Digest });
   if (tags.length === 0 && digests.length === 0) return [row('<none>', '<none>', '<none>')];
   const split = (ref: string, at: number) => [ref.slice(0, at), ref.slice(at + 1)] as const;
   const repoTags = new Map<string, string[]>();

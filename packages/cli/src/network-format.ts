@@ -165,7 +165,7 @@ export function goTimeString(rfc3339: string): string {
 export function networkRow(n: NetworkResource, trunc: boolean): Record<string, string> {
   const labels = n.Labels ?? {};
   return {
-    CreatedAt: n.Created === undefined ? '' : goTimeString(n.Created),
+    get CreatedAt() { return n.Created === undefined ? '' : goTimeString(n.Created); }, // lazy: see containerRow
     Driver: n.Driver ?? '',
     ID: trunc ? shortId(n.Id) : n.Id,
     IPv6: String(n.EnableIPv6 === true),

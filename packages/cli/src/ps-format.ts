@@ -109,7 +109,9 @@ export function containerRow(c: ContainerSummary, trunc: boolean, nowMs = Date.n
   const size = c.SizeRw === undefined ? '' : `${humanSizePrecision(c.SizeRw, 3)}${(c.SizeRootFs ?? 0) > 0 ? ` (virtual ${humanSizePrecision(c.SizeRootFs ?? 0, 3)})` : ''}`;
   return {
     Command: goQuote(trunc ? ellipsis(command, 20) : command),
-    CreatedAt: c.Created === undefined ? '' : goTime(c.Created),
+    // A getter: Go's zone name needs Intl's time zone data, ~18 ms to load, paid only by a
+    // --format that shows .CreatedAt (the default table does not).
+    get CreatedAt() { return c.Created === undefined ? '' : goTime(c.Created); },
     ID: trunc ? shortId(c.Id) : c.Id,
     Image: image,
     Labels: Object.keys(labels).sort().map((k) => `${k}=${labels[k] ?? ''}`).join(','),
