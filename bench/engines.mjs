@@ -52,12 +52,18 @@ export function makeEngines(TMP, { isulaConfig = {}, defaultNetworking = false, 
       fs.writeFileSync(cfg, JSON.stringify({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'log-level': 'warn', ...isulaConfig }));
       // The flags scripts/setup.sh's isulad launcher runs it with: the bench measures what users run.
       const d = spawn(node, ['--max-semi-space-size=1', path.join(ROOT, 'packages/core/dist/src/bin/isulad.js'), '--config-file', cfg, '--state', path.join(root, 'state'), '--graph', path.join(root, 'graph'), '-H', `unix://${sock}`], { stdio: 'ignore' });
-      await waitSocket(sock);
+      // Kept before the wait: a daemon that never listens is still stopped by teardown (and here).
       this.daemon = d;
+      await waitSocket(sock).catch((err) => { d.kill('SIGKILL'); throw err; });
       this.cli = (args) => [node, [path.join(ROOT, 'packages/cli/dist/isula.cjs'), '-H', `unix://${sock}`, ...args]];
       this.runArgs = [];
     },
-    async teardown() { this.daemon?.kill('SIGTERM'); await new Promise((r) => this.daemon?.once('exit', r)); },
+    async teardown() {
+      const d = this.daemon;
+      if (d === undefined || d.exitCode !== null || d.signalCode !== null) return;
+      d.kill('SIGTERM');
+      await new Promise((r) => d.once('exit', r));
+    },
   },
   podman: {
     async setup() {
