@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { netDaemon } from '../lib/net-daemon.js';
 import { assertNoTrace, cgroupDirs, daemon, inspect, mountsUnder, ok, processesMatching, sleep } from '../lib/containers.js';
-import { newDaemon, type TestDaemon, waitFor } from '../lib/harness.js';
+import { ISULA, newDaemon, type TestDaemon, waitFor } from '../lib/harness.js';
 
 const run = promisify(execFile);
 
@@ -212,6 +212,9 @@ test('--user-remap: a per-container range is checked against /etc/subuid and /et
   ok(await d.isula(['cp', src, 'own:/copied.txt']));
   assert.equal(ok(await d.isula(['exec', 'own', 'stat', '-c', '%u:%g', '/copied.txt'])).trim(), '0:0');
   assert.equal((await fs.stat(path.join(d.graph, 'storage', 'containers', id, 'upper', 'copied.txt'))).uid, start);
+  // And out of it: the archive names the container's ids, not the host's.
+  const listing = await run('sh', ['-c', `"${process.execPath}" "${ISULA}" -H ${d.host} cp own:/copied.txt - | tar --numeric-owner -tvf -`]);
+  assert.match(listing.stdout, /^-\S+ 0\/0 .*copied\.txt$/m, listing.stdout);
   // The mapping is fixed at create and survives a restart of the container.
   ok(await d.isula(['restart', '-t', '0', 'own']));
   const pid2 = (await inspect<{ State: { Pid: number } }>(d, 'own')).State.Pid;

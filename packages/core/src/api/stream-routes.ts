@@ -195,8 +195,8 @@ export function registerStreamRoutes(api: ApiServer, manager: ContainerManager, 
 
   api.route('GET', '/containers/:id/archive', async ({ params, query, res, signal }) => {
     const ctrPath = archivePath(query.get('path'));
-    await manager.withRootfs(param(params['id']), async (rootfs) => {
-      const { stat, stream } = await archiveContainerPath(rootfs, ctrPath);
+    await manager.withRootfs(param(params['id']), async (rootfs, record) => {
+      const { stat, stream } = await archiveContainerPath(rootfs, ctrPath, record.IdMap);
       res.writeHead(200, { 'Content-Type': 'application/x-tar', 'X-Docker-Container-Path-Stat': encodeStat(stat), 'Api-Version': API_VERSION, Server: 'isulad' });
       await pipeline(stream, res, { signal }).catch((err: unknown) => { if (!signal.aborted) throw err; });
     });

@@ -90,7 +90,7 @@ export async function statContainerPath(rootfs: string, ctrPath: string): Promis
  * to the second, no user names (moby's `TarWithOptions`). The stream holds
  * directory descriptors until it ends or is destroyed.
  */
-export async function archiveContainerPath(rootfs: string, ctrPath: string): Promise<{ stat: PathStat; stream: NodeJS.ReadableStream }> {
+export async function archiveContainerPath(rootfs: string, ctrPath: string, idMap?: { uid: number; gid: number; size: number }): Promise<{ stat: PathStat; stream: NodeJS.ReadableStream }> {
   const realRoot = await fs.realpath(rootfs);
   const loc = await locate(realRoot, ctrPath);
   let stat: PathStat;
@@ -104,7 +104,7 @@ export async function archiveContainerPath(rootfs: string, ctrPath: string): Pro
   let started = false;
   async function* generate(): AsyncGenerator<Buffer> {
     started = true;
-    const ctx: PackContext = { links: new Map() };
+    const ctx: PackContext = { links: new Map(), ...(idMap !== undefined && { idMap }) };
     try {
       if (loc.stat.isDirectory()) {
         // moby rebases "." onto the base name, and the root "/" onto "".
@@ -275,6 +275,8 @@ interface PackContext {
   links: Map<string, string>;
   /** True for a mount point that must not be descended (export only). */
   isMountPoint?: (rel: string, st: BigIntStats) => boolean;
+  /** A user namespace's range: owners in it are written as the container's ids. */
+  idMap?: { uid: number; gid: number; size: number };
 }
 
 /**
@@ -289,7 +291,7 @@ async function* packDir(
   childName: (rel: string) => string,
   rel: string,
 ): AsyncGenerator<Buffer> {
-  if (name !== undefined) yield* headerBlocks(entryHeader(name.endsWith('/') ? name : `${name}/`, 'Directory', st));
+  if (name !== undefined) yield* headerBlocks(entryHeader(ctx, name.endsWith('/') ? name : `${name}/`, 'Directory', st));
   const names = await fs.readdir(inDir(dir));
   names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   for (const child of names) {
@@ -308,7 +310,7 @@ async function* packDir(
       continue;
     }
     if (mounted) {
-      yield* headerBlocks(entryHeader(`${childName(childRel)}/`, 'Directory', cst));
+      yield* headerBlocks(entryHeader(ctx, `${childName(childRel)}/`, 'Directory', cst));
       continue;
     }
     let sub: FileHandle;
@@ -333,24 +335,24 @@ async function* packNonDir(ctx: PackContext, at: string, st: BigIntStats, name: 
     const key = `${st.dev}:${st.ino}`;
     const first = ctx.links.get(key);
     if (first !== undefined) {
-      yield* headerBlocks({ ...entryHeader(name, 'Link', st), linkpath: first, size: 0 });
+      yield* headerBlocks({ ...entryHeader(ctx, name, 'Link', st), linkpath: first, size: 0 });
       return;
     }
     ctx.links.set(key, name);
   }
   if (st.isSymbolicLink()) {
-    yield* headerBlocks({ ...entryHeader(name, 'SymbolicLink', st), linkpath: await fs.readlink(at) });
+    yield* headerBlocks({ ...entryHeader(ctx, name, 'SymbolicLink', st), linkpath: await fs.readlink(at) });
   } else if (st.isCharacterDevice() || st.isBlockDevice()) {
     const { major, minor } = deviceNumbers(st.rdev);
-    yield* headerBlocks({ ...entryHeader(name, st.isCharacterDevice() ? 'CharacterDevice' : 'BlockDevice', st), devmaj: major, devmin: minor });
+    yield* headerBlocks({ ...entryHeader(ctx, name, st.isCharacterDevice() ? 'CharacterDevice' : 'BlockDevice', st), devmaj: major, devmin: minor });
   } else if (st.isFIFO()) {
-    yield* headerBlocks(entryHeader(name, 'FIFO', st));
+    yield* headerBlocks(entryHeader(ctx, name, 'FIFO', st));
   } else if (st.isFile()) {
-    yield* packFile(at, st, name);
+    yield* packFile(ctx, at, st, name);
   }
 }
 
-async function* packFile(at: string, st: BigIntStats, name: string): AsyncGenerator<Buffer> {
+async function* packFile(ctx: PackContext, at: string, st: BigIntStats, name: string): AsyncGenerator<Buffer> {
   let fh: FileHandle;
   try {
     // O_NONBLOCK: if the file was swapped for a fifo, do not hang on it.
@@ -363,7 +365,7 @@ async function* packFile(at: string, st: BigIntStats, name: string): AsyncGenera
     const fst = await fh.stat({ bigint: true });
     if (!fst.isFile() || fst.ino !== st.ino) return;
     const size = Number(fst.size);
-    yield* headerBlocks(entryHeader(name, 'File', fst));
+    yield* headerBlocks(entryHeader(ctx, name, 'File', fst));
     let remaining = size;
     while (remaining > 0) {
       const buf = Buffer.alloc(Math.min(CHUNK_BYTES, remaining));
@@ -389,13 +391,15 @@ async function* packFile(at: string, st: BigIntStats, name: string): AsyncGenera
 
 type PackType = 'File' | 'Directory' | 'SymbolicLink' | 'Link' | 'CharacterDevice' | 'BlockDevice' | 'FIFO';
 
-function entryHeader(name: string, type: PackType, st: BigIntStats): HeaderData {
+function entryHeader(ctx: PackContext, name: string, type: PackType, st: BigIntStats): HeaderData {
+  // A remapped container's files are its ids, not the host's (as Docker's cp from a userns container).
+  const back = (id: number, start: number | undefined): number => (ctx.idMap !== undefined && start !== undefined && id >= start && id < start + ctx.idMap.size ? id - start : id);
   return {
     path: name,
     type,
     mode: Number(st.mode) & 0o7777,
-    uid: Number(st.uid),
-    gid: Number(st.gid),
+    uid: back(Number(st.uid), ctx.idMap?.uid),
+    gid: back(Number(st.gid), ctx.idMap?.gid),
     size: type === 'File' ? Number(st.size) : 0,
     // moby truncates mtime to the second and sets no atime, ctime or names.
     mtime: new Date(Number(st.mtimeNs / 1_000_000_000n) * 1000),
