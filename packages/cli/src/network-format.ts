@@ -211,22 +211,40 @@ export function naturalLess(a: string, b: string): boolean {
   return s1.length < s2.length;
 }
 
+/**
+ * docker's `NewFormat` of an `ls` command (network, volume): `table` (the
+ * default) and `raw` are names for the formats given, each with its `-q`
+ * variant; anything else is the user's template.
+ */
+export function listFormat(o: { quiet?: boolean; format?: string }, formats: { table: string; quietTable: string; raw: string; quietRaw: string }): string {
+  const source = o.format ?? 'table';
+  if (source === 'table') return o.quiet === true ? formats.quietTable : formats.table;
+  if (source === 'raw') return o.quiet === true ? formats.quietRaw : formats.raw;
+  return source;
+}
+
+/** An `ls` of named objects as docker prints it: sorted by name (natural order), a table or one line each. */
+export function formatNamedList<T extends { Name: string; Labels?: Record<string, string> | null }>(items: readonly T[], template: RowTemplate, row: (item: T) => Record<string, string>): string {
+  const sorted = [...items].sort((x, y) => (naturalLess(x.Name, y.Name) ? -1 : naturalLess(y.Name, x.Name) ? 1 : 0));
+  const lines = sorted.map((item) => template.render(row(item), (_m, key) => item.Labels?.[key] ?? ''));
+  if (template.isTable) return alignTabs([template.header(), ...lines]);
+  return lines.join('\n');
+}
+
 export interface NetworkListOptions { quiet?: boolean; trunc: boolean; format?: string }
 
 /** docker's `network.NewFormat`: the template for the flags given. */
 export function networkListTemplate(o: NetworkListOptions): RowTemplate {
-  const source = o.format ?? 'table';
-  let format = source;
-  if (source === 'table') format = o.quiet ? '{{.ID}}' : DEFAULT_NETWORK_TABLE;
-  else if (source === 'raw') format = o.quiet ? 'network_id: {{.ID}}' : 'network_id: {{.ID}}\\nname: {{.Name}}\\ndriver: {{.Driver}}\\nscope: {{.Scope}}\\n';
+  const format = listFormat(o, {
+    table: DEFAULT_NETWORK_TABLE,
+    quietTable: '{{.ID}}',
+    raw: 'network_id: {{.ID}}\\nname: {{.Name}}\\ndriver: {{.Driver}}\\nscope: {{.Scope}}\\n',
+    quietRaw: 'network_id: {{.ID}}',
+  });
   return compileRowTemplate(format, NETWORK_FIELDS, NETWORK_METHODS);
 }
 
 /** `network ls` output: sorted by name as docker (natural order), a table or one line per network. */
 export function formatNetworkList(networks: readonly NetworkResource[], o: NetworkListOptions): string {
-  const template = networkListTemplate(o);
-  const sorted = [...networks].sort((x, y) => (naturalLess(x.Name, y.Name) ? -1 : naturalLess(y.Name, x.Name) ? 1 : 0));
-  const lines = sorted.map((n) => template.render(networkRow(n, o.trunc), (_m, key) => n.Labels?.[key] ?? ''));
-  if (template.isTable) return alignTabs([template.header(), ...lines]);
-  return lines.join('\n');
+  return formatNamedList(networks, networkListTemplate(o), (n) => networkRow(n, o.trunc));
 }

@@ -2,8 +2,8 @@
  * `isula volume`: docker 20.10's `volume create` request body and `volume ls`
  * rows (`cli/command/formatter/volume.go`), from `GET /volumes`' Volume objects.
  */
-import { alignTabs, compileRowTemplate, humanSizePrecision, type RowTemplate } from './format.js';
-import { naturalLess } from './network-format.js';
+import { compileRowTemplate, humanSizePrecision, type RowTemplate } from './format.js';
+import { formatNamedList, listFormat } from './network-format.js';
 import { UsageError } from './usage-error.js';
 
 /** Docker's Volume, as `GET /volumes` and `GET /volumes/{name}` answer it. */
@@ -98,20 +98,13 @@ export interface VolumeListOptions { quiet?: boolean; format?: string }
 
 /** docker's `NewVolumeFormat`: the template for the flags given. */
 export function volumeListTemplate(o: VolumeListOptions): RowTemplate {
-  const source = o.format ?? 'table';
-  let format = source;
-  if (source === 'table') format = o.quiet ? '{{.Name}}' : DEFAULT_VOLUME_TABLE;
-  else if (source === 'raw') format = o.quiet ? 'name: {{.Name}}' : 'name: {{.Name}}\\ndriver: {{.Driver}}\\n';
+  const format = listFormat(o, { table: DEFAULT_VOLUME_TABLE, quietTable: '{{.Name}}', raw: 'name: {{.Name}}\\ndriver: {{.Driver}}\\n', quietRaw: 'name: {{.Name}}' });
   return compileRowTemplate(format, VOLUME_FIELDS, VOLUME_METHODS);
 }
 
 /** `volume ls` output: sorted by name as docker (natural order), a table or one line per volume. */
 export function formatVolumeList(volumes: readonly Volume[], o: VolumeListOptions): string {
-  const template = volumeListTemplate(o);
-  const sorted = [...volumes].sort((x, y) => (naturalLess(x.Name, y.Name) ? -1 : naturalLess(y.Name, x.Name) ? 1 : 0));
-  const lines = sorted.map((v) => template.render(volumeRow(v), (_m, key) => v.Labels?.[key] ?? ''));
-  if (template.isTable) return alignTabs([template.header(), ...lines]);
-  return lines.join('\n');
+  return formatNamedList(volumes, volumeListTemplate(o), volumeRow);
 }
 
 /** `volume prune`'s report as docker prints it: the names and a blank line when any went, then the total. */
