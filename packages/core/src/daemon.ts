@@ -32,6 +32,7 @@ import { createRootLogger } from './logger.js';
 import { loadPlugins } from './plugin-loader.js';
 import { PLUGIN_API_VERSION, type LoadedPlugin, type PluginHost } from './plugin.js';
 import { loadHookSpec } from './spec/oci-hooks.js';
+import { isCgroupV2 } from './spec/system-container.js';
 import { resolveDaemonRemap, type IdMap } from './container/userns.js';
 
 export const ENGINE_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -189,7 +190,6 @@ export class Daemon {
     for (const d of this.imageDrivers) images += (await d.list({ signal })).length;
     const records = this.#containers?.records() ?? [];
     const count = (...states: string[]) => records.filter((r) => states.includes(r.State.Status)).length;
-    const cgroupV2 = await fs.access('/sys/fs/cgroup/cgroup.controllers').then(() => true, () => false);
     const defaultLog = this.config['container-log'];
     return {
       ID: this.#engineId ??= await engineId(this.config.graph),
@@ -202,7 +202,7 @@ export class Daemon {
       Driver: this.config['storage-driver'],
       LoggingDriver: typeof defaultLog['driver'] === 'string' && defaultLog['driver'] !== '' ? defaultLog['driver'] : 'json-file',
       CgroupDriver: 'cgroupfs',
-      CgroupVersion: cgroupV2 ? '2' : '1',
+      CgroupVersion: isCgroupV2() ? '2' : '1',
       IndexServerAddress: 'https://index.docker.io/v1/',
       HttpProxy: process.env['HTTP_PROXY'] ?? process.env['http_proxy'] ?? '',
       HttpsProxy: process.env['HTTPS_PROXY'] ?? process.env['https_proxy'] ?? '',

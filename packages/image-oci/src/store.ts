@@ -785,7 +785,8 @@ export class ImageStore {
     const lower = [...img.layers].reverse().map((c) => `l/${this.#layers.get(c)?.link ?? ''}`).join(':');
     const rel = `containers/${containerId}`;
     // A remapped layer holds metadata-only copies: it must never be mounted without metacopy again.
-    const metacopy = (await exists(path.join(dir, REMAP_FILE))) || (await exists(path.join(dir, METACOPY_FILE))) ? ',metacopy=on' : '';
+    // (remapRootfs writes the marker before it starts and `idmap` only after it.)
+    const metacopy = (await exists(path.join(dir, METACOPY_FILE))) ? ',metacopy=on' : '';
     // Relative paths from the store root keep the options far below overlay's 4 KiB limit.
     await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${rel}/upper,workdir=${rel}/work${metacopy}`, merged], { cwd: this.root, timeout: 30_000 })
       .catch((err: unknown) => { throw new IsulaError('INTERNAL', `mounting the rootfs of ${containerId} failed: ${(err as { stderr?: string }).stderr ?? String(err)}`, { cause: err }); });

@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { IdMap } from '../drivers/image.js';
 import { IsulaError } from '../errors.js';
+import { parseGroup, parsePasswd } from '../spec/user.js';
 
 export type { IdMap };
 
@@ -73,25 +74,17 @@ export async function readSubIds(file: string): Promise<SubIdRange[]> {
   return out;
 }
 
-/** The id of a user or group by name (or a number as-is), from /etc/passwd or /etc/group. */
-async function accountId(file: string, name: string): Promise<number | undefined> {
-  if (/^\d+$/.test(name)) return Number(name);
-  const text = await fs.readFile(file, 'utf8').catch(() => '');
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === name && f[2] !== undefined && /^\d+$/.test(f[2])) return Number(f[2]);
-  }
-  return undefined;
-}
-
-async function accountName(file: string, nameOrId: string): Promise<string | undefined> {
-  if (!/^\d+$/.test(nameOrId)) return nameOrId;
-  const text = await fs.readFile(file, 'utf8').catch(() => '');
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f[2] === nameOrId && f[0] !== undefined) return f[0];
-  }
-  return undefined;
+/**
+ * A user (in /etc/passwd) or group (in /etc/group) by name or id. An id
+ * that the file does not list stands for itself (/etc/subuid may name it).
+ */
+async function account(file: string, nameOrId: string, kind: 'user' | 'group'): Promise<{ name: string; id: number } | undefined> {
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  const entries = kind === 'user' ? parsePasswd(text).map((e) => ({ name: e.name, id: e.uid })) : parseGroup(text).map((e) => ({ name: e.name, id: e.gid }));
+  const numeric = /^\d+$/.test(nameOrId);
+  const hit = entries.find((e) => (numeric ? e.id === Number(nameOrId) : e.name === nameOrId));
+  if (hit !== undefined) return hit;
+  return numeric ? { name: nameOrId, id: Number(nameOrId) } : undefined;
 }
 
 /**
@@ -140,25 +133,23 @@ export async function resolveDaemonRemap(setting: string, files: IdFiles = HOST_
     }
     return parsed.map;
   }
-  let user = parsed.kind === 'default' ? DEFAULT_REMAP_USER : parsed.user;
-  let group = parsed.kind === 'default' ? DEFAULT_REMAP_USER : parsed.group;
+  const userName = parsed.kind === 'default' ? DEFAULT_REMAP_USER : parsed.user;
+  const groupName = parsed.kind === 'default' ? DEFAULT_REMAP_USER : parsed.group;
   if (parsed.kind === 'default') await ensureDefaultRemapUser(files);
-  const uid = await accountId(files.passwd, user);
-  if (uid === undefined) throw invalid(`no user "${user}" in ${files.passwd}`);
-  const gid = await accountId(files.group, group);
-  if (gid === undefined) throw invalid(`no group "${group}" in ${files.group}`);
-  user = (await accountName(files.passwd, user)) ?? user;
-  group = (await accountName(files.group, group)) ?? group;
-  const su = await grantOf(files.subuid, [user, String(uid)]);
-  if (su === undefined) throw invalid(`user "${user}" has no range in ${files.subuid}`);
-  const sg = await grantOf(files.subgid, [group, String(gid)]);
-  if (sg === undefined) throw invalid(`group "${group}" has no range in ${files.subgid}`);
+  const user = await account(files.passwd, userName, 'user');
+  if (user === undefined) throw invalid(`no user "${userName}" in ${files.passwd}`);
+  const group = await account(files.group, groupName, 'group');
+  if (group === undefined) throw invalid(`no group "${groupName}" in ${files.group}`);
+  const su = await grantOf(files.subuid, [user.name, String(user.id)]);
+  if (su === undefined) throw invalid(`user "${user.name}" has no range in ${files.subuid}`);
+  const sg = await grantOf(files.subgid, [group.name, String(group.id)]);
+  if (sg === undefined) throw invalid(`group "${group.name}" has no range in ${files.subgid}`);
   return { uid: su.start, gid: sg.start, size: Math.min(su.count, sg.count) };
 }
 
 async function ensureDefaultRemapUser(files: IdFiles): Promise<void> {
   const { execa } = await import('execa');
-  if ((await accountId(files.passwd, DEFAULT_REMAP_USER)) === undefined) {
+  if ((await account(files.passwd, DEFAULT_REMAP_USER, 'user')) === undefined) {
     await execa('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', DEFAULT_REMAP_USER], { timeout: 30_000 }).catch((err: unknown) => {
       throw new IsulaError('CONFIG_INVALID', `"userns-remap": "default" needs the account ${DEFAULT_REMAP_USER}, and useradd failed: ${(err as Error).message}`);
     });

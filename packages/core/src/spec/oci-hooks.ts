@@ -92,13 +92,12 @@ function rootOnlyProblem(st: fs.Stats): string | undefined {
 /** Pseudo file systems hold no hook spec, and reading them can block or leak. */
 const PSEUDO = ['/proc/', '/sys/', '/dev/'];
 
-function checkSpecFile(file: string, real: string, st: fs.Stats): void {
+function checkSpecFile(real: string, st: fs.Stats): void {
   if (PSEUDO.some((p) => real.startsWith(p))) throw new Error('not a hook spec file (a /proc, /sys or /dev path)');
   if (!st.isFile()) throw new Error('not a regular file');
   if (st.size > MAX_HOOK_SPEC_BYTES) throw new Error(`larger than ${MAX_HOOK_SPEC_BYTES} bytes`);
   const unsafe = rootOnlyProblem(st);
   if (unsafe !== undefined) throw new Error(`${unsafe}: its hooks would run as root`);
-  void file;
 }
 
 function parseText(file: string, text: string): OciHooks {
@@ -137,7 +136,7 @@ export function loadHookSpec(file: string): OciHooks {
   let text: string;
   try {
     const real = fs.realpathSync(file);
-    checkSpecFile(file, real, fs.statSync(real));
+    checkSpecFile(real, fs.statSync(real));
     text = fs.readFileSync(real, 'utf8');
   } catch (err) {
     throw readFailure(file, err);
@@ -151,7 +150,7 @@ export async function readHookSpec(file: string): Promise<OciHooks> {
   let text: string;
   try {
     const real = await fs.promises.realpath(file);
-    checkSpecFile(file, real, await fs.promises.stat(real));
+    checkSpecFile(real, await fs.promises.stat(real));
     text = await fs.promises.readFile(real, { encoding: 'utf8', signal: AbortSignal.timeout(10_000) });
   } catch (err) {
     throw readFailure(file, err);
