@@ -16,10 +16,14 @@ interface Inspected { Id: string; Name: string; State: State; RestartCount: numb
 
 const cg = (ctrl: string, id: string, file: string) => fs.readFile(path.join('/sys/fs/cgroup', ctrl, 'isulad', id, file), 'utf8').then((s) => s.trim());
 
-export function lifecycleSuite(runtime: string, opts: { skip?: string | false } = {}): void {
+/**
+ * `opts.config` is merged into every daemon.json the suite writes: a runtime
+ * from another package names its plugin there (`{ plugins: [...] }`).
+ */
+export function lifecycleSuite(runtime: string, opts: { skip?: string | false; config?: Record<string, unknown> } = {}): void {
   describe(`container life cycle on ${runtime}`, { skip: opts.skip ?? false }, () => {
     test('run: output, exit codes, --rm, env/user/workdir/entrypoint as docker', async (t) => {
-      const d = await containerDaemon(t, runtime);
+      const d = await containerDaemon(t, runtime, opts.config);
       const hello = await d.isula(['run', '--rm', 'busybox', 'echo', 'hello', 'world']);
       assert.equal(hello.code, 0, hello.stderr);
       assert.equal(hello.stdout, 'hello world\n');
@@ -62,7 +66,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
     });
 
     test('create, start, stop, kill, restart, rename, wait, rm with docker\'s semantics', async (t) => {
-      const d = await containerDaemon(t, runtime);
+      const d = await containerDaemon(t, runtime, opts.config);
       const id = ok(await d.isula(['create', '--name', 'web', '--label', 'tier=front', 'busybox', 'sleep', '1000'])).trim();
       assert.match(id, /^[a-f0-9]{64}$/);
       assert.match(ok(await d.isula(['ps', '-a'])), /Created +web\n/);
@@ -124,7 +128,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
     });
 
     test('bind mounts: read-write, read-only enforced, tmpfs, read-only rootfs', async (t) => {
-      const d = await containerDaemon(t, runtime);
+      const d = await containerDaemon(t, runtime, opts.config);
       const host = await fs.mkdtemp(path.join(os.tmpdir(), 'isula-bind-'));
       t.after(() => fs.rm(host, { recursive: true, force: true }));
       await fs.writeFile(path.join(host, 'in.txt'), 'from host\n');
@@ -142,7 +146,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
     });
 
     test('process and security options: capabilities, privileged, devices, ulimits (clamped), shm, hostname, init', async (t) => {
-      const d = await containerDaemon(t, runtime);
+      const d = await containerDaemon(t, runtime, opts.config);
       const capEff = async (args: string[]) => {
         const r = await d.isula(['run', '--rm', ...args, 'busybox', 'sh', '-c', 'grep CapEff /proc/self/status']);
         assert.equal(r.code, 0, r.stderr);
@@ -176,7 +180,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
     });
 
     test('resources: limits land in the cgroup files, update changes them, OOM is reported', async (t) => {
-      const d = await containerDaemon(t, runtime);
+      const d = await containerDaemon(t, runtime, opts.config);
       const id = ok(await d.isula(['run', '-d', '-m', '64m', '--memory-swap', '128m', '--cpus', '0.5', '--cpu-shares', '512', '--pids-limit', '50', '--cpuset-cpus', '0', '--blkio-weight', '300', 'busybox', 'sleep', '1000'])).trim();
       assert.equal(await cg('memory', id, 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
       assert.equal(await cg('memory', id, 'memory.memsw.limit_in_bytes').catch(() => 'no swap accounting'), String(128 * 1024 * 1024));
@@ -204,7 +208,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
     });
 
     test('pause freezes the container (a counter stops) and unpause resumes it', async (t) => {
-      const d = await containerDaemon(t, runtime);
+      const d = await containerDaemon(t, runtime, opts.config);
       const id = ok(await d.isula(['run', '-d', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done'])).trim();
       const upper = (await inspect<Inspected>(d, id)).GraphDriver.Data?.UpperDir;
       assert.ok(upper !== undefined);
@@ -226,7 +230,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
     });
 
     test('restart policies: on-failure:N stops after N, always restarts with back-off, stop ends it', async (t) => {
-      const d = await containerDaemon(t, runtime);
+      const d = await containerDaemon(t, runtime, opts.config);
       ok(await d.isula(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 1']));
       const flaky = await waitFor(async () => {
         const i = await inspect<Inspected>(d, 'flaky');
@@ -252,7 +256,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false } 
     });
 
     test('bad input: a clear error and no trace', async (t) => {
-      const d = await containerDaemon(t, runtime);
+      const d = await containerDaemon(t, runtime, opts.config);
       const before = ok(await d.isula(['ps', '-aq']));
       const cases: { args: string[]; code: number; err: RegExp }[] = [
         { args: ['run', '--rm', '--pull', 'never', 'nosuchimage'], code: 125, err: /No such image: nosuchimage/ },

@@ -1,0 +1,2 @@
+/** @isula/cri: under construction; see README.md. */
+export {};

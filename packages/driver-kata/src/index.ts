@@ -1,0 +1,2 @@
+/** @isula/driver-kata: under construction; see README.md. */
+export {};

@@ -1,0 +1,2 @@
+/** @isula/driver-lxc: under construction; see README.md. */
+export {};
