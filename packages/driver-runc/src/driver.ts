@@ -25,6 +25,7 @@ import { conmonLogLevel, spawnConmon, type SyncMessage } from './conmon.js';
 import { ExitWatcher } from './exit-watcher.js';
 import { findExecutable, identify, isSameProcess, signalProcess, waitProcessGone, type ProcessIdentity } from './proc.js';
 import { startThroughFifo } from './exec-fifo.js';
+import { deleteStoppedNatively } from './native-delete.js';
 import { DEFAULT_TIMEOUT_MS, RuntimeCli, cleanRuntimeMessage, isNotExist, type RuntimeSpec } from './runtime-cli.js';
 
 export const DEFAULT_CONMON = '/usr/bin/conmon';
@@ -407,7 +408,7 @@ export class RuncDriver implements RuntimeDriver {
     // Other runtimes keep theirs their own way: they are always asked.
     const layoutKnown = ['runc', 'crun'].includes(path.basename(cli.spec.path));
     const known = !layoutKnown || (await fs.access(path.join(cli.spec.root, ref.id)).then(() => true, () => false));
-    if (known) {
+    if (known && !(path.basename(cli.spec.path) === 'runc' && (await deleteStoppedNatively(cli.spec.root, ref.id)))) {
       try {
         await cli.run(['delete', '--force', ref.id], this.#runOpts(opts));
       } catch (err) {

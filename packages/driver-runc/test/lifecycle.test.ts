@@ -106,6 +106,34 @@ for (const runtime of ['runc', 'crun']) {
       }
     });
 
+    test('delete after an exit: nested cgroups go; a poststop hook still runs; a live init is killed first', async () => {
+      // A cgroup the payload (or anyone) made below the container's: delete removes it too.
+      const nested = await run('nested', ['sh', '-c', 'sleep 0.3; exit 4']);
+      const memory = cgroupDirs(nested.id).find((d) => d.includes('/memory/'));
+      assert.ok(memory, 'the container has a memory cgroup');
+      fs.mkdirSync(path.join(memory, 'child', 'grandchild'), { recursive: true });
+      assert.equal((await driver.wait(nested.ref, { signal: signal() })).exitCode, 4);
+      await remove(nested.ref);
+
+      // runc runs poststop hooks at delete: a spec with one must still get it.
+      setup();
+      const id = uniqueId('poststop');
+      created.push(id);
+      const marker = path.join(env.root, `${id}.poststop`);
+      const spec = { ...makeSpec(id, ['true']), hooks: { poststop: [{ path: '/bin/sh', args: ['sh', '-c', `echo ran > ${marker}`] }] } };
+      const ref = env.bundle(id, spec);
+      ref.persisted = (await driver.create(ref, { signal: signal(), spec, stdio: env.stdio(id) })).persisted;
+      await driver.start(ref, { signal: signal() });
+      assert.equal((await driver.wait(ref, { signal: signal() })).exitCode, 0);
+      assert.equal(fs.existsSync(marker), false, 'no poststop hook before delete');
+      await remove(ref);
+      assert.equal(fs.readFileSync(marker, 'utf8'), 'ran\n', 'the poststop hook ran at delete');
+
+      // A forced delete of a running container kills it first.
+      const live = await run('live-delete', ['sleep', '60']);
+      await remove(live.ref);
+    });
+
     test('restore: a new driver finds a running container running, an exited one stopped with its code, and detects a forged pid', async () => {
       const live = await run('live', ['sleep', '60']);
       const quick = await run('quick', ['sh', '-c', 'sleep 0.2; exit 5']);
