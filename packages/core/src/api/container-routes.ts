@@ -8,6 +8,7 @@ import type { ContainerCreateBody, HostConfig } from '../container/docker-types.
 import type { AttachSink, ContainerManager } from '../container/manager.js';
 import type { ContainerRecord } from '../container/record.js';
 import { inspectView, listView } from '../container/view.js';
+import { checkShape } from './body-shape.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 import { matchLabels, parseFilters } from './filters.js';
 import { HijackedStdio } from './hijacked-stdio.js';
@@ -36,6 +37,7 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
   api.route('POST', '/containers/create', async ({ res, query, json, signal }) => {
     const body = await json();
     if (body === undefined) throw new IsulaError('CONTAINER_CONFIG_INVALID', 'config cannot be empty in order to create a container');
+    checkShape('create-body', body, 'CONTAINER_CONFIG_INVALID', 'container config');
     const created = await manager.create(body as ContainerCreateBody, query.get('name') ?? undefined, signal);
     sendJson(res, 201, created);
     return undefined;

@@ -275,11 +275,29 @@ export async function readJsonBody(req: http.IncomingMessage, limit = MAX_JSON_B
     clearTimeout(timer);
   }
   if (size === 0) return undefined;
+  return parseJsonBody(Buffer.concat(chunks).toString('utf8'));
+}
+
+/** No engine request nests this deep; deeper bodies are refused before any code walks them. */
+const MAX_JSON_DEPTH = 64;
+
+/** JSON.parse, with a clear 400 for bad JSON and for nesting past MAX_JSON_DEPTH. */
+export function parseJsonBody(text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (err) {
     throw new IsulaError('API_BAD_REQUEST', `invalid JSON in request body: ${(err as Error).message}`, { cause: err });
   }
+  // Iterative: a recursive walk is what a deep body would break.
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > MAX_JSON_DEPTH) throw new IsulaError('API_BAD_REQUEST', `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    for (const child of Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return value;
 }
 
 /**
@@ -317,11 +335,7 @@ async function readUpgradeBody(req: http.IncomingMessage, socket: net.Socket, si
     socket.once('close', onEnd);
     socket.resume();
   });
-  try {
-    return JSON.parse(body.toString('utf8')) as unknown;
-  } catch (err) {
-    throw new IsulaError('API_BAD_REQUEST', `invalid JSON in request body: ${(err as Error).message}`, { cause: err });
-  }
+  return parseJsonBody(body.toString('utf8'));
 }
 
 /** Removes a socket file left by a dead daemon; refuses when something still answers on it. */
