@@ -975,7 +975,9 @@ class Extraction {
     };
     for (const [rel, n] of nodes) {
       const abs = this.#abs(rel);
-      args.push(n.mode.toString(8), abs, n.type, String(n.major), String(n.minor));
+      // mknod -m takes permission bits only (coreutils refuses setuid/setgid/sticky there: a
+      // fuzzed layer found it); the special bits are set by the chmod below.
+      args.push((n.mode & 0o777).toString(8), abs, n.type, String(n.major), String(n.minor));
       argBytes += abs.length + 32;
       if (argBytes > 256 * 1024) await flush();
     }
@@ -983,7 +985,7 @@ class Extraction {
     await inBatches(nodes, async ([rel, n]) => {
       const abs = this.#abs(rel);
       await fs.lchown(abs, n.uid, n.gid);
-      // chown(2) may clear setuid/setgid; mknod -m set the rest already.
+      // chown(2) may clear setuid/setgid, and mknod -m took only the permission bits.
       if ((n.mode & 0o7000) !== 0) await fs.chmod(abs, n.mode);
       await fs.lutimes(abs, n.atime, n.mtime);
     });

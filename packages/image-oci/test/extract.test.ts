@@ -315,3 +315,18 @@ test('an error from the source is passed through unchanged and leaves no trace',
   await assert.rejects(extractLayer(failing(), sb.dest, {}), (err: unknown) => err === boom);
   assert.deepEqual((await fs.readdir(sb.root)).sort(), ['canary']);
 });
+
+test('a device node with setuid, setgid or sticky bits keeps them (found by the layer fuzzer)', { skip: needsRoot }, async (t) => {
+  const sb = await sandbox(t);
+  await extractLayer(chunked(tar([
+    { name: 'dev/', type: '5' },
+    { name: 'dev/sticky', type: '3', mode: 0o1000, devmajor: 1, devminor: 3 },
+    { name: 'dev/suid', type: '4', mode: 0o4640, devmajor: 7, devminor: 0 },
+  ])), sb.dest, {});
+  const sticky = await fs.lstat(path.join(sb.dest, 'dev/sticky'));
+  assert.ok(sticky.isCharacterDevice());
+  assert.equal(sticky.mode & 0o7777, 0o1000);
+  const suid = await fs.lstat(path.join(sb.dest, 'dev/suid'));
+  assert.ok(suid.isBlockDevice());
+  assert.equal(suid.mode & 0o7777, 0o4640);
+});
