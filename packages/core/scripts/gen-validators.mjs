@@ -15,7 +15,11 @@ const dir = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const out = path.join(dir, 'dist/src/api/generated');
 
 /** [output name, source file, root type] */
-const TARGETS = [['create-body', 'src/container/docker-types.ts', 'ContainerCreateBody']];
+const TARGETS = [
+  ['create-body', 'src/container/docker-types.ts', 'ContainerCreateBody'],
+  // An image config's `config` (images from archives and registries are input too).
+  ['container-config', 'src/container/docker-types.ts', 'ContainerConfig'],
+];
 
 await fs.mkdir(out, { recursive: true });
 for (const [name, file, type] of TARGETS) {

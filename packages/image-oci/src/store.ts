@@ -23,7 +23,8 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import * as tar from 'tar';
-import { IsulaError, KeyedMutex, writeFileAtomic } from '@isula/core';
+import { IsulaError, KeyedMutex, checkShape, writeFileAtomic } from '@isula/core';
+import type { ErrorCode } from '@isula/core';
 import { extractLayer } from './extract.js';
 import { familiarTag, formatReference, IMAGE_ID, parseReference, type Reference } from './reference.js';
 
@@ -70,6 +71,22 @@ export interface ImageConfig {
   rootfs?: { type?: string; diff_ids?: string[] };
   history?: unknown[];
   [key: string]: unknown;
+}
+
+/**
+ * Refuses an image config of the wrong shape before anything reads it: a JSON
+ * object whose `config` (Docker's ContainerConfig, read when a container is
+ * created from the image) has the types core expects, and whose `history`, if
+ * any, is a list. Archives and registries are input like any other.
+ */
+export function checkImageConfig(config: unknown, code: ErrorCode, what: string): asserts config is ImageConfig {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new IsulaError(code, `${what} is not a JSON object`);
+  const c = config as ImageConfig;
+  if (c.config !== undefined && c.config !== null) checkShape('container-config', c.config, code, `${what}: its config`);
+  if (c.history !== undefined && c.history !== null && !Array.isArray(c.history)) throw new IsulaError(code, `${what}: history is not a list`);
+  for (const k of ['architecture', 'os', 'created', 'author'] as const) {
+    if (c[k] !== undefined && typeof c[k] !== 'string') throw new IsulaError(code, `${what}: ${k} is not a string`);
+  }
 }
 
 export function chainIds(diffIds: readonly string[]): string[] {
@@ -295,9 +312,10 @@ export class ImageStore {
     if (await has('manifest.json')) {
       const manifest = await readJson('manifest.json');
       if (!Array.isArray(manifest)) throw new IsulaError('IMAGE_ARCHIVE_INVALID', 'docker-archive manifest.json is not a list');
+      if (manifest.length === 0) throw new IsulaError('IMAGE_ARCHIVE_INVALID', 'docker-archive manifest.json lists no image');
       const out: ArchiveImage[] = [];
-      for (const entry of manifest as { Config?: unknown; RepoTags?: unknown; Layers?: unknown }[]) {
-        if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers) || !entry.Layers.every((l) => typeof l === 'string')) {
+      for (const entry of manifest as ({ Config?: unknown; RepoTags?: unknown; Layers?: unknown } | null)[]) {
+        if (entry === null || typeof entry !== 'object' || typeof entry.Config !== 'string' || !Array.isArray(entry.Layers) || !entry.Layers.every((l) => typeof l === 'string')) {
           throw new IsulaError('IMAGE_ARCHIVE_INVALID', 'docker-archive manifest.json entry lacks Config or Layers');
         }
         const configPath = await inside(entry.Config);
@@ -348,6 +366,7 @@ export class ImageStore {
     } catch (err) {
       throw new IsulaError('IMAGE_ARCHIVE_INVALID', `image config ${id} is not valid JSON`, { cause: err });
     }
+    checkImageConfig(config, 'IMAGE_ARCHIVE_INVALID', `image config ${id}`);
     const diffIds = config.rootfs?.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== img.layers.length || !diffIds.every((d) => typeof d === 'string' && SHA256.test(d))) {
       throw new IsulaError('IMAGE_ARCHIVE_INVALID', `image ${id}: rootfs.diff_ids does not match the ${img.layers.length} layers of its manifest`);

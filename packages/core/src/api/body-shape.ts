@@ -24,8 +24,12 @@ function validator(name: string): Validator {
   return v;
 }
 
-/** Throws `code` naming the first field of `body` that does not have the shape of `name`. */
-export function checkShape(name: 'create-body', body: unknown, code: ErrorCode, what: string): void {
+/**
+ * Throws `code` naming the first field of `body` that does not have the shape
+ * of `name`: `create-body` (POST /containers/create), `container-config`
+ * (Docker's ContainerConfig, e.g. an image config's `config`).
+ */
+export function checkShape(name: 'create-body' | 'container-config', body: unknown, code: ErrorCode, what: string): void {
   const v = validator(name);
   if (v(body)) return;
   const e = v.errors?.[0];

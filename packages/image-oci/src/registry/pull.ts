@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { IsulaError, type PullOptions, type PullResult, type RegistryAuth, type TransferProgress } from '@isula/core';
 import { SHA256_DIGEST, shortDigest } from '../digest.js';
 import { familiarName, familiarTag, formatReference, parseReference, type Reference } from '../reference.js';
-import { chainIds, type ImageConfig, type ImageStore, type StagedLayer } from '../store.js';
+import { chainIds, checkImageConfig, type ImageConfig, type ImageStore, type StagedLayer } from '../store.js';
 import { Authenticator, RepoSession } from './client.js';
 import { pullEndpoints, type Endpoint, type RegistrySettings } from './endpoints.js';
 import { discard, header, readLimited, transportError, type Transport } from './http.js';
@@ -183,6 +183,7 @@ export class Puller {
     } catch (err) {
       throw new IsulaError('REGISTRY_REPLY_INVALID', `${what}: the image config is not JSON`, { cause: err });
     }
+    checkImageConfig(config, 'REGISTRY_REPLY_INVALID', `${what}: the image config`);
     const diffIds = config.rootfs?.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length || !diffIds.every((d) => typeof d === 'string' && SHA256_DIGEST.test(d))) {
       throw new IsulaError('REGISTRY_REPLY_INVALID', `${what}: the config's rootfs.diff_ids do not match the manifest's ${manifest.layers.length} layers`);
