@@ -18,6 +18,7 @@ export type { DaemonOptions } from './daemon.js';
 export { ApiServer, API_VERSION, MIN_API_VERSION, MAX_JSON_BODY_BYTES, readJsonBody, sendJson } from './api/server.js';
 export type { Handler, RequestContext } from './api/server.js';
 export { checkShape } from './api/body-shape.js';
+export { faultPoint } from './fault.js';
 export * from './spec/index.js';
 export type * from './container/docker-types.js';
 export { ContainerManager, mergeEnv } from './container/manager.js';

@@ -18,6 +18,11 @@ export interface RuncPluginOptions {
   conmon?: string;
 }
 
+/** containerd's shim v2 naming: `io.containerd.<name>.v<N>` runtimes, `containerd-shim-<name>-v<N>` binaries. */
+export function isShimV2(name: string, binary: string): boolean {
+  return /^io\.containerd\.[^.]+\.v\d+$/.test(name) || /^containerd-shim-[A-Za-z0-9_.-]+-v\d+$/.test(path.basename(binary));
+}
+
 /** Runtimes claimed without configuration; their binary is looked up in PATH (then /usr/sbin, /usr/bin ...). */
 const BUILTIN_RUNTIMES = ['runc', 'crun'];
 
@@ -50,6 +55,9 @@ const plugin: IsulaPlugin<RuncPluginOptions | undefined> = {
     host.hooks.resolveRuntime.tapPromise(plugin.name, async (name) => {
       const configured = host.config.runtimes[name];
       if (configured === undefined && !BUILTIN_RUNTIMES.includes(name)) return undefined;
+      // A containerd shim v2 (io.containerd.kata.v2, a containerd-shim-*-v2 binary) is not an OCI
+      // runtime CLI: it is left to the plugin that speaks its protocol (@isula/driver-kata).
+      if (configured !== undefined && isShimV2(name, configured.path)) return undefined;
       let driver = drivers.get(name);
       if (!driver) {
         driver = new RuncDriver({

@@ -16,11 +16,16 @@ import { isSameProcess } from '../src/proc.js';
 import { leftovers, log, makeEnv, makeSpec, needs, removeRootfs, uniqueId, waitFor, forceRemove } from './helpers.js';
 
 function fakeHost(state: string): PluginHost {
-  const config = { ...defaultConfig({ state }), runtimes: { 'my-runc': { path: '/usr/sbin/runc', 'runtime-args': ['--debug'] } } };
+  const config = { ...defaultConfig({ state }), runtimes: {
+    'my-runc': { path: '/usr/sbin/runc', 'runtime-args': ['--debug'] },
+    // Shim v2 runtimes belong to driver-kata, whatever their key or binary.
+    'io.containerd.kata.v2': { path: '/opt/kata/bin/containerd-shim-kata-v2', 'runtime-args': [] },
+    'my-shim': { path: '/usr/bin/containerd-shim-runc-v2', 'runtime-args': [] },
+  } };
   return { apiVersion: PLUGIN_API_VERSION, hooks: createHooks(), logger: log, config, emitEvent() {}, events: new EventBus() };
 }
 
-test('the plugin claims runc, crun and configured runtimes, and nothing else', async () => {
+test('the plugin claims runc, crun and configured runtimes, and nothing else (no shim v2)', async () => {
   const host = fakeHost('/tmp/isula-runc-plugin-never-created');
   await plugin.apply(host, { conmon: '/usr/bin/conmon' });
   for (const name of ['runc', 'crun', 'my-runc']) {
@@ -29,7 +34,7 @@ test('the plugin claims runc, crun and configured runtimes, and nothing else', a
     assert.equal(d.name, name);
     assert.equal(await host.hooks.resolveRuntime.promise(name), d, 'one driver per runtime name');
   }
-  assert.equal(await host.hooks.resolveRuntime.promise('lcr'), undefined);
+  for (const name of ['lcr', 'io.containerd.kata.v2', 'my-shim']) assert.equal(await host.hooks.resolveRuntime.promise(name), undefined, name);
   await host.hooks.shutdown.promise();
   assert.equal(fs.existsSync('/tmp/isula-runc-plugin-never-created'), false, 'apply and resolve touch no disk');
 });

@@ -18,6 +18,7 @@ import type { ImageDriver, ImageRef, ImageRuntimeConfig } from '../drivers/image
 import type { NetworkDriver } from '../drivers/network.js';
 import type { ExitStatus, OciSpec, ResourceUpdate, RuntimeContainerRef, RuntimeDriver, StdioStream } from '../drivers/runtime.js';
 import { IsulaError, toIsulaError } from '../errors.js';
+import { faultPoint } from '../fault.js';
 import type { EventBus } from '../events.js';
 import { notify, SpecStage, type ContainerEvent, type Hooks } from '../hooks.js';
 import { signalNumber } from '../signals.js';
@@ -496,6 +497,7 @@ export class ContainerManager {
       delete record.DriverData;
       const { persisted, pid } = await runtime.create(this.#ref(record), { signal, spec, stdio });
       created = true;
+      faultPoint('container:after-runtime-create');
       record.DriverData = persisted;
       if (netLater) {
         const createdPid = pid ?? (await runtime.state(this.#ref(record), { signal })).pid;
@@ -609,6 +611,7 @@ export class ContainerManager {
       // stop's and rm's timeouts watch this, not the clean-up below: a slow network teardown
       // must not make them think the container did not die (they still wait for the clean-up).
       live.markRecorded?.();
+      faultPoint('container:after-exit-record');
       const signal = AbortSignal.timeout(KILL_WAIT_MS);
       await runtime.delete(this.#ref(record), { signal, force: true }).then(
         () => { delete record.DriverData; },
