@@ -13,7 +13,10 @@ export const DEFAULT_HOST = 'unix:///run/isulad/isulad.sock';
 export class DaemonUnreachableError extends Error {
   override readonly name = 'DaemonUnreachableError';
   constructor(readonly host: string, cause: unknown) {
-    super(`Cannot connect to the iSulad daemon at ${host}. Is the daemon running?`, { cause });
+    // As docker's client: a refused permission is not a daemon that is down.
+    super((cause as { code?: unknown } | undefined)?.code === 'EACCES'
+      ? `Got permission denied while trying to connect to the iSulad daemon socket at ${host}: use root, or a user in the socket's group (daemon.json "group", default "isula")`
+      : `Cannot connect to the iSulad daemon at ${host}. Is the daemon running?`, { cause });
   }
 }
 
