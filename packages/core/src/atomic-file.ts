@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { faultPoint } from './fault.js';
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
   const dir = path.dirname(file);
@@ -23,12 +24,14 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     throw err;
   }
   await handle.close();
+  faultPoint('metadata:before-rename');
   try {
     await fs.rename(tmp, file);
   } catch (err) {
     await fs.rm(tmp, { force: true });
     throw err;
   }
+  faultPoint('metadata:after-rename');
   await fsyncDir(dir);
 }
 

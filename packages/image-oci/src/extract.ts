@@ -42,7 +42,7 @@ import path from 'node:path';
 import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { IsulaError } from '@isula/core';
+import { IsulaError, faultPoint } from '@isula/core';
 import { Sha256Counter, assertSha256Digest } from './digest.js';
 
 export interface ExtractResult {
@@ -732,6 +732,7 @@ class Extraction {
   }
 
   async #entry(e: Entry, r: ByteReader, body: { remaining: number }): Promise<void> {
+    faultPoint('image:mid-extract');
     let type = e.type;
     if (type === '\0') type = e.name.endsWith('/') ? '5' : '0'; // V7: a trailing slash marks a directory
     const comps = components(e.name, 'entry');

@@ -23,7 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import * as tar from 'tar';
-import { IsulaError, KeyedMutex, checkShape, writeFileAtomic } from '@isula/core';
+import { IsulaError, KeyedMutex, checkShape, faultPoint, writeFileAtomic } from '@isula/core';
 import type { ErrorCode } from '@isula/core';
 import { extractLayer } from './extract.js';
 import { familiarTag, formatReference, IMAGE_ID, parseReference, type Reference } from './reference.js';
@@ -396,6 +396,7 @@ export class ImageStore {
       if (!(await exists(blobFile))) {
         if (source.path.startsWith(tmp)) await fs.rename(source.path, blobFile).catch(async () => { await fs.copyFile(source.path, blobFile); });
         else await fs.copyFile(source.path, blobFile);
+        faultPoint('image:after-blob-write');
       }
       const link = randomBytes(13).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase();
       await fs.symlink(`../layers/${hex(chainId)}/diff`, this.#p('l', link));
@@ -561,6 +562,7 @@ export class ImageStore {
         await fs.rm(layerDir, { recursive: true, force: true });
         const blobFile = this.blobPath(st.blobDigest);
         if (!(await exists(blobFile))) await fs.rename(path.join(st.stageDir, 'blob'), blobFile);
+        faultPoint('image:after-blob-write');
         await fs.rm(path.join(st.stageDir, 'blob'), { force: true });
         await fs.rename(st.stageDir, layerDir);
         const link = randomBytes(13).toString('base64url').replace(/[-_]/g, 'x').slice(0, 16).toUpperCase();

@@ -8,7 +8,7 @@ import { execFile, type ExecFileOptionsWithStringEncoding } from 'node:child_pro
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { IsulaError } from '@isula/core';
+import { IsulaError, faultPoint } from '@isula/core';
 import type { PortMapping } from '@isula/core';
 import type { Logger } from 'pino';
 import type { NetworkConfList, PluginConf } from './conf.js';
@@ -84,6 +84,7 @@ export class CniRunner {
         });
       }
       prevResult = result;
+      faultPoint('network:mid-cni-add');
       // So a DEL after a later plugin failed still gets what was set up (firewall needs the IPs).
       opts.onResult?.(result);
     }
