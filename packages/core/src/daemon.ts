@@ -26,6 +26,7 @@ import { dockerSpecBuilder } from './container/spec-adapter.js';
 import { acquireDaemonLock, type DaemonLock } from './daemon-lock.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { IsulaError } from './errors.js';
+import type { Engine } from './engine.js';
 import { EventBus } from './events.js';
 import { createHooks, type FrontEnd, type Hooks } from './hooks.js';
 import { createRootLogger } from './logger.js';
@@ -164,7 +165,15 @@ export class Daemon {
     await this.#api.listen(this.config.hosts, await groupId(this.config.group, this.log));
 
     const registered: FrontEnd[] = [];
-    await this.hooks.registerFrontEnds.promise({ register: (fe) => { registered.push(fe); } });
+    const engine: Engine = {
+      version: ENGINE_VERSION,
+      containers,
+      execs,
+      imageDrivers: () => this.imageDrivers,
+      networkDrivers: () => this.networkDrivers,
+      events: this.events,
+    };
+    await this.hooks.registerFrontEnds.promise({ register: (fe) => { registered.push(fe); }, engine });
     for (const frontEnd of registered) {
       const { endpoints } = await frontEnd.start();
       this.#frontEnds.push({ frontEnd, endpoints });

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { ImageDriver } from './drivers/image.js';
 import type { NetworkAttachRequest, NetworkAttachResult, NetworkDriver } from './drivers/network.js';
 import type { OciSpec, RuntimeDriver } from './drivers/runtime.js';
+import type { Engine } from './engine.js';
 import { IsulaError, toIsulaError } from './errors.js';
 
 /** Stages for ordering `mutateSpec` taps; use these, never bare numbers. */
@@ -81,6 +82,12 @@ export interface NetworkDriverRegistrar {
 
 export interface FrontEndRegistrar {
   register(frontEnd: FrontEnd): void;
+  /**
+   * The engine's domain (containers, execs, image and network drivers), for
+   * front ends that serve another API over it (plugin API 1.6). Ready when
+   * the hook runs: containers were restored and the engine API listens.
+   */
+  readonly engine: Engine;
 }
 
 export function createHooks() {

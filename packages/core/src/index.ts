@@ -25,3 +25,6 @@ export { ContainerManager, mergeEnv } from './container/manager.js';
 export { signalNumber } from './signals.js';
 export type { AttachSink, SpecBuilder, ContainerManagerDeps } from './container/manager.js';
 export type { ContainerRecord, ContainerState, ContainerStatus } from './container/record.js';
+export { ExecManager } from './container/exec.js';
+export type { ExecCreateBody, ExecInstance, ExecSink } from './container/exec.js';
+export type { Engine } from './engine.js';

@@ -204,3 +204,11 @@ test('seccomp: docker profile rules are filtered by arch, capabilities and kerne
   assert.ok(!names(arm).includes('futex_waitv:SCMP_ACT_ALLOW') && names(arm).includes('old_thing:SCMP_ACT_ALLOW'));
   assert.throws(() => parseSeccompProfile({ syscalls: [] }));
 });
+
+test('HostConfig.LogPath (the CRI log path) must be a normalized absolute file path', () => {
+  validateHostConfig({ LogPath: '/var/log/pods/ns_pod_uid/ctr/0.log' });
+  validateHostConfig({ LogPath: '' });
+  for (const bad of ['relative/0.log', '/var/log/../etc/passwd', '/var/log/pods/', '/a//b.log', '/a/\0b']) {
+    assert.throws(() => validateHostConfig({ LogPath: bad }), invalid, bad);
+  }
+});

@@ -157,6 +157,13 @@ export interface HostConfig {
   UserRemap?: string;
   /** iSulad's `--system-container`: an init as PID 1, with the mounts and environment it expects. */
   SystemContainer?: boolean;
+  /**
+   * isula extension (plugin API 1.6, for the CRI's `log_directory`/`log_path`):
+   * the container's log file (conmon's k8s-file format, which is the CRI log
+   * format) at this absolute path instead of `container.log` in the
+   * container's directory. Its directory must exist when the container starts.
+   */
+  LogPath?: string;
   /** iSulad's `--ns-change-opt`: "net" and/or "ipc" (comma separated), writable namespaced /proc/sys parts (system containers). */
   NsChangeOpt?: string;
 }

@@ -199,8 +199,10 @@ export class ContainerManager {
     return RUNNING_STATES.has(live.record.State.Status) ? live.exited : undefined;
   }
 
-  /** The container's log file (conmon's k8s-file format; rotated files beside it). */
+  /** The container's log file (conmon's k8s-file format; rotated files beside it): HostConfig.LogPath when set. */
   logPath(record: ContainerRecord): string {
+    const asked = record.HostConfig.LogPath;
+    if (asked !== undefined && asked !== '') return asked;
     return path.join(this.containerDir(record.Id), LOG_FILE);
   }
 

@@ -32,7 +32,7 @@ export function inspectView(r: ContainerRecord, containerDir: string): Record<st
     ResolvConfPath: path.join(containerDir, 'resolv.conf'),
     HostnamePath: path.join(containerDir, 'hostname'),
     HostsPath: path.join(containerDir, 'hosts'),
-    LogPath: path.join(containerDir, LOG_FILE),
+    LogPath: r.HostConfig.LogPath !== undefined && r.HostConfig.LogPath !== '' ? r.HostConfig.LogPath : path.join(containerDir, LOG_FILE),
     Name: `/${r.Name}`,
     RestartCount: r.RestartCount,
     Driver: 'overlay2',

@@ -157,6 +157,15 @@ export interface RuntimeDriver {
   pids(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<number[]>;
 
   /**
+   * Optional (plugin API 1.6): makes the monitor of a running container
+   * close its log file and open it again at `StdioConfig.logPath`, after the
+   * caller moved the old file away (the CRI's ReopenContainerLog, with which
+   * the kubelet rotates logs; conmon's ctl message `2 0 0`). Idempotent.
+   * Drivers without it cannot have their logs rotated from outside.
+   */
+  reopenLog?(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<void>;
+
+  /**
    * Removes the runtime's view of a stopped container and its monitor's
    * leftovers (cgroups, sockets). Idempotent: deleting twice is not an error.
    */

@@ -4,6 +4,7 @@
  * facts a check needs (device paths, online CPUs), read synchronously.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { HostConfig } from '../container/docker-types.js';
 import { normalizeCapability } from './capabilities.js';
 import { parseDeviceCgroupRule, validateDeviceMapping } from './devices.js';
@@ -168,6 +169,12 @@ export function validateHostConfig(hc: HostConfig): void {
 
   validateSysctls(hc.Sysctls ?? {}, namespaceModes(hc));
   parseNsChangeOpt(hc);
+  const logPath = hc.LogPath;
+  if (logPath !== undefined && logPath !== '') {
+    if (typeof logPath !== 'string' || !logPath.startsWith('/') || logPath.includes('\0') || path.posix.normalize(logPath) !== logPath || logPath.endsWith('/')) {
+      throw invalidConfig(`invalid LogPath ${JSON.stringify(logPath)}: must be a normalized absolute file path`, { field: 'LogPath', value: logPath });
+    }
+  }
   for (const p of [...(hc.MaskedPaths ?? []), ...(hc.ReadonlyPaths ?? [])]) {
     if (!p.startsWith('/')) throw invalidConfig(`invalid masked or read-only path "${p}": must be absolute`, { path: p });
   }

@@ -1,0 +1,45 @@
+/** The plugin's options (daemon.json `plugins: [{ "package": "@isula/cri", "options": {...} }]`). */
+import { IsulaError } from '@isula/core';
+
+export interface CriOptions {
+  /** The gRPC unix socket. */
+  socket: string;
+  /** Overrides daemon.json's `pod-sandbox-image`. */
+  sandboxImage?: string;
+  /** The catatonit binary the offline pause image is made of; '' never builds it (the image is pulled). */
+  catatonit: string;
+  /** Bound on each of ExecSync's stdout and stderr, in bytes. */
+  execSyncMaxOutputBytes: number;
+}
+
+export const DEFAULT_SOCKET = '/run/isulad/cri.sock';
+
+export function parseCriOptions(raw: unknown): CriOptions {
+  const o = (raw ?? {}) as Record<string, unknown>;
+  if (typeof o !== 'object' || Array.isArray(o)) throw bad('options must be an object');
+  const known = new Set(['socket', 'sandboxImage', 'catatonit', 'execSyncMaxOutputBytes']);
+  for (const k of Object.keys(o)) if (!known.has(k)) throw bad(`unknown option "${k}" (known: ${[...known].join(', ')})`);
+  const str = (k: string, def: string): string => {
+    const v = o[k];
+    if (v === undefined) return def;
+    if (typeof v !== 'string') throw bad(`"${k}" must be a string`);
+    return v;
+  };
+  const socket = str('socket', DEFAULT_SOCKET);
+  if (!socket.startsWith('/')) throw bad(`"socket" must be an absolute path, got ${JSON.stringify(socket)}`);
+  if (Buffer.byteLength(socket) > 107) throw bad(`"socket" is longer than 107 bytes (unix socket limit): ${socket}`);
+  const max = o['execSyncMaxOutputBytes'] ?? 16 * 1024 * 1024;
+  if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) throw bad('"execSyncMaxOutputBytes" must be a positive integer');
+  const sandboxImage = o['sandboxImage'];
+  if (sandboxImage !== undefined && (typeof sandboxImage !== 'string' || sandboxImage === '')) throw bad('"sandboxImage" must be a non-empty string');
+  return {
+    socket,
+    ...(sandboxImage !== undefined && { sandboxImage }),
+    catatonit: str('catatonit', '/usr/bin/catatonit'),
+    execSyncMaxOutputBytes: max,
+  };
+}
+
+function bad(message: string): IsulaError {
+  return new IsulaError('PLUGIN_OPTIONS_INVALID', `@isula/cri: ${message}`);
+}
