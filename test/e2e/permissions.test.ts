@@ -94,3 +94,10 @@ test('path inputs that would escape are refused with a message', async (t) => {
   assert.notEqual(copied, host, 'cp copied the host /etc/passwd');
   assert.match(copied, /^root:x:0:0:/, 'it copied the image\'s /etc/passwd');
 });
+
+test('a non-root user without capabilities runs: the container root is 0755 whatever the daemon umask', async (t) => {
+  const d = await daemon(t, {}, { loadBusybox: true });
+  const r = await d.isula(['run', '--rm', '--network', 'none', '-u', '65534', '--cap-drop', 'ALL', 'busybox', 'sh', '-c', 'stat -c %a /; id -u']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '755\n65534\n');
+});

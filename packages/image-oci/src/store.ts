@@ -793,6 +793,12 @@ export class ImageStore {
     this.#users.set(containerId, img.id);
     if (await fs.readFile(path.join(dir, 'image'), 'utf8').then((s) => s === img.id, () => false)) return path.join(dir, 'merged');
     for (const d of ['upper', 'work', 'merged']) await fs.mkdir(path.join(dir, d), { recursive: true, mode: 0o755 });
+    // overlay's root takes the upper dir's mode: give it the top layer's root mode (0755 for
+    // any usual image), not whatever the daemon's umask (0027 when secure) left. A 0750 `/`
+    // locks out a non-root user without CAP_DAC_OVERRIDE (run -u 65534 --cap-drop ALL).
+    const top = img.layers[img.layers.length - 1];
+    const rootMode = top === undefined ? 0o755 : (await fs.stat(this.#p('layers', hex(top), 'diff')).then((st) => st.mode & 0o7777, () => 0o755));
+    await fs.chmod(path.join(dir, 'upper'), rootMode);
     await writeFileAtomic(path.join(dir, 'image'), img.id, { mode: 0o600 });
     return path.join(dir, 'merged');
   }
