@@ -330,6 +330,23 @@ export class RuncDriver implements RuntimeDriver {
     }
   }
 
+  /**
+   * conmon closes its log file and opens it again at the same path (ctl message 2, its
+   * REOPEN_LOGS event): after the caller moved the file away, the next lines start a new one
+   * (the CRI's ReopenContainerLog).
+   */
+  async reopenLog(ref: RuntimeContainerRef, _opts: DriverCallOptions): Promise<void> {
+    const p = await this.#persisted(ref);
+    const handle = await fs.open(path.join(path.dirname(p.attachSocket), 'ctl'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK).catch((err: unknown) => {
+      throw new IsulaError('CONTAINER_STATE_CONFLICT', `cannot reopen the log of ${ref.id}: its conmon is gone`, { cause: err });
+    });
+    try {
+      await handle.write('2 0 0\n');
+    } finally {
+      await handle.close();
+    }
+  }
+
   async pause(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<void> {
     const p = await this.#persisted(ref);
     await this.#cliFor(p).run(['pause', ref.id], this.#runOpts(opts));

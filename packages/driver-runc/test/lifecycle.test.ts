@@ -185,6 +185,20 @@ for (const runtime of ['runc', 'crun']) {
       }
     });
 
+    test('reopenLog: after the log is moved away, conmon writes a new file at the same path', async () => {
+      const a = await run('reopen', ['sh', '-c', 'echo before; sleep 1; echo after; sleep 30']);
+      await waitFor(() => fs.existsSync(a.stdio.logPath) && fs.readFileSync(a.stdio.logPath, 'utf8').includes('before'), { what: 'first line' });
+      fs.renameSync(a.stdio.logPath, `${a.stdio.logPath}.1`);
+      await driver.reopenLog(a.ref, { signal: signal() });
+      await waitFor(() => fs.existsSync(a.stdio.logPath) && fs.readFileSync(a.stdio.logPath, 'utf8').includes('after'), { what: 'the line after the reopen in a new file', timeoutMs: 10_000 });
+      assert.doesNotMatch(fs.readFileSync(a.stdio.logPath, 'utf8'), /before/);
+      assert.match(fs.readFileSync(`${a.stdio.logPath}.1`, 'utf8'), /before/);
+      await driver.kill(a.ref, { signal: signal(), signal_: 'KILL' });
+      await driver.wait(a.ref, { signal: signal() });
+      await remove(a.ref);
+      await assert.rejects(driver.reopenLog(a.ref, { signal: signal() }), (err: { code?: string }) => err.code === 'CONTAINER_STATE_CONFLICT');
+    });
+
     test('attach receives stdout and writes stdin', async () => {
       const c = await run('attach', ['sh', '-c', 'echo ready; read line; echo got:$line; echo bye >&2'], { openStdin: true, start: false });
       const stream = await driver.attach(c.ref, { signal: signal() });
