@@ -13,23 +13,25 @@
  * and at the end, once everything is removed, nothing is left (mounts,
  * conmon, cgroups, layers).
  *
- * By hand: `node test/dist/fault/campaign.js --kills 1000 [--seed N]`.
+ * By hand: `node test/dist/fault/campaign.js --kills 1000 [--networks] [--seed N]`.
  * In CI: test/e2e/fault-campaign.test.ts runs 50 kills.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import pino from 'pino';
+import { removeBridgeIsolation } from '@isula/network-cni';
 import { httpRequest, tempRoot, TestDaemon, type HttpResult } from '../lib/harness.js';
 import { IMAGES_DIR, testImages } from '../lib/containers.js';
 
 const run = promisify(execFile);
 
-/** The named points this workload passes (network-cni's is for a campaign with networks). */
+/** The named points this workload passes; `network:mid-cni-add` with networks on. */
 export const POINTS = [
   'metadata:before-rename', 'metadata:after-rename', 'container:after-runtime-create', 'container:after-exit-record',
   'image:after-blob-write', 'image:mid-extract',
-] as const;
+];
 
 export interface CampaignResult {
   kills: number;
@@ -41,6 +43,8 @@ export interface CampaignResult {
   violations: string[];
   /** Warnings the daemon logged while restoring after the kills (repairs it made). */
   repairs: number;
+  /** With networks: the most veths seen on the bridge at a check (the checks saw networked containers). */
+  peakVeths: number;
   durationMs: number;
 }
 
@@ -55,7 +59,12 @@ function prng(seed: number): () => number {
   };
 }
 
-export async function runCampaign(opts: { kills: number; seed?: number; log?: (line: string) => void }): Promise<CampaignResult> {
+let seenVeths = 0;
+
+/** Networks: the CNI plugin on a bridge, subnet and conf dir of the campaign's own. */
+interface Net { bridge: string; subnet: string; confDir: string; network: string }
+
+export async function runCampaign(opts: { kills: number; seed?: number; networks?: boolean; log?: (line: string) => void }): Promise<CampaignResult> {
   const seed = opts.seed ?? Date.now() % 1_000_000;
   const rnd = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
@@ -65,8 +74,17 @@ export async function runCampaign(opts: { kills: number; seed?: number; log?: (l
   const root = await tempRoot('isula-fault-');
   const d = new TestDaemon(root);
   const cgroupParent = `/isulad-fault-${process.pid}`;
-  await d.writeConfig({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'default-runtime': 'runc', 'cgroup-parent': cgroupParent, 'log-level': 'info' });
-  const result: CampaignResult = { kills: 0, byPoint: {}, timed: 0, notReached: 0, operations: 0, violations: [], repairs: 0, durationMs: 0 };
+  const net: Net | undefined = opts.networks === true
+    ? { bridge: `isuf${process.pid % 100000}`, subnet: `10.241.${process.pid % 250}.0/24`, confDir: path.join(root, 'cni-conf'), network: 'isula' }
+    : undefined;
+  const points = net === undefined ? POINTS : [...POINTS, 'network:mid-cni-add'];
+  if (net !== undefined) await fs.mkdir(net.confDir, { recursive: true });
+  await d.writeConfig({
+    plugins: ['@isula/image-oci', '@isula/driver-runc', ...(net === undefined ? [] : [{ package: '@isula/network-cni', options: { bridge: net.bridge, subnet: net.subnet } }])],
+    ...(net !== undefined && { 'cni-conf-dir': net.confDir, 'cni-bin-dir': ['/usr/lib/cni'] }),
+    'default-runtime': 'runc', 'cgroup-parent': cgroupParent, 'log-level': 'info',
+  });
+  const result: CampaignResult = { kills: 0, byPoint: {}, timed: 0, notReached: 0, operations: 0, violations: [], repairs: 0, peakVeths: 0, durationMs: 0 };
   const started = Date.now();
   const api = (method: string, p: string, body?: unknown): Promise<HttpResult> =>
     httpRequest(d.socket, method, p, body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body),
@@ -80,7 +98,8 @@ export async function runCampaign(opts: { kills: number; seed?: number; log?: (l
     const any = list.length > 0 ? pick(list) : undefined;
     if (r < 0.12) await api('POST', '/images/load?quiet=1', archive);
     else if (r < 0.32) {
-      const c = await api('POST', `/containers/create?name=f${++names}`, { Image: 'busybox', Cmd: ['sh', '-c', rnd() < 0.5 ? 'sleep 30' : 'echo hi; sleep 0.2'], HostConfig: { NetworkMode: 'none' } });
+      const networked = net !== undefined && rnd() < 0.6;
+      const c = await api('POST', `/containers/create?name=f${++names}`, { Image: 'busybox', Cmd: ['sh', '-c', rnd() < 0.5 ? 'sleep 30' : 'echo hi; sleep 0.2'], HostConfig: networked ? {} : { NetworkMode: 'none' } });
       if (c.status === 201 && rnd() < 0.7) await api('POST', `/containers/${(JSON.parse(c.body) as { Id: string }).Id}/start`);
     } else if (r < 0.45 && any) await api('POST', `/containers/${any.Id}/start`);
     else if (r < 0.55 && any) {
@@ -98,7 +117,7 @@ export async function runCampaign(opts: { kills: number; seed?: number; log?: (l
     await api('POST', '/images/load?quiet=1', archive);
     for (let k = 0; k < opts.kills; k++) {
       // Arm: a named point (hit 1st..3rd time) or a uniform moment in the next 2 s.
-      const named = rnd() < 0.5 ? { point: pick(POINTS), nth: 1 + Math.floor(rnd() * 3) } : undefined;
+      const named = rnd() < 0.5 ? { point: pick(points), nth: 1 + Math.floor(rnd() * 3) } : undefined;
       await d.stop();
       if (named !== undefined) process.env['ISULAD_FAULT_INJECTION'] = `${named.point}:${named.nth}`;
       // An armed point can be reached by the start-up itself (restore writes records): a kill
@@ -140,7 +159,7 @@ export async function runCampaign(opts: { kills: number; seed?: number; log?: (l
       await d.start();
       const restoreLog = (await d.log()).slice(logBefore);
       result.repairs += restoreLog.split('\n').filter((l) => /"level":(40|50)/.test(l)).length;
-      const v = await checkInvariants(d, api, cgroupParent, archive);
+      const v = await checkInvariants(d, api, cgroupParent, archive, net);
       for (const x of v) result.violations.push(`kill ${k} (${killedAt}): ${x}`);
       log(`kill ${k + 1}/${opts.kills} at ${killedAt}: ${v.length === 0 ? 'ok' : v.join('; ')}`);
     }
@@ -148,25 +167,30 @@ export async function runCampaign(opts: { kills: number; seed?: number; log?: (l
     const all = JSON.parse((await api('GET', '/containers/json?all=1')).body) as { Id: string }[];
     for (const c of all) await api('DELETE', `/containers/${c.Id}?force=1`);
     for (const img of JSON.parse((await api('GET', '/images/json')).body) as { Id: string }[]) await api('DELETE', `/images/${img.Id}?force=1`);
-    const left = await leftovers(d, cgroupParent, new Set());
+    const left = await leftovers(d, cgroupParent, new Set(), net);
     if ((await fs.readdir(path.join(d.graph, 'storage', 'layers')).catch(() => [])).length > 0) left.push('layers left after every image was removed');
     for (const x of left) result.violations.push(`final: ${x}`);
   } finally {
     result.durationMs = Date.now() - started;
+    result.peakVeths = seenVeths;
     await d.stop().catch(() => {});
     for (const m of (await mountsUnder(root)).reverse()) await run('umount', ['-l', m]).catch(() => {});
+    if (net !== undefined) {
+      await run('ip', ['link', 'del', net.bridge]).catch(() => {});
+      await removeBridgeIsolation(net.bridge, pino({ level: 'silent' })).catch(() => {});
+    }
     await fs.rm(root, { recursive: true, force: true }).catch(() => {});
   }
   log(`seed ${seed}`);
   return result;
 }
 
-async function checkInvariants(d: TestDaemon, api: (m: string, p: string, b?: unknown) => Promise<HttpResult>, cgroupParent: string, archive: Buffer): Promise<string[]> {
+async function checkInvariants(d: TestDaemon, api: (m: string, p: string, b?: unknown) => Promise<HttpResult>, cgroupParent: string, archive: Buffer, net: Net | undefined): Promise<string[]> {
   // A container whose exit the restore just found is cleaned up (unmount, cgroups) right after
   // its exit is recorded: what persists past a short settle is a leak, what goes is not.
   let v: string[] = [];
   for (let i = 0; i < 10; i++) {
-    v = await containerInvariants(d, api, cgroupParent);
+    v = await containerInvariants(d, api, cgroupParent, net);
     if (v.length === 0) break;
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -175,7 +199,7 @@ async function checkInvariants(d: TestDaemon, api: (m: string, p: string, b?: un
   return v;
 }
 
-async function containerInvariants(d: TestDaemon, api: (m: string, p: string, b?: unknown) => Promise<HttpResult>, cgroupParent: string): Promise<string[]> {
+async function containerInvariants(d: TestDaemon, api: (m: string, p: string, b?: unknown) => Promise<HttpResult>, cgroupParent: string, net: Net | undefined): Promise<string[]> {
   const v: string[] = [];
   const list = JSON.parse((await api('GET', '/containers/json?all=1')).body) as { Id: string }[];
   const running = new Set<string>();
@@ -189,7 +213,7 @@ async function containerInvariants(d: TestDaemon, api: (m: string, p: string, b?
       if (!alive) v.push(`container ${c.Id.slice(0, 12)} is running with pid ${st.Pid}, which is gone`);
     } else if (st.Pid !== 0) v.push(`container ${c.Id.slice(0, 12)} is ${st.Status} with pid ${st.Pid}`);
   }
-  v.push(...(await leftovers(d, cgroupParent, running)));
+  v.push(...(await leftovers(d, cgroupParent, running, net)));
   return v;
 }
 
@@ -226,9 +250,22 @@ async function retries(api: (m: string, p: string, b?: unknown) => Promise<HttpR
   return v;
 }
 
-/** conmon processes, overlay mounts and cgroup dirs of containers that are not running. */
-async function leftovers(d: TestDaemon, cgroupParent: string, running: Set<string>): Promise<string[]> {
+/**
+ * conmon processes, overlay mounts and cgroup dirs of containers that are not running; with
+ * networks, their netns mounts, more veths on the bridge or IPAM leases than running containers.
+ */
+async function leftovers(d: TestDaemon, cgroupParent: string, running: Set<string>, net?: Net): Promise<string[]> {
   const v: string[] = [];
+  if (net !== undefined) {
+    for (const id of await fs.readdir(path.join(d.state, 'netns')).catch(() => [])) {
+      if (/^[0-9a-f]{64}$/.test(id) && !running.has(id)) v.push(`netns ${id.slice(0, 12)} of a container not running`);
+    }
+    const veths = (await run('ip', ['-o', 'link', 'show', 'master', net.bridge]).then((r) => r.stdout, () => '')).split('\n').filter((l) => l.trim() !== '').length;
+    seenVeths = Math.max(seenVeths, veths);
+    if (veths > running.size) v.push(`${veths} veths on ${net.bridge} for ${running.size} running containers`);
+    const leases = (await fs.readdir(path.join(d.graph, 'cni', 'networks', net.network)).catch(() => [])).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+    if (leases.length > running.size) v.push(`${leases.length} IPAM leases in ${net.network} for ${running.size} running containers: ${leases.join(', ')}`);
+  }
   for (const e of await fs.readdir('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     const argv = (await fs.readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '')).split('\0');
@@ -260,7 +297,7 @@ async function mountsUnder(dir: string): Promise<string[]> {
 if (process.argv[1] !== undefined && import.meta.url === `file://${process.argv[1]}`) {
   const arg = (name: string) => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : undefined; };
   const seed = arg('--seed');
-  const r = await runCampaign({ kills: arg('--kills') ?? 100, ...(seed !== undefined && { seed }), log: (l) => process.stdout.write(`${l}\n`) });
+  const r = await runCampaign({ kills: arg('--kills') ?? 100, networks: process.argv.includes('--networks'), ...(seed !== undefined && { seed }), log: (l) => process.stdout.write(`${l}\n`) });
   process.stdout.write(`${JSON.stringify({ ...r, violations: r.violations.length }, null, 2)}\n`);
   for (const x of r.violations) process.stdout.write(`VIOLATION ${x}\n`);
   process.exitCode = r.violations.length === 0 ? 0 : 1;
