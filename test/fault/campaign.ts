@@ -175,6 +175,8 @@ export async function runCampaign(opts: { kills: number; seed?: number; networks
     result.peakVeths = seenVeths;
     await d.stop().catch(() => {});
     for (const m of (await mountsUnder(root)).reverse()) await run('umount', ['-l', m]).catch(() => {});
+    // The cgroup parent the daemon made for the campaign's containers (empty once they are gone).
+    for (const ctrl of await fs.readdir('/sys/fs/cgroup').catch(() => [])) await fs.rmdir(path.join('/sys/fs/cgroup', ctrl, cgroupParent)).catch(() => {});
     if (net !== undefined) {
       await run('ip', ['link', 'del', net.bridge]).catch(() => {});
       await removeBridgeIsolation(net.bridge, pino({ level: 'silent' })).catch(() => {});
