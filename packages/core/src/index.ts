@@ -19,6 +19,8 @@ export { ApiServer, API_VERSION, MIN_API_VERSION, MAX_JSON_BODY_BYTES, readJsonB
 export type { Handler, RequestContext } from './api/server.js';
 export { checkShape } from './api/body-shape.js';
 export { faultPoint } from './fault.js';
+export { ociLinuxResources } from './drivers/resources.js';
+export type { OciLinuxResources } from './drivers/resources.js';
 export * from './spec/index.js';
 export type * from './container/docker-types.js';
 export { ContainerManager, mergeEnv } from './container/manager.js';

@@ -15,7 +15,7 @@ import fs from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { IsulaError, signalNumber } from '@isula/core';
+import { IsulaError, ociLinuxResources, signalNumber } from '@isula/core';
 import type {
   ContainerStats, DriverCallOptions, ExitStatus, OciProcess, OciSpec, ResourceUpdate, RuntimeContainerRef,
   RuntimeDriver, RuntimeState, StdioConfig, StdioStream,
@@ -294,21 +294,8 @@ export class ShimV2Driver implements RuntimeDriver {
 
   async update(ref: RuntimeContainerRef, opts: DriverCallOptions & { resources: ResourceUpdate }): Promise<void> {
     const live = this.#live(ref);
-    const r = opts.resources;
     // OCI LinuxResources as JSON in an Any: what containerd's typeurl does for the runtime-spec types.
-    const res: Record<string, Record<string, number | string>> = {};
-    const set = (group: string, key: string, value: number | string | undefined) => {
-      if (value !== undefined) (res[group] ??= {})[key] = value;
-    };
-    set('memory', 'limit', r.memoryBytes);
-    set('memory', 'swap', r.memorySwapBytes);
-    set('cpu', 'shares', r.cpuShares);
-    set('cpu', 'quota', r.cpuQuota);
-    set('cpu', 'period', r.cpuPeriod);
-    set('cpu', 'cpus', r.cpusetCpus);
-    set('cpu', 'mems', r.cpusetMems);
-    set('pids', 'limit', r.pidsLimit);
-    set('blockIO', 'weight', r.blkioWeight);
+    const res = ociLinuxResources(opts.resources);
     if (Object.keys(res).length === 0) return;
     await (await this.#client(live)).call('Update', 'UpdateTaskRequest', {
       id: live.id, resources: { type_url: RESOURCES_TYPE_URL, value: Buffer.from(JSON.stringify(res)) },

@@ -14,7 +14,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { IsulaError, signalNumber, writeFileAtomic } from '@isula/core';
+import { IsulaError, ociLinuxResources, signalNumber, writeFileAtomic } from '@isula/core';
 import type {
   ContainerStats, DriverCallOptions, ExitStatus, OciProcess, OciSpec, ResourceUpdate, RuntimeContainerRef,
   RuntimeDriver, RuntimeState, StdioConfig, StdioStream,
@@ -360,24 +360,10 @@ export class RuncDriver implements RuntimeDriver {
   async update(ref: RuntimeContainerRef, opts: DriverCallOptions & { resources: ResourceUpdate }): Promise<void> {
     const p = await this.#persisted(ref);
     const r = opts.resources;
+    // No blkio.weight on a BFQ host (PLATFORM.md §8): the weight goes to blkio.bfq.weight below.
+    const bfqFile = r.blkioWeight === undefined || p.cgroupPath === null ? undefined : await bfqWeightFile(p.cgroupPath);
     // OCI LinuxResources through `-r FILE`: runc and crun agree on it (not on flag names: --cpu-share).
-    const res: Record<string, Record<string, number | string>> = {};
-    const set = (group: string, key: string, value: number | string | undefined) => {
-      if (value !== undefined) (res[group] ??= {})[key] = value;
-    };
-    set('memory', 'limit', r.memoryBytes);
-    set('memory', 'swap', r.memorySwapBytes);
-    set('cpu', 'shares', r.cpuShares);
-    set('cpu', 'quota', r.cpuQuota);
-    set('cpu', 'period', r.cpuPeriod);
-    set('cpu', 'cpus', r.cpusetCpus);
-    set('cpu', 'mems', r.cpusetMems);
-    set('pids', 'limit', r.pidsLimit);
-    let bfqFile: string | undefined;
-    if (r.blkioWeight !== undefined) {
-      bfqFile = p.cgroupPath === null ? undefined : await bfqWeightFile(p.cgroupPath);
-      if (bfqFile === undefined) set('blockIO', 'weight', r.blkioWeight);
-    }
+    const res = ociLinuxResources(r, { blkioWeight: bfqFile === undefined });
     if (Object.keys(res).length > 0) {
       const file = path.join(p.persistDir, 'update.json');
       await fs.writeFile(file, JSON.stringify(res), { mode: 0o600 });
@@ -387,7 +373,6 @@ export class RuncDriver implements RuntimeDriver {
         await fs.rm(file, { force: true });
       }
     }
-    // No blkio.weight on a BFQ host (PLATFORM.md §8): the weight goes to blkio.bfq.weight.
     if (bfqFile !== undefined && r.blkioWeight !== undefined) {
       await fs.writeFile(bfqFile, String(r.blkioWeight)).catch((err: unknown) => {
         throw new IsulaError('RUNTIME_FAILED', `cannot set the blkio weight of ${ref.id}: ${(err as Error).message}`, { cause: err });
