@@ -33,30 +33,87 @@ async function waitSocket(sock, ms = 30_000) {
   }
 }
 
+/** The value after `flag` in argv (`-c ID`, `-id ID`, `-n ID`), or undefined. */
+function flagValue(argv, flag) {
+  const i = argv.indexOf(flag);
+  return i < 0 ? undefined : argv[i + 1];
+}
+
+/** conmon, found by its `-c ID` (isula on runc, podman). */
+const CONMON = { label: 'conmon', match: (p) => (path.basename(p.argv[0] ?? '') === 'conmon' ? flagValue(p.argv, '-c') : undefined) };
+
 /**
- * Each engine, on roots under `TMP`: how to call its CLI, how to start and stop its daemon.
- * `isulaConfig` adds daemon.json keys for isulad (e.g. insecure registries). The peers run
- * with `--network none` unless `defaultNetworking` (podman's default CNI network, dockerd's
- * default bridge on `dockerBip`, removed at teardown).
+ * The runtimes isula can be benchmarked with (`isula-<runtime>` engines, bench/run.sh
+ * --isula-runtimes): the daemon.json plugins that provide each, the binary that must be
+ * installed, and how its per-container monitor process is recognised. `runc` is the plain
+ * `isula` engine. Any `io.containerd.<x>.v<N>` name is a containerd shim v2 runtime of
+ * @isula/driver-kata (the shim `containerd-shim-<x>-v<N>`, daemonized: parent pid 1, `-id ID`).
+ * `lcr`/`lxc` are @isula/driver-lxc's: the monitor is lxc's, `lxc-start -F … -n ID`, whose
+ * title lxc may rewrite to `[lxc monitor] LXCPATH ID`. Another runtime: add a row here.
  */
-export function makeEngines(TMP, { isulaConfig = {}, defaultNetworking = false, dockerBip = '10.251.0.1/24' } = {}) {
-  const noNetwork = defaultNetworking ? [] : ['--network', 'none'];
+export function isulaRuntime(rt) {
+  if (rt === 'runc') return { plugins: ['@isula/driver-runc'], monitor: CONMON };
+  if (rt === 'lcr' || rt === 'lxc') {
+    return {
+      plugins: ['@isula/driver-lxc'],
+      requires: 'lxc-start',
+      monitor: {
+        label: 'lxc monitor (lxc-start -F)',
+        match: (p) => {
+          const title = p.argv.join(' ');
+          if (title.startsWith('[lxc monitor]')) return title.trim().split(/\s+/).at(-1);
+          return path.basename(p.argv[0] ?? '') === 'lxc-start' ? flagValue(p.argv, '-n') : undefined;
+        },
+      },
+    };
+  }
+  const m = /^io\.containerd\.([a-z0-9_-]+)\.(v\d+)$/.exec(rt);
+  if (m) {
+    const shim = `containerd-shim-${m[1].replace(/\./g, '-')}-${m[2]}`;
+    return {
+      plugins: ['@isula/driver-kata'],
+      requires: shim,
+      monitor: { label: shim, match: (p) => (p.ppid === 1 && path.basename(p.argv[0] ?? '') === shim ? flagValue(p.argv, '-id') : undefined) },
+    };
+  }
+  throw new Error(`unknown isula runtime '${rt}' (runc, lcr, lxc, io.containerd.<x>.v<N>; see isulaRuntime() in bench/engines.mjs)`);
+}
+
+/** The runtimes of the `isula-<runtime>` names in an engine list. */
+export const isulaRuntimesIn = (names) => names.filter((n) => n.startsWith('isula-')).map((n) => n.slice('isula-'.length));
+
+/** "isula (io.containerd.runc.v2)" for `isula-io.containerd.runc.v2`; "isula (runc)" for `isula` when `withRuntime`. */
+export function engineLabel(name, withRuntime = false) {
+  if (name.startsWith('isula-')) return `isula (${name.slice('isula-'.length)})`;
+  return name === 'isula' && withRuntime ? 'isula (runc)' : name;
+}
+
+/**
+ * isulad from this checkout on roots under TMP/<isula or isula-RUNTIME>, with the plugins
+ * of `rt` and `default-runtime: rt` (isula on runc keeps exactly the daemon.json it always had);
+ * `runArgs` pass `--runtime rt` too (not for runc, as before), as a user choosing it would.
+ */
+function isulaEngine(TMP, rt, isulaConfig) {
+  const runtime = isulaRuntime(rt);
+  const dir = rt === 'runc' ? 'isula' : `isula-${rt}`;
   return {
-  isula: {
+    runtime: rt,
+    requires: runtime.requires,
+    monitor: runtime.monitor,
     async setup() {
       const node = path.join(process.env.ISULA_PREFIX ?? '/usr/local/lib/isula', 'node/bin/node');
-      const root = path.join(TMP, 'isula');
+      const root = path.join(TMP, dir);
       fs.mkdirSync(root, { recursive: true });
       const sock = path.join(root, 'isulad.sock');
       const cfg = path.join(root, 'daemon.json');
-      fs.writeFileSync(cfg, JSON.stringify({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'log-level': 'warn', ...isulaConfig }));
+      fs.writeFileSync(cfg, JSON.stringify({ plugins: ['@isula/image-oci', ...runtime.plugins], ...(rt === 'runc' ? {} : { 'default-runtime': rt }), 'log-level': 'warn', ...isulaConfig }));
       // The flags scripts/setup.sh's isulad launcher runs it with: the bench measures what users run.
       const d = spawn(node, ['--max-semi-space-size=1', path.join(ROOT, 'packages/core/dist/src/bin/isulad.js'), '--config-file', cfg, '--state', path.join(root, 'state'), '--graph', path.join(root, 'graph'), '-H', `unix://${sock}`], { stdio: 'ignore' });
       // Kept before the wait: a daemon that never listens is still stopped by teardown (and here).
       this.daemon = d;
       await waitSocket(sock).catch((err) => { d.kill('SIGKILL'); throw err; });
       this.cli = (args) => [node, [path.join(ROOT, 'packages/cli/dist/isula.cjs'), '-H', `unix://${sock}`, ...args]];
-      this.runArgs = [];
+      this.runArgs = rt === 'runc' ? [] : ['--runtime', rt];
     },
     async teardown() {
       const d = this.daemon;
@@ -64,7 +121,23 @@ export function makeEngines(TMP, { isulaConfig = {}, defaultNetworking = false, 
       d.kill('SIGTERM');
       await new Promise((r) => d.once('exit', r));
     },
-  },
+  };
+}
+
+/**
+ * Each engine, on roots under `TMP`: how to call its CLI, how to start and stop its daemon.
+ * `isulaConfig` adds daemon.json keys for isulad (e.g. insecure registries). The peers run
+ * with `--network none` unless `defaultNetworking` (podman's default CNI network, dockerd's
+ * default bridge on `dockerBip`, removed at teardown).
+ * `isulaRuntimes` adds an isulad per extra runtime, as engine `isula-<runtime>` (`isula` itself is
+ * isula on runc); `isulaRuntimesIn(names)` picks them out of an --engines list.
+ * Each engine has `monitor`: `{ label, match(process) → container id | undefined }`, how
+ * footprint.mjs finds each container's monitor process.
+ */
+export function makeEngines(TMP, { isulaConfig = {}, defaultNetworking = false, dockerBip = '10.251.0.1/24', isulaRuntimes = [] } = {}) {
+  const noNetwork = defaultNetworking ? [] : ['--network', 'none'];
+  return {
+  isula: isulaEngine(TMP, 'runc', isulaConfig),
   podman: {
     async setup() {
       const root = path.join(TMP, 'podman');
@@ -75,6 +148,7 @@ export function makeEngines(TMP, { isulaConfig = {}, defaultNetworking = false, 
       this.runArgs = [...noNetwork, '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'];
     },
     async teardown() { await exec('podman', ['--root', path.join(TMP, 'podman/root'), '--runroot', path.join(TMP, 'podman/run'), 'system', 'reset', '-f']).catch(() => {}); },
+    monitor: CONMON,
   },
   docker: {
     async setup() {
@@ -94,7 +168,9 @@ export function makeEngines(TMP, { isulaConfig = {}, defaultNetworking = false, 
       await new Promise((r) => this.daemon?.once('exit', r));
       if (defaultNetworking) await exec('ip', ['link', 'del', 'docker0']).catch(() => {});
     },
+    monitor: { label: 'containerd-shim-runc-v2', match: (p) => (path.basename(p.argv[0] ?? '').startsWith('containerd-shim') ? flagValue(p.argv, '-id') : undefined) },
   },
+  ...Object.fromEntries(isulaRuntimes.filter((rt) => rt !== 'runc').map((rt) => [`isula-${rt}`, isulaEngine(TMP, rt, isulaConfig)])),
 };
 }
 
@@ -125,21 +201,34 @@ export const p90 = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[M
 /**
  * For each named engine that is installed: starts it, loads the busybox
  * archive, runs `work(engine)` and stops it. Returns `{ name: result }`.
+ * With `failed` (an object), an opt-in `isula-<runtime>` engine that fails (a runtime that
+ * does not work yet) is reported, recorded there as `{ name: message }` and skipped, and the
+ * run goes on; any other engine's failure ends the bench, as before.
  */
-export async function forEachEngine(engines, names, archive, work) {
+export async function forEachEngine(engines, names, archive, work, failed) {
   const results = {};
   for (const name of names) {
     const engine = engines[name];
     if (engine === undefined) throw new Error(`unknown engine ${name}`);
-    const bin = name === 'isula' ? 'true' : name === 'docker' ? 'dockerd' : 'podman';
-    try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); } catch { console.error(`bench: ${bin} not installed; skipping ${name}`); continue; }
-    console.error(`==> ${name}`);
-    await engine.setup();
+    const bin = engine.requires ?? (name === 'isula' ? 'true' : name === 'docker' ? 'dockerd' : 'podman');
+    try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); } catch {
+      console.error(`bench: ${bin} not installed; skipping ${name}`);
+      if (failed !== undefined && name.startsWith('isula-')) failed[name] = `${bin} not installed`;
+      continue;
+    }
+    console.error(`==> ${engineLabel(name)}`);
     try {
-      await call(engine, ['load', '-i', archive]);
-      results[name] = await work(engine);
-    } finally {
-      await engine.teardown();
+      await engine.setup();
+      try {
+        await call(engine, ['load', '-i', archive]);
+        results[name] = await work(engine);
+      } finally {
+        await engine.teardown();
+      }
+    } catch (e) {
+      if (failed === undefined || !name.startsWith('isula-')) throw e;
+      failed[name] = String(e.message ?? e).trim().split('\n').slice(0, 5).join(' ');
+      console.error(`bench: ${engineLabel(name)} failed, skipped: ${failed[name]}`);
     }
   }
   return results;

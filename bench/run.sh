@@ -5,7 +5,8 @@
 # then bench/summary.mjs writes bench/results/summary.{tsv,md,svg}. See bench/README.md.
 #
 #   bench/run.sh [--quick] [--only STEPS] [--with STEPS] [--soak] [--soak-cycles N]
-#                [--engines isula,podman,docker]
+#                [--engines isula,podman,docker] [--isula-runtimes runc,io.containerd.runc.v2,lcr]
+#                [--serial N] [--parallel N] [--few N] [--many N] [--interleave]
 #   npm run bench [-- OPTIONS]
 #
 # Steps, in this order (default: the first seven; network and soak are opt-in):
@@ -27,6 +28,15 @@
 # --dry-run      print what each step would run, run nothing (no install, no summary)
 # --engines …    engines for ptcr, footprint, startup, streams, pull, network (floor is runc
 #                alone, soak isula alone, load always isula and podman)
+# --serial N, --parallel N, --few N, --many N
+#                override the sizes of floor/ptcr (serial, parallel) and footprint (few, many)
+# --isula-runtimes a,b  ptcr and footprint run isula once per runtime listed, each on its own
+#                isulad (runc: the plain isula engine; io.containerd.<x>.v<N>: @isula/driver-kata
+#                with containerd-shim-<x>-v<N>; lcr: @isula/driver-lxc), in place of `isula`
+#                in --engines; the summary adds a table per runtime (default: runc)
+# --interleave   ptcr runs its engines' daemons at once and alternates the calls between them
+#                (bench/ptcr.mjs --interleave), so that a machine whose load moves during the
+#                run loads each engine alike; without it, one engine after the other
 #
 # A failed step is reported and the run goes on to the next and to the summary; the exit
 # status is non-zero if any step (or the summary) failed. Ctrl-C ends the current step (each
@@ -45,7 +55,8 @@ usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0
 die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 2; }
 need() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value"; }
 
-QUICK=0 DRY=0 ONLY='' WITH='' ENGINES=isula,podman,docker SOAK_CYCLES=''
+QUICK=0 DRY=0 ONLY='' WITH='' ENGINES=isula,podman,docker SOAK_CYCLES='' RUNTIMES=runc
+SET_SERIAL='' SET_PARALLEL='' SET_FEW='' SET_MANY='' INTERLEAVE=()
 ARGS="$*"
 while [ $# -gt 0 ]; do
   case $1 in
@@ -60,6 +71,13 @@ while [ $# -gt 0 ]; do
     --soak-cycles=*) SOAK_CYCLES=${1#*=}; WITH="${WITH:+$WITH,}soak" ;;
     --engines) need "$@"; ENGINES=$2; shift ;;
     --engines=*) ENGINES=${1#*=} ;;
+    --isula-runtimes) need "$@"; RUNTIMES=$2; shift ;;
+    --isula-runtimes=*) RUNTIMES=${1#*=} ;;
+    --interleave) INTERLEAVE=(--interleave) ;;
+    --serial | --parallel | --few | --many)
+      need "$@"; [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer"
+      case $1 in --serial) SET_SERIAL=$2 ;; --parallel) SET_PARALLEL=$2 ;; --few) SET_FEW=$2 ;; --many) SET_MANY=$2 ;; esac
+      shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown option: $1" ;;
   esac
@@ -78,6 +96,24 @@ for s in "${ALL_STEPS[@]}"; do [[ " ${wanted[*]} " == *" $s "* ]] && STEPS+=("$s
 IFS=, read -ra engs <<<"$ENGINES"
 [ ${#engs[@]} -gt 0 ] || die "--engines is empty"
 for e in "${engs[@]}"; do case $e in isula | podman | docker) ;; *) die "unknown engine '$e' (isula, podman, docker)" ;; esac; done
+# ptcr and footprint: `isula` in --engines becomes one engine per --isula-runtimes entry (runc is
+# the plain `isula`, another runtime R the engine `isula-R` of bench/engines.mjs).
+IFS=, read -ra rts <<<"$RUNTIMES"
+[ ${#rts[@]} -gt 0 ] || die "--isula-runtimes is empty"
+isula_engs=()
+for r in "${rts[@]}"; do
+  case $r in
+    runc) isula_engs+=(isula) ;;
+    lcr | lxc | io.containerd.*.v[0-9]*) isula_engs+=("isula-$r") ;;
+    *) die "unknown isula runtime '$r' (runc, lcr, lxc, io.containerd.<x>.v<N>)" ;;
+  esac
+done
+RT_ENGINES=''
+for e in "${engs[@]}"; do
+  if [ "$e" = isula ]; then for ie in "${isula_engs[@]}"; do RT_ENGINES+="${RT_ENGINES:+,}$ie"; done
+  else RT_ENGINES+="${RT_ENGINES:+,}$e"; fi
+done
+[[ ",$ENGINES," == *,isula,* ]] || for ie in "${isula_engs[@]}"; do RT_ENGINES="$ie${RT_ENGINES:+,}$RT_ENGINES"; done
 
 if [ $QUICK = 1 ]; then
   SERIAL=3 PARALLEL=10 FEW=3 MANY=10 STARTUP=(--warmup 1 --runs 5 --containers 3)
@@ -86,6 +122,8 @@ else
   SERIAL=10 PARALLEL=100 FEW=10 MANY=100 STARTUP=(--warmup 3 --runs 20 --containers 10)
   STREAM_RUNS=20 LOAD_RUNS=10 PULL_RUNS=5 NET_RUNS=10 SOAK_DEFAULT=2000
 fi
+SERIAL=${SET_SERIAL:-$SERIAL} PARALLEL=${SET_PARALLEL:-$PARALLEL} FEW=${SET_FEW:-$FEW} MANY=${SET_MANY:-$MANY}
+[ "$MANY" -gt "$FEW" ] || die "--many ($MANY) must be above --few ($FEW)"
 SOAK_CYCLES=${SOAK_CYCLES:-$SOAK_DEFAULT}
 [[ $SOAK_CYCLES =~ ^[1-9][0-9]*$ ]] || die "--soak-cycles must be a positive integer"
 # soak samples every SOAK_EVERY cycles and compares the last sample with the first after start.
@@ -123,7 +161,7 @@ RUN_T0=$(now_ns)
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 echo "==> bench/run.sh $ARGS"
 echo "    $(hostname), $(nproc) cores, $(uname -r), $("$NODE" --version), $STARTED"
-echo "    steps: ${STEPS[*]}$([ $QUICK = 1 ] && echo ' (quick sizes)'); engines: $ENGINES"
+echo "    steps: ${STEPS[*]}$([ $QUICK = 1 ] && echo ' (quick sizes)'); engines: $ENGINES$([ "$RUNTIMES" = runc ] || echo "; ptcr/footprint engines: $RT_ENGINES")"
 
 # Extra tools the selected steps need beyond ./scripts/quickstart.sh (which installs the engine's
 # own packages): hyperfine (startup, load), Debian's docker-registry, jq, curl (pull). The peers
@@ -153,8 +191,8 @@ fi
 
 x() { if [ $DRY = 1 ]; then echo "    ${*#"$ROOT/"}"; else "$@"; fi; }
 step_floor() { x "$BENCH/floor.sh" --serial "$SERIAL" --parallel "$PARALLEL"; }
-step_ptcr() { x "$BENCH/ptcr.sh" --engines "$ENGINES" --serial "$SERIAL" --parallel "$PARALLEL"; }
-step_footprint() { x "$BENCH/footprint.sh" --engines "$ENGINES" --few "$FEW" --many "$MANY"; }
+step_ptcr() { x "$BENCH/ptcr.sh" --engines "$RT_ENGINES" --serial "$SERIAL" --parallel "$PARALLEL" ${INTERLEAVE[@]+"${INTERLEAVE[@]}"}; }
+step_footprint() { x "$BENCH/footprint.sh" --engines "$RT_ENGINES" --few "$FEW" --many "$MANY"; }
 step_startup() { x "$BENCH/startup.sh" --engines "$ENGINES" "${STARTUP[@]}"; }
 step_streams() { x "$BENCH/streams.sh" --engines "$ENGINES" --runs "$STREAM_RUNS"; }
 step_load() {

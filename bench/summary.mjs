@@ -142,6 +142,7 @@ for (const mode of ['serial', 'parallel']) {
     const n = ptcr?.[engines[0]]?.[mode]?.create?.length;
     const floorN = floor?.runc?.[mode]?.create?.length;
     for (const e of engines) {
+      if (e.startsWith('isula-')) continue; // isula on another runtime: the "isula by runtime" tables
       if (!ENGINES.includes(e)) notes.push(`ptcr.json: engine ${e} is not one of ${ENGINES.join(', ')}, left out`);
       else if (ptcr[e][mode].create?.length !== n) notes.push(`ptcr.json: ${e} ${mode} has ${ptcr[e][mode].create?.length} containers, not ${n}`);
     }
@@ -289,6 +290,67 @@ section('soak', soak, 'soak.json', () => {
   };
 });
 
+// --- isula by runtime (bench/run.sh --isula-runtimes) -------------------------------------------
+// ptcr.json and footprint.json hold `isula-<runtime>` engines beside `isula` (runc) when the run
+// asked for them: one table per section with a column per runtime and each runtime / runc.
+
+const runtimeTables = [];
+const rtLabel = (e) => (e === 'isula' ? 'isula (runc)' : `isula (${e.slice('isula-'.length)})`);
+function runtimeTable(input, file, title, note, rowsFor) {
+  const extra = Object.keys(input ?? {}).filter((e) => e.startsWith('isula-') && obj(input[e]));
+  for (const [e, msg] of Object.entries(obj(input?._failed) ?? {})) notes.push(`${file}: ${rtLabel(e)} failed: ${msg}`);
+  if (extra.length === 0) return;
+  const cols = [...(obj(input.isula) ? ['isula'] : []), ...extra];
+  try {
+    const rows = rowsFor(cols).filter((r) => cols.some((c) => r.v[c] !== undefined));
+    if (rows.length > 0) runtimeTables.push({ title, note, cols, rows });
+  } catch (e) {
+    notes.push(`${file}: runtimes not in the expected shape (${e.message}), skipped`);
+  }
+}
+for (const mode of ['serial', 'parallel']) {
+  const n = Object.values(ptcr ?? {}).find((r) => obj(r?.[mode]))?.[mode]?.create?.length;
+  runtimeTable(ptcr, 'ptcr.json', `ptcr by isula runtime, ${n ?? '?'} containers ${mode}`,
+    `The ptcr workload (bench/ptcr.sh) on one isulad per runtime in the same run: runc through conmon (driver-runc), `
+      + 'io.containerd.<x>.v<N> through its containerd shim v2 (driver-kata), lcr through lxc (driver-lxc); `create` and `run -d` with `--runtime`. '
+      + `${ptcr?._interleaved === true || /(^| )--interleave( |$)/.test(run?.args ?? '') ? 'The engines\' calls interleaved (--interleave): each saw the same load. ' : 'One engine after the other: a load that moved during the run weighs on one runtime more than on another. '}`
+      + 'Median ms (p90); the ratios are each runtime / runc (below 1: faster than runc).',
+    (cols) => [
+      ...PTCR_OPS.map((op) => ({ metric: `${op} (ms)`, v: Object.fromEntries(cols.map((c) => [c, samples(ptcr[c]?.[mode]?.[op])])) })),
+      {
+        metric: 'total wall (s)',
+        v: Object.fromEntries(cols.map((c) => {
+          const ws = PTCR_OPS.map((op) => ptcr[c]?.[mode]?.[`${op} (wall)`]?.[0]);
+          return [c, ws.every(isNum) ? { med: ws.reduce((a, b) => a + b, 0) / 1000 } : undefined];
+        })),
+      },
+    ]);
+}
+runtimeTable(footprint, 'footprint.json', 'footprint by isula runtime',
+  'MiB from /proc/PID/smaps_rollup (bench/footprint.sh), one isulad per runtime in the same run. Monitor: each runtime\'s per-container process, median over the running containers: '
+    + `${Object.keys(footprint ?? {}).filter((e) => e === 'isula' || e.startsWith('isula-')).map((e) => `${footprint[e]?.monitor ?? (e === 'isula' ? 'conmon' : '?')} for ${rtLabel(e)}`).join(', ')}. `
+    + 'PSS splits shared pages among the processes mapping them (fewer copies of a binary running, higher PSS); USS is the private pages. Ratios: each runtime / runc.',
+  (cols) => {
+    const stages = Object.keys(footprint[cols[0]] ?? {}).filter((k) => /^c\d+$/.test(k)).sort((a, b) => a.slice(1) - b.slice(1));
+    const many = stages.at(-1);
+    const N = Number(many?.slice(1));
+    const MiB = 1 / 1024;
+    const per = (fn) => Object.fromEntries(cols.map((c) => [c, fn(footprint[c])]));
+    const rows = [
+      { metric: 'monitor PSS per container (MiB)', v: per((r) => single(r.monitorPssKiB, MiB)) },
+      { metric: 'monitor RSS per container (MiB)', v: per((r) => single(r.monitorRssKiB, MiB)) },
+      { metric: 'monitor USS per container (MiB)', v: per((r) => single(r.monitorUssKiB, MiB)) },
+      { metric: 'monitors found', count: true, v: per((r) => single(r.monitorCount)) },
+      { metric: 'daemon PSS idle (MiB)', v: per((r) => single(r.idle?.pssKiB, MiB)) },
+      ...stages.map((st) => ({ metric: `daemon PSS, ${st.slice(1)} containers (MiB)`, v: per((r) => single(r[st]?.pssKiB, MiB)) })),
+    ];
+    if (many !== undefined) {
+      rows.push({ metric: 'daemon PSS growth per container (KiB)', v: per((r) => (isNum(r[many]?.pssKiB) && isNum(r.idle?.pssKiB) ? { med: (r[many].pssKiB - r.idle.pssKiB) / N } : undefined)) });
+      rows.push({ metric: `daemon + monitors PSS, ${N} containers (MiB)`, v: per((r) => (isNum(r[many]?.pssKiB) && isNum(r.monitorPssKiB) && isNum(r.monitorCount) ? { med: (r[many].pssKiB + r.monitorCount * r.monitorPssKiB) / 1024 } : undefined)) });
+    }
+    return rows;
+  });
+
 // --- the machine ----------------------------------------------------------------------------
 
 function version(cmd, args) {
@@ -342,6 +404,17 @@ for (const s of sections) {
   md += `|---|---:|---:|---:|---:|---:|---:|---:|${s.target ? '---|' : ''}\n`;
   for (const r of s.rows) {
     md += `| ${mdEsc(r.metric)} | ${COLS.map((c) => cell(r.v[c])).join(' | ')} | ${['docker', 'podman', 'floor'].map((c) => fmtRatio(ratio(r.v.isula, r.v[c]))).join(' | ')} |${s.target ? ` ${r.target ?? ''} |` : ''}\n`;
+  }
+  md += '\n';
+}
+for (const t of runtimeTables) {
+  const others = t.cols.filter((c) => c !== 'isula');
+  const base = t.cols.includes('isula');
+  md += `## ${t.title}\n\n${t.note}\n\n`;
+  md += `| metric | ${t.cols.map(rtLabel).join(' | ')} |${base ? ` ${others.map((c) => `${c.slice('isula-'.length)} / runc`).join(' | ')} |` : ''}\n`;
+  md += `|---|${t.cols.map(() => '---:').join('|')}|${base ? `${others.map(() => '---:').join('|')}|` : ''}\n`;
+  for (const r of t.rows) {
+    md += `| ${mdEsc(r.metric)} | ${t.cols.map((c) => (r.count && r.v[c] !== undefined ? String(r.v[c].med) : cell(r.v[c]))).join(' | ')} |${base ? ` ${others.map((c) => (r.count ? '' : fmtRatio(ratio(r.v[c], r.v.isula)))).join(' | ')} |` : ''}\n`;
   }
   md += '\n';
 }
@@ -450,5 +523,17 @@ fs.mkdirSync(DIR, { recursive: true });
 fs.writeFileSync(path.join(DIR, 'summary.tsv'), `${tsvRows.join('\n')}\n`);
 fs.writeFileSync(path.join(DIR, 'summary.md'), md);
 fs.writeFileSync(path.join(DIR, 'summary.svg'), svg);
+// isula by runtime: section, metric, one column per runtime, then each runtime / runc. Only when
+// the results have other runtimes (a file from an earlier such run is removed).
+const rtTsv = path.join(DIR, 'summary-runtimes.tsv');
+if (runtimeTables.length > 0) {
+  const lines = [];
+  for (const t of runtimeTables) {
+    const others = t.cols.filter((c) => c !== 'isula');
+    lines.push(['section', 'metric', ...t.cols.map(rtLabel), ...(t.cols.includes('isula') ? others.map((c) => `${c.slice('isula-'.length)}/runc`) : [])].join('\t'));
+    for (const r of t.rows) lines.push([t.title, r.metric, ...t.cols.map((c) => tsvNum(r.v[c]?.med)), ...(t.cols.includes('isula') ? others.map((c) => tsvNum(ratio(r.v[c], r.v.isula))) : [])].join('\t'));
+  }
+  fs.writeFileSync(rtTsv, `${lines.join('\n')}\n`);
+} else fs.rmSync(rtTsv, { force: true });
 process.stdout.write(md);
 console.error(`summary: ${sections.reduce((n, s) => n + s.rows.length, 0)} metrics in ${sections.length} sections${notes.length ? `, ${notes.length} notes` : ''}: ${path.join(DIR, 'summary.md')}, summary.tsv, summary.svg`);
