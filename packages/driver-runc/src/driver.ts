@@ -66,6 +66,8 @@ export interface RuncPersisted {
   /** The container's cgroup, relative to each hierarchy root; null when unknown. */
   cgroupPath: string | null;
   terminal: boolean;
+  /** conmon's k8s-file log (absent with log-driver none, and in records made before reopenLog). */
+  logPath?: string;
 }
 
 interface Layout {
@@ -192,6 +194,7 @@ export class RuncDriver implements RuntimeDriver {
       socketLink: path.join(L.socketDir, id),
       cgroupPath: (await cgroupPathOf(msg.data)) ?? null,
       terminal: stdio.terminal,
+      ...(stdio.noLog !== true && { logPath: stdio.logPath }),
     };
     if (bfqWeight !== undefined && persisted.cgroupPath !== null) {
       const file = await bfqWeightFile(persisted.cgroupPath);
@@ -340,11 +343,23 @@ export class RuncDriver implements RuntimeDriver {
     const handle = await fs.open(path.join(path.dirname(p.attachSocket), 'ctl'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK).catch((err: unknown) => {
       throw new IsulaError('CONTAINER_STATE_CONFLICT', `cannot reopen the log of ${ref.id}: its conmon is gone`, { cause: err });
     });
+    const logPath = p.logPath;
+    const before = logPath === undefined ? undefined : await fs.stat(logPath).then((st) => st.ino, () => undefined);
     try {
       await handle.write('2 0 0\n');
     } finally {
       await handle.close();
     }
+    // The caller (the kubelet) checks for the new file as soon as this returns, but conmon 2.1
+    // opens it again only when it next writes. Give it 100 ms, then create the file ourselves:
+    // conmon opens the path with O_APPEND|O_CREAT, so its lines follow in the same file.
+    if (logPath === undefined) return;
+    for (let i = 0; i < 5; i++) {
+      const ino = await fs.stat(logPath).then((st) => st.ino, () => undefined);
+      if (ino !== undefined && ino !== before) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await (await fs.open(logPath, 'a', 0o640)).close();
   }
 
   async pause(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<void> {
@@ -614,6 +629,7 @@ function parsePersisted(v: unknown): RuncPersisted | undefined {
     socketLink,
     cgroupPath: typeof v['cgroupPath'] === 'string' ? v['cgroupPath'] : null,
     terminal: v['terminal'] === true,
+    ...(typeof v['logPath'] === 'string' && { logPath: v['logPath'] }),
   };
 }
 

@@ -190,7 +190,8 @@ for (const runtime of ['runc', 'crun']) {
       await waitFor(() => fs.existsSync(a.stdio.logPath) && fs.readFileSync(a.stdio.logPath, 'utf8').includes('before'), { what: 'first line' });
       fs.renameSync(a.stdio.logPath, `${a.stdio.logPath}.1`);
       await driver.reopenLog(a.ref, { signal: signal() });
-      await waitFor(() => fs.existsSync(a.stdio.logPath) && fs.readFileSync(a.stdio.logPath, 'utf8').includes('after'), { what: 'the line after the reopen in a new file', timeoutMs: 10_000 });
+      assert.ok(fs.existsSync(a.stdio.logPath), 'reopenLog returns once the new file exists (the kubelet checks at once)');
+      await waitFor(() => fs.readFileSync(a.stdio.logPath, 'utf8').includes('after'), { what: 'the line after the reopen in the new file', timeoutMs: 10_000 });
       assert.doesNotMatch(fs.readFileSync(a.stdio.logPath, 'utf8'), /before/);
       assert.match(fs.readFileSync(`${a.stdio.logPath}.1`, 'utf8'), /before/);
       await driver.kill(a.ref, { signal: signal(), signal_: 'KILL' });
