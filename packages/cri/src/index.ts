@@ -7,6 +7,7 @@ import { CriImages } from './image-service.js';
 import { parseCriOptions } from './options.js';
 import { CriRuntime } from './runtime-service.js';
 import { CriServer } from './server.js';
+import { StreamingServer } from './streaming.js';
 
 const plugin: IsulaPlugin = {
   name: '@isula/cri',
@@ -31,12 +32,16 @@ const plugin: IsulaPlugin = {
     host.hooks.registerFrontEnds.tapPromise(plugin.name, async (registrar) => {
       runtime.attach(registrar.engine);
       await runtime.sweepShm();
-      registrar.register(new CriServer({ socket: opts.socket, log, runtime, images }));
+      const streaming = new StreamingServer({ address: opts.streamAddress, log, engine: () => runtime.engine });
+      runtime.setStreaming(streaming);
+      registrar.register(new CriServer({ socket: opts.socket, log, runtime, images, streaming }));
     });
   },
 };
 
 export default plugin;
-export { parseCriOptions, DEFAULT_SOCKET } from './options.js';
+export { parseCriOptions, DEFAULT_SOCKET, DEFAULT_STREAM_ADDRESS } from './options.js';
 export type { CriOptions } from './options.js';
 export { API_VERSIONS, LOADER_OPTIONS, PROTO_DIR, loadApi } from './server.js';
+export { SpdySession, SpdyStream, FrameParser, encodeFrame, encodeHeaderBlock, decodeHeaderBlock, HEADER_DICTIONARY } from './spdy.js';
+export type { Frame } from './spdy.js';

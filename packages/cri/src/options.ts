@@ -1,5 +1,6 @@
 /** The plugin's options (daemon.json `plugins: [{ "package": "@isula/cri", "options": {...} }]`). */
 import { IsulaError } from '@isula/core';
+import { parseAddress } from './streaming.js';
 
 export interface CriOptions {
   /** The gRPC unix socket. */
@@ -10,14 +11,23 @@ export interface CriOptions {
   catatonit: string;
   /** Bound on each of ExecSync's stdout and stderr, in bytes. */
   execSyncMaxOutputBytes: number;
+  /** host:port of the streaming server (Exec/Attach/PortForward URLs); port 0 for an ephemeral one. */
+  streamAddress: string;
 }
 
 export const DEFAULT_SOCKET = '/run/isulad/cri.sock';
+/** The kubelet's default: loopback, an ephemeral port. */
+export const DEFAULT_STREAM_ADDRESS = '127.0.0.1:0';
+
+function parseAddressOption(v: string): string {
+  parseAddress(v);
+  return v;
+}
 
 export function parseCriOptions(raw: unknown): CriOptions {
   const o = (raw ?? {}) as Record<string, unknown>;
   if (typeof o !== 'object' || Array.isArray(o)) throw bad('options must be an object');
-  const known = new Set(['socket', 'sandboxImage', 'catatonit', 'execSyncMaxOutputBytes']);
+  const known = new Set(['socket', 'sandboxImage', 'catatonit', 'execSyncMaxOutputBytes', 'streamAddress']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw bad(`unknown option "${k}" (known: ${[...known].join(', ')})`);
   const str = (k: string, def: string): string => {
     const v = o[k];
@@ -37,6 +47,7 @@ export function parseCriOptions(raw: unknown): CriOptions {
     ...(sandboxImage !== undefined && { sandboxImage }),
     catatonit: str('catatonit', '/usr/bin/catatonit'),
     execSyncMaxOutputBytes: max,
+    streamAddress: parseAddressOption(str('streamAddress', DEFAULT_STREAM_ADDRESS)),
   };
 }
 

@@ -14,6 +14,7 @@ import { invalid, notFound, unimplemented } from './errors.js';
 import { containerMeta, kindOf, LABEL_KIND, LABEL_META, LABEL_SANDBOX_ID, matchesSelector, sandboxMeta, type ContainerMeta, type SandboxMeta } from './labels.js';
 import { buildPauseImage, PAUSE_ARGS, PAUSE_PATH } from './pause-image.js';
 import { mountPodShm, unmountPodShm } from './pod-shm.js';
+import type { AttachRequest, ExecRequest, StreamingServer } from './streaming.js';
 import { int64, isoToNanos, nowNanos } from './time.js';
 
 export interface RuntimeServiceOptions {
@@ -37,6 +38,7 @@ export class CriRuntime {
   readonly #opts: RuntimeServiceOptions;
   #engine: Engine | undefined;
   #podCidr = '';
+  #streaming: StreamingServer | undefined;
   readonly #imageLock = new KeyedMutex();
 
   constructor(deps: { log: Logger; config: Readonly<DaemonConfig>; hooks: Hooks; options: RuntimeServiceOptions }) {
@@ -130,6 +132,7 @@ export class CriRuntime {
     const runtime = await this.#runtimeFor(req.runtime_handler);
     const image = await this.#sandboxImage(signal);
     const sc = config.linux?.security_context ?? null;
+    if (sc?.run_as_group != null && sc.run_as_user == null) throw invalid('RunPodSandbox: run_as_group is set without run_as_user');
     const ns = sc?.namespace_options ?? null;
     const hostNetwork = ns?.network === 'NODE';
     const meta: SandboxMeta = {
@@ -317,6 +320,7 @@ export class CriRuntime {
     };
     const user = sc === null ? '' : sc.run_as_username !== '' ? sc.run_as_username : sc.run_as_user != null ? sc.run_as_user.value : '';
     const group = sc?.run_as_group != null ? sc.run_as_group.value : '';
+    if (group !== '' && user === '') throw invalid('CreateContainer: run_as_group is set without run_as_user or run_as_username');
     const hc: HostConfig = {
       Runtime: sandbox.Runtime,
       NetworkMode: smeta.hostNetwork ? 'host' : `container:${sandbox.Id}`,
@@ -629,8 +633,40 @@ export class CriRuntime {
 
   // ---- not built yet -----------------------------------------------------------
 
-  streaming(rpc: string): never {
-    throw unimplemented(`${rpc}: the streaming server (exec/attach/port-forward) is not built yet`);
+  // ---- streaming (URLs of the streaming server) -----------------------------------------
+
+  setStreaming(server: StreamingServer): void {
+    this.#streaming = server;
+  }
+
+  #streamingServer(): StreamingServer {
+    if (this.#streaming === undefined) throw new IsulaError('RUNTIME_UNAVAILABLE', 'the CRI streaming server is not running');
+    return this.#streaming;
+  }
+
+  execUrl(req: ExecRequest): Req {
+    const r = this.#container(req.container_id);
+    if (req.cmd.length === 0) throw invalid('Exec: cmd is empty');
+    if (!req.stdin && !req.stdout && !req.stderr) throw invalid('Exec: one of stdin, stdout and stderr must be set');
+    if (req.tty && req.stderr) throw invalid('Exec: tty and stderr cannot both be set (a terminal has one output)');
+    if (containerState(r) !== 'CONTAINER_RUNNING') throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${r.Id} is not running`);
+    return { url: this.#streamingServer().url({ kind: 'exec', req: { container_id: r.Id, cmd: req.cmd, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr } }) };
+  }
+
+  attachUrl(req: AttachRequest): Req {
+    const r = this.#container(req.container_id);
+    if (!req.stdin && !req.stdout && !req.stderr) throw invalid('Attach: one of stdin, stdout and stderr must be set');
+    if (req.tty !== (r.Config.Tty === true)) throw invalid(`Attach: tty=${req.tty} but the container was created with tty=${r.Config.Tty === true}`);
+    if (req.stdin && r.Config.OpenStdin !== true) throw invalid('Attach: stdin asked for, but the container was created without stdin');
+    if (containerState(r) !== 'CONTAINER_RUNNING') throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${r.Id} is not running`);
+    return { url: this.#streamingServer().url({ kind: 'attach', req: { container_id: r.Id, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr } }) };
+  }
+
+  portForwardUrl(req: { pod_sandbox_id: string; port: number[] }): Req {
+    const r = this.#sandbox(req.pod_sandbox_id);
+    if (sandboxState(r) !== 'SANDBOX_READY') throw new IsulaError('CONTAINER_STATE_CONFLICT', `pod sandbox ${r.Id} is not ready`);
+    for (const p of req.port) if (!Number.isInteger(p) || p < 1 || p > 65535) throw invalid(`PortForward: port ${p} is out of range`);
+    return { url: this.#streamingServer().url({ kind: 'portforward', req: { pod_sandbox_id: r.Id, port: req.port } }) };
   }
 
   checkpointContainer(): never {
@@ -766,16 +802,25 @@ function capName(c: string): string {
   return c.toUpperCase() === 'ALL' ? 'ALL' : c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`;
 }
 
+/**
+ * The CRI's seccomp choice as a security option, with containerd 1.6's meaning (critest checks
+ * it): nothing asked is unconfined; RuntimeDefault, `runtime/default` and `docker/default` are the
+ * default profile; Localhost / `localhost/<absolute path>` a profile file; any other string is an
+ * error, not a silent default.
+ */
 function seccompOpts(profile: SecurityProfile | null, legacyPath: string): string[] {
   if (profile !== null) {
     if (profile.profile_type === 'Unconfined') return ['seccomp=unconfined'];
-    if (profile.profile_type === 'Localhost') return [`seccomp=${profile.localhost_ref}`];
+    if (profile.profile_type === 'Localhost') {
+      if (!path.isAbsolute(profile.localhost_ref)) throw invalid(`seccomp: the Localhost profile ${JSON.stringify(profile.localhost_ref)} must be an absolute path`);
+      return [`seccomp=${profile.localhost_ref}`];
+    }
     return [];
   }
-  // The deprecated string form: "unconfined", "runtime/default", "docker/default", "localhost/<path>".
-  if (legacyPath === 'unconfined') return ['seccomp=unconfined'];
-  if (legacyPath.startsWith('localhost/')) return [`seccomp=${legacyPath.slice('localhost/'.length)}`];
-  return [];
+  if (legacyPath === '' || legacyPath === 'unconfined') return ['seccomp=unconfined'];
+  if (legacyPath === 'runtime/default' || legacyPath === 'docker/default') return [];
+  if (legacyPath.startsWith('localhost/') && path.isAbsolute(legacyPath.slice('localhost/'.length))) return [`seccomp=${legacyPath.slice('localhost/'.length)}`];
+  throw invalid(`seccomp_profile_path ${JSON.stringify(legacyPath)}: expected "unconfined", "runtime/default", "docker/default" or "localhost/<absolute path>"`);
 }
 
 function resources(r: LinuxContainerResources | null): HostConfig {

@@ -12,6 +12,7 @@ import { IsulaError, type FrontEnd } from '@isula/core';
 import { toServiceError } from './errors.js';
 import type { CriImages } from './image-service.js';
 import type { CriRuntime } from './runtime-service.js';
+import type { StreamingServer } from './streaming.js';
 
 /** How long stop() lets calls in flight finish before cutting them. */
 const STOP_GRACE_MS = 2000;
@@ -50,6 +51,8 @@ export interface CriServerOptions {
   log: Logger;
   runtime: CriRuntime;
   images: CriImages;
+  /** The Exec/Attach/PortForward server, started and stopped with the gRPC one. */
+  streaming?: StreamingServer;
 }
 
 export class CriServer implements FrontEnd {
@@ -83,9 +86,9 @@ export class CriServer implements FrontEnd {
       UpdateContainerResources: (r: Parameters<CriRuntime['updateContainerResources']>[0]) => rt.updateContainerResources(r),
       ReopenContainerLog: (r: Parameters<CriRuntime['reopenContainerLog']>[0]) => rt.reopenContainerLog(r),
       ExecSync: (r: Parameters<CriRuntime['execSync']>[0]) => rt.execSync(r),
-      Exec: () => rt.streaming('Exec'),
-      Attach: () => rt.streaming('Attach'),
-      PortForward: () => rt.streaming('PortForward'),
+      Exec: (r: Parameters<CriRuntime['execUrl']>[0]) => rt.execUrl(r),
+      Attach: (r: Parameters<CriRuntime['attachUrl']>[0]) => rt.attachUrl(r),
+      PortForward: (r: Parameters<CriRuntime['portForwardUrl']>[0]) => rt.portForwardUrl(r),
       ContainerStats: (r: Parameters<CriRuntime['containerStats']>[0]) => rt.containerStats(r),
       ListContainerStats: (r: Parameters<CriRuntime['listContainerStats']>[0]) => rt.listContainerStats(r),
       PodSandboxStats: (r: Parameters<CriRuntime['podSandboxStats']>[0]) => rt.podSandboxStats(r),
@@ -188,13 +191,24 @@ export class CriServer implements FrontEnd {
     });
     await fs.chmod(socket, 0o660);
     this.#server = server;
-    return { endpoints: [`unix://${socket}`] };
+    const streaming = this.#opts.streaming;
+    if (streaming !== undefined) {
+      try {
+        await streaming.start();
+      } catch (err) {
+        server.forceShutdown();
+        this.#server = undefined;
+        throw new IsulaError('PLUGIN_OPTIONS_INVALID', `the CRI streaming server cannot listen: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return { endpoints: [`unix://${socket}`, ...(streaming !== undefined ? [streaming.baseUrl] : [])] };
   }
 
   async stop(): Promise<void> {
     const server = this.#server;
     if (server === undefined) return;
     this.#server = undefined;
+    await this.#opts.streaming?.stop();
     // Event streams never end on their own: end them so the shutdown does not wait for clients.
     for (const call of this.#streams) call.end();
     this.#streams.clear();

@@ -12,9 +12,10 @@ import { ustar } from '../src/pause-image.js';
 import { isoToNanos } from '../src/time.js';
 
 test('options: defaults, overrides, and clear refusals', () => {
-  assert.deepEqual(parseCriOptions(undefined), { socket: DEFAULT_SOCKET, catatonit: '/usr/bin/catatonit', execSyncMaxOutputBytes: 16 * 1024 * 1024 });
+  assert.deepEqual(parseCriOptions(undefined), { socket: DEFAULT_SOCKET, catatonit: '/usr/bin/catatonit', execSyncMaxOutputBytes: 16 * 1024 * 1024, streamAddress: '127.0.0.1:0' });
+  assert.equal(parseCriOptions({ streamAddress: '[::1]:10010' }).streamAddress, '[::1]:10010');
   assert.equal(parseCriOptions({ socket: '/tmp/x/cri.sock', sandboxImage: 'pause:1' }).sandboxImage, 'pause:1');
-  for (const bad of [{ socket: 'rel.sock' }, { socket: `/${'a'.repeat(120)}` }, { nope: 1 }, { execSyncMaxOutputBytes: 0 }, { sandboxImage: '' }, []]) {
+  for (const bad of [{ socket: 'rel.sock' }, { socket: `/${'a'.repeat(120)}` }, { nope: 1 }, { execSyncMaxOutputBytes: 0 }, { sandboxImage: '' }, { streamAddress: 'nope:99999' }, { streamAddress: 7 }, []]) {
     assert.throws(() => parseCriOptions(bad), (e: unknown) => isIsulaError(e, 'PLUGIN_OPTIONS_INVALID'), JSON.stringify(bad));
   }
 });

@@ -65,7 +65,10 @@ test('one socket serves runtime.v1 and runtime.v1alpha2; errors carry gRPC codes
     await assert.rejects(call(rt, 'PodSandboxStatus', { pod_sandbox_id: 'nope' }), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
     await assert.rejects(call(rt, 'RunPodSandbox', { config: { metadata: { name: 'x' } } }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT);
     await assert.rejects(call(rt, 'RunPodSandbox', { config: { metadata: { name: 'x', uid: 'u', namespace: 'n' }, log_directory: 'relative/dir' } }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT);
-    await assert.rejects(call(rt, 'Attach', { container_id: 'x' }), (e: grpc.ServiceError) => e.code === grpc.status.UNIMPLEMENTED);
+    if (version === 'v1') await assert.rejects(call(rt, 'CheckpointContainer', { container_id: 'x' }), (e: grpc.ServiceError) => e.code === grpc.status.UNIMPLEMENTED);
+    // The streaming RPCs check their target before handing out a URL.
+    await assert.rejects(call(rt, 'Attach', { container_id: 'x', stdout: true }), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+    await assert.rejects(call(rt, 'PortForward', { pod_sandbox_id: 'x', port: [80] }), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
     // Removing what is not there is not an error (idempotent).
     assert.deepEqual(await call(rt, 'RemovePodSandbox', { pod_sandbox_id: 'gone' }), {});
     assert.deepEqual(await call(rt, 'RemoveContainer', { container_id: 'gone' }), {});

@@ -1,0 +1,70 @@
+/** The streaming server's URLs and tokens (single use, expiry, bound), refusals, and the status JSON. */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { test } from 'node:test';
+import pino from 'pino';
+import { isIsulaError, type Engine } from '@isula/core';
+import { MAX_IN_FLIGHT, parseAddress, statusJson, StreamingServer } from '../src/streaming.js';
+
+function upgrade(url: string, headers: Record<string, string | string[]>): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { Connection: 'Upgrade', ...headers } });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: res.statusCode ?? 0, body: '', headers: res.headers }); });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('streaming: URLs carry single-use tokens that expire; bad upgrades are refused', async (t) => {
+  const server = new StreamingServer({ address: '127.0.0.1:0', log: pino({ level: 'silent' }), engine: () => ({}) as Engine, tokenTtlMs: 300 });
+  assert.throws(() => server.url({ kind: 'portforward', req: { pod_sandbox_id: 'p', port: [80] } }), (e: unknown) => isIsulaError(e, 'RUNTIME_UNAVAILABLE'));
+  await server.start();
+  t.after(() => server.stop());
+  assert.match(server.baseUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const spdy = { Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': 'portforward.k8s.io' };
+
+  const u1 = server.url({ kind: 'portforward', req: { pod_sandbox_id: 'p', port: [80] } });
+  assert.match(u1, /\/portforward\/[A-Za-z0-9_-]{22}$/);
+  // A token is good for its own kind only, and is used up by the attempt.
+  assert.equal((await upgrade(u1.replace('/portforward/', '/exec/'), spdy)).status, 404);
+  assert.equal((await upgrade(u1, spdy)).status, 404);
+  // A wrong upgrade or protocol: refused (and the token is spent).
+  const u2 = server.url({ kind: 'exec', req: { container_id: 'c', cmd: ['true'], tty: false, stdin: false, stdout: true, stderr: false } });
+  const plain = await new Promise<number>((resolve) => http.get(u2, (res) => { res.resume(); resolve(res.statusCode ?? 0); }));
+  assert.equal(plain, 400, 'a plain GET is told to upgrade');
+  const wrong = await upgrade(u2, { Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': ['v2.channel.k8s.io', 'channel.k8s.io'] });
+  assert.equal(wrong.status, 403);
+  assert.match(wrong.body, /unable to negotiate protocol/);
+  const u3 = server.url({ kind: 'exec', req: { container_id: 'c', cmd: ['true'], tty: false, stdin: false, stdout: true, stderr: false } });
+  assert.equal((await upgrade(u3, { Upgrade: 'h2c' })).status, 400);
+  // Expired after the TTL.
+  const u4 = server.url({ kind: 'attach', req: { container_id: 'c', tty: false, stdin: false, stdout: true, stderr: false } });
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal((await upgrade(u4, { Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' })).status, 404);
+  // Unknown paths.
+  assert.equal((await upgrade(`${server.baseUrl}/exec/../../etc`, spdy)).status, 404);
+  // At most MAX_IN_FLIGHT live tokens (a server with the default one-minute TTL).
+  const busy = new StreamingServer({ address: '127.0.0.1:0', log: pino({ level: 'silent' }), engine: () => ({}) as Engine });
+  await busy.start();
+  t.after(() => busy.stop());
+  for (let i = 0; i < MAX_IN_FLIGHT; i++) busy.url({ kind: 'portforward', req: { pod_sandbox_id: 'p', port: [] } });
+  assert.throws(() => busy.url({ kind: 'portforward', req: { pod_sandbox_id: 'p', port: [] } }), /too many streaming requests/);
+});
+
+test('streaming: the exit status is the kubelet\'s metav1.Status JSON; addresses parse', () => {
+  assert.deepEqual(JSON.parse(statusJson(0)), { metadata: {}, status: 'Success' });
+  const failed = JSON.parse(statusJson(3)) as { status: string; reason: string; details: { causes: unknown[] } };
+  assert.equal(failed.status, 'Failure');
+  assert.equal(failed.reason, 'NonZeroExitCode');
+  assert.deepEqual(failed.details.causes, [{ reason: 'ExitCode', message: '3' }]);
+  assert.deepEqual(JSON.parse(statusJson(null, 'no such container')), { metadata: {}, status: 'Failure', message: 'no such container' });
+  assert.deepEqual(parseAddress('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
+  assert.deepEqual(parseAddress('[::1]:10010'), { host: '::1', port: 10010 });
+  assert.deepEqual(parseAddress('localhost'), { host: 'localhost', port: 0 });
+  for (const bad of ['', ':80', '1.2.3.4:70000', 'a:b:c']) assert.throws(() => parseAddress(bad), (e: unknown) => isIsulaError(e, 'PLUGIN_OPTIONS_INVALID'), bad);
+});
