@@ -1,5 +1,5 @@
 /**
- * @isula/driver-kata end to end: the life-cycle suite on the shim v2 runtime
+ * @isula/driver-kata end to end: the life-cycle, streams and tty suites on the shim v2 runtime
  * `io.containerd.runc.v2` (Debian's containerd-shim-runc-v2 speaks the same
  * protocol as kata's containerd-shim-kata-v2), restore after `kill -9` of the
  * daemon, and task events (exit, OOM) reaching the daemon's events server.
@@ -13,6 +13,8 @@ import { describe, test } from 'node:test';
 import { waitFor } from '../lib/harness.js';
 import { assertNoTrace, containerDaemon, inspect, isulaWithStdin, ok, processesMatching } from '../lib/containers.js';
 import { lifecycleSuite } from '../lib/lifecycle-suite.js';
+import { streamsSuite } from '../lib/streams-suite.js';
+import { ttySuite } from '../lib/tty-suite.js';
 
 const RUNTIME = 'io.containerd.runc.v2';
 const SHIM = '/usr/bin/containerd-shim-runc-v2';
@@ -23,6 +25,15 @@ if (missing !== '' && process.env['CI'] === 'true') throw new Error(`driver-kata
 const skip = missing === '' ? false : missing;
 
 lifecycleSuite(RUNTIME, { skip, config: CONFIG });
+streamsSuite(RUNTIME, {
+  skip,
+  config: CONFIG,
+  skipTests: {
+    'logs --tail across stdout and stderr: the records in the order written':
+      'stdout and stderr come through two FIFOs the shim and the daemon read each on its own: lines written to both within a few ms may be logged in another order (packages/driver-kata/README.md, "Not done / limits")',
+  },
+});
+ttySuite(RUNTIME, { skip, config: CONFIG });
 
 interface Inspected { Id: string; State: { Status: string; Pid: number; ExitCode: number; OOMKilled: boolean; FinishedAt: string } }
 const alive = (pid: number) => fs.stat(`/proc/${pid}`).then(() => true, () => false);
@@ -38,7 +49,7 @@ async function shimsOf(id: string): Promise<number[]> {
 }
 
 // Each test has its own daemon: two at a time keeps the file's run time down on 2 cores.
-describe('shim v2 containers: restarts, events, streams', { skip, concurrency: 2 }, () => {
+describe('shim v2 containers: restarts, events, run -i', { skip, concurrency: 2 }, () => {
   test('kill -9 of isulad: running shim v2 containers are re-attached, one that exited meanwhile gets its code, all go without a trace', async (t) => {
     const d = await containerDaemon(t, RUNTIME, CONFIG);
     const running: string[] = [];
@@ -115,50 +126,12 @@ describe('shim v2 containers: restarts, events, streams', { skip, concurrency: 2
     await assertNoTrace(d, hog);
   });
 
-  test('streams through the shim: exec (codes, stdin, detached), run -i, logs (streams, partial, follow, across a restart), log-driver none, top, stats', async (t) => {
+  // exec, logs, top, stats, cp ... are the streams suite's (above); run -i is this file's.
+  test('run -i through the shim: piped stdin reaches the container, its end is EOF', async (t) => {
     const d = await containerDaemon(t, RUNTIME, CONFIG);
-    const id = ok(await d.isula(['run', '-d', '--name', 'ex', '-m', '64m', '-e', 'BASE=1', 'busybox', 'sleep', '1d'])).trim();
-    assert.equal(ok(await d.isula(['exec', 'ex', 'echo', 'hi'])), 'hi\n');
-    const code = await d.isula(['exec', 'ex', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
-    assert.deepEqual([code.code, code.stdout, code.stderr], [7, 'out\n', 'err\n']);
-    const env = ok(await d.isula(['exec', '-e', 'A=2', '-u', '1000:1001', '-w', '/tmp', 'ex', 'sh', '-c', 'echo $BASE $A $(id -u):$(id -g) $(pwd)']));
-    assert.equal(env, '1 2 1000:1001 /tmp\n');
-    const stdin = await isulaWithStdin(d, ['exec', '-i', 'ex', 'sh', '-c', 'tr a-z A-Z; echo done'], 'piped input\n');
-    assert.equal(stdin.stdout, 'PIPED INPUT\ndone\n', stdin.stderr);
-    assert.equal((await d.isula(['exec', 'ex', '/no/such/cmd'])).code, 127);
-    assert.equal((await d.isula(['exec', '-u', 'nosuchuser', 'ex', 'true'])).code, 126);
-    assert.equal(ok(await d.isula(['exec', '-d', 'ex', 'sh', '-c', 'sleep 0.2; echo bg > /tmp/detached'])), '');
-    await waitFor(async () => (await d.isula(['exec', 'ex', 'cat', '/tmp/detached'])).stdout === 'bg\n', { timeoutMs: 10_000, what: 'the detached exec' });
-    assert.deepEqual(await fs.readdir(path.join(d.state, 'shim-v2', id, 'exec')).catch(() => []), [], 'no exec FIFOs are left');
-
-    const top = ok(await d.isula(['top', 'ex']));
-    assert.ok(top.split('\n').some((r) => /sleep 1d/.test(r)), top);
-    const stats = ok(await d.isula(['stats', '--no-stream', '--format', '{{.Name}} {{.MemUsage}} {{.PIDs}}', 'ex']));
-    assert.match(stats, /^ex [\d.]+([KMG]i?B|B) \/ 64MiB 1\n$/);
-
     const piped = await isulaWithStdin(d, ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'cat; echo end'], 'to the container\n');
     assert.equal(piped.stdout, 'to the container\nend\n', piped.stderr);
-
-    const r = await d.isula(['run', '--name', 'lg', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo line$i; done; echo oops >&2; printf partial']);
-    assert.equal(r.code, 0, r.stderr);
-    const all = await d.isula(['logs', 'lg']);
-    assert.deepEqual([all.stdout, all.stderr], ['line1\nline2\nline3\npartial', 'oops\n']);
-    ok(await d.isula(['run', '-d', '--name', 'fl', 'busybox', 'sh', '-c', 'echo a; sleep 0.5; echo b; sleep 0.5; echo c']));
-    assert.equal(ok(await d.isula(['logs', '-f', 'fl'])), 'a\nb\nc\n');
-
-    // Output written while the daemon is down waits in the FIFO and is logged once it is back.
-    ok(await d.isula(['run', '-d', '--name', 'down', 'busybox', 'sh', '-c', 'echo before; sleep 1.5; echo during; sleep 2.5; echo after']));
-    await waitFor(async () => (await d.isula(['logs', 'down'])).stdout === 'before\n', { what: 'the first line' });
-    await d.stop();
-    await new Promise((res) => setTimeout(res, 2000));
-    await d.start();
-    const afterRestart = await d.isula(['logs', '-f', 'down']);
-    assert.equal(afterRestart.stdout, 'before\nduring\nafter\n', afterRestart.stderr);
-
-    const none = await d.isula(['run', '--name', 'nolog', '--log-driver', 'none', 'busybox', 'echo', 'attached']);
-    assert.equal(none.stdout, 'attached\n', none.stderr);
-    assert.notEqual((await d.isula(['logs', 'nolog'])).code, 0);
-    ok(await d.isula(['rm', '-f', 'ex', 'lg', 'fl', 'down', 'nolog']));
-    await assertNoTrace(d, id);
+    assert.equal(piped.code, 0);
+    assert.equal(ok(await d.isula(['ps', '-aq'])), '');
   });
 });

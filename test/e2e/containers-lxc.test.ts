@@ -1,15 +1,17 @@
 /**
- * The life-cycle suite on lxc (`--runtime lcr`, @isula/driver-lxc), and
- * restore: kill -9 of isulad with running lcr containers.
+ * The life-cycle, streams and tty suites on lxc (`--runtime lcr`,
+ * @isula/driver-lxc), and restore: kill -9 of isulad with running lcr containers.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { httpRequest, waitFor } from '../lib/harness.js';
+import { waitFor } from '../lib/harness.js';
 import { assertNoTrace, containerDaemon, inspect, isulaWithStdin, ok, processesMatching } from '../lib/containers.js';
 import { lifecycleSuite } from '../lib/lifecycle-suite.js';
+import { streamsSuite } from '../lib/streams-suite.js';
+import { ttySuite } from '../lib/tty-suite.js';
 import { LXC_CONFIG, lxcUsable, reapLxcLeftovers } from '../lib/lxc-env.js';
 
 // The lxc tools come from the project's setup (Debian's lxc). Under CI the tests must run.
@@ -18,42 +20,21 @@ if (!usable.ok && process.env['CI'] === 'true') throw new Error(`lxc cannot run 
 const skip = usable.ok ? false : usable.reason;
 
 lifecycleSuite('lcr', { skip, config: LXC_CONFIG });
+streamsSuite('lcr', { skip, config: LXC_CONFIG });
+ttySuite('lcr', { skip, config: LXC_CONFIG });
 
-test('lcr: stdin, terminals (run -t, exec -t, resize), a shared network namespace, logs -f, top and stats', { skip }, async (t) => {
+// exec, logs, terminals (run -it, exec -it, resize), top, stats are the streams and tty suites' (above).
+test('lcr: run -i with piped stdin, a shared network namespace', { skip }, async (t) => {
   const d = await containerDaemon(t, 'lcr', LXC_CONFIG);
   const cat = await isulaWithStdin(d, ['run', '-i', '--rm', 'busybox', 'cat'], 'through stdin\n');
   assert.equal(cat.stdout, 'through stdin\n', cat.stderr);
   assert.equal(cat.code, 0);
-  const id = ok(await d.isula(['run', '-d', 'busybox', 'sh', '-c', 'echo started; exec sleep 1000'])).trim();
-  const ex = await d.isula(['exec', id, 'sh', '-c', 'echo out; echo err >&2; exit 4']);
-  assert.deepEqual([ex.code, ex.stdout, ex.stderr], [4, 'out\n', 'err\n']);
-  const envUser = await d.isula(['exec', '-e', 'A=b', '-u', '1000', '-w', '/tmp', id, 'sh', '-c', 'echo $A $(id -u) $(pwd)']);
-  assert.equal(envUser.stdout, 'b 1000 /tmp\n', envUser.stderr);
-  const piped = await isulaWithStdin(d, ['exec', '-i', id, 'cat'], 'exec stdin\n');
-  assert.equal(piped.stdout, 'exec stdin\n', piped.stderr);
-  assert.equal((await d.isula(['exec', id, '/no/such'])).code, 127);
-  const tty = await d.isula(['exec', '-t', id, 'sh', '-c', 'tty; exit 3']);
-  assert.equal(tty.code, 3, tty.stderr);
-  assert.match(tty.stdout, /^\/dev\/pts\/\d+\r/, 'exec -t gets a terminal');
-  // A terminal: the container's console is a pty (script(1) gives lxc-start one); resize reaches it.
-  const ttyRun = await d.isula(['run', '-t', '--rm', 'busybox', 'sh', '-c', 'tty; exit 4']);
-  assert.equal(ttyRun.code, 4, ttyRun.stderr);
-  assert.match(ttyRun.stdout, /^\/dev\/pts\/\d+\r/);
-  const shell = ok(await d.isula(['run', '-dt', 'busybox', 'sh'])).trim();
-  const resized = await httpRequest(d.socket, 'POST', `/containers/${shell}/resize?h=30&w=100`);
-  assert.equal(resized.status, 204, resized.body);
-  assert.equal(ok(await d.isula(['exec', shell, 'sh', '-c', 'stty -F /proc/1/fd/0 size'])), '30 100\n');
-  ok(await d.isula(['rm', '-f', shell]));
+  const id = ok(await d.isula(['run', '-d', 'busybox', 'sleep', '1000'])).trim();
   // Another container's network namespace, joined by path.
   const pid = (await inspect<Inspected>(d, id)).State.Pid;
   const joined = ok(await d.isula(['run', '--rm', '--net', `container:${id}`, 'busybox', 'sh', '-c', 'readlink /proc/self/ns/net'])).trim();
   assert.equal(joined, await fs.readlink(`/proc/${pid}/ns/net`));
-  assert.match(ok(await d.isula(['top', id])), /sleep 1000/);
-  assert.match(ok(await d.isula(['stats', '--no-stream', '--format', '{{.PIDs}}', id])), /^1\n$/);
-  assert.equal(ok(await d.isula(['logs', id])), 'started\n');
-  const lg = ok(await d.isula(['run', '-d', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.1; done'])).trim();
-  assert.equal(ok(await d.isula(['logs', '-f', lg])), 'line1\nline2\nline3\n');
-  ok(await d.isula(['rm', '-f', id, lg]));
+  ok(await d.isula(['rm', '-f', id]));
   await assertNoTrace(d, id);
 });
 

@@ -11,6 +11,8 @@
  *   <state>/shim-v2/<id>/            stdin, stdout, stderr FIFOs, `oom` marker
  *   <state>/shim-v2/<id>/exec/<eid>/ one exec's FIFOs
  */
+import { spawn } from 'node:child_process';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
@@ -355,12 +357,14 @@ export class ShimV2Driver implements RuntimeDriver {
     } catch (err) {
       // The shim is gone (or deaf): `<shim> delete` cleans up the task and tells its exit.
       this.#log.warn({ err, container: id }, 'shim unreachable on restore: cleaning up with `shim delete`');
+      await this.#releaseHolder(p);
       const status = await this.#fallbackDelete(live);
       this.#settleNow(live, status ?? { exitCode: LOST_EXIT_CODE, exitedAt: new Date() });
       return { status: 'stopped', pid: 0 };
     }
     if (p.logPath !== null) live.log = new LogWriter(p.logPath, p.logSizeMaxBytes ?? undefined);
     live.io = ProcessIo.reopen(p.io, { terminal: p.terminal, openStdin: p.openStdin, stdinOnce: p.stdinOnce, log: live.log, logger: this.#log, closeIo: () => this.#closeIo(live, '') });
+    await this.#releaseHolder(p);
     this.#watchExit(live);
     this.#log.info({ container: id, status: st.status, pid: st.pid }, 'container restored');
     if (st.status === 'STOPPED') {
@@ -375,11 +379,47 @@ export class ShimV2Driver implements RuntimeDriver {
     this.#closed = true;
     this.#unsubscribe();
     for (const live of this.#tasks.values()) {
+      if (live.io !== undefined && !live.io.isEnded && live.exit === undefined) this.#holdOutput(live);
       live.client?.close();
       live.io?.close();
       live.drain?.destroy();
     }
     this.#tasks.clear();
+  }
+
+  /**
+   * Daemon shutdown: the shim closes its FIFO ends when the process exits, and a FIFO nobody holds
+   * drops what it buffered. So output written while the daemon is down by a container that also
+   * exits meanwhile would be lost. A `sleep` holds a reader of each output FIFO (never reading)
+   * until restore has opened its own, then is killed (at most an hour: a daemon that never comes
+   * back). Not after `kill -9` of the daemon: nothing runs then.
+   */
+  #holdOutput(live: Live): void {
+    const fifos = [live.p.io.stdout, live.p.io.stderr].filter((f): f is string => f !== undefined);
+    const fds: number[] = [];
+    try {
+      for (const f of fifos) fds.push(fsSync.openSync(f, fsSync.constants.O_RDONLY | fsSync.constants.O_NONBLOCK));
+      const child = spawn('sleep', ['3600'], { stdio: ['ignore', 'ignore', 'ignore', ...fds], detached: true, env: { PATH: '/usr/bin:/bin' } });
+      child.on('error', () => {});
+      child.unref();
+      if (child.pid !== undefined) fsSync.writeFileSync(path.join(live.p.taskDir, 'holder'), `${child.pid}\n`, { mode: 0o600 });
+    } catch (err) {
+      this.#log.warn({ err, container: live.id }, 'cannot hold the output FIFOs over the shutdown');
+    } finally {
+      for (const fd of fds) fsSync.closeSync(fd);
+    }
+  }
+
+  /** Restore opened its readers: the shutdown's holder of the FIFOs goes (only if it holds our FIFO). */
+  async #releaseHolder(p: ShimPersisted): Promise<void> {
+    const file = path.join(p.taskDir, 'holder');
+    const pid = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
+    if (pid > 0 && (await fs.readlink(`/proc/${pid}/fd/3`).catch(() => '')) === p.io.stdout) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch { /* gone */ }
+    }
+    await fs.rm(file, { force: true });
   }
 
   // ---------------------------------------------------------------------------

@@ -12,10 +12,18 @@
  */
 import fs from 'node:fs/promises';
 
+const NL = Buffer.from('\n');
+
+/** Appends are coalesced up to this (and never past the size limit): one open/write per batch. */
+const BATCH_BYTES = 256 * 1024;
+
 export class LogWriter {
   readonly #path: string;
   readonly #maxBytes: number | undefined;
-  #queue: Promise<void> = Promise.resolve();
+  readonly #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #draining: Promise<void> | undefined;
+  readonly #lowWaiters: { below: number; resolve: () => void }[] = [];
   #size: number | undefined;
   #lastNanos = 0n;
 
@@ -26,18 +34,31 @@ export class LogWriter {
 
   /** Appends a chunk of output of one stream. */
   write(stream: 'stdout' | 'stderr', chunk: Buffer): void {
-    const text = chunk.toString('utf8');
+    if (chunk.length === 0) return;
     const ts = this.#timestamp();
-    let out = '';
+    // Buffers, one concat per chunk: a flood of short lines makes millions of records.
+    const headF = Buffer.from(`${ts} ${stream} F `);
+    const parts: Buffer[] = [];
     let start = 0;
     for (;;) {
-      const nl = text.indexOf('\n', start);
+      const nl = chunk.indexOf(0x0a, start);
       if (nl < 0) break;
-      out += `${ts} ${stream} F ${text.slice(start, nl)}\n`;
+      parts.push(headF, chunk.subarray(start, nl + 1));
       start = nl + 1;
     }
-    if (start < text.length) out += `${ts} ${stream} P ${text.slice(start)}\n`;
-    if (out !== '') this.#append(Buffer.from(out));
+    if (start < chunk.length) parts.push(Buffer.from(`${ts} ${stream} P `), chunk.subarray(start), NL);
+    this.#append(Buffer.concat(parts));
+  }
+
+  /** Bytes accepted by write() and not on disk yet. */
+  get backlog(): number {
+    return this.#pendingBytes;
+  }
+
+  /** Resolves once the backlog is at most `bytes` (the reader pauses meanwhile: bounded memory). */
+  drained(bytes: number): Promise<void> {
+    if (this.#pendingBytes <= bytes) return Promise.resolve();
+    return new Promise((resolve) => this.#lowWaiters.push({ below: bytes, resolve }));
   }
 
   /**
@@ -46,30 +67,52 @@ export class LogWriter {
    * only the size count restarts.
    */
   async reopen(): Promise<void> {
-    await this.#queue;
+    await this.flush();
     this.#size = undefined;
   }
 
   /** Resolves once everything written so far is on disk. */
-  flush(): Promise<void> {
-    return this.#queue;
+  async flush(): Promise<void> {
+    while (this.#draining) await this.#draining;
   }
 
   #append(buf: Buffer): void {
-    this.#queue = this.#queue.then(async () => {
-      if (this.#size === undefined) this.#size = await fs.stat(this.#path).then((s) => s.size, () => 0);
-      if (this.#maxBytes !== undefined && this.#size > 0 && this.#size + buf.length > this.#maxBytes) {
-        const tmp = `${this.#path}.tmp`;
-        await fs.writeFile(tmp, '', { mode: 0o600 });
-        await fs.rename(tmp, this.#path);
-        this.#size = 0;
+    this.#pending.push(buf);
+    this.#pendingBytes += buf.length;
+    this.#draining ??= this.#drain().finally(() => { this.#draining = undefined; });
+  }
+
+  async #drain(): Promise<void> {
+    const limit = Math.min(BATCH_BYTES, this.#maxBytes ?? Infinity);
+    while (this.#pending.length > 0) {
+      let n = 0;
+      let bytes = 0;
+      while (n < this.#pending.length && (n === 0 || bytes + (this.#pending[n] as Buffer).length <= limit)) bytes += (this.#pending[n++] as Buffer).length;
+      const batch = this.#pending.splice(0, n);
+      const buf = batch.length === 1 ? batch[0] as Buffer : Buffer.concat(batch, bytes);
+      try {
+        if (this.#size === undefined) this.#size = await fs.stat(this.#path).then((s) => s.size, () => 0);
+        if (this.#maxBytes !== undefined && this.#size > 0 && this.#size + buf.length > this.#maxBytes) {
+          const tmp = `${this.#path}.tmp`;
+          await fs.writeFile(tmp, '', { mode: 0o600 });
+          await fs.rename(tmp, this.#path);
+          this.#size = 0;
+        }
+        await fs.appendFile(this.#path, buf, { mode: 0o600 });
+        this.#size += buf.length;
+      } catch {
+        // A log that cannot be written (disk full, dir removed) must not stop the container's output.
+        this.#size = undefined;
       }
-      await fs.appendFile(this.#path, buf, { mode: 0o600 });
-      this.#size += buf.length;
-    }).catch(() => {
-      // A log that cannot be written (disk full, dir removed) must not stop the container's output.
-      this.#size = undefined;
-    });
+      this.#pendingBytes -= bytes;
+      for (let i = this.#lowWaiters.length - 1; i >= 0; i--) {
+        const w = this.#lowWaiters[i] as { below: number; resolve: () => void };
+        if (this.#pendingBytes <= w.below) {
+          this.#lowWaiters.splice(i, 1);
+          w.resolve();
+        }
+      }
+    }
   }
 
   /** RFC 3339 with nanoseconds, strictly increasing so `logs --since` and ordering stay exact. */

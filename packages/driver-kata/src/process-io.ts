@@ -57,6 +57,10 @@ export function ioPaths(dir: string, opts: { terminal: boolean; openStdin: boole
 
 type Listener = (stream: 1 | 2, chunk: Buffer) => void;
 
+/** A reader pauses while more than HIGH bytes wait for the log, until at most LOW do. */
+const LOG_BACKLOG_HIGH = 8 * 1024 * 1024;
+const LOG_BACKLOG_LOW = 1024 * 1024;
+
 export class ProcessIo {
   readonly paths: IoPaths;
   readonly #opts: IoOptions;
@@ -208,8 +212,15 @@ export class ProcessIo {
     this.#open++;
     const name = n === 1 ? 'stdout' : 'stderr';
     r.on('data', (chunk: Buffer) => {
-      this.#opts.log?.write(name, chunk);
+      const log = this.#opts.log;
+      log?.write(name, chunk);
       for (const s of this.#streams) s.deliver(n, chunk);
+      // The log is behind (a flood of output): stop reading until it catches up, so memory stays
+      // bounded; the process then waits on its pipe, as under conmon.
+      if (log !== undefined && log.backlog > LOG_BACKLOG_HIGH && !r.isPaused()) {
+        r.pause();
+        void log.drained(LOG_BACKLOG_LOW).then(() => { if (!r.destroyed) r.resume(); });
+      }
     });
     let done = false;
     const finish = () => {

@@ -18,7 +18,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import type { StdioStream } from '@isula/core';
 
-const READ_CHUNK = 64 * 1024;
+/** Read (and logged) at once: 256 KiB keeps the appends few when a container floods its output. */
+const READ_CHUNK = 256 * 1024;
 const POLL_MS = 250;
 const OFFSETS_SAVE_MS = 1000;
 const PUNCH_EVERY_BYTES = 4 * 1024 * 1024;
@@ -46,30 +47,52 @@ export function k8sTimestamp(d = new Date(), extraNs = 0): string {
   return `${iso.slice(0, 19)}.${ns}+00:00`;
 }
 
-/** Splits `data` (after `carry`) into k8s-file records; returns the records and the new carry (an unfinished line). */
-export function toRecords(stream: 'stdout' | 'stderr', carry: Buffer, data: Buffer, stamp: string, flush: boolean): { lines: Buffer[]; carry: Buffer } {
+/**
+ * Splits `data` (after `carry`) into k8s-file records, as one buffer (`text`)
+ * and the new carry (an unfinished line). One concat for the whole chunk: a
+ * container printing short lines fast makes millions of records.
+ */
+export function encodeRecords(stream: 'stdout' | 'stderr', carry: Buffer, data: Buffer, stamp: string, flush: boolean): { text: Buffer; count: number; carry: Buffer } {
   let buf = carry.length > 0 ? Buffer.concat([carry, data]) : data;
-  const lines: Buffer[] = [];
-  const head = (tag: 'F' | 'P') => Buffer.from(`${stamp} ${stream} ${tag} `);
+  const parts: Buffer[] = [];
+  const headF = Buffer.from(`${stamp} ${stream} F `);
+  const headP = Buffer.from(`${stamp} ${stream} P `);
+  let count = 0;
   for (;;) {
     const nl = buf.indexOf(0x0a);
     if (nl >= 0 && nl <= MAX_LINE) {
-      lines.push(Buffer.concat([head('F'), buf.subarray(0, nl), Buffer.from('\n')]));
+      parts.push(headF, buf.subarray(0, nl + 1));
       buf = buf.subarray(nl + 1);
+      count++;
       continue;
     }
     if (buf.length > MAX_LINE) {
-      lines.push(Buffer.concat([head('P'), buf.subarray(0, MAX_LINE), Buffer.from('\n')]));
+      parts.push(headP, buf.subarray(0, MAX_LINE), NL);
       buf = buf.subarray(MAX_LINE);
+      count++;
       continue;
     }
     break;
   }
   if (flush && buf.length > 0) {
-    lines.push(Buffer.concat([head('P'), buf, Buffer.from('\n')]));
+    parts.push(headP, buf, NL);
     buf = Buffer.alloc(0);
+    count++;
   }
-  return { lines, carry: Buffer.from(buf) };
+  return { text: Buffer.concat(parts), count, carry: Buffer.from(buf) };
+}
+const NL = Buffer.from('\n');
+
+/** encodeRecords, one buffer per record (tests). */
+export function toRecords(stream: 'stdout' | 'stderr', carry: Buffer, data: Buffer, stamp: string, flush: boolean): { lines: Buffer[]; carry: Buffer } {
+  const { text, carry: rest } = encodeRecords(stream, carry, data, stamp, flush);
+  const lines: Buffer[] = [];
+  for (let at = 0; at < text.length;) {
+    const nl = text.indexOf(0x0a, at);
+    lines.push(Buffer.from(text.subarray(at, nl + 1)));
+    at = nl + 1;
+  }
+  return { lines, carry: rest };
 }
 
 class OutputStream implements StdioStream {
@@ -239,7 +262,7 @@ export class OutputPump {
       this.#again = true;
       return;
     }
-    this.#running = this.#pumpOnce(false).catch((err: unknown) => this.#o.onError?.(err)).finally(() => {
+    this.#running = this.#pumpOnce(false).then(() => undefined, (err: unknown) => this.#o.onError?.(err)).finally(() => {
       this.#running = undefined;
       if (this.#again) {
         this.#again = false;
@@ -257,7 +280,13 @@ export class OutputPump {
     this.#stopped = true;
     this.#stopWatching();
     while (this.#running) await this.#running;
-    await this.#pumpOnce(true).catch((err: unknown) => this.#o.onError?.(err));
+    // Everything the container wrote, however far behind the pump is (the files end now: bounded).
+    try {
+      for (let i = 0; i < 1_000_000 && (await this.#pumpOnce(false)); i++);
+      await this.#pumpOnce(true);
+    } catch (err) {
+      this.#o.onError?.(err);
+    }
     await this.#saveOffsets();
     await this.stdin?.release();
     for (const s of [...this.#streams]) s.close();
@@ -282,7 +311,8 @@ export class OutputPump {
     this.#saveTimer = undefined;
   }
 
-  async #pumpOnce(flush: boolean): Promise<void> {
+  /** One bounded pass over both files; true when something was read. */
+  async #pumpOnce(flush: boolean): Promise<boolean> {
     let moved = false;
     for (const name of ['stdout', 'stderr'] as const) {
       const file = name === 'stdout' ? this.#o.stdoutFile : this.#o.stderrFile;
@@ -313,14 +343,14 @@ export class OutputPump {
     }
     if (moved) this.#scheduleSave();
     if (moved && !this.#stopped) this.#again = true; // more may have come meanwhile
+    return moved;
   }
 
   async #log(name: 'stdout' | 'stderr', data: Buffer, flush: boolean): Promise<void> {
     if (this.#o.logPath === undefined) return;
-    const { lines, carry } = toRecords(name, this.#carry[name], data, k8sTimestamp(new Date(), this.#seq++), flush);
+    const { text, carry } = encodeRecords(name, this.#carry[name], data, k8sTimestamp(new Date(), this.#seq++), flush);
     this.#carry[name] = carry;
-    if (lines.length === 0) return;
-    const text = Buffer.concat(lines);
+    if (text.length === 0) return;
     const max = this.#o.logSizeMaxBytes;
     if (max !== undefined) {
       this.#logSize ??= await fsp.stat(this.#o.logPath).then((s) => s.size, () => 0);

@@ -52,3 +52,20 @@ test('output reaches the log and attach clients; a new pump resumes from the sav
   const lines = (await log()).trim().split('\n').map((l) => l.split(' ').slice(1).join(' '));
   assert.deepEqual(lines, ['stdout F one', 'stderr F oops', 'stdout F two', 'stdout P tail']);
 });
+
+test('at the exit the pump copies everything the container wrote, however far behind it is', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'lxc-output-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const files = { stdoutFile: path.join(dir, 'out'), stderrFile: path.join(dir, 'err'), logPath: path.join(dir, 'ctr.log'), offsetsFile: path.join(dir, 'offsets') };
+  // 20 MiB written before the pump ever ran (a flood faster than the daemon): one pass reads at most 16 MiB.
+  const line = `${'x'.repeat(63)}\n`;
+  await fs.writeFile(files.stdoutFile, `${line.repeat(20 * 16384)}the-end`);
+  await fs.writeFile(files.stderrFile, '');
+  const pump = new OutputPump({ ...files, offsets: { stdout: 0, stderr: 0 } });
+  await pump.finish();
+  const log = await fs.readFile(files.logPath, 'utf8');
+  const records = log.split('\n').filter(Boolean);
+  assert.equal(records.length, 20 * 16384 + 1);
+  assert.match(records.at(-1) ?? '', / stdout P the-end$/);
+  assert.deepEqual(await readOffsets(files.offsetsFile), { stdout: 20 * 1024 * 1024 + 7, stderr: 0 });
+});
