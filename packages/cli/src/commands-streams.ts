@@ -365,8 +365,18 @@ async function followLogs(client: EngineClient, name: string, f: LogsFlags): Pro
   const resume = new LogResume(f.timestamps === true);
   const outputs = new Outputs([process.stdout, process.stderr]);
   let finalRound = false;
+  let deadline = 0;
   for (let round = 0; round <= MAX_RESUMES; round++) {
-    const res = await client.stream(cpath(name, '/logs'), { query: resume.query(logsQuery(f)) });
+    let res;
+    try {
+      res = await client.stream(cpath(name, '/logs'), { query: resume.query(logsQuery(f)) });
+    } catch (e) {
+      // The daemon went away again between the check below and this request: wait for it as below.
+      if (round === 0 || !(e instanceof DaemonUnreachableError) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+      round -= 1;
+      continue;
+    }
     const frames = new FrameReader();
     let daemonError = '';
     try {
@@ -387,7 +397,7 @@ async function followLogs(client: EngineClient, name: string, f: LogsFlags): Pro
     if (daemonError !== '') throw new Error(`Error from daemon in stream: ${daemonError}`);
     if (finalRound) return;
     // The end of the stream: the container exited, or the daemon went away (then it runs on).
-    const deadline = Date.now() + RESUME_WAIT_MS;
+    deadline = Date.now() + RESUME_WAIT_MS;
     let running: boolean | undefined;
     let away = false;
     while (running === undefined) {
