@@ -181,7 +181,6 @@ export class LxcDriver implements RuntimeDriver {
     }
     for (const w of cfg.warnings) this.#log.debug({ container: id, warning: w }, 'spec part not applied by lxc');
 
-    await this.#traversableRoot(id, (opts.spec['root'] as { path?: string } | undefined)?.path);
     // A leftover of an earlier run (crash between exit and delete) goes first.
     await this.#cleanup(id, dir, cgroupPath, monitorCgroup);
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
@@ -217,23 +216,6 @@ export class LxcDriver implements RuntimeDriver {
     this.#live.set(id, { pump: this.#newPump(persisted, { stdout: 0, stderr: 0 }) });
     this.#log.info({ container: id }, 'container created');
     return { persisted: persisted as unknown as Record<string, unknown> };
-  }
-
-  /**
-   * The rootfs's top directory must be searchable by any user, as in every image: the overlay's
-   * merged dir takes its mode from the upper dir, which image-oci makes 0750. runc hides it (it
-   * keeps the spec's effective capabilities, DAC_OVERRIDE included, for a non-root user); under
-   * lxc a `-u 1000` process cannot even exec. Widened to 0755 here, for overlay rootfs only (README, "Findings").
-   */
-  async #traversableRoot(id: string, root: string | undefined): Promise<void> {
-    if (root === undefined) return;
-    // Only the image driver's overlay: an external rootfs is the user's directory, left as it is.
-    const mounts = await fsp.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-    if (!mounts.split('\n').some((l) => l.split(' ')[4] === root && / - overlay /.test(l))) return;
-    const st = await fsp.stat(root).catch(() => undefined);
-    if (st === undefined || (st.mode & 0o055) === 0o055) return;
-    await fsp.chmod(root, (st.mode & 0o7777) | 0o055).catch((err: unknown) => this.#log.warn({ err, container: id }, 'cannot make the rootfs top directory searchable'));
-    this.#log.debug({ container: id, mode: (st.mode & 0o7777).toString(8) }, 'rootfs top directory made searchable (0755)');
   }
 
   #newPump(p: LxcPersisted, offsets: { stdout: number; stderr: number }): OutputPump {
