@@ -11,7 +11,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
-const SHARED = process.env['ISULA_SHARED'] ?? path.resolve(REPO, '../shared');
+// Beside the checkout (../shared), or the workplace's copy when the checkout is elsewhere (a clean clone in CI).
+const SHARED = process.env['ISULA_SHARED'] ?? [path.resolve(REPO, '../shared'), '/work/shared'].find((d) => fs.existsSync(path.join(d, 'tools', 'proto-conformance.mjs'))) ?? path.resolve(REPO, '../shared');
 const TOOL = path.join(SHARED, 'tools/proto-conformance.mjs');
 const present = fs.existsSync(TOOL);
 // Under CI a missing reference is a failure, not a skip.

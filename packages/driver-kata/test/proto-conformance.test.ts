@@ -9,7 +9,8 @@ import { PROTO_DIR, protoRoot } from '../src/protos.js';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
-const SHARED = process.env['ISULA_SHARED'] ?? path.resolve(REPO, '../shared');
+// Beside the checkout (../shared), or the workplace's copy when the checkout is elsewhere (a clean clone in CI).
+const SHARED = process.env['ISULA_SHARED'] ?? [path.resolve(REPO, '../shared'), '/work/shared'].find((d) => fs.existsSync(path.join(d, 'tools', 'proto-conformance.mjs'))) ?? path.resolve(REPO, '../shared');
 const TOOL = path.join(SHARED, 'tools/proto-conformance.mjs');
 const REF = path.join(SHARED, 'reference/shim-v2');
 const missing = !fs.existsSync(TOOL) || !fs.existsSync(REF);
