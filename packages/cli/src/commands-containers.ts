@@ -302,13 +302,16 @@ async function inspectObjects(client: EngineClient, names: readonly string[], op
 interface PsOptions { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; size?: boolean; trunc: boolean; filter?: string[]; format?: string }
 
 /** `key=value` flags into the API's `filters` JSON (docker's `filters.ParseFlag`). */
-export function filtersJson(flags: readonly string[]): string | undefined {
-  const filters: Record<string, string[]> = {};
+export function filtersJson(flags: readonly string[], extra: Record<string, string[]> = {}): string | undefined {
+  // No prototype: a filter named "constructor" or "__proto__" is a key like any other (the daemon
+  // refuses it by name), not Object.prototype's (found by the fuzzer: 'push is not a function').
+  const filters = Object.create(null) as Record<string, string[]>;
   for (const f of flags) {
     const eq = f.indexOf('=');
     if (eq <= 0) throw new UsageError(`bad format of filter ${JSON.stringify(f)} (expected name=value)`);
     (filters[f.slice(0, eq).trim().toLowerCase()] ??= []).push(f.slice(eq + 1).trim());
   }
+  for (const [k, v] of Object.entries(extra)) (filters[k] ??= []).push(...v);
   return Object.keys(filters).length > 0 ? JSON.stringify(filters) : undefined;
 }
 

@@ -5,6 +5,7 @@ import { jsonLines, type EngineClient } from './client.js';
 import { ExitCode } from './exit-code.js';
 import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSizePrecision, shortId } from './format.js';
 import { UsageError } from './usage-error.js';
+import { filtersJson } from './commands-containers.js';
 
 interface ImageSummary {
   Id: string;
@@ -42,17 +43,6 @@ interface ImagesOptions { quiet?: boolean; digests?: boolean; trunc: boolean; fi
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-/** `key=value` flags into the API's `filters` JSON (docker's `filters.ParseFlag`). */
-function filtersParam(flags: readonly string[], extra: Record<string, string[]> = {}): string | undefined {
-  const filters: Record<string, string[]> = {};
-  for (const f of flags) {
-    const eq = f.indexOf('=');
-    if (eq <= 0) throw new UsageError(`bad format of filter ${JSON.stringify(f)} (expected name=value)`);
-    (filters[f.slice(0, eq).trim().toLowerCase()] ??= []).push(f.slice(eq + 1).trim());
-  }
-  for (const [k, v] of Object.entries(extra)) (filters[k] ??= []).push(...v);
-  return Object.keys(filters).length > 0 ? JSON.stringify(filters) : undefined;
-}
 
 /** Docker's image rows: one per repository:tag (× digest with --digests), digest-only rows, `<none>` for dangling. */
 function imageRows(img: ImageSummary, showDigests: boolean, trunc: boolean): Record<string, string>[] {
@@ -119,7 +109,7 @@ function addImagesCommand(cmd: Command, client: () => EngineClient): Command {
     .option('--format <template>', 'Go template over .Repository .Tag .ID .Digest .CreatedSince .CreatedAt .Size ...; "table ..." adds a header, {{json .}} one JSON object per row')
     .action(async (reference: string | undefined, opts: ImagesOptions) => {
       const template = compileRowTemplate(imageFormat(opts), IMAGE_FIELDS);
-      const filters = filtersParam(opts.filter ?? [], reference === undefined ? {} : { reference: [reference] });
+      const filters = filtersJson(opts.filter ?? [], reference === undefined ? {} : { reference: [reference] });
       const images = await client().json<ImageSummary[]>('/images/json', { query: { digests: opts.digests ? '1' : undefined, filters } });
       images.sort((a, b) => b.Created - a.Created);
       if (opts.quiet && (opts.format === undefined || opts.format === 'table')) {
@@ -161,7 +151,7 @@ export function registerImageCommands(program: Command, client: () => EngineClie
       }
       const report = await client().json<PruneReport>('/images/prune', {
         method: 'POST',
-        query: { filters: filtersParam(opts.filter ?? [], { dangling: [opts.all ? 'false' : 'true'] }) },
+        query: { filters: filtersJson(opts.filter ?? [], { dangling: [opts.all ? 'false' : 'true'] }) },
       });
       const deleted = report.ImagesDeleted ?? [];
       let text = '';

@@ -67,7 +67,7 @@ function values(dir: string) {
     fc.constantFrom('', 'x', '0', '-1', '1.5', '99999999999999999999', '1g', '-5m', 'a=b', '=', '=x', 'a:b:c', ':', '::', 'busybox', 'busybox:latest', 'nosuch', '../..',
       '{{.ID}}', '{{', '{{.Nope}}', '{{json .}}', 'table {{.Names}}', 'json', 'label=a', 'status=running', 'dangling=true', 'until=1h', 'bogus=1',
       '8080:80', '127.0.0.1:80:80/udp', '80-70:1', 'host', 'none', 'container:x', 'on-failure:-3', 'always', 'nofile=1:2', 'nofile=2:1', 'cpu=x',
-      'type=bind,src=/x,dst=/y', 'type=nope', `${dir}/f`, `${dir}/missing/f`, `${dir}:/d:ro`, 'vol:/data:zz', 'SIGKILL', 'SIGNOPE', '9', '--', '-', '--x', '-zz'),
+      'type=bind,src=/x,dst=/y', 'type=nope', 'constructor=x', '__proto__=x', 'toString=1', 'valueOf', `${dir}/f`, `${dir}/missing/f`, `${dir}:/d:ro`, 'vol:/data:zz', 'SIGKILL', 'SIGNOPE', '9', '--', '-', '--x', '-zz'),
     fc.string({ maxLength: 12 }).filter((s) => !s.includes('\0')),
   );
 }
@@ -111,4 +111,11 @@ test('any argv of isula ends with a code and, on failure, a message in words', {
     }
   }), params);
   process.stderr.write(`# cli fuzz: ${RUNS} runs, ${failures} refused with a message\n`);
+});
+
+test('filters named like Object.prototype members reach the daemon as filters (found by review after the config fuzzer)', async () => {
+  for (const args of [['ps', '--filter', 'constructor=x'], ['images', '--filter', '__proto__=x'], ['ps', '-a', '--filter', 'toString=1']]) {
+    const r = await runIsula(args);
+    assert.doesNotMatch(r.stderr, BAD_OUTPUT, r.stderr);
+  }
 });

@@ -308,7 +308,8 @@ export function validateConfig(raw: unknown, source: string, base: DaemonConfig 
   const out: Record<string, unknown> = { ...base };
   const unknownKeys: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
-    const check = (CHECKS as Record<string, Check | undefined>)[key];
+    // Own keys only: "valueOf", "constructor" ... are Object.prototype's, not daemon.json's (found by the fuzzer).
+    const check = Object.hasOwn(CHECKS, key) ? (CHECKS as Record<string, Check | undefined>)[key] : undefined;
     if (check === undefined) {
       unknownKeys.push(key);
       continue;

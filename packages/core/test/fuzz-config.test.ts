@@ -64,3 +64,11 @@ test('daemon.json files: any bytes load or are refused with CONFIG_INVALID namin
     }
   }), { ...params, numRuns: Math.max(20, Math.round(RUNS / 3)) }); // each run is a file write and a cosmiconfig load
 });
+
+test('daemon.json keys named like Object.prototype members are unknown keys, not checks (found by the fuzzer)', () => {
+  for (const key of ['valueOf', 'constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+    const raw = JSON.parse(`{"${key}": []}`) as Record<string, unknown>;
+    const { unknownKeys } = validateConfig(raw, 'daemon.json');
+    assert.deepEqual(unknownKeys, [key]);
+  }
+});
