@@ -81,7 +81,14 @@ test('load of mutated archives: a usable image or a 4xx, and nothing half-loaded
       assert.equal(ins.status, 200, `${what}: listed image ${img.Id} does not inspect: ${ins.body}`);
     }
     assert.deepEqual(await fs.readdir(path.join(storage, 'tmp')).catch(() => []), [], `${what}: staging left behind`);
-  }), params);
+  }), {
+    ...params,
+    // Regressions the fuzzer found, replayed on every run.
+    examples: [
+      [{ kind: 'manifest-field', field: 'Config', value: '' }], // read the archive's root as the config: EISDIR, a 500
+      [{ kind: 'manifest-field', field: 'Layers', value: ['.'] }],
+    ],
+  });
 
   // Remove every image: then no layer may remain (a layer without an image is a half load).
   const list = JSON.parse((await httpRequest(d.socket, 'GET', '/images/json')).body) as { Id: string }[];

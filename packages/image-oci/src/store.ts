@@ -297,6 +297,8 @@ export class ImageStore {
       const p = path.resolve(dir, rel);
       const real = await fs.realpath(p).catch(() => { throw new IsulaError('IMAGE_ARCHIVE_INVALID', `archive entry ${JSON.stringify(rel)} is missing`); });
       if (real !== dir && !real.startsWith(`${dir}${path.sep}`)) throw new IsulaError('IMAGE_ARCHIVE_INVALID', `archive entry ${JSON.stringify(rel)} points outside the archive`);
+      // Every entry named by a manifest is a file: "" or "." would name the archive's root.
+      if (!(await fs.stat(real)).isFile()) throw new IsulaError('IMAGE_ARCHIVE_INVALID', `archive entry ${JSON.stringify(rel)} is not a file`);
       return real;
     };
     const readJson = async (rel: string): Promise<unknown> => {
