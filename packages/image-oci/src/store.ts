@@ -373,6 +373,7 @@ export class ImageStore {
     if (!Array.isArray(diffIds) || diffIds.length !== img.layers.length || !diffIds.every((d) => typeof d === 'string' && SHA256.test(d))) {
       throw new IsulaError('IMAGE_ARCHIVE_INVALID', `image ${id}: rootfs.diff_ids does not match the ${img.layers.length} layers of its manifest`);
     }
+    if (diffIds.length === 0) throw new IsulaError('IMAGE_ARCHIVE_INVALID', `image ${id} has no layers: isula needs at least one for the root filesystem`);
     const chains = chainIds(diffIds);
     // Missing layers are extracted concurrently (two at a time: extraction is CPU (hash,
     // inflate) and disk bound); each becomes visible only once its layer.json is written.

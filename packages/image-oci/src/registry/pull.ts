@@ -188,6 +188,7 @@ export class Puller {
     if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length || !diffIds.every((d) => typeof d === 'string' && SHA256_DIGEST.test(d))) {
       throw new IsulaError('REGISTRY_REPLY_INVALID', `${what}: the config's rootfs.diff_ids do not match the manifest's ${manifest.layers.length} layers`);
     }
+    if (diffIds.length === 0) throw new IsulaError('IMAGE_MANIFEST_UNSUPPORTED', `${what} has no layers: isula needs at least one for the root filesystem`);
     const chains = chainIds(diffIds);
     const unpin = this.#d.store.pin(chains);
     try {
