@@ -6,6 +6,22 @@
  */
 import net from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
+import fs from 'node:fs';
+import { goPathError } from './cp-archive.js';
+
+/** A file opened before anything is asked of the daemon: a bad path is worded as docker does (`open x: no such file or directory`). */
+export async function openUpload(file: string): Promise<NodeJS.ReadableStream> {
+  try {
+    const handle = await fs.promises.open(file, 'r');
+    if ((await handle.stat()).isDirectory()) {
+      await handle.close();
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR', syscall: 'read', path: file });
+    }
+    return handle.createReadStream();
+  } catch (err) {
+    throw goPathError(err);
+  }
+}
 
 export const API_PREFIX = '/v1.41';
 export const DEFAULT_HOST = 'unix:///run/isulad/isulad.sock';
@@ -128,6 +144,11 @@ export class EngineClient {
       let connected = false;
       const onAbort = () => socket.destroy();
       options.signal?.addEventListener('abort', onAbort, { once: true });
+      // Listened to at once: a file that cannot be read fails even when the daemon is down.
+      options.bodyStream?.on('error', (err: Error) => {
+        socket.destroy();
+        reject(goPathError(err));
+      });
       socket.on('connect', () => {
         connected = true;
         socket.write(head);
@@ -144,7 +165,6 @@ export class EngineClient {
             }
           });
           upload.on('end', () => socket.write('0\r\n\r\n'));
-          upload.on('error', (err) => { socket.destroy(); reject(err); });
         }
       });
       socket.on('data', (chunk: Buffer) => {

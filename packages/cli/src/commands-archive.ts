@@ -1,9 +1,9 @@
 /** Image archive commands: save and import. */
 // node:fs's callback API only: node:fs/promises loads readline and the REPL history module
 // with it (~4 ms of every isula call); fs.promises is a lazy getter.
-import fs, { createReadStream, createWriteStream } from 'node:fs';
+import fs, { createWriteStream } from 'node:fs';
 import type { Command } from 'commander';
-import type { EngineClient } from './client.js';
+import { openUpload, type EngineClient } from './client.js';
 import { UsageError } from './usage-error.js';
 
 export function registerArchiveCommands(program: Command, client: () => EngineClient): void {
@@ -50,7 +50,7 @@ export function registerArchiveCommands(program: Command, client: () => EngineCl
       const res = await client().json<{ status: string }>('/images/create', {
         method: 'POST',
         query: { fromSrc: '-', repo, tag },
-        bodyStream: file === '-' ? process.stdin : createReadStream(file),
+        bodyStream: file === '-' ? process.stdin : await openUpload(file),
         contentType: 'application/x-tar',
       });
       process.stdout.write(`${res.status}\n`);

@@ -1,7 +1,6 @@
 /** Image commands: images (image ls), image prune, load, tag, rmi. `inspect` is with the container commands. */
-import { createReadStream } from 'node:fs';
 import type { Command } from 'commander';
-import { jsonLines, type EngineClient } from './client.js';
+import { jsonLines, openUpload, type EngineClient } from './client.js';
 import { ExitCode } from './exit-code.js';
 import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSizePrecision, shortId } from './format.js';
 import { UsageError } from './usage-error.js';
@@ -176,7 +175,7 @@ export function registerImageCommands(program: Command, client: () => EngineClie
       await client().request('/images/load', {
         method: 'POST',
         query: { quiet: '0', tag: opts.tag },
-        bodyStream: createReadStream(opts.input),
+        bodyStream: await openUpload(opts.input),
         contentType: 'application/x-tar',
         onData: jsonLines((line) => {
           const msg = JSON.parse(line) as { stream?: string; error?: string };

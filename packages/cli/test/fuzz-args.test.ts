@@ -26,7 +26,8 @@ import { startFakeDaemon, type FakeDaemon } from './fake-daemon.js';
 const ISULA = fileURLToPath(new URL('../src/isula.js', import.meta.url));
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 40); // one isula process per run
 const params = { numRuns: RUNS, ...(process.env['FUZZ_SEED'] === undefined ? {} : { seed: Number(process.env['FUZZ_SEED']) }) };
-const STREAMING = new Set(['events', 'stats', 'attach', 'logs', 'help']);
+// Verbs that wait by design; `wait` on the fake daemon waits for a run that never comes (a 15 s kill, seed 1813258455).
+const STREAMING = new Set(['events', 'stats', 'attach', 'logs', 'help', 'wait']);
 /** Docker's create/run flags (isula parses them itself, not through commander options). */
 const RUN_FLAGS = ['-e', '-v', '-p', '--name', '-m', '--memory-swap', '--cpus', '--cpu-shares', '--restart', '--network', '-u', '-w', '--entrypoint', '--label', '-l', '--ulimit', '--device', '--cap-add', '--cap-drop', '--tmpfs', '--mount', '--health-cmd', '--health-interval', '--log-driver', '--log-opt', '--runtime', '--shm-size', '--read-only', '--privileged', '-t', '-i', '-d', '--rm', '--env-file', '--add-host', '--dns', '--hostname', '--pids-limit', '--security-opt', '--sysctl', '--init', '--stop-signal', '--stop-timeout', '--userns', '--hook-spec', '--system-container', '--external-rootfs', '-P', '--expose', '--ip', '--mac-address', '--oom-score-adj'];
 
@@ -109,7 +110,14 @@ test('any argv of isula ends with a code and, on failure, a message in words', {
       failures++;
       assert.ok(r.stderr.trim().length > 0 || r.stdout.trim().length > 0, `${shown}: exit ${r.code} without a word`);
     }
-  }), params);
+  }), {
+    ...params,
+    // Regressions the fuzzer found, replayed on every run.
+    examples: [
+      [['load', '--input', '--input']], // a file that does not exist, daemon down: an unhandled stream error
+      [['import', '/nonexistent/archive.tar']],
+    ],
+  });
   process.stderr.write(`# cli fuzz: ${RUNS} runs, ${failures} refused with a message\n`);
 });
 
