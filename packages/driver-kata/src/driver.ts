@@ -28,9 +28,9 @@ import { FifoPool, openHolding } from './fifo.js';
 import { LogWriter } from './log-writer.js';
 import { identify, isSameProcess, signalProcess, waitProcessGone, type ProcessIdentity } from './proc.js';
 import { ProcessIo, type IoPaths } from './process-io.js';
-import { isZeroTime, toDate } from './protos.js';
+import { exitTime } from './protos.js';
 import { TtrpcClient } from './ttrpc.js';
-import { TaskClient, findExecutable, shimBinaryName, shimDelete, startShim, type ShimArgs, type StateResponse } from './shim.js';
+import { TaskClient, findExecutable, readAddressFile, shimBinaryName, shimDelete, startShim, type ShimArgs, type StateResponse } from './shim.js';
 
 export const DEFAULT_NAMESPACE = 'isula';
 /** Exit code recorded when a task's shim died and nothing else knows its code. */
@@ -261,7 +261,7 @@ export class ShimV2Driver implements RuntimeDriver {
       const res = await client.call<{ exit_status: number; exited_at: unknown }>('Wait', 'WaitRequest', { id: live.id, exec_id: execId }, 'WaitResponse', { signal: opts.signal, timeoutMs: null });
       await io.ended(DRAIN_MS);
       await log?.flush();
-      return { exitCode: res.exit_status, exitedAt: isZeroTime(res.exited_at) ? new Date() : toDate(res.exited_at) };
+      return { exitCode: res.exit_status, exitedAt: exitTime(res.exited_at) };
     } finally {
       io.close();
       if (added && !client.client.isClosed) {
@@ -346,8 +346,11 @@ export class ShimV2Driver implements RuntimeDriver {
     this.#tasks.set(id, live);
     live.oom = await fs.access(path.join(p.taskDir, 'oom')).then(() => true, () => false);
     // The address file is the shim's own record; fall back to what create saw.
-    const fromFile = (await fs.readFile(path.join(ref.bundle, 'address'), 'utf8').catch(() => '')).trim();
-    if (fromFile !== '') p.address = fromFile;
+    const fromFile = await readAddressFile(ref.bundle).catch((err: unknown) => {
+      this.#log.warn({ err, container: id, address: p.address }, 'ignoring the shim address file: using the address recorded at create');
+      return undefined;
+    });
+    if (fromFile !== undefined) p.address = fromFile;
     await this.#opts.events.listen();
     await fs.access(path.join(ref.bundle, 'log')).then(() => { live.drain = this.#drainLog(id, path.join(ref.bundle, 'log')); }, () => {});
     let st: StateResponse;
@@ -494,7 +497,7 @@ export class ShimV2Driver implements RuntimeDriver {
         try {
           const client = await this.#client(live);
           const res = await client.call<{ exit_status: number; exited_at: unknown }>('Wait', 'WaitRequest', { id: live.id }, 'WaitResponse', { timeoutMs: null });
-          await this.#settleExit(live, { exitCode: res.exit_status, exitedAt: isZeroTime(res.exited_at) ? new Date() : toDate(res.exited_at) });
+          await this.#settleExit(live, { exitCode: res.exit_status, exitedAt: exitTime(res.exited_at) });
           return;
         } catch (err) {
           if (live.exit || this.#closed || this.#tasks.get(live.id) !== live) return;
@@ -578,7 +581,7 @@ export class ShimV2Driver implements RuntimeDriver {
     if (live.p.binary === '') return undefined;
     try {
       const r = await shimDelete(this.#shimArgs(live.p, live.id, live.bundle, AbortSignal.timeout(this.#timeoutMs)), path.join(live.p.taskDir, 'delete'));
-      return r ? { exitCode: r.exitStatus, exitedAt: isZeroTime(r.exitedAt) ? new Date() : r.exitedAt } : undefined;
+      return r ? { exitCode: r.exitStatus, exitedAt: r.exitedAt } : undefined;
     } catch (err) {
       this.#log.warn({ err, container: live.id }, '`shim delete` failed');
       return undefined;
@@ -607,14 +610,14 @@ export class ShimV2Driver implements RuntimeDriver {
         if (!live.exit) {
           // Not reported yet (a task never started, or its exit still draining): what Delete says is final.
           const st = await this.#state(live, signal).catch(() => undefined);
-          if (st?.status === 'STOPPED') await this.#settleExit(live, { exitCode: st.exit_status, exitedAt: isZeroTime(st.exited_at) ? new Date() : toDate(st.exited_at) });
+          if (st?.status === 'STOPPED') await this.#settleExit(live, { exitCode: st.exit_status, exitedAt: exitTime(st.exited_at) });
         }
         const del = await client.call<{ exit_status: number; exited_at: unknown }>('Delete', 'DeleteRequest', { id: live.id }, 'DeleteResponse', { signal })
           .catch((err: unknown) => {
             if (err instanceof IsulaError && err.kind === 'notFound') return undefined;
             throw err;
           });
-        if (del && !live.exit) this.#settleNow(live, { exitCode: del.exit_status, exitedAt: isZeroTime(del.exited_at) ? new Date() : toDate(del.exited_at) });
+        if (del && !live.exit) this.#settleNow(live, { exitCode: del.exit_status, exitedAt: exitTime(del.exited_at) });
         // The shim exits on Shutdown and closes the connection: an error here is expected.
         await client.call('Shutdown', 'ShutdownRequest', { id: live.id, now: true }, 'google.protobuf.Empty', { timeoutMs: 5000 }).catch(() => {});
       } catch (err) {

@@ -12,7 +12,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { decode, encode, isZeroTime, protoRoot, toDate } from './protos.js';
+import { decode, encode, exitTime, protoRoot } from './protos.js';
 import { TtrpcServer } from './ttrpc.js';
 
 export const EVENTS_SERVICE = 'containerd.services.events.ttrpc.v1.Events';
@@ -66,7 +66,10 @@ export class EventsServer {
       return;
     }
     const e = env.envelope;
-    if (!e?.event) return;
+    if (!e?.event) {
+      this.#log.debug({ topic: e?.topic }, 'shim event without a payload');
+      return;
+    }
     // type_url is "containerd.events.TaskExit" (sometimes with a "types.containerd.io/" style prefix).
     const type = e.event.type_url.slice(e.event.type_url.lastIndexOf('/') + 1);
     if (!type.startsWith('containerd.events.') || !protoRoot().lookup(type)) {
@@ -85,7 +88,7 @@ export class EventsServer {
     if (type === 'containerd.events.TaskExit') {
       out = {
         topic: '/tasks/exit', namespace: e.namespace, containerId, execId: String(ev['id'] ?? ''), pid: Number(ev['pid'] ?? 0),
-        exitStatus: Number(ev['exit_status'] ?? 0), exitedAt: isZeroTime(ev['exited_at']) ? new Date() : toDate(ev['exited_at']),
+        exitStatus: Number(ev['exit_status'] ?? 0), exitedAt: exitTime(ev['exited_at']),
       };
     } else if (type === 'containerd.events.TaskOOM') {
       out = { topic: '/tasks/oom', namespace: e.namespace, containerId };

@@ -11,6 +11,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { IsulaError } from '@isula/core';
 
 /** The package's proto directory: dist/src/protos.js → ../../proto. */
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -54,10 +55,19 @@ export function encode(name: string, value: Record<string, unknown>): Uint8Array
   return t.encode(t.fromObject(value)).finish();
 }
 
-/** Decodes to a plain object: 64-bit integers as numbers, enums as their names, defaults filled in. */
+/**
+ * Decodes to a plain object: 64-bit integers as numbers, enums as their names
+ * (an unknown value stays a number), defaults filled in. The bytes come from a
+ * peer: protobufjs' own RangeError or Error on bad input becomes RUNTIME_FAILED
+ * naming the message type.
+ */
 export function decode<T = Record<string, unknown>>(name: string, bytes: Uint8Array): T {
   const t = messageType(name);
-  return t.toObject(t.decode(bytes), { longs: Number, enums: String, bytes: Buffer, defaults: true, arrays: true, objects: true }) as T;
+  try {
+    return t.toObject(t.decode(bytes), { longs: Number, enums: String, bytes: Buffer, defaults: true, arrays: true, objects: true }) as T;
+  } catch (err) {
+    throw new IsulaError('RUNTIME_FAILED', `undecodable ${name} (${bytes.length} bytes): ${(err as Error).message}`, { cause: err, details: { type: name } });
+  }
 }
 
 /** A google.protobuf.Timestamp object → Date (seconds may be a number after `longs: Number`). */
@@ -76,9 +86,18 @@ export function fromDate(d: Date): { seconds: number; nanos: number } {
   return { seconds, nanos: (ms - seconds * 1000) * 1e6 };
 }
 
-/** A Timestamp that was never set: Go's zero time (0001-01-01) is -62135596800 s. */
+/**
+ * A Timestamp that was never set (Go's zero time, 0001-01-01, is
+ * -62135596800 s), or one no Date can hold (a peer's garbage: a Date past
+ * ±8.64e15 ms is Invalid Date, whose toISOString throws).
+ */
 export function isZeroTime(ts: unknown): boolean {
   if (typeof ts !== 'object' || ts === null) return true;
   const s = Number((ts as { seconds?: unknown }).seconds ?? 0);
-  return s <= 0;
+  return !(s > 0) || Number.isNaN(toDate(ts).getTime());
+}
+
+/** A shim's exit time: its Timestamp, or now when it was never set or is not a time. */
+export function exitTime(ts: unknown): Date {
+  return isZeroTime(ts) ? new Date() : toDate(ts);
 }

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { IsulaError } from '@isula/core';
-import { decode, encode, toDate } from './protos.js';
+import { decode, encode, exitTime } from './protos.js';
 import { TtrpcClient } from './ttrpc.js';
 
 export const TASK_SERVICE = 'containerd.task.v2.Task';
@@ -107,6 +107,45 @@ function lastLines(text: string): string {
   return text.split('\n').map((l) => l.trim()).filter(Boolean).slice(-3).join('; ');
 }
 
+/** Longer than any socket address a shim prints (sun_path is 108 bytes; ours reach further through /proc/self/fd). */
+const MAX_ADDRESS_BYTES = 4096;
+/** A unix socket address: `unix://` and an absolute path, or the path alone; no spaces or control characters. */
+const ADDRESS = /^(unix:\/\/)?\/[^\s\0-\x1f\x7f]+$/;
+
+/** A shim's socket address, or RUNTIME_FAILED naming where it came from (`what`). */
+export function checkAddress(address: string, what: string): string {
+  if (Buffer.byteLength(address) > MAX_ADDRESS_BYTES || !ADDRESS.test(address)) {
+    throw new IsulaError('RUNTIME_FAILED', `${what} is not a unix socket address: ${JSON.stringify(address.slice(0, 200))}`);
+  }
+  return address;
+}
+
+/**
+ * `<bundle>/address`, the shim's own record of its socket, read on restore.
+ * Bounded and non-blocking (whatever is at that path); undefined when it is
+ * missing or empty, RUNTIME_FAILED when it holds something else than an address.
+ */
+export async function readAddressFile(bundle: string): Promise<string | undefined> {
+  const file = path.join(bundle, 'address');
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new IsulaError('RUNTIME_FAILED', `cannot read the shim address file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    if (!(await fh.stat()).isFile()) throw new IsulaError('RUNTIME_FAILED', `the shim address file ${file} is not a regular file`);
+    const buf = Buffer.alloc(MAX_ADDRESS_BYTES + 1);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    if (bytesRead > MAX_ADDRESS_BYTES) throw new IsulaError('RUNTIME_FAILED', `the shim address file ${file} is over ${MAX_ADDRESS_BYTES} bytes`);
+    const text = buf.toString('utf8', 0, bytesRead).trim();
+    return text === '' ? undefined : checkAddress(text, `the shim address file ${file}`);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Parses what `start` prints: a raw address or `{version, address, protocol}`. */
 export function parseStartOutput(out: string): { address: string; protocol: string; version: number } {
   const text = out.trim();
@@ -121,10 +160,10 @@ export function parseStartOutput(out: string): { address: string; protocol: stri
     if (typeof o.address !== 'string' || o.address === '') throw new IsulaError('RUNTIME_FAILED', `shim start printed no address: ${text.slice(0, 200)}`);
     const protocol = typeof o.protocol === 'string' && o.protocol !== '' ? o.protocol : 'ttrpc';
     if (protocol !== 'ttrpc') throw new IsulaError('RUNTIME_FAILED', `shim speaks ${protocol}; only ttrpc is supported`);
-    return { address: o.address, protocol, version: typeof o.version === 'number' ? o.version : 2 };
+    return { address: checkAddress(o.address, 'the address shim start printed'), protocol, version: typeof o.version === 'number' ? o.version : 2 };
   }
   if (!/^(unix:\/\/)?\/\S+$/.test(text)) throw new IsulaError('RUNTIME_FAILED', `shim start printed no address: ${JSON.stringify(text.slice(0, 200))}`);
-  return { address: text, protocol: 'ttrpc', version: 2 };
+  return { address: checkAddress(text, 'the address shim start printed'), protocol: 'ttrpc', version: 2 };
 }
 
 /** `<shim> start`: spawns the shim daemon for one task; resolves with its address. */
@@ -152,7 +191,7 @@ export async function shimDelete(a: ShimArgs, linkDir: string): Promise<{ exitSt
   if (buf.length === 0) return undefined;
   try {
     const r = decode<{ exit_status: number; exited_at: unknown }>('containerd.task.v2.DeleteResponse', buf);
-    return { exitStatus: r.exit_status, exitedAt: toDate(r.exited_at) };
+    return { exitStatus: r.exit_status, exitedAt: exitTime(r.exited_at) };
   } catch {
     return undefined;
   }

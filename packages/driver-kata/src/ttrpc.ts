@@ -220,7 +220,15 @@ export function connectUnix(socketPath: string, timeoutMs: number): Promise<net.
       }
       target = `/proc/self/fd/${dirFd}/${path.basename(socketPath)}`;
     }
-    const sock = net.connect(target);
+    let sock: net.Socket;
+    try {
+      sock = net.connect(target);
+    } catch (err) {
+      // A path Node refuses outright (a NUL byte in it): as unreachable as a missing socket.
+      if (dirFd !== undefined) fs.closeSync(dirFd);
+      reject(new IsulaError('RUNTIME_UNAVAILABLE', `cannot connect to ttrpc socket ${JSON.stringify(socketPath)}: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
     const done = (err?: Error) => {
       clearTimeout(timer);
       if (dirFd !== undefined) fs.closeSync(dirFd);

@@ -83,22 +83,38 @@ export function spawnConmon(opts: SpawnConmonOptions): ConmonProcess {
   }
 }
 
+/**
+ * conmon's messages are a line of JSON each, at most a runtime's error text
+ * long: anything past this without a newline is not conmon talking, and is
+ * not buffered further.
+ */
+export const MAX_SYNC_LINE_BYTES = 256 * 1024;
+
 /** JSON lines from one of conmon's pipes. */
-class LineReader {
+export class LineReader {
   #buf = '';
   #lines: string[] = [];
   #ended = false;
+  /** Set when a line outgrew MAX_SYNC_LINE_BYTES: every later `next` fails with it. */
+  #overflow: IsulaError | undefined;
   #waiters: { resolve: () => void }[] = [];
 
   constructor(private readonly stream: Readable, private readonly what: string) {
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
+      if (this.#overflow) return;
       this.#buf += chunk;
       let i;
       while ((i = this.#buf.indexOf('\n')) >= 0) {
         const line = this.#buf.slice(0, i).trim();
         this.#buf = this.#buf.slice(i + 1);
         if (line !== '') this.#lines.push(line);
+      }
+      // A string's length counts UTF-16 units: at most 2x the bytes, close enough for a bound.
+      if (this.#buf.length > MAX_SYNC_LINE_BYTES) {
+        this.#overflow = new IsulaError('RUNTIME_FAILED', `conmon's ${this.what} pipe sent over ${MAX_SYNC_LINE_BYTES} bytes without a line end: ${JSON.stringify(this.#buf.slice(0, 80))}...`);
+        this.#buf = '';
+        this.stream.destroy();
       }
       this.#wake();
     });
@@ -117,6 +133,7 @@ class LineReader {
     for (;;) {
       const line = this.#lines.shift();
       if (line !== undefined) return parseSync(line, this.what);
+      if (this.#overflow) throw this.#overflow;
       if (this.#ended) throw new IsulaError('RUNTIME_FAILED', `conmon closed its ${this.what} pipe without a message`);
       if (signal?.aborted) throw new IsulaError('CANCELED', `waiting for conmon's ${this.what} message canceled`);
       const left = deadline - Date.now(); // Infinity when timeoutMs is: an exec may run for ever.
@@ -140,12 +157,24 @@ class LineReader {
   }
 }
 
-function parseSync(line: string, what: string): SyncMessage {
+/**
+ * One line of conmon's sync or attach pipe: `{"data": N[, "message": "..."]}`.
+ * N is a pid (> 0), an exit status, or negative for a failure; anything that
+ * is not an integer in int32 range is not conmon's (it writes a C int).
+ */
+export function parseSync(line: string, what: string): SyncMessage {
+  let v: unknown;
   try {
-    const v = JSON.parse(line) as { data?: unknown; message?: unknown };
-    if (typeof v.data === 'number') return typeof v.message === 'string' ? { data: v.data, message: v.message } : { data: v.data };
+    v = JSON.parse(line);
   } catch {
-    // Fall through.
+    v = undefined;
+  }
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    const { data, message } = v as { data?: unknown; message?: unknown };
+    if (typeof data === 'number' && Number.isInteger(data) && data >= -0x80000000 && data <= 0x7fffffff) {
+      // `+ 0` turns a -0 into 0.
+      return typeof message === 'string' ? { data: data + 0, message } : { data: data + 0 };
+    }
   }
   throw new IsulaError('RUNTIME_FAILED', `unexpected ${what} message from conmon: ${line.slice(0, 200)}`);
 }

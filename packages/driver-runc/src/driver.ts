@@ -25,12 +25,12 @@ import { conmonLogLevel, spawnConmon, type SyncMessage } from './conmon.js';
 import { ExitWatcher } from './exit-watcher.js';
 import { findExecutable, identify, isSameProcess, signalProcess, waitProcessGone, type ProcessIdentity } from './proc.js';
 import { startThroughFifo } from './exec-fifo.js';
+import { LOST_EXIT_CODE, exitStatusOf, readExitFile, readPidFile } from './status-files.js';
 import { deleteStoppedNatively } from './native-delete.js';
 import { DEFAULT_TIMEOUT_MS, RuntimeCli, cleanRuntimeMessage, isNotExist, type RuntimeSpec } from './runtime-cli.js';
 
 export const DEFAULT_CONMON = '/usr/bin/conmon';
-/** Exit code reported when a container's process is gone and conmon left no exit file (conmon was killed). */
-export const LOST_EXIT_CODE = 255;
+export { LOST_EXIT_CODE };
 const SEARCH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
@@ -173,15 +173,15 @@ export class RuncDriver implements RuntimeDriver {
         : err;
     }
     conmon.release();
-    if (msg.data < 0) {
+    if (msg.data <= 0) {
       const reason = cleanRuntimeMessage(msg.message ?? '') || (await conmonLog(persistDir));
       await this.#undoCreate(cli, ref, persistDir);
       throw classifyCreateError(cli.spec.name, reason, processCommand(opts.spec));
     }
 
     const init = await identify(msg.data);
-    const conmonPid = Number((await fs.readFile(path.join(persistDir, 'conmon.pid'), 'utf8').catch(() => '')).trim());
-    const conmonId = (await identify(conmonPid)) ?? null;
+    const conmonPid = await readPidFile(path.join(persistDir, 'conmon.pid'));
+    const conmonId = (conmonPid === undefined ? undefined : await identify(conmonPid)) ?? null;
     const persisted: RuncPersisted = {
       schemaVersion: 1,
       runtime: cli.spec,
@@ -404,9 +404,7 @@ export class RuncDriver implements RuntimeDriver {
 
   async pids(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<number[]> {
     const p = await this.#persisted(ref);
-    const out = await this.#cliFor(p).run(['ps', '--format', 'json', ref.id], this.#runOpts(opts));
-    const parsed = JSON.parse(out) as unknown;
-    return Array.isArray(parsed) ? parsed.filter((x): x is number => typeof x === 'number') : [];
+    return this.#cliFor(p).pids(ref.id, this.#runOpts(opts));
   }
 
   async delete(ref: RuntimeContainerRef, opts: DriverCallOptions & { force?: boolean }): Promise<void> {
@@ -482,15 +480,22 @@ export class RuncDriver implements RuntimeDriver {
 
   /** The exit status when the container has exited, else undefined. */
   async #checkExit(p: RuncPersisted, oomKills?: number): Promise<ExitStatus | undefined> {
-    let status = await readExitFile(p.exitFile);
+    let status = await this.#readExit(p);
     if (!status) {
       // conmon killed without writing: once both it and the init are gone, the code is lost.
       if ((await isSameProcess(p.conmon ?? undefined)) || (await isSameProcess(p.init))) return undefined;
-      status = (await readExitFile(p.exitFile)) ?? { exitCode: LOST_EXIT_CODE, exitedAt: new Date() };
+      status = (await this.#readExit(p)) ?? { exitCode: LOST_EXIT_CODE, exitedAt: new Date() };
     }
     const oom = (await exists(path.join(p.persistDir, 'oom')))
       || (oomKills ?? (p.cgroupPath === null ? 0 : ((await readOomKills(p.cgroupPath)) ?? 0))) > 0;
     return oom ? { ...status, oomKilled: true } : status;
+  }
+
+  /** The exit file's status; one that is there but not a status is an exit with a lost code, said in the log. */
+  async #readExit(p: RuncPersisted): Promise<ExitStatus | undefined> {
+    const r = await readExitFile(p.exitFile);
+    if (r.kind === 'corrupt') this.#log.warn({ file: p.exitFile, reason: r.reason, exitCode: LOST_EXIT_CODE }, 'conmon exit file is not an exit status: the exit code is lost');
+    return exitStatusOf(r);
   }
 
   #execDir(p: RuncPersisted, execId: string): string {
@@ -551,8 +556,8 @@ export class RuncDriver implements RuntimeDriver {
   async #undoCreate(cli: RuntimeCli, ref: RuntimeContainerRef, persistDir: string): Promise<void> {
     const signal = AbortSignal.timeout(this.#timeoutMs);
     await cli.run(['delete', '--force', ref.id], { signal }).catch(() => {});
-    const conmonPid = Number((await fs.readFile(path.join(persistDir, 'conmon.pid'), 'utf8').catch(() => '')).trim());
-    const conmon = await identify(conmonPid);
+    const conmonPid = await readPidFile(path.join(persistDir, 'conmon.pid'));
+    const conmon = conmonPid === undefined ? undefined : await identify(conmonPid);
     if (conmon && !(await waitProcessGone(conmon, 2000))) {
       await signalProcess(conmon, 'SIGKILL');
       await waitProcessGone(conmon, 1000);
@@ -584,16 +589,6 @@ export function classifyCreateError(runtime: string, reason: string, command?: s
     return new IsulaError('RUNTIME_FAILED', `runtime ${runtime} failed: ${reason} (on a cgroup v1 hybrid host, bind hugetlb to v1: see @isula/driver-runc's README)`, { details });
   }
   return new IsulaError('RUNTIME_FAILED', `runtime ${runtime} create failed: ${reason}`, { details });
-}
-
-async function readExitFile(file: string): Promise<ExitStatus | undefined> {
-  try {
-    const [text, st] = await Promise.all([fs.readFile(file, 'utf8'), fs.stat(file)]);
-    const code = Number(text.trim());
-    return { exitCode: Number.isInteger(code) ? code : LOST_EXIT_CODE, exitedAt: st.mtime };
-  } catch {
-    return undefined;
-  }
 }
 
 async function exists(file: string): Promise<boolean> {

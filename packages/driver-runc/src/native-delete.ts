@@ -16,13 +16,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isSameProcess } from './proc.js';
 
-interface RuncState {
+export interface RuncState {
   init_process_pid?: number;
   init_process_start?: number;
   rootless?: boolean;
   intel_rdt_path?: string;
   cgroup_paths?: Record<string, string>;
-  config?: {
+  config?: null | {
     namespaces?: { type: string; path: string }[] | null;
     cgroups?: { systemd?: boolean } | null;
     Hooks?: Record<string, unknown[] | null> | null;
@@ -39,13 +39,20 @@ const RMDIR_TRIES = 5;
  */
 export async function deleteStoppedNatively(root: string, id: string): Promise<boolean> {
   const dir = path.join(root, id);
-  let state: RuncState;
+  let state: unknown;
   try {
-    state = JSON.parse(await fs.readFile(path.join(dir, 'state.json'), 'utf8')) as RuncState;
+    const fh = await fs.open(path.join(dir, 'state.json'), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+    try {
+      // runc's state.json is a few KiB; a bigger or odd file is left to runc to judge.
+      if (!(await fh.stat()).isFile() || (await fh.stat()).size > MAX_STATE_BYTES) return false;
+      state = JSON.parse(await fh.readFile('utf8'));
+    } finally {
+      await fh.close();
+    }
   } catch {
     return false;
   }
-  if (!plainStopped(state)) return false;
+  if (!isRuncState(state) || !plainStopped(state)) return false;
   if (await isSameProcess({ pid: state.init_process_pid ?? 0, startTime: state.init_process_start ?? -1 })) return false;
   const paths = [...new Set(Object.values(state.cgroup_paths ?? {}))];
   for (const p of paths) {
@@ -55,9 +62,35 @@ export async function deleteStoppedNatively(root: string, id: string): Promise<b
   return true;
 }
 
-function plainStopped(s: RuncState): boolean {
+/** Far above the state.json of any real container (runc 1.1: 3–6 KiB). */
+const MAX_STATE_BYTES = 1024 * 1024;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const optional = (v: unknown, check: (x: unknown) => boolean): boolean => v === undefined || v === null || check(v);
+
+/**
+ * The members of runc's state.json this module reads, with the types it reads
+ * them as: anything else (a state file from another runc, or damaged) is left
+ * to runc.
+ */
+export function isRuncState(v: unknown): v is RuncState {
+  if (!isObject(v)) return false;
+  const c = v['config'];
+  return optional(v['init_process_pid'], (x) => typeof x === 'number')
+    && optional(v['init_process_start'], (x) => typeof x === 'number')
+    && optional(v['rootless'], (x) => typeof x === 'boolean')
+    && optional(v['intel_rdt_path'], (x) => typeof x === 'string')
+    && optional(v['cgroup_paths'], (x) => isObject(x) && Object.values(x).every((p) => typeof p === 'string'))
+    && optional(c, (x) => isObject(x)
+      && optional(x['namespaces'], (ns) => Array.isArray(ns) && ns.every((n) => isObject(n) && typeof n['type'] === 'string' && typeof n['path'] === 'string'))
+      && optional(x['cgroups'], (cg) => isObject(cg) && optional(cg['systemd'], (b) => typeof b === 'boolean'))
+      && optional(x['Hooks'], (h) => isObject(h)));
+}
+
+/** Exported for the fuzz tests: true when runc's delete of this stopped container is only cgroups and its state dir. */
+export function plainStopped(s: RuncState): boolean {
   const c = s.config;
-  if (c === undefined || s.rootless === true || (s.intel_rdt_path ?? '') !== '' || c.cgroups?.systemd === true) return false;
+  if (c === undefined || c === null || s.rootless === true || (s.intel_rdt_path ?? '') !== '' || c.cgroups?.systemd === true) return false;
   const hooks = c.Hooks ?? {};
   if (Object.values(hooks).some((h) => Array.isArray(h) && h.length > 0)) return false;
   // A private PID namespace: the kernel killed everything in it when its init died.
@@ -66,7 +99,9 @@ function plainStopped(s: RuncState): boolean {
 
 /** Removes a cgroup dir and its children (deepest first); true when it is gone. */
 async function removeCgroup(dir: string): Promise<boolean> {
-  if (!dir.startsWith('/sys/fs/cgroup/')) return false;
+  // Normalized first: `/sys/fs/cgroup/../../tmp/x` is not a cgroup.
+  if (!path.isAbsolute(dir) || !path.resolve(dir).startsWith('/sys/fs/cgroup/')) return false;
+  dir = path.resolve(dir);
   let entries;
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });

@@ -81,9 +81,12 @@ export class RuntimeCli {
       if (isNotExist(err)) return { status: 'stopped', pid: 0 };
       throw err;
     }
-    const parsed = JSON.parse(out) as { status?: string; pid?: number };
-    const status = (['created', 'running', 'paused', 'stopped'] as const).find((s) => s === parsed.status) ?? 'stopped';
-    return { status, pid: status === 'stopped' ? 0 : (parsed.pid ?? 0) };
+    return parseRuntimeState(out, this.spec.name, id);
+  }
+
+  /** `ps --format json`: the container's pids. */
+  async pids(id: string, opts: RunOptions = {}): Promise<number[]> {
+    return parsePids(await this.run(['ps', '--format', 'json', id], opts), this.spec.name, id);
   }
 
   async exists(id: string, opts: RunOptions = {}): Promise<boolean> {
@@ -95,6 +98,43 @@ export class RuntimeCli {
       throw err;
     }
   }
+}
+
+const STATUSES = ['created', 'running', 'paused', 'stopped'] as const;
+const isPid = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+
+function parseJson(out: string, runtime: string, what: string): unknown {
+  try {
+    return JSON.parse(out);
+  } catch (err) {
+    throw new IsulaError('RUNTIME_FAILED', `runtime ${runtime} ${what} printed invalid JSON: ${JSON.stringify(out.slice(0, 200))}`, { cause: err, details: { runtime } });
+  }
+}
+
+/**
+ * What `<runtime> state <id>` prints: an object with `status` and `pid`. A
+ * status other than the four OCI ones (runc's `creating`, an empty one) counts
+ * as `stopped`, as before; a live status without a usable pid, or output that
+ * is not such an object, is RUNTIME_FAILED naming the runtime.
+ */
+export function parseRuntimeState(out: string, runtime: string, id: string): RuntimeStateOutput {
+  const parsed = parseJson(out, runtime, `state ${id}`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new IsulaError('RUNTIME_FAILED', `runtime ${runtime} state ${id} printed no state object: ${JSON.stringify(out.slice(0, 200))}`, { details: { runtime } });
+  }
+  const { status: s, pid } = parsed as { status?: unknown; pid?: unknown };
+  const status = STATUSES.find((x) => x === s) ?? 'stopped';
+  if (status === 'stopped') return { status, pid: 0 };
+  if (!isPid(pid)) throw new IsulaError('RUNTIME_FAILED', `runtime ${runtime} state ${id} says ${status} with an invalid pid ${JSON.stringify(pid) ?? 'undefined'}`, { details: { runtime } });
+  return { status, pid };
+}
+
+/** What `<runtime> ps --format json <id>` prints: an array of pids (runc prints `null` for none). */
+export function parsePids(out: string, runtime: string, id: string): number[] {
+  const parsed = parseJson(out, runtime, `ps ${id}`);
+  if (parsed === null) return [];
+  if (!Array.isArray(parsed)) throw new IsulaError('RUNTIME_FAILED', `runtime ${runtime} ps ${id} printed no list of pids: ${JSON.stringify(out.slice(0, 200))}`, { details: { runtime } });
+  return parsed.filter(isPid);
 }
 
 /** True when a RUNTIME_FAILED error says the container does not exist. */
