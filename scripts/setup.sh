@@ -104,4 +104,23 @@ fi
 
 # The engine socket's group (daemon.json "group"), as docker's package makes "docker".
 getent group isula >/dev/null || groupadd --system isula
+
+# --- systemd units ---------------------------------------------------------------
+# Only where systemd is the running init (its own test: /run/systemd/system exists);
+# containers and VMs without it run `isulad` in the foreground (core README, "isulad").
+# Installed, not enabled: `systemctl enable --now isulad` (and, for socket activation,
+# isulad.socket with "hosts": ["fd://"]) is the operator's choice.
+if [ -d /run/systemd/system ]; then
+  for unit in isulad.service isulad.socket; do
+    tmp=$(mktemp "/etc/systemd/system/.$unit.XXXXXX")
+    sed -e "s#/usr/local/bin/isulad#$BIN_DIR/isulad#" -e "s#/usr/local/bin/isula #$BIN_DIR/isula #" \
+      "$ROOT/contrib/systemd/$unit" > "$tmp"
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "/etc/systemd/system/$unit"
+  done
+  systemctl daemon-reload || log "warning: systemctl daemon-reload failed; run it before using the isulad units"
+  log "installed /etc/systemd/system/isulad.service and isulad.socket (systemctl enable --now isulad)"
+else
+  log "no systemd running here: skipping the isulad systemd units (run isulad in the foreground)"
+fi
 log "set-up done: $("$NODE" --version), $BIN_DIR/isula, $BIN_DIR/isulad"

@@ -5,7 +5,9 @@
  */
 import { cosmiconfig, type Loader } from 'cosmiconfig';
 import { parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import { isIP } from 'node:net';
 import path from 'node:path';
+import { parseLogSize } from './container/log-rotation.js';
 import { parseRemap } from './container/userns.js';
 import { IsulaError } from './errors.js';
 import { loadHookSpec } from './spec/oci-hooks.js';
@@ -37,6 +39,11 @@ export interface DaemonConfig {
   state: string;
   'log-level': LogLevel;
   'log-driver': 'file' | 'stdout';
+  /**
+   * The daemon's own log file (iSulad's keys): `max-size` (`10m`), `max-file`
+   * (files kept, the current one included), `log-file-mode` (`0640`),
+   * `log-path` (directory, default the state root). See daemon-log.ts.
+   */
   'log-opts': Record<string, string>;
   hosts: string[];
   group: string;
@@ -78,6 +85,10 @@ export interface DaemonConfig {
   'hook-spec': string;
   /** User namespaces for every container: "default", USER[:GROUP] (their /etc/subuid and /etc/subgid ranges) or UID:GID:SIZE; "" is off. */
   'userns-remap': string;
+  /** iSulad's key: serve Prometheus metrics on 127.0.0.1:PORT; 0 is off. */
+  'metrics-port': number;
+  /** Docker's key: serve Prometheus metrics on `IP:PORT` or `unix:///PATH`; "" is off. */
+  'metrics-addr': string;
 }
 
 export function defaultConfig(overrides: { state?: string; graph?: string } = {}): DaemonConfig {
@@ -124,6 +135,8 @@ export function defaultConfig(overrides: { state?: string; graph?: string } = {}
     'plugin-dirs': ['/usr/local/lib/isula/plugins', '/usr/local/lib/node_modules'],
     'hook-spec': '',
     'userns-remap': '',
+    'metrics-port': 0,
+    'metrics-addr': '',
   };
 }
 
@@ -165,8 +178,9 @@ const stringMap: Check = (v) => {
 };
 const host: Check = (v) => {
   if (typeof v !== 'string') return expect('a host like unix:///run/isulad/isulad.sock', v);
+  if (v === 'fd://') return v; // systemd socket activation (isulad.socket)
   if (!v.startsWith('unix://') || !path.isAbsolute(v.slice('unix://'.length))) {
-    throw new Error(`unsupported host ${JSON.stringify(v)}: only unix://ABSOLUTE_PATH is supported`);
+    throw new Error(`unsupported host ${JSON.stringify(v)}: only unix://ABSOLUTE_PATH and fd:// are supported`);
   }
   return v;
 };
@@ -250,12 +264,27 @@ const usernsRemap: Check = (v) => {
   return v;
 };
 
+/** The daemon log's options (iSulad's `log-opts`); other keys are kept and reported as unknown. */
+const logOpts: Check = (v) => {
+  const opts = stringMap(v) as Record<string, string>;
+  daemonLogSettings(opts);
+  return opts;
+};
+/** `IP:PORT` (`[v6]:PORT`) or `unix:///ABSOLUTE_PATH`. */
+const metricsAddr: Check = (v) => {
+  if (typeof v !== 'string') return expect('an address like 127.0.0.1:9323 or unix:///run/isulad/metrics.sock', v);
+  if (v === '') return v;
+  parseMetricsAddr(v);
+  return v;
+};
+const portOrOff: Check = (v) => (v === 0 ? v : port(v));
+
 const CHECKS: Record<keyof DaemonConfig, Check> = {
   graph: absPath,
   state: absPath,
   'log-level': oneOf(...LOG_LEVELS),
   'log-driver': oneOf('file', 'stdout'),
-  'log-opts': stringMap,
+  'log-opts': logOpts,
   hosts: strOrList(host, 'unix:// hosts'),
   group: str,
   pidfile: absPath,
@@ -291,7 +320,68 @@ const CHECKS: Record<keyof DaemonConfig, Check> = {
   'plugin-dirs': strOrList(absPath, 'absolute paths'),
   'hook-spec': hookSpec,
   'userns-remap': usernsRemap,
+  'metrics-port': portOrOff,
+  'metrics-addr': metricsAddr,
 };
+
+/** Keys of `log-opts` the daemon log understands (iSulad's). */
+const DAEMON_LOG_OPTS: ReadonlySet<string> = new Set(['max-size', 'max-file', 'log-file-mode', 'log-path']);
+
+export interface DaemonLogSettings {
+  /** Rotate when the file would pass this size. */
+  maxSizeBytes: number;
+  /** Files kept, the current one included (Docker's json-file meaning); 1 truncates in place. */
+  maxFiles: number;
+  mode: number;
+  /** Directory of `isulad.log`; undefined = the state root. */
+  dir: string | undefined;
+}
+
+/** 10 MiB × 3 files: the daemon log lives on /run (tmpfs, i.e. memory) by default, so it stays small. */
+export const DAEMON_LOG_DEFAULTS = Object.freeze({ 'max-size': '10m', 'max-file': '3', 'log-file-mode': '0640' });
+
+/** The daemon log's bounds from `log-opts`; throws an Error naming the bad option (the caller names the key). */
+export function daemonLogSettings(opts: Readonly<Record<string, string>>): DaemonLogSettings {
+  const o: Record<string, string | undefined> & typeof DAEMON_LOG_DEFAULTS = { ...DAEMON_LOG_DEFAULTS, ...opts };
+  let maxSizeBytes: number;
+  try {
+    maxSizeBytes = parseLogSize(o['max-size']);
+  } catch (err) {
+    throw new Error(`"max-size": ${(err as Error).message}`);
+  }
+  if (maxSizeBytes < 4096) throw new Error(`"max-size": ${JSON.stringify(o['max-size'])} is below 4k`);
+  const files = o['max-file'];
+  if (!/^\d+$/.test(files) || Number(files) < 1 || Number(files) > 100) throw new Error(`"max-file": expected a whole number from 1 to 100, got ${JSON.stringify(files)}`);
+  const mode = o['log-file-mode'];
+  if (!/^0?[0-7]{3}$/.test(mode)) throw new Error(`"log-file-mode": expected an octal mode like 0640, got ${JSON.stringify(mode)}`);
+  const dir = o['log-path'];
+  if (dir !== undefined && !path.isAbsolute(dir)) throw new Error(`"log-path": expected an absolute directory, got ${JSON.stringify(dir)}`);
+  return { maxSizeBytes, maxFiles: Number(files), mode: parseInt(mode, 8), dir: dir === undefined ? undefined : path.normalize(dir) };
+}
+
+export type MetricsListen = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+/** Parses `metrics-addr`: `IP:PORT`, `[IPv6]:PORT` or `unix:///ABSOLUTE_PATH`. Throws an Error naming the problem. */
+export function parseMetricsAddr(addr: string): MetricsListen {
+  if (addr.startsWith('unix://')) {
+    const p = addr.slice('unix://'.length);
+    if (!path.isAbsolute(p)) throw new Error(`${JSON.stringify(addr)}: a unix socket address needs an absolute path (unix:///run/isulad/metrics.sock)`);
+    return { kind: 'unix', path: path.normalize(p) };
+  }
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([0-9.]+)):(\d{1,5})$/.exec(addr);
+  const host = m?.[1] ?? m?.[2];
+  const portNumber = Number(m?.[3]);
+  if (host === undefined || isIP(host) === 0 || !(portNumber > 0 && portNumber < 65536)) {
+    throw new Error(`${JSON.stringify(addr)}: expected IP:PORT (127.0.0.1:9323, [::1]:9323) or unix:///PATH`);
+  }
+  return { kind: 'tcp', host, port: portNumber };
+}
+
+/** Where metrics are served, or undefined when off (the default). */
+export function metricsListen(config: Pick<DaemonConfig, 'metrics-port' | 'metrics-addr'>): MetricsListen | undefined {
+  if (config['metrics-port'] !== 0) return { kind: 'tcp', host: '127.0.0.1', port: config['metrics-port'] };
+  return config['metrics-addr'] === '' ? undefined : parseMetricsAddr(config['metrics-addr']);
+}
 
 export interface ValidationResult {
   config: DaemonConfig;
@@ -321,6 +411,10 @@ export function validateConfig(raw: unknown, source: string, base: DaemonConfig 
     }
   }
   const config = out as unknown as DaemonConfig;
+  for (const key of Object.keys(config['log-opts'])) if (!DAEMON_LOG_OPTS.has(key)) unknownKeys.push(`log-opts.${key}`);
+  if (config['metrics-port'] !== 0 && config['metrics-addr'] !== '') {
+    throw new IsulaError('CONFIG_INVALID', `${source}: set one of "metrics-port" and "metrics-addr", not both`, { details: { key: 'metrics-addr' } });
+  }
   // Derived defaults (socket, pid file) follow a configured state root.
   if ('state' in raw && !('hosts' in raw)) config.hosts = defaultConfig({ state: config.state }).hosts;
   if ('state' in raw && !('pidfile' in raw)) config.pidfile = path.join(config.state, 'isulad.pid');

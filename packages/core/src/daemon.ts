@@ -18,7 +18,7 @@ import { registerSystemRoutes, type EngineFeature } from './api/system-routes.js
 import type { ImageDriver } from './drivers/image.js';
 import type { NetworkDriver } from './drivers/network.js';
 import { ApiServer } from './api/server.js';
-import { loadConfig, type DaemonConfig, type LogLevel } from './config.js';
+import { loadConfig, metricsListen, type DaemonConfig, type LogLevel } from './config.js';
 import { ExecManager } from './container/exec.js';
 import { HealthMonitor } from './container/health.js';
 import { ContainerManager } from './container/manager.js';
@@ -28,8 +28,9 @@ import { writeFileAtomic } from './atomic-file.js';
 import { IsulaError } from './errors.js';
 import type { Engine } from './engine.js';
 import { EventBus } from './events.js';
-import { createHooks, type FrontEnd, type Hooks } from './hooks.js';
-import { createRootLogger } from './logger.js';
+import { createHooks, notify, type FrontEnd, type Hooks } from './hooks.js';
+import { createRootLogger, type RootLogger } from './logger.js';
+import { CONTAINER_OPERATIONS, createMetrics, EXEC_OPERATIONS, IMAGE_OPERATIONS, instrument, metricsServer, NO_METRICS, registryOf, type EngineMetrics } from './metrics.js';
 import { loadPlugins } from './plugin-loader.js';
 import { PLUGIN_API_VERSION, type LoadedPlugin, type PluginHost } from './plugin.js';
 import { loadHookSpec } from './spec/oci-hooks.js';
@@ -68,18 +69,22 @@ export class Daemon {
   /** daemon.json's userns-remap as a host range, when on. */
   #userns: IdMap | undefined;
   #health: HealthMonitor | undefined;
-  readonly #flushLog: () => void;
+  readonly #root: RootLogger;
+  readonly #options: DaemonOptions;
+  /** One reload at a time: a SIGHUP during a reload waits for it. */
+  #reloading: Promise<unknown> = Promise.resolve();
   #lock: DaemonLock | undefined;
   #engineId: string | undefined;
   #stopping: Promise<void> | undefined;
 
-  private constructor(config: DaemonConfig, log: Logger, flushLog: () => void) {
+  private constructor(config: DaemonConfig, root: RootLogger, options: DaemonOptions) {
     this.config = config;
-    this.log = log;
-    this.#flushLog = flushLog;
+    this.log = root.logger;
+    this.#root = root;
+    this.#options = options;
     this.hooks = createHooks();
     this.events = new EventBus();
-    this.#api = new ApiServer(log.child({ component: 'api' }));
+    this.#api = new ApiServer(this.log.child({ component: 'api' }));
   }
 
   /** Starts a daemon; on any failure everything started so far is undone and the error thrown. */
@@ -92,7 +97,7 @@ export class Daemon {
     const config: DaemonConfig = { ...loaded.config };
     if (options.hosts !== undefined && options.hosts.length > 0) {
       for (const h of options.hosts) {
-        if (!h.startsWith('unix:///')) throw new IsulaError('CONFIG_INVALID', `-H ${h}: only unix://ABSOLUTE_PATH hosts are supported`);
+        if (!h.startsWith('unix:///') && h !== 'fd://') throw new IsulaError('CONFIG_INVALID', `-H ${h}: only unix://ABSOLUTE_PATH and fd:// (systemd socket activation) hosts are supported`);
       }
       config.hosts = options.hosts;
     }
@@ -102,7 +107,7 @@ export class Daemon {
     await fs.mkdir(config.graph, { recursive: true, mode: 0o711 });
     await fs.mkdir(config.state, { recursive: true, mode: 0o711 });
     const root = createRootLogger(config, options.logStderr === undefined ? {} : { stderr: options.logStderr });
-    const daemon = new Daemon(config, root.logger, root.flush);
+    const daemon = new Daemon(config, root, options);
     daemon.log.info({ configFile: loaded.file ?? '(built-in defaults)', version: ENGINE_VERSION, node: process.version }, 'isulad starting');
     for (const key of loaded.unknownKeys) daemon.log.warn({ key, file: loaded.file }, 'unknown key in daemon.json ignored');
     try {
@@ -117,16 +122,29 @@ export class Daemon {
 
   async #start(): Promise<void> {
     this.#lock = await acquireDaemonLock(this.config.state, this.config.pidfile);
+    // Off (the default): NO_METRICS times nothing and prom-client is never loaded.
+    const metricsAt = metricsListen(this.config);
+    const metrics: EngineMetrics = metricsAt === undefined
+      ? NO_METRICS
+      : await createMetrics(() => ({ containers: () => this.#containers?.records() ?? [] }), { version: ENGINE_VERSION, pluginApiVersion: PLUGIN_API_VERSION });
     const plugins = await loadPlugins(this.config.plugins, {
       pluginDirs: this.config['plugin-dirs'],
       hostFor: (name) => this.#hostFor(name),
       log: this.log,
+      onLoaded: (p, ms) => metrics.pluginLoaded(p.name, ms),
     });
     this.plugins.push(...plugins);
     for (const p of plugins) {
       this.events.emit({ Type: 'plugin', Action: 'enable', Actor: { ID: p.name, Attributes: { name: p.name, version: p.version } } });
     }
-    await this.hooks.registerImageDrivers.promise({ register: (d) => { this.imageDrivers.push(d); } });
+    await this.hooks.registerImageDrivers.promise({
+      register: (d) => {
+        instrument(d, metrics, IMAGE_OPERATIONS, (method, args, ok) => {
+          if (method === 'pull' && typeof args[0] === 'string') metrics.imagePulled(registryOf(args[0]), ok);
+        });
+        this.imageDrivers.push(d);
+      },
+    });
     await this.hooks.registerNetworkDrivers.promise({ register: (d) => { this.networkDrivers.push(d); } });
     const imageSource = { drivers: () => this.imageDrivers, events: this.events };
     const userns = await resolveDaemonRemap(this.config['userns-remap']);
@@ -145,9 +163,12 @@ export class Daemon {
     });
     this.#containers = containers;
     await containers.restore();
+    // Timed from here: what restore did is not a user's operation.
+    instrument(containers, metrics, CONTAINER_OPERATIONS);
     registerContainerRoutes(this.#api, containers);
     registerVolumeRoutes(this.#api, containers, this.events);
     const execs = new ExecManager(containers, this.log);
+    instrument(execs, metrics, EXEC_OPERATIONS);
     registerStreamRoutes(this.#api, containers, execs);
     this.#health = new HealthMonitor({ containers, execs, events: this.events, log: this.log });
     this.#health.resumeAll();
@@ -162,7 +183,14 @@ export class Daemon {
       info: () => this.#info(),
       features: () => this.#features(),
     });
-    await this.#api.listen(this.config.hosts, await groupId(this.config.group, this.log));
+    const gid = await groupId(this.config.group, this.log);
+    await this.#api.listen(this.config.hosts, gid);
+    if (metricsAt !== undefined) {
+      const frontEnd = metricsServer(metricsAt, metrics, this.log.child({ component: 'metrics' }), gid.gid);
+      const { endpoints } = await frontEnd.start();
+      this.#frontEnds.push({ frontEnd, endpoints });
+      this.log.info({ endpoints }, 'metrics served');
+    }
 
     const registered: FrontEnd[] = [];
     const engine: Engine = {
@@ -282,9 +310,70 @@ export class Daemon {
     await this.hooks.shutdown.promise().catch((err: unknown) => this.log.warn({ err }, 'a plugin failed to shut down'));
     await this.#lock?.release().catch((err: unknown) => this.log.warn({ err }, 'releasing the daemon lock failed'));
     this.log.info('isulad stopped');
-    this.#flushLog();
+    this.#root.flush();
+    this.#root.close();
+  }
+
+  /**
+   * SIGHUP: reads daemon.json again and applies what can change without
+   * touching a running container: `log-level`, the daemon log's `log-opts`
+   * bounds, `registry-mirrors`, `registry-mirrors-by-host`,
+   * `insecure-registries` (through the `configReloaded` hook). Other changed
+   * keys are named in a warning and wait for a restart. An invalid file is
+   * refused whole: an error line names the problem and the running
+   * configuration stays. Never throws.
+   */
+  reload(): Promise<{ applied: boolean; changed: string[] }> {
+    const next = this.#reloading.then(() => this.#reload());
+    this.#reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  async #reload(): Promise<{ applied: boolean; changed: string[] }> {
+    if (this.#stopping !== undefined) return { applied: false, changed: [] };
+    const o = this.#options;
+    let loaded: Awaited<ReturnType<typeof loadConfig>>;
+    try {
+      loaded = await loadConfig({
+        ...(o.configFile !== undefined && { configFile: o.configFile }),
+        ...(o.state !== undefined && { state: o.state }),
+        ...(o.graph !== undefined && { graph: o.graph }),
+      });
+    } catch (err) {
+      const e = err instanceof IsulaError ? err : new IsulaError('CONFIG_INVALID', String(err), { cause: err });
+      this.log.error({ code: e.code, problem: e.message }, 'configuration reload refused: daemon.json is invalid; the running configuration stays');
+      return { applied: false, changed: [] };
+    }
+    const fresh = loaded.config;
+    // The command line wins over the file, at start and at reload alike.
+    if (o.logLevel !== undefined) fresh['log-level'] = o.logLevel;
+    if (o.hosts !== undefined && o.hosts.length > 0) fresh.hosts = o.hosts;
+    for (const key of loaded.unknownKeys) this.log.warn({ key, file: loaded.file }, 'unknown key in daemon.json ignored');
+    const changed: (keyof DaemonConfig)[] = [];
+    const pending: (keyof DaemonConfig)[] = [];
+    for (const key of Object.keys(fresh) as (keyof DaemonConfig)[]) {
+      if (JSON.stringify(fresh[key]) === JSON.stringify(this.config[key])) continue;
+      (RELOADABLE_KEYS.has(key) ? changed : pending).push(key);
+    }
+    const config = this.config as unknown as Record<string, unknown>;
+    for (const key of changed) config[key] = fresh[key];
+    // Also when nothing changed: reopening the file is what logrotate's `postrotate kill -HUP` asks for.
+    try {
+      this.#root.reload(this.config);
+    } catch (err) {
+      this.log.warn({ err }, 'reopening the daemon log failed; it goes on in the old file');
+    }
+    for (const key of pending) this.log.warn({ key }, 'daemon.json key changed; it takes effect when isulad restarts');
+    if (changed.length > 0) await notify(this.hooks, this.log, 'configReloaded', { config: Object.freeze(structuredClone(this.config)), changed });
+    this.log.info({ file: loaded.file ?? '(built-in defaults)', changed, pending }, 'configuration reloaded');
+    return { applied: true, changed };
   }
 }
+
+/** What a SIGHUP applies; every other key waits for a restart. */
+const RELOADABLE_KEYS: ReadonlySet<keyof DaemonConfig> = new Set<keyof DaemonConfig>([
+  'log-level', 'log-opts', 'registry-mirrors', 'registry-mirrors-by-host', 'insecure-registries',
+]);
 
 /** A stable id for this engine's data root (docker info's ID), kept in `<graph>/engine-id`. */
 async function engineId(graph: string): Promise<string> {

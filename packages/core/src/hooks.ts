@@ -7,6 +7,7 @@
  */
 import { AsyncParallelHook, AsyncSeriesBailHook, AsyncSeriesHook, AsyncSeriesWaterfallHook } from 'tapable';
 import type { Logger } from 'pino';
+import type { DaemonConfig } from './config.js';
 import type { ImageDriver } from './drivers/image.js';
 import type { NetworkAttachRequest, NetworkAttachResult, NetworkDriver } from './drivers/network.js';
 import type { OciSpec, RuntimeDriver } from './drivers/runtime.js';
@@ -72,6 +73,14 @@ export interface FrontEnd {
   stop(): Promise<void>;
 }
 
+/** What `configReloaded` taps get (plugin API 1.7). */
+export interface ConfigReload {
+  /** The whole configuration now in force (reloadable keys updated, the others as at start). */
+  config: Readonly<DaemonConfig>;
+  /** Reloadable keys whose value changed: `log-level`, `registry-mirrors`, `insecure-registries` ... */
+  changed: readonly string[];
+}
+
 export interface ImageDriverRegistrar {
   register(driver: ImageDriver): void;
 }
@@ -115,6 +124,12 @@ export function createHooks() {
     registerNetworkDrivers: new AsyncSeriesHook<[registrar: NetworkDriverRegistrar]>(['registrar']),
     /** Front ends register here; core starts them once the engine API listens. */
     registerFrontEnds: new AsyncSeriesHook<[registrar: FrontEndRegistrar]>(['registrar']),
+    /**
+     * daemon.json was reloaded (SIGHUP) and validated; taps apply the keys
+     * they use (image-oci: registry mirrors, insecure registries). Running
+     * containers are not touched. A failing tap is logged. Since API 1.7.
+     */
+    configReloaded: new AsyncParallelHook<[reload: ConfigReload]>(['reload']),
     /** Daemon shutdown: plugins close what they opened. Runs after front ends stopped. */
     shutdown: new AsyncSeriesHook<[]>([]),
   };
@@ -127,7 +142,7 @@ export type Hooks = ReturnType<typeof createHooks>;
 /** Names of the notification hooks, whose failures are logged and never stop the caller. */
 export type NotificationHook =
   | 'containerCreated' | 'containerStarted' | 'containerExited' | 'containerRemoved'
-  | 'imagePulled' | 'imageLoaded' | 'imageRemoved';
+  | 'imagePulled' | 'imageLoaded' | 'imageRemoved' | 'configReloaded';
 
 /**
  * Calls a notification hook. A failing tap is logged with the tap's name; it

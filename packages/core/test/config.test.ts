@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { defaultConfig, FIRST_PARTY_PLUGINS, loadConfig, parseDuration } from '../src/config.js';
+import { defaultConfig, FIRST_PARTY_PLUGINS, loadConfig, metricsListen, parseDuration } from '../src/config.js';
 import { IsulaError } from '../src/errors.js';
 
 async function tempDir(t: TestContext): Promise<string> {
@@ -221,4 +221,33 @@ test('malformed plugins entries are CONFIG_INVALID on key plugins', async (t) =>
       `plugins: ${JSON.stringify(plugins)} should be rejected`,
     );
   }
+});
+
+test('metrics: off by default; metrics-port is loopback, metrics-addr an IP:PORT or unix path; not both', async (t) => {
+  const dir = await tempDir(t);
+  assert.equal(metricsListen(defaultConfig()), undefined);
+  const port = (await loadConfig({ configFile: await writeDaemonJson(dir, { 'metrics-port': 9323 }) })).config;
+  assert.deepEqual(metricsListen(port), { kind: 'tcp', host: '127.0.0.1', port: 9323 });
+  const v6 = (await loadConfig({ configFile: await writeDaemonJson(dir, { 'metrics-addr': '[::1]:9400' }) })).config;
+  assert.deepEqual(metricsListen(v6), { kind: 'tcp', host: '::1', port: 9400 });
+  const unix = (await loadConfig({ configFile: await writeDaemonJson(dir, { 'metrics-addr': 'unix:///run/isulad/metrics.sock' }) })).config;
+  assert.deepEqual(metricsListen(unix), { kind: 'unix', path: '/run/isulad/metrics.sock' });
+  for (const [key, value] of [['metrics-addr', 'localhost:9323'], ['metrics-addr', 'unix://relative.sock'], ['metrics-addr', '127.0.0.1:99999'], ['metrics-port', -1], ['metrics-port', '9323']] as const) {
+    const file = await writeDaemonJson(dir, { [key]: value });
+    await assert.rejects(loadConfig({ configFile: file }), (err: IsulaError) => err.code === 'CONFIG_INVALID' && err.message.includes(`"${key}"`));
+  }
+  const both = await writeDaemonJson(dir, { 'metrics-port': 9323, 'metrics-addr': '127.0.0.1:9324' });
+  await assert.rejects(loadConfig({ configFile: both }), (err: IsulaError) => err.code === 'CONFIG_INVALID' && /"metrics-port" and "metrics-addr"/.test(err.message));
+});
+
+test('log-opts: the daemon log keys are checked, unknown ones reported; hosts take fd://', async (t) => {
+  const dir = await tempDir(t);
+  const ok = await loadConfig({ configFile: await writeDaemonJson(dir, { 'log-opts': { 'max-size': '30KB', 'max-file': '1', 'log-path': '/var/lib/isulad' }, hosts: ['fd://'] }) });
+  assert.deepEqual(ok.unknownKeys, []);
+  assert.deepEqual(ok.config.hosts, ['fd://']);
+  const unknown = await loadConfig({ configFile: await writeDaemonJson(dir, { 'log-opts': { compress: 'true' } }) });
+  assert.deepEqual(unknown.unknownKeys, ['log-opts.compress']);
+  const bad = await writeDaemonJson(dir, { 'log-opts': { 'max-file': 'lots' } });
+  await assert.rejects(loadConfig({ configFile: bad }), (err: IsulaError) => err.code === 'CONFIG_INVALID' && err.message.includes('"log-opts": "max-file"'));
+  await assert.rejects(loadConfig({ configFile: await writeDaemonJson(dir, { hosts: ['fd://3'] }) }), (err: IsulaError) => err.code === 'CONFIG_INVALID' && err.message.includes('"hosts"'));
 });

@@ -27,6 +27,14 @@ const plugin: IsulaPlugin = {
     const registry = new Registry({ store, settings: registrySettings(host.config), credentials, log: log.child({ component: 'registry' }) });
     const driver = new OciImageDriver(store, registry);
     host.hooks.shutdown.tapPromise(plugin.name, () => registry.close());
+    // SIGHUP: new mirrors and insecure registries without a restart. The hook is plugin API 1.7;
+    // an older host has none, and this plugin still loads there (without reloads).
+    if ('configReloaded' in host.hooks) {
+      host.hooks.configReloaded.tap(plugin.name, ({ config }) => {
+        registry.reloadSettings(registrySettings(config));
+        log.info({ mirrors: config['registry-mirrors'], mirrorsByHost: config['registry-mirrors-by-host'], insecure: config['insecure-registries'] }, 'registry settings reloaded');
+      });
+    }
     host.hooks.registerImageDrivers.tap(plugin.name, (registrar) => { registrar.register(driver); });
     host.hooks.resolveImageFormat.tapPromise(plugin.name, async (query) =>
       query.format === undefined || query.format === 'oci' ? driver : undefined);

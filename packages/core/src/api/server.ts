@@ -66,47 +66,60 @@ export class ApiServer {
     return this.#shutdown.signal;
   }
 
-  /** Listens on each `unix://` host: mode 0660, group `gid` when given. */
+  /**
+   * Listens on each `unix://` host: mode 0660, group `gid` when given; and on
+   * the sockets systemd passed for `fd://` (socket activation: their path,
+   * mode and group are the socket unit's, and they are not removed at close).
+   */
   async listen(hosts: readonly string[], options: { gid?: number } = {}): Promise<void> {
     for (const host of hosts) {
+      if (host === FD_HOST) {
+        for (const fd of takeListenFds()) await this.#serve({ fd }, `fd://${fd}`);
+        continue;
+      }
       const socketPath = host.slice('unix://'.length);
       if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
         throw new IsulaError('CONFIG_INVALID', `socket path ${socketPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes`);
       }
       await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o711 });
       await removeStaleSocket(socketPath);
-      // No whole-request timeout: an archive upload (cp, load) may stream for long. JSON bodies
-      // have their own bound in time (readJsonBody), headers theirs (headersTimeout).
-      const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
-        void this.#handle(req, res);
-      });
-      server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-        if (head.length > 0) socket.unshift(head);
-        // node:http no longer tracks an upgraded socket: close() must cut it itself.
-        this.#hijacked.add(socket);
-        socket.once('close', () => this.#hijacked.delete(socket));
-        const res = new http.ServerResponse(req);
-        // An error answer to an upgrade must not say `Connection: close`: Docker's client then
-        // skips its status check and reads the JSON error as a stream (httputil.ErrPersistEOF).
-        // The socket is closed after the answer all the same (see #handle's finally).
-        res.shouldKeepAlive = true;
-        res.assignSocket(socket);
-        void this.#handle(req, res, socket);
-      });
-      server.on('clientError', (err, socket) => {
-        if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"malformed HTTP request"}');
-        else socket.destroy(err);
-      });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(socketPath, () => resolve());
-      });
+      await this.#serve({ path: socketPath }, socketPath);
       await fs.chmod(socketPath, 0o660);
       if (options.gid !== undefined) await fs.chown(socketPath, 0, options.gid);
-      this.#servers.push(server);
       this.#sockets.push(socketPath);
-      this.#log.info({ socket: socketPath }, 'engine API listening');
     }
+  }
+
+  /** One HTTP server on a socket path or an inherited listening fd. */
+  async #serve(at: { path: string } | { fd: number }, name: string): Promise<void> {
+    // No whole-request timeout: an archive upload (cp, load) may stream for long. JSON bodies
+    // have their own bound in time (readJsonBody), headers theirs (headersTimeout).
+    const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 }, (req, res) => {
+      void this.#handle(req, res);
+    });
+    server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      if (head.length > 0) socket.unshift(head);
+      // node:http no longer tracks an upgraded socket: close() must cut it itself.
+      this.#hijacked.add(socket);
+      socket.once('close', () => this.#hijacked.delete(socket));
+      const res = new http.ServerResponse(req);
+      // An error answer to an upgrade must not say `Connection: close`: Docker's client then
+      // skips its status check and reads the JSON error as a stream (httputil.ErrPersistEOF).
+      // The socket is closed after the answer all the same (see #handle's finally).
+      res.shouldKeepAlive = true;
+      res.assignSocket(socket);
+      void this.#handle(req, res, socket);
+    });
+    server.on('clientError', (err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"malformed HTTP request"}');
+      else socket.destroy(err);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at, () => resolve());
+    });
+    this.#servers.push(server);
+    this.#log.info({ socket: name }, 'engine API listening');
   }
 
   /** Stops accepting, ends streams, waits up to `graceMs` for in-flight requests, then cuts the rest. */
@@ -336,6 +349,29 @@ async function readUpgradeBody(req: http.IncomingMessage, socket: net.Socket, si
     socket.resume();
   });
   return parseJsonBody(body.toString('utf8'));
+}
+
+/** Docker's host for the sockets systemd passes (`-H fd://`, `"hosts": ["fd://"]`). */
+export const FD_HOST = 'fd://';
+/** sd_listen_fds(3): the first passed fd. */
+const SD_LISTEN_FDS_START = 3;
+
+/**
+ * The listening sockets systemd passed this process (sd_listen_fds(3)):
+ * LISTEN_FDS of them from fd 3, when LISTEN_PID is ours. The variables are
+ * then removed so no child process (conmon, runc) takes them for its own.
+ * Throws CONFIG_INVALID when none were passed.
+ */
+export function takeListenFds(env: NodeJS.ProcessEnv = process.env): number[] {
+  const pid = Number(env['LISTEN_PID']);
+  const count = Number(env['LISTEN_FDS']);
+  delete env['LISTEN_PID'];
+  delete env['LISTEN_FDS'];
+  delete env['LISTEN_FDNAMES'];
+  if (pid !== process.pid || !Number.isSafeInteger(count) || count < 1) {
+    throw new IsulaError('CONFIG_INVALID', 'host fd:// needs the sockets of a systemd socket unit (isulad.socket), but none were passed (LISTEN_FDS/LISTEN_PID unset or not for this process)');
+  }
+  return Array.from({ length: count }, (_, i) => SD_LISTEN_FDS_START + i);
 }
 
 /** Removes a socket file left by a dead daemon; refuses when something still answers on it. */

@@ -13,7 +13,7 @@ const program = new Command('isulad')
   .version(ENGINE_VERSION, '-v, --version', 'print the version and exit')
   .option('--config-file <path>', 'daemon configuration file (default /etc/isulad/daemon.json)')
   .addOption(new Option('-l, --log-level <level>', 'log level').choices(LOG_LEVELS as string[]))
-  .option('-H, --host <unix://PATH>', 'engine API socket to listen on (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+  .option('-H, --host <unix://PATH|fd://>', 'engine API socket to listen on (repeatable); fd:// takes the sockets systemd passes', (v: string, prev: string[] = []) => [...prev, v])
   .option('-g, --graph <dir>', 'root of persistent state (default /var/lib/isulad)')
   .option('-S, --state <dir>', 'root of volatile state: sockets, pid file, logs (default /run/isulad)')
   .option('--log-stderr', 'also write logs to stderr (default: when stderr is a terminal)')
@@ -54,4 +54,9 @@ const onSignal = (sig: NodeJS.Signals) => {
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);
 process.on('SIGPIPE', () => {});
+// SIGHUP reloads daemon.json (log level, registry mirrors, insecure registries) and reopens the log; see Daemon.reload.
+process.on('SIGHUP', () => {
+  daemon.log.info({ signal: 'SIGHUP' }, 'signal received, reloading the configuration');
+  void daemon.reload();
+});
 process.on('unhandledRejection', (err) => daemon.log.error({ err }, 'unhandled rejection'));

@@ -11,6 +11,7 @@
  * so the container domain needs no knowledge of it.
  */
 import type { Logger } from 'pino';
+import { engineInternal } from '../metrics.js';
 import type { EventBus } from '../events.js';
 import type { ExecManager } from './exec.js';
 import type { ContainerManager } from './manager.js';
@@ -159,10 +160,11 @@ export class HealthMonitor {
     let exitCode: number;
     try {
       const { Id } = this.#execs.create(id, { Cmd: argv, AttachStdout: true, AttachStderr: true });
-      const e = await this.#execs.start(Id, {
+      // A probe is the engine's own work, not a user's exec (metrics).
+      const e = await engineInternal(() => this.#execs.start(Id, {
         write: (_s: 1 | 2, chunk: Buffer) => { if (output.length < MAX_OUTPUT) output += chunk.toString('utf8').slice(0, MAX_OUTPUT - output.length); },
         connected: () => undefined,
-      });
+      }));
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
         e.done.then(() => false),
@@ -207,7 +209,7 @@ export class HealthMonitor {
       this.#containers.emitEvent(record, `health_status: ${next.Status}`);
       if (next.Status === 'unhealthy' && hc?.ExitOnUnhealthy === true) {
         this.#log.warn({ id }, 'container unhealthy: killing it (health-exit-on-unhealthy); its restart policy applies');
-        void this.#containers.kill(id, 'SIGKILL', AbortSignal.timeout(30_000), { byEngine: true }).catch((err: unknown) => this.#log.warn({ err, id }, 'killing an unhealthy container failed'));
+        void engineInternal(() => this.#containers.kill(id, 'SIGKILL', AbortSignal.timeout(30_000), { byEngine: true })).catch((err: unknown) => this.#log.warn({ err, id }, 'killing an unhealthy container failed'));
       }
     }
   }

@@ -13,6 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { engineInternal } from '../metrics.js';
 import type { DaemonConfig } from '../config.js';
 import type { ImageDriver, ImageRef, ImageRuntimeConfig } from '../drivers/image.js';
 import type { NetworkDriver } from '../drivers/network.js';
@@ -445,7 +446,7 @@ export class ContainerManager {
       // As moby: an --rm container whose start failed is removed before the error is answered,
       // so a client that then lists containers does not see it (outside the lock, which remove takes).
       if (failed && live.record.HostConfig.AutoRemove === true) {
-        await this.remove(live.record.Id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS)).catch((e: unknown) => this.#log.warn({ err: e, id: live.record.Id }, 'auto-remove after a failed start failed'));
+        await engineInternal(() => this.remove(live.record.Id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS))).catch((e: unknown) => this.#log.warn({ err: e, id: live.record.Id }, 'auto-remove after a failed start failed'));
       }
       throw err;
     });
@@ -635,7 +636,7 @@ export class ContainerManager {
     if (restartIn !== undefined) {
       live.restartTimer = setTimeout(() => { void this.#restartNow(live); }, restartIn);
     } else if (record.HostConfig.AutoRemove === true && !live.restarting) {
-      setImmediate(() => { void this.remove(record.Id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS)).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'auto-remove failed')); });
+      setImmediate(() => { void engineInternal(() => this.remove(record.Id, { force: true }, AbortSignal.timeout(KILL_WAIT_MS))).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'auto-remove failed')); });
     }
   }
 

@@ -102,6 +102,19 @@ export class Registry {
     return had;
   }
 
+  /**
+   * A reloaded daemon.json (SIGHUP): the mirrors and insecure registries
+   * apply to the next pull, push or login. The settings object is the one
+   * the puller and pusher hold, so it is updated in place; a transfer under
+   * way keeps the endpoints it chose. TLS agents are keyed by host and
+   * verification, so a registry that became (in)secure gets a fresh one.
+   */
+  reloadSettings(next: RegistrySettings): void {
+    this.#settings.mirrors = next.mirrors;
+    this.#settings.mirrorsByHost = next.mirrorsByHost;
+    this.#settings.insecure = next.insecure;
+  }
+
   close(): Promise<void> {
     return this.#transport.close();
   }
