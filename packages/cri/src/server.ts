@@ -13,6 +13,7 @@ import { toServiceError } from './errors.js';
 import type { CriImages } from './image-service.js';
 import type { CriRuntime } from './runtime-service.js';
 import type { StreamingServer } from './streaming.js';
+import { CriSocket } from './cri-socket.js';
 
 /** How long stop() lets calls in flight finish before cutting them. */
 const STOP_GRACE_MS = 2000;
@@ -59,6 +60,7 @@ export class CriServer implements FrontEnd {
   readonly name = '@isula/cri';
   readonly #opts: CriServerOptions;
   #server: grpc.Server | undefined;
+  #socket: CriSocket | undefined;
 
   constructor(opts: CriServerOptions) {
     this.#opts = opts;
@@ -186,10 +188,17 @@ export class CriServer implements FrontEnd {
       server.addService(api.runtime, this.#implement(api.runtime, h.runtime, version));
       server.addService(api.image, this.#implement(api.image, h.image, version));
     }
-    await new Promise<void>((resolve, reject) => {
-      server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-    });
+    // The plugin owns the socket and hands each connection to grpc-js (see
+    // h2-authority.ts: older Go clients send the socket path as :authority).
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = new CriSocket({ path: socket, log: this.#opts.log, inject: (c) => injector.injectConnection(c) });
+    try {
+      await listener.listen();
+    } catch (err) {
+      throw new IsulaError('PLUGIN_OPTIONS_INVALID', `the CRI socket cannot listen on ${socket}: ${(err as Error).message}`, { cause: err });
+    }
     await fs.chmod(socket, 0o660);
+    this.#socket = listener;
     this.#server = server;
     const streaming = this.#opts.streaming;
     if (streaming !== undefined) {
@@ -197,7 +206,10 @@ export class CriServer implements FrontEnd {
         await streaming.start();
       } catch (err) {
         server.forceShutdown();
+        listener.destroyConnections();
+        await listener.close();
         this.#server = undefined;
+        this.#socket = undefined;
         throw new IsulaError('PLUGIN_OPTIONS_INVALID', `the CRI streaming server cannot listen: ${(err as Error).message}`, { cause: err });
       }
     }
@@ -206,8 +218,12 @@ export class CriServer implements FrontEnd {
 
   async stop(): Promise<void> {
     const server = this.#server;
-    if (server === undefined) return;
+    const listener = this.#socket;
+    if (server === undefined || listener === undefined) return;
     this.#server = undefined;
+    this.#socket = undefined;
+    // No new connections (Node unlinks the socket file); open ones end with the gRPC sessions.
+    const closed = listener.close();
     await this.#opts.streaming?.stop();
     // Event streams never end on their own: end them so the shutdown does not wait for clients.
     for (const call of this.#streams) call.end();
@@ -216,6 +232,8 @@ export class CriServer implements FrontEnd {
       const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, STOP_GRACE_MS);
       server.tryShutdown(() => { clearTimeout(timer); resolve(); });
     });
+    listener.destroyConnections();
+    await closed;
     await fs.rm(this.#opts.socket, { force: true });
   }
 }

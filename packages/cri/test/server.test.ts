@@ -18,11 +18,11 @@ import { CriServer, LOADER_OPTIONS, PROTO_DIR } from '../src/server.js';
 
 type Msg = Record<string, unknown>;
 
-function client(socket: string, version: string, service: string): grpc.Client & Record<string, (r: Msg, cb: (e: grpc.ServiceError | null, res: Msg) => void) => void> {
+function client(socket: string, version: string, service: string, options: grpc.ChannelOptions = {}): grpc.Client & Record<string, (r: Msg, cb: (e: grpc.ServiceError | null, res: Msg) => void) => void> {
   const def = protoLoader.loadSync(path.join(PROTO_DIR, 'runtime', version, 'api.proto'), LOADER_OPTIONS);
   const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: Record<string, Record<string, grpc.ServiceClientConstructor>> };
   const Ctor = pkg.runtime[version]?.[service] as grpc.ServiceClientConstructor;
-  return new Ctor(`unix:${socket}`, grpc.credentials.createInsecure()) as never;
+  return new Ctor(`unix:${socket}`, grpc.credentials.createInsecure(), options) as never;
 }
 
 const call = (c: ReturnType<typeof client>, method: string, req: Msg = {}) =>
@@ -51,6 +51,14 @@ test('one socket serves runtime.v1 and runtime.v1alpha2; errors carry gRPC codes
   assert.deepEqual(await server.start(), { endpoints: [`unix://${socket}`] });
   let stopped = false;
   t.after(async () => { if (!stopped) await server.stop(); });
+  // Group read-write only: the socket is root's (and the kubelet's group's).
+  assert.equal((await fs.stat(socket)).mode & 0o777, 0o660);
+
+  // As the grpc-go of crictl/critest 1.26: the socket path as :authority.
+  const stock = client(socket, 'v1', 'RuntimeService', { 'grpc.default_authority': socket });
+  assert.equal((await call(stock, 'Version', { version: 'v1' }))['runtime_name'], 'isulad');
+  await assert.rejects(call(stock, 'PodSandboxStatus', { pod_sandbox_id: 'nope' }), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+  stock.close();
 
   for (const version of ['v1', 'v1alpha2']) {
     const rt = client(socket, version, 'RuntimeService');
@@ -77,7 +85,13 @@ test('one socket serves runtime.v1 and runtime.v1alpha2; errors carry gRPC codes
     rt.close();
     im.close();
   }
+  // A client still connected does not hold the stop up.
+  const idle = client(socket, 'v1', 'RuntimeService');
+  await call(idle, 'Version', { version: 'v1' });
+  const stopStarted = Date.now();
   await server.stop();
   stopped = true;
+  assert.ok(Date.now() - stopStarted < 5000);
+  idle.close();
   await assert.rejects(fs.stat(socket), { code: 'ENOENT' });
 });
