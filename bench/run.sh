@@ -9,7 +9,7 @@
 #                [--serial N] [--parallel N] [--few N] [--many N] [--interleave]
 #   npm run bench [-- OPTIONS]
 #
-# Steps, in this order (default: the first seven; network and soak are opt-in):
+# Steps, in this order (default: the first seven; network, cri and soak are opt-in):
 #   floor      runc floor, serial 10 / parallel 100            (bench/floor.sh)
 #   ptcr       ptcr workload, serial 10 / parallel 100         (bench/ptcr.sh)
 #   footprint  daemon and monitor memory, idle / 10 / 100      (bench/footprint.sh)
@@ -18,6 +18,7 @@
 #   load       isula load vs podman load, hyperfine            (bench/load.sh)
 #   pull       cold pull from the local registry               (bench/pull.sh)
 #   network    run -d / rm -f with default networking          (bench/network.sh; opt-in)
+#   cri        1/10/50 pods through CRI vs containerd 1.6 CRI  (bench/cri.sh; opt-in)
 #   soak       isulad RSS over 2000 run/rm -f cycles           (bench/soak.sh; opt-in: --soak)
 #
 # --quick        small sizes, a smoke run of the plumbing (serial 3, parallel 10, soak 100 cycles…)
@@ -48,7 +49,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
 RESULTS=$BENCH/results
 NODE=${ISULA_PREFIX:-/usr/local/lib/isula}/node/bin/node
-ALL_STEPS=(floor ptcr footprint startup streams load pull network soak) # the order of a run
+ALL_STEPS=(floor ptcr footprint startup streams load pull network cri soak) # the order of a run
 DEFAULT_STEPS=(floor ptcr footprint startup streams load pull)
 
 usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; }
@@ -117,10 +118,10 @@ done
 
 if [ $QUICK = 1 ]; then
   SERIAL=3 PARALLEL=10 FEW=3 MANY=10 STARTUP=(--warmup 1 --runs 5 --containers 3)
-  STREAM_RUNS=5 LOAD_RUNS=3 PULL_RUNS=2 NET_RUNS=3 SOAK_DEFAULT=100
+  STREAM_RUNS=5 LOAD_RUNS=3 PULL_RUNS=2 NET_RUNS=3 CRI_PODS=1,3 SOAK_DEFAULT=100
 else
   SERIAL=10 PARALLEL=100 FEW=10 MANY=100 STARTUP=(--warmup 3 --runs 20 --containers 10)
-  STREAM_RUNS=20 LOAD_RUNS=10 PULL_RUNS=5 NET_RUNS=10 SOAK_DEFAULT=2000
+  STREAM_RUNS=20 LOAD_RUNS=10 PULL_RUNS=5 NET_RUNS=10 CRI_PODS=1,10,50 SOAK_DEFAULT=2000
 fi
 SERIAL=${SET_SERIAL:-$SERIAL} PARALLEL=${SET_PARALLEL:-$PARALLEL} FEW=${SET_FEW:-$FEW} MANY=${SET_MANY:-$MANY}
 [ "$MANY" -gt "$FEW" ] || die "--many ($MANY) must be above --few ($FEW)"
@@ -209,6 +210,7 @@ step_pull() {
   return $rc
 }
 step_network() { x "$BENCH/network.sh" --engines "$ENGINES" --runs "$NET_RUNS"; }
+step_cri() { x "$BENCH/cri.sh" --pods "$CRI_PODS" --results "$RESULTS"; }
 step_soak() { x "$BENCH/soak.sh" --cycles "$SOAK_CYCLES" --every "$SOAK_EVERY"; }
 
 NAMES=() STATUS=() CODES=() MS=()
