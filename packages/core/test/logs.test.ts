@@ -347,6 +347,23 @@ test('readLogs skips a line longer than 4 MiB instead of holding it', async (t) 
   assert.deepEqual(texts(await collect(t, { path: log, tail: 2 })), ['before\n', 'after\n']);
 });
 
+test('readLogs draws the 4 MiB line bound at the same byte forwards and backwards (found by fuzzing)', async (t) => {
+  const dir = await tempDir(t, 'isula-core-logs-');
+  const log = path.join(dir, 'container.log');
+  const header = line('stdout', '').length - 1; // the record's bytes before its text (the newline is not part of the line)
+  const max = 4 * 1024 * 1024;
+  // Lengths that end mid-chunk, just past the bound: before the fix the forward reader kept them, tail skipped them.
+  for (const extra of [1, 1000, 40_000]) {
+    await fs.writeFile(log, Buffer.concat([line('stdout', 'before'), line('stdout', 'y'.repeat(max - header + extra)), line('stdout', 'after')]));
+    assert.deepEqual(texts(await collect(t, { path: log })), ['before\n', 'after\n'], `forwards, ${extra} over`);
+    assert.deepEqual(texts(await collect(t, { path: log, tail: 3 })), ['before\n', 'after\n'], `backwards, ${extra} over`);
+  }
+  // Exactly at the bound: kept both ways.
+  await fs.writeFile(log, Buffer.concat([line('stdout', 'before'), line('stdout', 'z'.repeat(max - header)), line('stdout', 'after')]));
+  assert.equal((await collect(t, { path: log })).length, 3);
+  assert.equal((await collect(t, { path: log, tail: 3 })).length, 3);
+});
+
 test('readLogs returns at once when aborted before it starts', async (t) => {
   const dir = await tempDir(t, 'isula-core-logs-');
   const log = path.join(dir, 'container.log');

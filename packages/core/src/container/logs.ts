@@ -237,9 +237,12 @@ class ForwardReader {
         }
         let line = piece;
         if (this.#carry.length > 0) {
-          line = Buffer.concat([...this.#carry, piece]);
+          const overlong = this.#carryBytes + piece.length > MAX_LINE_BYTES;
+          line = overlong ? piece : Buffer.concat([...this.#carry, piece]);
           this.#carry = [];
           this.#carryBytes = 0;
+          // The same bound as scanBackward's, whichever chunk the line ends in (found by fuzzing).
+          if (overlong) continue;
         }
         const go = onLine(line);
         // Awaited only when it is a promise: most records need no wait.
@@ -284,7 +287,7 @@ async function scanBackward(fh: FileHandle, size: number, onLine: ((line: Buffer
       if (completeEnd < 0) {
         completeEnd = pos + nl + 1;
         if (onLine === undefined) return completeEnd;
-      } else if (!isOverlong) {
+      } else if (!isOverlong && pieceBytes + (segEnd - nl - 1) <= MAX_LINE_BYTES) {
         const line = pieces.length === 0 ? chunk.subarray(nl + 1, segEnd) : Buffer.concat([chunk.subarray(nl + 1, segEnd), ...pieces]);
         if (!onLine?.(line)) return completeEnd;
       }
@@ -304,7 +307,7 @@ async function scanBackward(fh: FileHandle, size: number, onLine: ((line: Buffer
     }
   }
   // The first line of the file.
-  if (completeEnd >= 0 && !isOverlong) onLine?.(Buffer.concat(pieces));
+  if (completeEnd >= 0 && !isOverlong && pieceBytes <= MAX_LINE_BYTES) onLine?.(Buffer.concat(pieces));
   return Math.max(completeEnd, 0);
 }
 
