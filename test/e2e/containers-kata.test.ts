@@ -11,10 +11,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { waitFor } from '../lib/harness.js';
-import { assertNoTrace, containerDaemon, inspect, isulaWithStdin, ok, processesMatching } from '../lib/containers.js';
-import { lifecycleSuite } from '../lib/lifecycle-suite.js';
-import { streamsSuite } from '../lib/streams-suite.js';
-import { ttySuite } from '../lib/tty-suite.js';
+import { lifecycleSuite, streamsSuite, ttySuite } from '@isula/driver-tests';
+import { assertNoTrace, containerDaemon, inspect, isulaWithStdin, ok, processesMatching, REPO_IMAGES } from '../lib/containers.js';
 
 const RUNTIME = 'io.containerd.runc.v2';
 const SHIM = '/usr/bin/containerd-shim-runc-v2';
@@ -24,16 +22,17 @@ const missing = process.getuid?.() !== 0 ? 'needs root' : !existsSync(SHIM) ? `n
 if (missing !== '' && process.env['CI'] === 'true') throw new Error(`driver-kata e2e: ${missing}`);
 const skip = missing === '' ? false : missing;
 
-lifecycleSuite(RUNTIME, { skip, config: CONFIG });
+lifecycleSuite(RUNTIME, { skip, config: CONFIG, ...REPO_IMAGES });
 streamsSuite(RUNTIME, {
   skip,
   config: CONFIG,
+  ...REPO_IMAGES,
   skipTests: {
     'logs --tail across stdout and stderr: the records in the order written':
       'stdout and stderr come through two FIFOs the shim and the daemon read each on its own: lines written to both within a few ms may be logged in another order (packages/driver-kata/README.md, "Not done / limits")',
   },
 });
-ttySuite(RUNTIME, { skip, config: CONFIG });
+ttySuite(RUNTIME, { skip, config: CONFIG, ...REPO_IMAGES });
 
 interface Inspected { Id: string; State: { Status: string; Pid: number; ExitCode: number; OOMKilled: boolean; FinishedAt: string } }
 const alive = (pid: number) => fs.stat(`/proc/${pid}`).then(() => true, () => false);

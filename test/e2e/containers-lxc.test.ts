@@ -8,10 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../lib/harness.js';
-import { assertNoTrace, containerDaemon, inspect, isulaWithStdin, ok, processesMatching } from '../lib/containers.js';
-import { lifecycleSuite } from '../lib/lifecycle-suite.js';
-import { streamsSuite } from '../lib/streams-suite.js';
-import { ttySuite } from '../lib/tty-suite.js';
+import { lifecycleSuite, streamsSuite, ttySuite } from '@isula/driver-tests';
+import { assertNoTrace, containerDaemon, inspect, isulaWithStdin, ok, processesMatching, REPO_IMAGES } from '../lib/containers.js';
 import { LXC_CONFIG, lxcUsable, reapLxcLeftovers } from '../lib/lxc-env.js';
 
 // The lxc tools come from the project's setup (Debian's lxc). Under CI the tests must run.
@@ -19,9 +17,9 @@ const usable = await lxcUsable();
 if (!usable.ok && process.env['CI'] === 'true') throw new Error(`lxc cannot run here: ${usable.reason}`);
 const skip = usable.ok ? false : usable.reason;
 
-lifecycleSuite('lcr', { skip, config: LXC_CONFIG });
-streamsSuite('lcr', { skip, config: LXC_CONFIG });
-ttySuite('lcr', { skip, config: LXC_CONFIG });
+lifecycleSuite('lcr', { skip, config: LXC_CONFIG, ...REPO_IMAGES });
+streamsSuite('lcr', { skip, config: LXC_CONFIG, ...REPO_IMAGES });
+ttySuite('lcr', { skip, config: LXC_CONFIG, ...REPO_IMAGES });
 
 // exec, logs, terminals (run -it, exec -it, resize), top, stats are the streams and tty suites' (above).
 test('lcr: run -i with piped stdin, a shared network namespace', { skip }, async (t) => {

@@ -1,3 +1,4 @@
-import { lifecycleSuite } from '../lib/lifecycle-suite.js';
+import { lifecycleSuite } from '@isula/driver-tests';
+import { REPO_IMAGES } from '../lib/containers.js';
 
-lifecycleSuite('runc');
+lifecycleSuite('runc', { ...REPO_IMAGES });

@@ -1,3 +1,4 @@
-import { streamsSuite } from '../lib/streams-suite.js';
+import { streamsSuite } from '@isula/driver-tests';
+import { REPO_IMAGES } from '../lib/containers.js';
 
-streamsSuite('runc');
+streamsSuite('runc', { ...REPO_IMAGES });

@@ -1,3 +1,4 @@
-import { ttySuite } from '../lib/tty-suite.js';
+import { ttySuite } from '@isula/driver-tests';
+import { REPO_IMAGES } from '../lib/containers.js';
 
-ttySuite('runc');
+ttySuite('runc', { ...REPO_IMAGES });

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test as nodeTest, type TestContext } from 'node:test';
+import { describe } from 'node:test';
+import { suiteTests, type SuiteOptions } from './suite-options.js';
 import { waitFor } from './harness.js';
 import { assertNoTrace, cgroupDirs, containerDaemon, inspect, mountsUnder, ok, sleep } from './containers.js';
 
@@ -22,16 +23,11 @@ const cg = (ctrl: string, id: string, file: string) => fs.readFile(path.join('/s
  * `opts.skipTests` skips tests by name (test name → reason), for what cannot
  * apply to a runtime; a name that matches no test is an error.
  */
-export function lifecycleSuite(runtime: string, opts: { skip?: string | false; config?: Record<string, unknown>; skipTests?: Record<string, string> } = {}): void {
+export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
   describe(`container life cycle on ${runtime}`, { skip: opts.skip ?? false }, () => {
-    const names = new Set<string>();
-    const test = (name: string, fn: (t: TestContext) => Promise<void>) => {
-      names.add(name);
-      const reason = opts.skipTests?.[name];
-      return nodeTest(name, reason === undefined ? {} : { skip: reason }, fn);
-    };
+    const { test, checkSkips } = suiteTests(`lifecycleSuite(${runtime})`, opts);
     test('run: output, exit codes, --rm, env/user/workdir/entrypoint as docker', async (t) => {
-      const d = await containerDaemon(t, runtime, opts.config);
+      const d = await containerDaemon(t, runtime, opts.config, opts);
       const hello = await d.isula(['run', '--rm', 'busybox', 'echo', 'hello', 'world']);
       assert.equal(hello.code, 0, hello.stderr);
       assert.equal(hello.stdout, 'hello world\n');
@@ -74,7 +70,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false; c
     });
 
     test('create, start, stop, kill, restart, rename, wait, rm with docker\'s semantics', async (t) => {
-      const d = await containerDaemon(t, runtime, opts.config);
+      const d = await containerDaemon(t, runtime, opts.config, opts);
       const id = ok(await d.isula(['create', '--name', 'web', '--label', 'tier=front', 'busybox', 'sleep', '1000'])).trim();
       assert.match(id, /^[a-f0-9]{64}$/);
       assert.match(ok(await d.isula(['ps', '-a'])), /Created +web\n/);
@@ -136,7 +132,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false; c
     });
 
     test('bind mounts: read-write, read-only enforced, tmpfs, read-only rootfs', async (t) => {
-      const d = await containerDaemon(t, runtime, opts.config);
+      const d = await containerDaemon(t, runtime, opts.config, opts);
       const host = await fs.mkdtemp(path.join(os.tmpdir(), 'isula-bind-'));
       t.after(() => fs.rm(host, { recursive: true, force: true }));
       await fs.writeFile(path.join(host, 'in.txt'), 'from host\n');
@@ -154,7 +150,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false; c
     });
 
     test('process and security options: capabilities, privileged, devices, ulimits (clamped), shm, hostname, init', async (t) => {
-      const d = await containerDaemon(t, runtime, opts.config);
+      const d = await containerDaemon(t, runtime, opts.config, opts);
       const capEff = async (args: string[]) => {
         const r = await d.isula(['run', '--rm', ...args, 'busybox', 'sh', '-c', 'grep CapEff /proc/self/status']);
         assert.equal(r.code, 0, r.stderr);
@@ -188,7 +184,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false; c
     });
 
     test('resources: limits land in the cgroup files, update changes them, OOM is reported', async (t) => {
-      const d = await containerDaemon(t, runtime, opts.config);
+      const d = await containerDaemon(t, runtime, opts.config, opts);
       const id = ok(await d.isula(['run', '-d', '-m', '64m', '--memory-swap', '128m', '--cpus', '0.5', '--cpu-shares', '512', '--pids-limit', '50', '--cpuset-cpus', '0', '--blkio-weight', '300', 'busybox', 'sleep', '1000'])).trim();
       assert.equal(await cg('memory', id, 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
       assert.equal(await cg('memory', id, 'memory.memsw.limit_in_bytes').catch(() => 'no swap accounting'), String(128 * 1024 * 1024));
@@ -216,7 +212,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false; c
     });
 
     test('pause freezes the container (a counter stops) and unpause resumes it', async (t) => {
-      const d = await containerDaemon(t, runtime, opts.config);
+      const d = await containerDaemon(t, runtime, opts.config, opts);
       const id = ok(await d.isula(['run', '-d', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done'])).trim();
       const upper = (await inspect<Inspected>(d, id)).GraphDriver.Data?.UpperDir;
       assert.ok(upper !== undefined);
@@ -238,7 +234,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false; c
     });
 
     test('restart policies: on-failure:N stops after N, always restarts with back-off, stop ends it', async (t) => {
-      const d = await containerDaemon(t, runtime, opts.config);
+      const d = await containerDaemon(t, runtime, opts.config, opts);
       ok(await d.isula(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 1']));
       const flaky = await waitFor(async () => {
         const i = await inspect<Inspected>(d, 'flaky');
@@ -264,7 +260,7 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false; c
     });
 
     test('bad input: a clear error and no trace', async (t) => {
-      const d = await containerDaemon(t, runtime, opts.config);
+      const d = await containerDaemon(t, runtime, opts.config, opts);
       const before = ok(await d.isula(['ps', '-aq']));
       const cases: { args: string[]; code: number; err: RegExp }[] = [
         { args: ['run', '--rm', '--pull', 'never', 'nosuchimage'], code: 125, err: /No such image: nosuchimage/ },
@@ -297,7 +293,6 @@ export function lifecycleSuite(runtime: string, opts: { skip?: string | false; c
       const stray = (await fs.readdir(path.join(d.graph, 'containers'))).length;
       assert.equal(stray, 0, 'no container directory is left');
     });
-    const unknown = Object.keys(opts.skipTests ?? {}).filter((n) => !names.has(n));
-    if (unknown.length > 0) throw new Error(`lifecycleSuite(${runtime}): skipTests names no test: ${unknown.join(', ')}`);
+    checkSkips();
   });
 }

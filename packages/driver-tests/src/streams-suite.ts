@@ -9,7 +9,8 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, test as nodeTest, type TestContext } from 'node:test';
+import { describe } from 'node:test';
+import { suiteTests, type SuiteOptions } from './suite-options.js';
 import { promisify } from 'node:util';
 import { httpRequest, ISULA, waitFor, type RunResult, type TestDaemon } from './harness.js';
 import { daemon, inspect, isulaWithStdin, mountsUnder, ok, processesMatching } from './containers.js';
@@ -55,16 +56,11 @@ function following(d: TestDaemon, args: string[], timeoutMs: number): { seen(tex
  * runtime from another package names its plugin there), `skipTests` skips
  * tests by name (test name → reason); a name that matches no test is an error.
  */
-export function streamsSuite(runtime: string, opts: { skip?: string | false; config?: Record<string, unknown>; skipTests?: Record<string, string> } = {}): void {
+export function streamsSuite(runtime: string, opts: SuiteOptions = {}): void {
   describe(`streams on ${runtime}`, { skip: opts.skip ?? false }, () => {
-    const names = new Set<string>();
-    const test = (name: string, fn: (t: TestContext) => Promise<void>) => {
-      names.add(name);
-      const reason = opts.skipTests?.[name];
-      return nodeTest(name, reason === undefined ? {} : { skip: reason }, fn);
-    };
+    const { test, checkSkips } = suiteTests(`streamsSuite(${runtime})`, opts);
     test('exec: output, exit codes, stdin, env/user/workdir, detached; clear errors for stopped, paused and unknown', async (t) => {
-      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config });
+      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config }, opts);
       const id = ok(await d.isula(['run', '-d', '--name', 'ex', '-e', 'BASE=1', 'busybox', 'sleep', '1d'])).trim();
 
       assert.equal(ok(await d.isula(['exec', 'ex', 'echo', 'hi'])), 'hi\n');
@@ -121,7 +117,7 @@ export function streamsSuite(runtime: string, opts: { skip?: string | false; con
     });
 
     test('logs --tail across stdout and stderr: the records in the order written', async (t) => {
-      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config });
+      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config }, opts);
       // stdout, stderr, stdout again within a millisecond: the log keeps that order.
       const r = await d.isula(['run', '--name', 'lg', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; printf partial']);
       assert.equal(r.code, 0, r.stderr);
@@ -137,7 +133,7 @@ export function streamsSuite(runtime: string, opts: { skip?: string | false; con
     });
 
     test('logs: streams, tail, timestamps, since/until, follow to the exit, across a daemon restart; log-driver none', async (t) => {
-      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config });
+      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config }, opts);
       // Here stderr comes first, well apart: the order across streams is the test above's.
       const r = await d.isula(['run', '--name', 'lg', 'busybox', 'sh', '-c', 'echo oops >&2; sleep 0.5; for i in 1 2 3 4 5; do echo line$i; done; printf partial']);
       assert.equal(r.code, 0, r.stderr);
@@ -197,7 +193,7 @@ export function streamsSuite(runtime: string, opts: { skip?: string | false; con
     });
 
     test('logs -f across a daemon restart: what a container wrote before it exited while the daemon was down', async (t) => {
-      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config });
+      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config }, opts);
       const sig = path.join(d.root, 'sig-gone');
       await fs.mkdir(sig);
       // It writes its last line and exits once the daemon is down (it waits, bounded, for a file).
@@ -218,7 +214,7 @@ export function streamsSuite(runtime: string, opts: { skip?: string | false; con
     });
 
     test('logs rotation: a container printing 1 GiB keeps its log within max-size × max-file', async (t) => {
-      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config });
+      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config }, opts);
       const maxSize = 1024 * 1024;
       const id = ok(await d.isula(['run', '-d', '--name', 'flood', '--log-opt', 'max-size=1m', '--log-opt', 'max-file=3', 'busybox', 'sh', '-c',
         'yes 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef | head -c 1073741824; echo; echo the-end'])).trim();
@@ -254,7 +250,7 @@ export function streamsSuite(runtime: string, opts: { skip?: string | false; con
     });
 
     test('cp both ways on running and stopped containers; a symlink in the container never lets a copy out', async (t) => {
-      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config });
+      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config }, opts);
       const host = path.join(d.root, 'host');
       await fs.mkdir(path.join(host, 'dir', 'sub'), { recursive: true });
       await fs.writeFile(path.join(host, 'file.txt'), 'from host\n');
@@ -317,7 +313,7 @@ export function streamsSuite(runtime: string, opts: { skip?: string | false; con
     });
 
     test('export → import gives a working image; top and stats show the container; events list each step in order', async (t) => {
-      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config });
+      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config }, opts);
       const since = (Date.now() / 1000).toFixed(3);
       const id = ok(await d.isula(['run', '-d', '--name', 'obs', '-m', '64m', 'busybox', 'sh', '-c', 'echo marker > /marker; exec sleep 1d'])).trim();
       await waitFor(async () => (await d.isula(['exec', 'obs', 'cat', '/marker'])).stdout === 'marker\n', { what: 'the marker file' });
@@ -364,7 +360,6 @@ export function streamsSuite(runtime: string, opts: { skip?: string | false; con
       assert.equal(destroy.Actor.ID, id);
     });
 
-    const unknown = Object.keys(opts.skipTests ?? {}).filter((n) => !names.has(n));
-    if (unknown.length > 0) throw new Error(`streamsSuite(${runtime}): skipTests names no test: ${unknown.join(', ')}`);
+    checkSkips();
   });
 }

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { describe, test as nodeTest, type TestContext } from 'node:test';
+import { describe } from 'node:test';
+import { suiteTests, type SuiteOptions } from './suite-options.js';
 import { promisify } from 'node:util';
 import { ISULA, waitFor } from './harness.js';
 import { daemon, inspect, ok } from './containers.js';
@@ -35,16 +36,11 @@ async function terminal(t: { after(fn: () => Promise<void>): void }, runtime: st
 }
 
 /** `opts` as lifecycleSuite's (skip, config merged into daemon.json, skipTests by name → reason). */
-export function ttySuite(runtime: string, opts: { skip?: string | false; config?: Record<string, unknown>; skipTests?: Record<string, string> } = {}): void {
+export function ttySuite(runtime: string, opts: SuiteOptions = {}): void {
   describe(`terminals on ${runtime}`, { skip: opts.skip ?? false }, () => {
-    const names = new Set<string>();
-    const test = (name: string, fn: (t: TestContext) => Promise<void>) => {
-      names.add(name);
-      const reason = opts.skipTests?.[name];
-      return nodeTest(name, reason === undefined ? {} : { skip: reason }, fn);
-    };
+    const { test, checkSkips } = suiteTests(`ttySuite(${runtime})`, opts);
     test('run -it: type and read, resize, detach with ctrl-p ctrl-q, re-attach and exit with the shell\'s code', async (t) => {
-      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config });
+      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config }, opts);
       const isula = `${process.execPath} ${ISULA} -H ${d.host}`;
       const term = await terminal(t, runtime, 'run', `${isula} run -it --name tty busybox sh`);
       await term.waitScreen(/^\/ #\s*$/m, 'the shell prompt');
@@ -88,7 +84,7 @@ export function ttySuite(runtime: string, opts: { skip?: string | false; config?
     });
 
     test('exec -it: a shell in a running container with its own size, exit code on exit', async (t) => {
-      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config });
+      const d = await daemon(t, { 'default-runtime': runtime, ...opts.config }, opts);
       ok(await d.isula(['run', '-d', '--name', 'host', 'busybox', 'sleep', '1d']));
       const isula = `${process.execPath} ${ISULA} -H ${d.host}`;
       const term = await terminal(t, runtime, 'exec', `${isula} exec -it host sh`, { cols: 90, rows: 20 });
@@ -100,7 +96,6 @@ export function ttySuite(runtime: string, opts: { skip?: string | false; config?
       assert.equal((await inspect<{ State: { Running: boolean } }>(d, 'host')).State.Running, true, 'the container is untouched');
     });
 
-    const unknown = Object.keys(opts.skipTests ?? {}).filter((n) => !names.has(n));
-    if (unknown.length > 0) throw new Error(`ttySuite(${runtime}): skipTests names no test: ${unknown.join(', ')}`);
+    checkSkips();
   });
 }

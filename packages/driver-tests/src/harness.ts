@@ -1,0 +1,177 @@
+/**
+ * The kit's harness: a real isulad on temporary roots and socket, driven by
+ * the real `isula` binary and by raw HTTP. The repo's own e2e tests use it
+ * too (test/lib/harness.ts re-exports it).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { programs } from './paths.js';
+
+/** The isulad script under test (@isula/core's bin, or ISULA_KIT_ISULAD). */
+export const ISULAD = programs().isulad;
+/** The isula CLI under test (@isula/cli's bin, or ISULA_KIT_ISULA). */
+export const ISULA = programs().isula;
+
+/** Polls `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(check: () => Promise<T> | T, { timeoutMs = 5000, intervalMs = 25, what = 'condition' } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export async function tempRoot(prefix = 'isula-e2e-'): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+export interface HttpResult {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** One raw HTTP request over the unix socket. */
+export function httpRequest(socketPath: string, method: string, urlPath: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method, path: urlPath, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a Node script with this Node (24) and collects its output; killed after 60 s (generous: the suite runs two files at once on two cores). */
+export function runNode(script: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [script, ...args], { env: options.env ?? process.env, timeout: options.timeoutMs ?? 60_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export class TestDaemon {
+  readonly root: string;
+  readonly state: string;
+  readonly graph: string;
+  readonly socket: string;
+  readonly configFile: string;
+  proc: ChildProcess | undefined;
+  stderr = '';
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+
+  constructor(root: string) {
+    this.root = root;
+    this.state = path.join(root, 'state');
+    this.graph = path.join(root, 'graph');
+    this.socket = path.join(this.state, 'isulad.sock');
+    this.configFile = path.join(root, 'daemon.json');
+  }
+
+  get host(): string {
+    return `unix://${this.socket}`;
+  }
+
+  /** Writes daemon.json (an object, or raw text for syntax-error tests). */
+  async writeConfig(config: Record<string, unknown> | string): Promise<void> {
+    await fs.writeFile(this.configFile, typeof config === 'string' ? config : JSON.stringify(config, null, 2));
+  }
+
+  /** Spawns isulad; does not wait for it to be ready. */
+  spawn(extraArgs: string[] = []): void {
+    const args = [ISULAD, '--config-file', this.configFile, '--state', this.state, '--graph', this.graph, ...extraArgs];
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc = proc;
+    proc.stderr?.on('data', (c: Buffer) => { this.stderr += c.toString('utf8'); });
+    this.exit = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Spawns isulad and waits until `/_ping` answers. */
+  async start(extraArgs: string[] = []): Promise<void> {
+    this.spawn(extraArgs);
+    const exited = this.exit!.then((e) => { throw new Error(`isulad exited early (${e.code ?? e.signal}): ${this.stderr}`); }); // set by spawn
+    await Promise.race([
+      exited,
+      waitFor(async () => (await httpRequest(this.socket, 'GET', '/_ping').catch(() => undefined))?.status === 200, { timeoutMs: 10000, what: 'isulad to answer /_ping' }),
+    ]);
+    exited.catch(() => {});
+  }
+
+  /** Waits for the daemon to exit on its own (failed start). */
+  async exited(timeoutMs = 10000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.exit === undefined) throw new Error('daemon not spawned');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('isulad did not exit')), timeoutMs); });
+    try {
+      return await Promise.race([this.exit, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGTERM and wait; SIGKILL if it does not stop in time. */
+  async stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
+    const proc = this.proc;
+    if (proc === undefined || this.exit === undefined) return undefined;
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+    try {
+      return await this.exited(10000);
+    } catch {
+      proc.kill('SIGKILL');
+      return this.exit;
+    }
+  }
+
+  isula(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+    return runNode(ISULA, ['-H', this.host, ...args], { env: { ...process.env, ...env } });
+  }
+
+  async log(): Promise<string> {
+    return fs.readFile(path.join(this.state, 'isulad.log'), 'utf8').catch(() => '');
+  }
+}
+
+/** A daemon on fresh temporary roots whose teardown is registered on the test. */
+export async function newDaemon(t: { after(fn: () => Promise<void>): void }, opts: { beforeStop?: (d: TestDaemon) => Promise<void> } = {}): Promise<TestDaemon> {
+  const d = new TestDaemon(await tempRoot());
+  t.after(async () => {
+    await opts.beforeStop?.(d).catch(() => {});
+    await d.stop();
+    await reapLeftovers(d);
+    await fs.rm(d.root, { recursive: true, force: true });
+  });
+  return d;
+}
+
+/**
+ * What a test that failed with its daemon down (a kill -9 test) would leave
+ * on the host: its containers are deleted with their runtime (which kills
+ * them; their conmons then exit), then mounts under the roots are detached.
+ */
+export async function reapLeftovers(d: TestDaemon): Promise<void> {
+  for (const runtime of ['runc', 'crun']) {
+    const root = path.join(d.state, 'runtime', runtime);
+    for (const id of await fs.readdir(root).catch(() => [] as string[])) {
+      await new Promise<void>((resolve) => execFile(runtime, ['--root', root, 'delete', '--force', id], { timeout: 10_000 }, () => resolve()));
+    }
+  }
+  const info = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const mounts = info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${d.root}/`)).reverse();
+  for (const m of mounts) await new Promise<void>((resolve) => execFile('umount', ['-l', m], { timeout: 10_000 }, () => resolve()));
+}

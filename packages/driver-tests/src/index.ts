@@ -1,0 +1,23 @@
+/**
+ * @isula/driver-tests: isula's conformance kit for runtime drivers. The
+ * suites are node:test suites parameterised by runtime name; call them from a
+ * test file, or run `isula-driver-tests`. Importing this module declares no
+ * test.
+ */
+export { lifecycleSuite } from './lifecycle-suite.js';
+export { streamsSuite } from './streams-suite.js';
+export { ttySuite } from './tty-suite.js';
+export { networkSuite } from './network-suite.js';
+export type { NetworkSuiteOptions } from './network-suite.js';
+export { SUITES, parseSuites } from './suites.js';
+export { declaredTests, suiteTests } from './suite-options.js';
+export type { SuiteOptions } from './suite-options.js';
+export { runKit, preflight, kitConfig, collectSpecs, childEnv } from './runner.js';
+export type { KitRunOptions } from './runner.js';
+export { formatReport, countSpecs } from './report.js';
+export type { KitReport, SpecResult, SpecStatus } from './report.js';
+export { busyboxArchive, DEFAULT_IMAGES_DIR } from './images.js';
+export { buildBusyboxArchive, BUSYBOX_APPLETS } from './busybox-image.js';
+export { packageDir, programs } from './paths.js';
+export * from './harness.js';
+export * from './containers.js';
