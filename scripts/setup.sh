@@ -31,9 +31,9 @@ command -v apt-get >/dev/null || die "apt-get not found: this set-up is for Debi
 ENGINE_PKGS=(runc crun conmon lxc containernetworking-plugins containerd catatonit golang-github-containers-common attr
   iproute2 iptables openssl busybox-static skopeo umoci ca-certificates)
 # docker.io for its client: the compatibility suite drives isulad with Debian's docker 20.10 CLI
-# (/usr/bin/docker; its dockerd is not used by the tests). tmux gives the interactive tests a terminal.
+# (/usr/bin/docker; its dockerd is not used by the tests). tmux gives the interactive tests a terminal. zsh checks the completion script.
 # curl: bench/registry.sh and bench/make-pull-image.sh probe the bench registry with it.
-TEST_PKGS=(docker-registry socat hyperfine jq apache2-utils docker.io tmux curl)
+TEST_PKGS=(docker-registry socat hyperfine jq apache2-utils docker.io tmux curl zsh)
 
 pkgs=("${ENGINE_PKGS[@]}")
 [ "$MODE" = test ] && pkgs+=("${TEST_PKGS[@]}")

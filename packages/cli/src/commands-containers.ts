@@ -16,6 +16,7 @@ import { CONTAINER_FIELDS, CONTAINER_METHODS, DEFAULT_PS_TABLE, containerRow } f
 import { pullImage } from './commands-registry.js';
 import { familiarString, parseAnyReference, tagNameOnly, type NamedReference } from './reference.js';
 import { addCreateFlags, buildCreateBody, buildResources, foldAliases, parsePullPolicy, parseRestartPolicy, type RunFlags } from './run-options.js';
+import { declareOnDemand } from './lazy-declare.js';
 import { UsageError } from './usage-error.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -401,14 +402,7 @@ const RESOURCE_FLAGS: [string, string][] = [
  * help: building them costs ~3 ms, which every other `isula` call would pay.
  */
 function withCreateFlags(program: Command, cmd: Command): Command {
-  let added = false;
-  const ensure = () => {
-    if (!added) { added = true; addCreateFlags(cmd); }
-  };
-  program.hook('preSubcommand', (_program, sub) => { if (sub === cmd) ensure(); });
-  // `isula help run` renders the help without dispatching to the command.
-  const helpInformation = cmd.helpInformation.bind(cmd);
-  cmd.helpInformation = (context) => { ensure(); return helpInformation(context); };
+  declareOnDemand(program, cmd, () => { addCreateFlags(cmd); });
   return cmd;
 }
 

@@ -22,6 +22,7 @@ import {
 import { ExitCode } from './exit-code.js';
 import { alignTabs, formatEvent, type EventMessage } from './format.js';
 import { compileTemplate } from './go-template.js';
+import { declareOnDemand } from './lazy-declare.js';
 import { envEntry, parseKeyValueFile } from './run-options.js';
 import { emptyEntry, formatStats, statsEntry, type StatsEntry, type StatsJson } from './stats-format.js';
 import { getTimestamp } from './timestamps.js';
@@ -759,10 +760,7 @@ export function eventPrinter(format: string | undefined): (line: string) => stri
  * `isula` call would pay.
  */
 function lazyOptions(program: Command, cmd: Command, add: (cmd: Command) => void): Command {
-  let added = false;
-  const ensure = () => {
-    if (added) return;
-    added = true;
+  declareOnDemand(program, cmd, () => {
     add(cmd);
     // Commander gives a lone `--no-x` its default (x: true) when it prepares the parse, which for
     // a subcommand is before preSubcommand hooks run: give it here, as it would have.
@@ -770,10 +768,7 @@ function lazyOptions(program: Command, cmd: Command, add: (cmd: Command) => void
       const name = o.attributeName();
       if (o.negate && o.defaultValue === undefined && cmd.getOptionValue(name) === undefined) cmd.setOptionValueWithSource(name, true, 'default');
     }
-  };
-  program.hook('preSubcommand', (_program, sub) => { if (sub === cmd) ensure(); });
-  const helpInformation = cmd.helpInformation.bind(cmd);
-  cmd.helpInformation = (context) => { ensure(); return helpInformation(context); };
+  });
   return cmd;
 }
 

@@ -4,7 +4,7 @@
  * docker's 125/126/127 or the code of the container (or exec) for run, create,
  * start -a and exec; attach exits with the container's code.
  */
-import { Command, Option } from 'commander';
+import { Argument, Command, Option } from 'commander';
 import { DaemonError, DaemonUnreachableError, DEFAULT_HOST, EngineClient } from './client.js';
 import { registerArchiveCommands } from './commands-archive.js';
 import { registerContainerCommands } from './commands-containers.js';
@@ -16,6 +16,10 @@ import { UsageError } from './usage-error.js';
 import { registerImageCommands } from './commands-images.js';
 import { registerRegistryCommands } from './commands-registry.js';
 import { formatInfo, formatVersion, type ServerVersion } from './format.js';
+import { completeNames, completionScript } from './completion.js';
+import { examplesHelp } from './help-examples.js';
+import { declareEverything } from './lazy-declare.js';
+import { commandReference } from './reference-docs.js';
 
 declare const ISULA_CLI_VERSION: string;
 const CLIENT_VERSION = typeof ISULA_CLI_VERSION === 'string' ? ISULA_CLI_VERSION : '0.0.0-dev';
@@ -87,14 +91,58 @@ export function buildProgram(argv: readonly string[] = []): Command {
   registerContainerCommands(program, () => client(program));
   registerNetworkCommands(program, () => client(program));
   registerVolumeCommands(program, () => client(program));
+
+  // What the completion script runs on a TAB: declared before the check below, so that it does
+  // not declare the stream group.
+  program
+    .command('__complete', { hidden: true })
+    .argument('<kind...>', 'containers, images, networks or volumes')
+    .action(async (kinds: string[]) => {
+      const names = await completeNames(client(program), kinds);
+      if (names.length > 0) out(names.join('\n'));
+    });
+
   if (!usesDeclaredCommand(program, argv)) registerStreamCommands(program, () => client(program));
+
+  // These two need the whole tree: declared after the check, so that they get the stream group.
+  program
+    .command('completion')
+    .description('Print a shell completion script for bash or zsh')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh']))
+    .action((shell: string) => {
+      declareEverything(program);
+      process.stdout.write(completionScript(program, shell));
+    });
+  program
+    .command('__docs', { hidden: true })
+    .description('Print the Markdown command reference (docs/commands.md)')
+    .action(() => {
+      declareEverything(program);
+      process.stdout.write(commandReference(program));
+    });
+
+  program.addHelpText('afterAll', ({ command }) => examplesHelp(command));
 
   return program;
 }
 
 
+/**
+ * `isula help network rm` as `isula network rm --help`: commander's help
+ * command looks at its first word only, which would show the help of
+ * `network`.
+ */
+export function helpOfSubcommand(argv: readonly string[]): string[] {
+  let i = 2;
+  while (i < argv.length && (argv[i] ?? '').startsWith('-')) i += argv[i] === '-H' || argv[i] === '--host' ? 2 : 1;
+  const words = argv.slice(i + 1);
+  if (argv[i] !== 'help' || words.length < 2 || words.some((w) => w.startsWith('-'))) return [...argv];
+  return [...argv.slice(0, i), ...words, '--help'];
+}
+
 /** Runs the CLI and returns the process exit code. */
-export async function run(argv: string[]): Promise<number> {
+export async function run(cliArgv: string[]): Promise<number> {
+  const argv = helpOfSubcommand(cliArgv);
   const program = buildProgram(argv);
   program.exitOverride();
   try {

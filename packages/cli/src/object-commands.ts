@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { DaemonError, type EngineClient } from './client.js';
 import { ExitCode } from './exit-code.js';
 import { compileTemplate } from './go-template.js';
+import { declareOnDemand } from './lazy-declare.js';
 
 export const out = (text: string): boolean => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 export const err = (text: string): boolean => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -78,12 +79,6 @@ export function lazyGroup(program: Command, name: string, description: string, d
       if (word !== undefined) cmd.error(`error: unknown command '${word}'`, { code: 'commander.unknownCommand' });
       cmd.outputHelp({ error: true });
     });
-  let declared = false;
-  const ensure = (): void => {
-    if (!declared) { declared = true; declare(group); }
-  };
-  program.hook('preSubcommand', (_program, sub) => { if (sub === group) ensure(); });
-  const helpInformation = group.helpInformation.bind(group);
-  group.helpInformation = (context) => { ensure(); return helpInformation(context); };
+  declareOnDemand(program, group, () => { declare(group); });
   return group;
 }
