@@ -9,6 +9,8 @@ export { streamsSuite } from './streams-suite.js';
 export { ttySuite } from './tty-suite.js';
 export { networkSuite } from './network-suite.js';
 export type { NetworkSuiteOptions } from './network-suite.js';
+export { imageSuite } from './image-suite.js';
+export type { ImageSuiteOptions, KitImage } from './image-suite.js';
 export { SUITES, parseSuites } from './suites.js';
 export { declaredTests, suiteTests } from './suite-options.js';
 export type { SuiteOptions } from './suite-options.js';
