@@ -162,6 +162,18 @@ export class IsulaError extends Error {
   get grpcStatus(): number {
     return ERROR_KINDS[this.kind].grpc;
   }
+
+  /**
+   * `err instanceof IsulaError` also holds for an IsulaError of another copy of
+   * this package with a code this one knows: a plugin installed in a plugin dir
+   * brings its own @isula/core, and its errors keep their codes (a 404 stays a 404).
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (this !== IsulaError || !(value instanceof Error) || value.name !== 'IsulaError') return false;
+    const code = (value as { code?: unknown }).code;
+    return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+  }
 }
 
 export function isIsulaError(err: unknown, code?: ErrorCode): err is IsulaError {
