@@ -38,6 +38,8 @@ export class CriRuntime {
   readonly #opts: RuntimeServiceOptions;
   #engine: Engine | undefined;
   #podCidr = '';
+  /** What the network driver did with #podCidr: 'applied' or its reason for keeping its configuration. */
+  #podCidrOutcome = '';
   #streaming: StreamingServer | undefined;
   readonly #imageLock = new KeyedMutex();
 
@@ -97,7 +99,7 @@ export class CriRuntime {
       : { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: 'no network plugin is loaded (add @isula/network-cni to daemon.json "plugins")' };
     const info: Record<string, string> = {};
     if (req.verbose) {
-      info['config'] = JSON.stringify({ sandboxImage: this.#opts.sandboxImage, defaultRuntime: runtimeName, criRuntimes: this.#config['cri-runtimes'], podCidr: this.#podCidr, networks: nets.map((n) => n.name) });
+      info['config'] = JSON.stringify({ sandboxImage: this.#opts.sandboxImage, defaultRuntime: runtimeName, criRuntimes: this.#config['cri-runtimes'], podCidr: this.#podCidr, podCidrOutcome: this.#podCidrOutcome, networks: nets.map((n) => n.name) });
     }
     return { status: { conditions: [runtimeReady, networkReady] }, info };
   }
@@ -107,12 +109,26 @@ export class CriRuntime {
     return { linux: { cgroup_driver: 'CGROUPFS' } };
   }
 
-  updateRuntimeConfig(req: { runtime_config: { network_config: { pod_cidr: string } | null } | null }): Req {
+  /**
+   * The kubelet's pod CIDR: recorded (Status verbose shows it) and handed to
+   * every network driver that takes one (network-cni: its default network's
+   * subnet, where isula owns that conflist). A driver that keeps its
+   * configuration says why; that is logged, not an error, as containerd
+   * does when its CNI template is not in use.
+   */
+  async updateRuntimeConfig(req: { runtime_config: { network_config: { pod_cidr: string } | null } | null }): Promise<Req> {
     const cidr = req.runtime_config?.network_config?.pod_cidr ?? '';
-    if (cidr !== '' && cidr !== this.#podCidr) {
+    if (cidr === '') return {};
+    if (cidr !== this.#podCidr) {
       this.#podCidr = cidr;
-      // The CNI conf owns the subnet (network-cni's options); the kubelet's CIDR is recorded and shown by Status.
       this.#log.info({ podCidr: cidr }, 'pod CIDR from the kubelet');
+    }
+    for (const driver of this.engine.networkDrivers()) {
+      if (driver.setPodCidr === undefined) continue;
+      // A malformed CIDR is NETWORK_CONFIG_INVALID: INVALID_ARGUMENT to the kubelet.
+      const outcome = await driver.setPodCidr(cidr, { signal: AbortSignal.timeout(30_000) });
+      // The driver logged its reason; Status (verbose) shows the last outcome.
+      this.#podCidrOutcome = outcome.applied ? 'applied' : (outcome.reason ?? 'not applied');
     }
     return {};
   }
@@ -185,14 +201,22 @@ export class CriRuntime {
     };
     const name = `k8s_POD_${md.name}_${md.namespace}_${md.uid}_${md.attempt}`;
     const shm = meta.shmPath ?? '';
-    if (shm !== '') await mountPodShm(shm);
+    // The tmpfs is needed from start on (runc binds it), not by create: mount it while the
+    // sandbox is created. Its directory exists first, so create sees the bind source.
+    if (shm !== '') await fs.mkdir(shm, { recursive: true, mode: 0o711 });
+    const shmMounted = shm === '' ? Promise.resolve() : mountPodShm(shm);
+    shmMounted.catch(() => undefined); // awaited below; not unhandled while create runs
     let id: string | undefined;
     try {
       id = (await this.engine.containers.create(body, name, signal)).Id;
+      await shmMounted;
       await this.engine.containers.start(id, signal);
     } catch (err) {
       if (id !== undefined) await this.engine.containers.remove(id, { force: true }, AbortSignal.timeout(30_000)).catch((e: unknown) => this.#log.warn({ err: e, id }, 'removing a sandbox that failed to start failed'));
-      if (shm !== '') await unmountPodShm(shm).catch((e: unknown) => this.#log.warn({ err: e, shm }, 'unmounting the pod\'s /dev/shm failed'));
+      if (shm !== '') {
+        await shmMounted.catch(() => undefined); // settled before it is undone
+        await unmountPodShm(shm).catch((e: unknown) => this.#log.warn({ err: e, shm }, 'unmounting the pod\'s /dev/shm failed'));
+      }
       throw err;
     }
     const Id = id;

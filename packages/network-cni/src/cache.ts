@@ -34,6 +34,11 @@ export interface CacheEntry {
   netnsPath: string;
   /** The namespace's nsfs inode: tells the attached namespace from a new one bound on the same path later. */
   netnsInode?: number;
+  /**
+   * The nsfs inode's ctime in ns (a decimal string): the kernel recycles namespace inode numbers,
+   * and a namespace made later on the same path may get the attached one's; its inode is newer.
+   */
+  netnsCtimeNs?: string;
   request: NetworkAttachRequest;
   /** The loopback list (run on `lo`) and its result. */
   loopback: { config: Record<string, unknown>; result?: unknown };

@@ -6,11 +6,12 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { IsulaError, KeyedMutex, writeFileAtomic } from '@isula/core';
 import type {
-  DriverCallOptions, NetworkAttachRequest, NetworkAttachResult, NetworkCreateRequest, NetworkDriver, NetworkInfo, PortMapping,
+  DriverCallOptions, NetworkAttachRequest, NetworkAttachResult, NetworkCreateRequest, NetworkDriver, NetworkInfo, PodCidrOutcome, PortMapping,
 } from '@isula/core';
 import type { Logger } from 'pino';
 import { AttachmentCache, CACHE_SCHEMA_VERSION, validateId } from './cache.js';
@@ -57,6 +58,7 @@ export class CniNetworkDriver implements NetworkDriver {
   readonly defaultNetwork: string;
   /** host-local's dataDir for the networks isula writes. */
   readonly ipamDir: string;
+  /** `subnet` follows the pod CIDR once one is set (see setPodCidr). */
   readonly #opts: { bridge: string; subnet: string };
   readonly #runner: CniRunner;
   readonly #cache: AttachmentCache;
@@ -81,8 +83,8 @@ export class CniNetworkDriver implements NetworkDriver {
     validateId(request.id);
     for (const m of request.portMappings) validateMapping(m);
     cniArgs(request.args); // throws on a malformed pair before anything runs
-    const netnsInode = await netnsInodeOf(netnsPath);
-    if (netnsInode === undefined) {
+    const netnsId = await netnsIdOf(netnsPath);
+    if (netnsId === undefined) {
       throw new IsulaError('NETWORK_CONFIG_INVALID', `${netnsPath} is not a network namespace`, { details: { netnsPath } });
     }
     return this.#mutex.run(`id:${request.id}`, async () => {
@@ -133,7 +135,8 @@ export class CniNetworkDriver implements NetworkDriver {
             schemaVersion: CACHE_SCHEMA_VERSION,
             id: request.id,
             netnsPath,
-            netnsInode,
+            netnsInode: netnsId.inode,
+            netnsCtimeNs: netnsId.ctimeNs,
             request: structuredClone(request),
             loopback: { config: { ...LOOPBACK_CONF } },
             networks: lists.map((l, i): CachedNetwork => ({
@@ -154,18 +157,29 @@ export class CniNetworkDriver implements NetworkDriver {
 
       let reached = -1; // the last network whose ADD started
       try {
+        // On disk before the first ADD: after a crash mid-ADD, DEL finds the attachment.
         await this.#cache.put(entry);
-        entry.loopback.result = await this.#runner.addNetworkList(loopbackList(), { containerId: entry.id, netns: netnsPath, ifName: 'lo' }, opts);
-        for (const [i, net] of entry.networks.entries()) {
-          reached = i;
-          const list = parseConfList(net.config);
-          net.result = await this.#runner.addNetworkList(list, this.#rt(entry, net, netnsPath), {
-            ...opts,
-            onResult: (partial) => { net.result = partial; },
-          });
-          // On disk at once: after a crash here, DEL gets its prevResult (firewall's rules need it).
-          await this.#cache.put(entry);
+        // Loopback touches only `lo` and each network its own interface, so loopback runs alongside
+        // the networks (containerd's go-cni attaches all of a pod's networks, loopback included, at once).
+        // Settled before anything is undone: a rollback's DEL must not race its ADD.
+        const loopback = settle(this.#runner.addNetworkList(loopbackList(), { containerId: entry.id, netns: netnsPath, ifName: 'lo' }, opts)
+          .then((result) => { entry.loopback.result = result; }));
+        try {
+          for (const [i, net] of entry.networks.entries()) {
+            reached = i;
+            const list = parseConfList(net.config);
+            net.result = await this.#runner.addNetworkList(list, this.#rt(entry, net, netnsPath), {
+              ...opts,
+              onResult: (partial) => { net.result = partial; },
+            });
+            // On disk before the next network: after a crash there, DEL gets this one's prevResult
+            // (firewall's rules need it). The last network's result goes with `complete` below.
+            if (i < entry.networks.length - 1) await this.#cache.put(entry);
+          }
+        } finally {
+          await loopback.done;
         }
+        loopback.rethrow();
         entry.complete = true;
         await this.#cache.put(entry);
       } catch (err) {
@@ -258,6 +272,10 @@ export class CniNetworkDriver implements NetworkDriver {
     const live = await isAttachedNetns(netnsPath, entry);
     const netns = live ? (netnsPath as string) : ''; // live implies a path
     let first: unknown;
+    // Loopback only touches `lo`: its DEL runs alongside the networks' (as its ADD did).
+    const loopback = live
+      ? settle(this.#runner.delNetworkList(loopbackList(), { containerId: entry.id, netns, ifName: 'lo' }, entry.loopback.result, opts))
+      : undefined;
     for (const net of [...entry.networks].reverse()) {
       let list: NetworkConfList;
       try {
@@ -277,9 +295,10 @@ export class CniNetworkDriver implements NetworkDriver {
       const masq = list.plugins.some((p) => MASQ_PLUGINS.includes(p.type) && p['ipMasq'] === true);
       if (masq && net.result !== undefined) await teardownIpMasq(list.name, entry.id, sandboxIps(net.result), this.#log);
     }
-    if (live) {
+    if (loopback !== undefined) {
+      await loopback.done;
       try {
-        await this.#runner.delNetworkList(loopbackList(), { containerId: entry.id, netns, ifName: 'lo' }, entry.loopback.result, opts);
+        loopback.rethrow();
       } catch (err) {
         first ??= err;
       }
@@ -437,6 +456,64 @@ export class CniNetworkDriver implements NetworkDriver {
     });
   }
 
+  /**
+   * The kubelet's pod CIDR (CRI UpdateRuntimeConfig): the default network's
+   * host-local range becomes its IPv4 CIDR, but only in the conflist isula
+   * wrote itself (`isula-<name>.conflist`, still in the shape isula writes)
+   * and while no attachment uses that network: an operator's conflist is
+   * theirs, and a running pod keeps its address and its bridge gateway. In
+   * those cases nothing changes and the outcome says why.
+   */
+  async setPodCidr(cidrs: string, _opts: DriverCallOptions): Promise<PodCidrOutcome> {
+    const cidr = podCidrV4(cidrs);
+    if (cidr === undefined) return this.#podCidrKept(cidrs, 'it holds no IPv4 CIDR and the default network is IPv4 only');
+    const subnet = formatCidr(cidr);
+    // A default conflist written from now on (first use, or after it was deleted) takes the pod CIDR.
+    this.#opts.subnet = subnet;
+    await this.#confDirWithDefault();
+    return this.#mutex.run('conf', async () => {
+      const dir = await loadConfDir(this.confDir);
+      const found = dir.networks.find((n) => n.list.name === this.defaultNetwork);
+      if (!found) return this.#podCidrKept(subnet, `no conflist defines the default network ${this.defaultNetwork}`);
+      const own = path.join(this.confDir, `isula-${this.defaultNetwork}.conflist`);
+      if (found.file !== own || found.list.meta === undefined) {
+        return this.#podCidrKept(subnet, `the default network ${this.defaultNetwork} is defined by ${found.file}, which isula did not write: its subnet is the operator's choice`);
+      }
+      const range = singleHostLocalRange(found.list);
+      if (range === undefined) {
+        return this.#podCidrKept(subnet, `${found.file} was edited: its IPAM is no longer the single host-local range isula writes`);
+      }
+      if (range.subnet === subnet) return { applied: true };
+      // Under the conf lock, every attachment past its conf lookup is in the cache (in memory at least).
+      const users = [...(await this.#cache.entries()).values()].filter((e) => e.networks.some((n) => n.name === found.list.name)).map((e) => e.id);
+      if (users.length > 0) {
+        return this.#podCidrKept(subnet, `${users.length} container(s) are attached to the default network ${found.list.name} with subnet ${range.subnet} (${users.slice(0, 3).join(', ')}${users.length > 3 ? ', ...' : ''})`);
+      }
+      const clash = dir.networks.filter((n) => n !== found).flatMap((n) => subnetsOf(n.list).map((s) => ({ network: n.list.name, subnet: s.subnet })))
+        .find((o) => { const c = parseCidr(o.subnet); return c !== undefined && overlaps(c, cidr); });
+      if (clash) return this.#podCidrKept(subnet, `it overlaps subnet ${clash.subnet} of network ${clash.network}`);
+
+      const raw = structuredClone(found.list.raw);
+      const first = (raw['plugins'] as Record<string, unknown>[])[0] as Record<string, unknown>;
+      (first['ipam'] as Record<string, unknown>)['ranges'] = [[{ subnet }]];
+      await writeFileAtomic(found.file, `${JSON.stringify(raw, null, 2)}\n`, { mode: 0o644 });
+      // bridge refuses to add the new gateway to a bridge that still has the old one ("already has an IP address").
+      const bridge = first['bridge'];
+      const old = parseCidr(range.subnet);
+      if (first['isGateway'] === true && typeof bridge === 'string' && IFNAME.test(bridge) && old !== undefined) {
+        await deleteAddress(bridge, `${range.gateway ?? formatIpv4(firstHost(old))}/${old.prefix}`, this.#log);
+      }
+      this.#log.info({ network: found.list.name, file: found.file, subnet, previous: range.subnet }, 'default network subnet set to the pod CIDR');
+      return { applied: true };
+    });
+  }
+
+  #podCidrKept(cidr: string, why: string): PodCidrOutcome {
+    const reason = `pod CIDR ${cidr} not applied to the default network: ${why}`;
+    this.#log.warn({ podCidr: cidr, network: this.defaultNetwork }, reason);
+    return { applied: false, reason };
+  }
+
   // -------------------------------------------------------------------------
   // conf dir
 
@@ -518,6 +595,38 @@ function subnetsOf(list: NetworkConfList): { subnet: string; gateway?: string }[
   return entry(ipam['subnet'], ipam['gateway']);
 }
 
+/**
+ * The IPv4 CIDR of a pod CIDR (`10.244.1.0/24`, or dual stack
+ * `10.244.1.0/24,fd00:1::/64`), host bits cleared; undefined when it has only
+ * IPv6 ones; NETWORK_CONFIG_INVALID when an entry is not a CIDR.
+ */
+export function podCidrV4(text: string): Ipv4Cidr | undefined {
+  let v4: Ipv4Cidr | undefined;
+  for (const part of text.split(',').map((p) => p.trim())) {
+    const [addr = '', prefix = ''] = part.split('/');
+    const c = parseCidr(part);
+    if (c !== undefined && c.prefix <= 30) {
+      v4 ??= { network: c.network, prefix: c.prefix };
+    } else if (!(net.isIPv6(addr) && /^\d{1,3}$/.test(prefix) && Number(prefix) <= 128)) {
+      throw new IsulaError('NETWORK_CONFIG_INVALID', `invalid pod CIDR ${JSON.stringify(text)}: expected CIDRs like 10.244.1.0/24 (IPv4 at most /30), comma-separated for dual stack`);
+    }
+  }
+  return v4;
+}
+
+/** The bridge + host-local single range isula writes (`ranges: [[{subnet, gateway?}]]`), or undefined. */
+function singleHostLocalRange(list: NetworkConfList): { subnet: string; gateway?: string } | undefined {
+  const first = list.plugins[0];
+  const ipam = first?.['ipam'];
+  if (first?.type !== 'bridge' || !isObject(ipam) || ipam['type'] !== 'host-local' || !Array.isArray(ipam['ranges'])) return undefined;
+  const sets = ipam['ranges'] as unknown[];
+  const set = sets[0];
+  if (sets.length !== 1 || !Array.isArray(set) || set.length !== 1 || !isObject(set[0])) return undefined;
+  const { subnet, gateway } = set[0];
+  if (typeof subnet !== 'string' || parseCidr(subnet) === undefined) return undefined;
+  return typeof gateway === 'string' ? { subnet, gateway } : { subnet };
+}
+
 /** eth0, eth1, ... (or the request's name, then the same stem numbered on). */
 function interfaceNames(base: string | undefined, count: number): string[] {
   const first = base ?? 'eth0';
@@ -529,6 +638,18 @@ function interfaceNames(base: string | undefined, count: number): string[] {
   const bad = names.find((n) => !IFNAME.test(n));
   if (bad) throw new IsulaError('NETWORK_CONFIG_INVALID', `interface name ${bad} is longer than 15 characters`);
   return names;
+}
+
+/** A promise run alongside others: `done` never rejects (no unhandled rejection while the caller awaits something else); `rethrow` throws its error once it is done. */
+function settle(p: Promise<unknown>): { done: Promise<void>; rethrow(): void } {
+  let failure: { err: unknown } | undefined;
+  const done = p.then(() => undefined, (err: unknown) => { failure = { err }; });
+  return {
+    done,
+    rethrow() {
+      if (failure !== undefined) throw failure.err;
+    },
+  };
 }
 
 function loopbackList(): NetworkConfList {
@@ -543,23 +664,26 @@ function hostSubnets(): Ipv4Cidr[] {
 }
 
 export async function isNetns(p: string | undefined): Promise<boolean> {
-  return (await netnsInodeOf(p)) !== undefined;
+  return (await netnsIdOf(p)) !== undefined;
 }
 
-/** The nsfs inode of the network namespace bound on (or linked at) `p`, or undefined when it is not one. */
-async function netnsInodeOf(p: string | undefined): Promise<number | undefined> {
+/** What tells the network namespace bound on (or linked at) `p` from others, or undefined when it is not one. */
+async function netnsIdOf(p: string | undefined): Promise<{ inode: number; ctimeNs: string } | undefined> {
   if (p === undefined || p === '') return undefined;
   try {
     if ((await fs.statfs(p)).type !== NSFS_MAGIC) return undefined;
-    return (await fs.stat(p)).ino;
+    const st = await fs.stat(p, { bigint: true });
+    return { inode: Number(st.ino), ctimeNs: String(st.ctimeNs) };
   } catch {
     return undefined;
   }
 }
 
 async function isAttachedNetns(p: string | undefined, entry: CacheEntry): Promise<boolean> {
-  const inode = await netnsInodeOf(p);
-  return inode !== undefined && (entry.netnsInode === undefined || entry.netnsInode === inode);
+  const id = await netnsIdOf(p);
+  if (id === undefined) return false;
+  // Entries written before the ctime was recorded compare the inode only.
+  return (entry.netnsInode === undefined || entry.netnsInode === id.inode) && (entry.netnsCtimeNs === undefined || entry.netnsCtimeNs === id.ctimeNs);
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -576,6 +700,17 @@ function deleteLink(name: string, log: Logger): Promise<void> {
   return new Promise((resolve) => {
     execFile('ip', ['link', 'del', name], { env, timeout: 10_000, killSignal: 'SIGKILL' }, (err, _out, stderr) => {
       if (err && !/Cannot find device/.test(stderr)) log.warn({ bridge: name, stderr: stderr.trim() }, 'could not delete the bridge of a removed network');
+      resolve();
+    });
+  });
+}
+
+/** `ip addr del ADDR dev BRIDGE`; a bridge or an address that is not there is fine. */
+function deleteAddress(bridge: string, address: string, log: Logger): Promise<void> {
+  const env = { ...process.env, PATH: process.env['PATH'] || '/usr/sbin:/usr/bin:/sbin:/bin' };
+  return new Promise((resolve) => {
+    execFile('ip', ['addr', 'del', address, 'dev', bridge], { env, timeout: 10_000, killSignal: 'SIGKILL' }, (err, _out, stderr) => {
+      if (err && !/Cannot find device|Cannot assign requested address/.test(stderr)) log.warn({ bridge, address, stderr: stderr.trim() }, 'could not remove the old gateway address from the bridge');
       resolve();
     });
   });

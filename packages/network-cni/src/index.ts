@@ -10,7 +10,7 @@ import type { IsulaPlugin } from '@isula/core';
 import { CniNetworkDriver } from './driver.js';
 import { parseOptions } from './options.js';
 
-export { CniNetworkDriver, isNetns } from './driver.js';
+export { CniNetworkDriver, isNetns, podCidrV4 } from './driver.js';
 export type { CniNetworkDriverOptions } from './driver.js';
 export { CniRunner, DEFAULT_PLUGIN_TIMEOUT_MS, pluginStdin, cniArgs } from './cni.js';
 export type { CniCommand, RuntimeConf, CniRunnerOptions } from './cni.js';

@@ -39,6 +39,10 @@ export async function teardownIpMasq(network: string, containerId: string, ips: 
     const mine = ips.filter((ip) => net.isIP(ip.split('/')[0] ?? '') === family);
     if (mine.length === 0) continue;
     const bin = family === 4 ? 'iptables' : 'ip6tables';
+    // Usually bridge's own DEL has removed them (it does when it finds the interface): one look
+    // instead of three deletions that find nothing. The POSTROUTING rule jumps to the chain, and
+    // a chain cannot be deleted while a rule refers to it, so no chain means no rule either.
+    if ((await chainState(bin, 'nat', chain, log)) === 'absent') continue;
     for (const ip of mine) {
       // Bridge matches `-s IP` today and `-s IP/prefix` in older releases ("for downward compatibility").
       for (const source of new Set([ip.split('/')[0] as string, ip])) {
@@ -58,6 +62,26 @@ export async function removeBridgeIsolation(bridge: string, log: Logger): Promis
   const comment = ['-m', 'comment', '--comment', ISOLATION_COMMENT];
   await iptables('iptables', ['-t', 'filter', '-D', 'CNI-ISOLATION-STAGE-1', '-i', bridge, '!', '-o', bridge, ...comment, '-j', 'CNI-ISOLATION-STAGE-2'], log);
   await iptables('iptables', ['-t', 'filter', '-D', 'CNI-ISOLATION-STAGE-2', '-o', bridge, ...comment, '-j', 'DROP'], log);
+}
+
+/**
+ * Whether `chain` exists in `table`: 'unknown' when iptables failed (the caller then acts as if it
+ * did). From the table's listing: iptables-nft 1.8.9 answers `-L CHAIN` for a missing chain with
+ * "chain ... is incompatible", not the "No chain" of other versions, so a missing chain cannot be
+ * told from another failure by `-L`'s answer.
+ */
+function chainState(bin: string, table: string, chain: string, log: Logger): Promise<'present' | 'absent' | 'unknown'> {
+  const env = { ...process.env, PATH: process.env['PATH'] || FALLBACK_PATH };
+  const argv = ['-w', '-t', table, '-S'];
+  return new Promise((resolve) => {
+    execFile(bin, argv, { env, timeout: TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) {
+        log.debug({ argv: [bin, ...argv], stderr: stderr.trim() }, 'iptables listing failed');
+        return resolve('unknown');
+      }
+      resolve(stdout.split('\n').some((l) => l.trim() === `-N ${chain}`) ? 'present' : 'absent');
+    });
+  });
 }
 
 function iptables(bin: string, args: string[], log: Logger): Promise<void> {

@@ -328,3 +328,28 @@ test('networks: create, list, resolve, isolation between networks, internal ones
   await assert.rejects(run('ip', ['link', 'show', bridge]), 'the bridge went with the network');
   assert.deepEqual(leasesOf(env.ipamDir, a), []);
 });
+
+test('loopback runs alongside the network: when it fails, the network joined meanwhile is undone too', { skip }, async (t) => {
+  const env = makeEnv(t);
+  // A loopback that fails (after a pause, so the network's chain is under way): first in the bin
+  // dirs, so it shadows the real one. The real plugins cannot be made to fail on demand.
+  const bin = path.join(env.root, 'bin');
+  fs.mkdirSync(bin);
+  fs.writeFileSync(path.join(bin, 'loopback'), '#!/bin/sh\ncat >/dev/null\nif [ "$CNI_COMMAND" = ADD ]; then sleep 0.3; echo \'{"cniVersion":"1.0.0","code":999,"msg":"lo refused"}\'; exit 1; fi\n', { mode: 0o755 });
+  const driver = env.driver({ binDirs: [bin, CNI_BIN] });
+  const id = newId();
+  const ns = env.netns('lo-fails');
+  env.track.ids.add(id);
+  await assert.rejects(driver.attach(ns, req(id), { signal: signal() }),
+    (e: { code?: string; message?: string }) => e.code === 'NETWORK_PLUGIN_FAILED' && (e.message ?? '').includes('lo refused'));
+  await waitFor(async () => (await portsOf(env.bridge)).length === 0, { what: 'the veth to go' });
+  assert.deepEqual(await leftoversOf(env, id), []);
+  const { stdout } = await run('nsenter', [`--net=${ns}`, 'ip', '-o', 'link']);
+  assert.ok(!stdout.includes('eth0'), 'the network was undone');
+  // The same namespace attaches once loopback works again.
+  const again = env.driver();
+  const r = await again.attach(ns, req(id), { signal: signal() });
+  assert.equal(r[0]?.network, 'isula');
+  await again.detach(ns, req(id), { signal: signal() });
+  assert.deepEqual(await leftoversOf(env, id), []);
+});

@@ -72,6 +72,14 @@ export interface NetworkCreateRequest {
   labels?: Record<string, string>;
 }
 
+/** What `NetworkDriver.setPodCidr` did (plugin API 1.7). */
+export interface PodCidrOutcome {
+  /** True when new attachments to the default network take their addresses from the CIDR. */
+  applied: boolean;
+  /** Why it was not applied (the operator's own conflist, containers attached ...), for logs and `Status`. */
+  reason?: string;
+}
+
 export interface NetworkDriver {
   readonly name: string;
   /** Joins the namespace at `netnsPath`; on failure nothing stays attached. */
@@ -94,4 +102,13 @@ export interface NetworkDriver {
    * `known` (containers removed while a detach failed). Optional (plugin API 1.4).
    */
   sweep?(known: ReadonlySet<string>, opts: DriverCallOptions): Promise<void>;
+  /**
+   * The orchestrator's pod CIDR for this node (the CRI's UpdateRuntimeConfig;
+   * one or more comma-separated CIDRs for dual stack): the driver makes its
+   * default network hand out addresses from it where it owns that network's
+   * configuration, and otherwise leaves the configuration alone and says why
+   * in the outcome. Idempotent; attachments made before keep their addresses.
+   * NETWORK_CONFIG_INVALID for a malformed CIDR. Optional (plugin API 1.7).
+   */
+  setPodCidr?(cidr: string, opts: DriverCallOptions): Promise<PodCidrOutcome>;
 }
