@@ -19,22 +19,11 @@ import pino from 'pino';
 import { LOADER_OPTIONS, PROTO_DIR } from '@isula/cri';
 import { removeBridgeIsolation } from '@isula/network-cni';
 import { daemon } from '../lib/containers.js';
-import { CNI_BIN } from '../lib/net-daemon.js';
+import { CNI_BIN, cniPrerequisites } from '../lib/net-daemon.js';
 
 const run = promisify(execFile);
 
-async function prerequisites(): Promise<string | false> {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root');
-  for (const p of ['bridge', 'host-local', 'portmap', 'firewall', 'loopback']) {
-    if (!(await fs.access(path.join(CNI_BIN, p)).then(() => true, () => false))) missing.push(`${CNI_BIN}/${p}`);
-  }
-  for (const bin of ['/usr/bin/catatonit', '/usr/bin/conmon', '/usr/sbin/runc']) if (!(await fs.access(bin).then(() => true, () => false))) missing.push(bin);
-  if (missing.length === 0) return false;
-  if (process.env['CI'] === 'true') throw new Error(`CRI tests need: ${missing.join(', ')}`);
-  return `needs ${missing.join(', ')}`;
-}
-const skip = await prerequisites();
+const skip = await cniPrerequisites('CRI tests', ['/usr/bin/catatonit', '/usr/bin/conmon', '/usr/sbin/runc']);
 
 type Msg = Record<string, unknown>;
 type Call = (req: Msg, opts?: { deadlineMs?: number }) => Promise<Msg>;

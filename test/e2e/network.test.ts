@@ -13,24 +13,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { CNI_BIN, netDaemon } from '../lib/net-daemon.js';
+import { cniPrerequisites, netDaemon } from '../lib/net-daemon.js';
 import { daemon, inspect, ok } from '../lib/containers.js';
 import { type TestDaemon, waitFor } from '../lib/harness.js';
 
 const run = promisify(execFile);
 
-async function prerequisites(): Promise<string | false> {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root');
-  for (const p of ['bridge', 'host-local', 'portmap', 'firewall', 'loopback']) {
-    if (!(await fs.access(path.join(CNI_BIN, p)).then(() => true, () => false))) missing.push(`${CNI_BIN}/${p}`);
-  }
-  for (const bin of ['/usr/bin/unshare', '/usr/sbin/iptables-save']) if (!(await fs.access(bin).then(() => true, () => false))) missing.push(bin);
-  if (missing.length === 0) return false;
-  if (process.env['CI'] === 'true') throw new Error(`network tests need: ${missing.join(', ')}`);
-  return `needs ${missing.join(', ')}`;
-}
-const skip = await prerequisites();
+const skip = await cniPrerequisites('network tests', ['/usr/bin/unshare', '/usr/sbin/iptables-save']);
 
 
 async function ipOf(d: TestDaemon, name: string): Promise<string> {

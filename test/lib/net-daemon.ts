@@ -15,6 +15,22 @@ import type { TestDaemon } from './harness.js';
 const run = promisify(execFile);
 export const CNI_BIN = '/usr/lib/cni';
 
+/**
+ * Whether the network tests can run: root, the CNI plugins the default
+ * network uses, and `bins`. false when all are there; else a skip reason,
+ * or, under CI=true, an error (`what` names the tests in it).
+ */
+export async function cniPrerequisites(what: string, bins: readonly string[] = []): Promise<string | false> {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root');
+  const exists = (p: string) => fs.access(p).then(() => true, () => false);
+  for (const p of ['bridge', 'host-local', 'portmap', 'firewall', 'loopback']) if (!(await exists(path.join(CNI_BIN, p)))) missing.push(`${CNI_BIN}/${p}`);
+  for (const bin of bins) if (!(await exists(bin))) missing.push(bin);
+  if (missing.length === 0) return false;
+  if (process.env['CI'] === 'true') throw new Error(`${what} need: ${missing.join(', ')}`);
+  return `needs ${missing.join(', ')}`;
+}
+
 let subnetCounter = 0;
 
 export type NetDaemon = TestDaemon & { bridge: string; subnet: string; confDir: string };
