@@ -254,7 +254,7 @@ async function retries(api: (m: string, p: string, b?: unknown) => Promise<HttpR
 
 /**
  * conmon processes, overlay mounts and cgroup dirs of containers that are not running; with
- * networks, their netns mounts, more veths on the bridge or IPAM leases than running containers.
+ * networks, their netns mounts, more veths on the bridge, IPAM leases or firewall rules than running containers.
  */
 async function leftovers(d: TestDaemon, cgroupParent: string, running: Set<string>, net?: Net): Promise<string[]> {
   const v: string[] = [];
@@ -267,6 +267,11 @@ async function leftovers(d: TestDaemon, cgroupParent: string, running: Set<strin
     if (veths > running.size) v.push(`${veths} veths on ${net.bridge} for ${running.size} running containers`);
     const leases = (await fs.readdir(path.join(d.graph, 'cni', 'networks', net.network)).catch(() => [])).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
     if (leases.length > running.size) v.push(`${leases.length} IPAM leases in ${net.network} for ${running.size} running containers: ${leases.join(', ')}`);
+    // The firewall plugin's per-address rules (one -s and one -d rule per container address).
+    const prefix = net.subnet.replace(/\.0\/24$/, '.');
+    const forward = (await run('iptables-save', ['-t', 'filter']).then((r) => r.stdout, () => '')).split('\n')
+      .map((l) => /^-A CNI-FORWARD -s (\S+)\/32 -j ACCEPT$/.exec(l)?.[1]).filter((ip): ip is string => ip?.startsWith(prefix) === true);
+    if (forward.length > running.size) v.push(`${forward.length} CNI-FORWARD rules for ${running.size} running containers: ${forward.join(', ')}`);
   }
   for (const e of await fs.readdir('/proc')) {
     if (!/^\d+$/.test(e)) continue;

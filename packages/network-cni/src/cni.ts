@@ -74,9 +74,9 @@ export class CniRunner {
    * `prevResult`; the last result is the network's. A failure stops the
    * chain (the caller DELs the whole network, as libcni's callers do).
    */
-  async addNetworkList(list: NetworkConfList, rt: RuntimeConf, opts: CallOptions & { onResult?: (partial: unknown) => void } = {}): Promise<unknown> {
+  async addNetworkList(list: NetworkConfList, rt: RuntimeConf, opts: CallOptions & { onResult?: (partial: unknown, index: number) => void | Promise<void> } = {}): Promise<unknown> {
     let prevResult: unknown;
-    for (const plugin of list.plugins) {
+    for (const [index, plugin] of list.plugins.entries()) {
       const result = await this.execPlugin('ADD', list, plugin, rt, prevResult, opts);
       if (!isObject(result)) {
         throw new IsulaError('NETWORK_PLUGIN_FAILED', `CNI plugin ${plugin.type} ADD on network "${list.name}" returned no result`, {
@@ -85,8 +85,8 @@ export class CniRunner {
       }
       prevResult = result;
       faultPoint('network:mid-cni-add');
-      // So a DEL after a later plugin failed still gets what was set up (firewall needs the IPs).
-      opts.onResult?.(result);
+      // So a DEL after a later plugin failed, or after a crash, still gets what was set up (firewall needs the IPs).
+      await opts.onResult?.(result, index);
     }
     return prevResult;
   }

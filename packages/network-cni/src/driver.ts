@@ -168,9 +168,18 @@ export class CniNetworkDriver implements NetworkDriver {
           for (const [i, net] of entry.networks.entries()) {
             reached = i;
             const list = parseConfList(net.config);
+            let savedIps = false;
             net.result = await this.#runner.addNetworkList(list, this.#rt(entry, net, netnsPath), {
               ...opts,
-              onResult: (partial) => { net.result = partial; },
+              onResult: async (partial, index) => {
+                net.result = partial;
+                // On disk once the addresses are known and more plugins follow: a crash after the firewall
+                // plugin's ADD must leave DEL the IPs whose rules it removes (the crash campaign found it).
+                if (!savedIps && index < list.plugins.length - 1 && hasIps(partial)) {
+                  savedIps = true;
+                  await this.#cache.put(entry);
+                }
+              },
             });
             // On disk before the next network: after a crash there, DEL gets this one's prevResult
             // (firewall's rules need it). The last network's result goes with `complete` below.
@@ -650,6 +659,15 @@ function settle(p: Promise<unknown>): { done: Promise<void>; rethrow(): void } {
       if (failure !== undefined) throw failure.err;
     },
   };
+}
+
+/** Whether a (partial) ADD result names addresses; a malformed one is judged at the end of the chain, not here. */
+function hasIps(result: unknown): boolean {
+  try {
+    return sandboxIps(result).length > 0;
+  } catch {
+    return false;
+  }
 }
 
 function loopbackList(): NetworkConfList {
