@@ -183,8 +183,10 @@ export class Daemon {
       info: () => this.#info(),
       features: () => this.#features(),
     });
+    // Every front end listens before the engine API does: a client that sees
+    // the API answer (the readiness signal of tests, scripts and systemd) can
+    // reach the metrics endpoint and the plugins' front ends (CRI) as well.
     const gid = await groupId(this.config.group, this.log);
-    await this.#api.listen(this.config.hosts, gid);
     if (metricsAt !== undefined) {
       const frontEnd = metricsServer(metricsAt, metrics, this.log.child({ component: 'metrics' }), gid.gid);
       const { endpoints } = await frontEnd.start();
@@ -207,6 +209,7 @@ export class Daemon {
       this.#frontEnds.push({ frontEnd, endpoints });
       this.log.info({ frontEnd: frontEnd.name, endpoints }, 'front end started');
     }
+    await this.#api.listen(this.config.hosts, gid);
     this.log.info({ hosts: this.config.hosts, plugins: this.plugins.map((p) => `${p.name}@${p.version}`) }, 'isulad started');
   }
 
