@@ -121,7 +121,9 @@ export function makeEnv(t: TestContext): Env {
         // Gone.
       }
     }
-    const d = drivers[0] ?? env.driver();
+    // A fresh driver, as a restarted daemon: each instance holds its own view of the on-disk
+    // cache, and the test's first driver does not know what later ones attached.
+    const d = env.driver();
     for (const id of track.ids) await d.detach(undefined, { id, networks: [], portMappings: [] }, { signal: signal() }).catch(() => {});
     for (const ns of namespaces) await run('umount', [ns]).catch(() => {});
     for (const b of track.bridges) {
