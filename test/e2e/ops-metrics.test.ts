@@ -92,7 +92,7 @@ test('metrics-addr serves a unix socket; setting both keys is refused at start n
   await d.start();
   const r = await get({ socketPath: sock, path: '/metrics' });
   assert.equal(r.status, 200);
-  assert.match(r.body, /^isulad_build_info\{version="[^"]+",plugin_api_version="1\.7\.0"\} 1$/m);
+  assert.match(r.body, /^isulad_build_info\{version="[^"]+",plugin_api_version="1\.8\.0"\} 1$/m);
   await d.stop();
 
   const bad = await newDaemon(t);

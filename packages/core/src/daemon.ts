@@ -29,6 +29,7 @@ import { IsulaError } from './errors.js';
 import type { Engine } from './engine.js';
 import { EventBus } from './events.js';
 import { createHooks, notify, type FrontEnd, type Hooks } from './hooks.js';
+import { observeImageDriver } from './image-hooks.js';
 import { createRootLogger, type RootLogger } from './logger.js';
 import { CONTAINER_OPERATIONS, createMetrics, EXEC_OPERATIONS, IMAGE_OPERATIONS, instrument, metricsServer, NO_METRICS, registryOf, type EngineMetrics } from './metrics.js';
 import { loadPlugins } from './plugin-loader.js';
@@ -139,6 +140,7 @@ export class Daemon {
     }
     await this.hooks.registerImageDrivers.promise({
       register: (d) => {
+        observeImageDriver(d, this.hooks, this.log.child({ component: 'image-hooks' }));
         instrument(d, metrics, IMAGE_OPERATIONS, (method, args, ok) => {
           if (method === 'pull' && typeof args[0] === 'string') metrics.imagePulled(registryOf(args[0]), ok);
         });
