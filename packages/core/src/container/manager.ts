@@ -717,7 +717,10 @@ export class ContainerManager {
       this.#log.info({ id: live.record.Id, timeoutSec: t }, `container did not exit on ${stopSignal}; killing it`);
       await this.#signal(live, 'SIGKILL', signal);
       this.#emit(live.record, 'kill', { signal: '9' });
-      if (!(await within(recorded, KILL_WAIT_MS, signal))) throw new IsulaError('TIMEOUT', `container ${live.record.Id.slice(0, 12)} did not exit after SIGKILL`);
+      if (!(await within(recorded, KILL_WAIT_MS, signal))) {
+        await this.#logStuckExit(live, signal);
+        throw new IsulaError('TIMEOUT', `container ${live.record.Id.slice(0, 12)} did not exit after SIGKILL`);
+      }
     }
     // As Docker's: stop answers once the exit's clean-up (the network released) is done.
     if (exited !== undefined) await exited;
@@ -776,6 +779,31 @@ export class ContainerManager {
   async #signal(live: Live, sig: string | number, signal: AbortSignal): Promise<void> {
     const runtime = await this.#runtime(live.record.Runtime);
     await runtime.kill(this.#ref(live.record), { signal, signal_: sig });
+  }
+
+  /**
+   * What a stop or rm that gave up waiting for an exit knows, for the daemon
+   * log: whether the caller went away, whether the init process is still
+   * there, and what the runtime says of the container.
+   */
+  async #logStuckExit(live: Live, signal: AbortSignal): Promise<void> {
+    const pid = live.record.State.Pid;
+    let pidAlive: boolean | undefined;
+    if (pid > 0) {
+      try {
+        process.kill(pid, 0);
+        pidAlive = true;
+      } catch (err) {
+        pidAlive = (err as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    const runtime = await this.#runtime(live.record.Runtime).catch(() => undefined);
+    const state = await runtime?.state(this.#ref(live.record), { signal: AbortSignal.timeout(5_000) })
+      .then((st) => st.status, (err: unknown) => `unknown (${err instanceof Error ? err.message : String(err)})`);
+    this.#log.warn({
+      id: live.record.Id, pid, pidAlive, runtimeState: state, callerGone: signal.aborted,
+      waitMs: KILL_WAIT_MS,
+    }, 'no exit recorded after SIGKILL');
   }
 
   async #resumeQuietly(live: Live, signal: AbortSignal): Promise<void> {
@@ -918,6 +946,7 @@ export class ContainerManager {
       await this.#signal(live, 'SIGKILL', signal);
       await this.#resumeQuietly(live, signal);
       if (recorded !== undefined && !(await within(recorded, KILL_WAIT_MS, signal))) {
+        await this.#logStuckExit(live, signal);
         throw new IsulaError('TIMEOUT', `container ${id.slice(0, 12)} did not exit after SIGKILL; not removed`);
       }
       // The exit's clean-up finishes under the container lock, which the next attempt takes.
