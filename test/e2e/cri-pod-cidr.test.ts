@@ -3,46 +3,17 @@
  * get their IP from it (network-cni rewrites the default network it wrote
  * itself); while a pod is attached the subnet stays and Status says why. A
  * real isulad with @isula/cri and @isula/network-cni, runc, conmon and the
- * CNI plugins, driven over the CRI socket (set-up as in cri.test.ts).
+ * CNI plugins, driven over the CRI socket (set-up: lib/cri-daemon.ts).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import pino from 'pino';
-import { LOADER_OPTIONS, PROTO_DIR } from '@isula/cri';
-import { removeBridgeIsolation } from '@isula/network-cni';
-import { daemon } from '../lib/containers.js';
-import { CNI_BIN, cniPrerequisites } from '../lib/net-daemon.js';
+import { CRI_TOOLS, criDaemon, type Msg } from '../lib/cri-daemon.js';
+import { cniPrerequisites } from '../lib/net-daemon.js';
 
-const run = promisify(execFile);
-
-const skip = await cniPrerequisites('CRI tests', ['/usr/bin/catatonit', '/usr/bin/conmon', '/usr/sbin/runc']);
-
-type Msg = Record<string, unknown>;
-type Call = (req: Msg, opts?: { deadlineMs?: number }) => Promise<Msg>;
-
-/** A runtime.v1 RuntimeService client with promise-returning unary methods. */
-function runtimeClient(socket: string): { rt: Record<string, Call>; close(): void } {
-  const def = protoLoader.loadSync(path.join(PROTO_DIR, 'runtime', 'v1', 'api.proto'), LOADER_OPTIONS);
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: Record<string, grpc.ServiceClientConstructor> } };
-  const Ctor = pkg.runtime.v1['RuntimeService'] as grpc.ServiceClientConstructor;
-  const client = new Ctor(`unix:${socket}`, grpc.credentials.createInsecure());
-  const rt: Record<string, Call> = {};
-  for (const m of Object.keys(Ctor.service)) {
-    rt[m] = (req, opts = {}) => new Promise((resolve, reject) => {
-      const fn = (client as unknown as Record<string, (r: Msg, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: Msg) => void) => void>)[m];
-      fn?.call(client, req, new grpc.Metadata(), { deadline: Date.now() + (opts.deadlineMs ?? 60_000) }, (err, res) => (err ? reject(err) : resolve(res)));
-    });
-  }
-  return { rt, close: () => client.close() };
-}
+const skip = await cniPrerequisites('CRI tests', CRI_TOOLS);
 
 /** Per test process, so parallel runs never share (or remove) each other's. */
 const CGROUP_PARENT = `isula-cri-cidr-test-${process.pid}`;
@@ -57,37 +28,13 @@ function podConfig(name: string, logDir: string): Msg {
 }
 
 test('CRI: UpdateRuntimeConfig\'s pod CIDR gives new pods their IPs; a running pod keeps the subnet until it is gone', { skip }, async (t) => {
-  const tag = randomBytes(3).toString('hex');
-  const bridge = `iscc${tag}`;
   // Distinct per test process: two daemons' bridges must not route the same subnet.
   const third = process.pid % 250;
   const configured = `10.241.${third}.0/24`;
   const podCidr = `10.244.${third}.0/24`;
   const later = `10.245.${third}.0/24`;
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'isula-cri-cidr-'));
-  const confDir = path.join(dir, 'cni');
-  const socket = path.join(dir, 'cri.sock');
-  const logDir = path.join(dir, 'pods');
-  await fs.mkdir(confDir);
-  await daemon(t, {
-    plugins: [
-      '@isula/image-oci', '@isula/driver-runc',
-      { package: '@isula/network-cni', options: { bridge, subnet: configured } },
-      { package: '@isula/cri', options: { socket } },
-    ],
-    'cni-conf-dir': confDir,
-    'cni-bin-dir': [CNI_BIN],
-    'pod-sandbox-image': 'isula-test/pause:catatonit',
-  });
-  // After the daemon's own teardown (registered first, run first): its containers are gone by then.
-  t.after(async () => {
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
-    for (const ctrl of await fs.readdir('/sys/fs/cgroup').catch(() => [] as string[])) await fs.rmdir(path.join('/sys/fs/cgroup', ctrl, CGROUP_PARENT)).catch(() => undefined);
-    await removeBridgeIsolation(bridge, pino({ level: 'silent' }));
-    await fs.rm(dir, { recursive: true, force: true });
-  });
-  const { rt, close } = runtimeClient(socket);
-  t.after(async () => { close(); });
+  const { logDir, v1 } = await criDaemon(t, { bridgePrefix: 'iscc', subnet: configured, cgroupParent: CGROUP_PARENT });
+  const rt = v1.runtime;
   const config = async (): Promise<{ podCidr: string; podCidrOutcome: string }> =>
     JSON.parse(((await rt['Status']!({ verbose: true })) as { info: Record<string, string> }).info['config'] ?? '{}');
   const podIp = async (id: string): Promise<string> => ((await rt['PodSandboxStatus']!({ pod_sandbox_id: id })) as { status: { network: { ip: string } } }).status.network.ip;

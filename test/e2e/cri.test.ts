@@ -12,84 +12,21 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import pino from 'pino';
-import { LOADER_OPTIONS, PROTO_DIR } from '@isula/cri';
-import { removeBridgeIsolation } from '@isula/network-cni';
-import { daemon, mountsUnder, processesMatching } from '../lib/containers.js';
+import { mountsUnder, processesMatching } from '../lib/containers.js';
 import { freePort, pushTestImage, registrySkip, startRegistry } from '../lib/registry.js';
-import { type TestDaemon, waitFor } from '../lib/harness.js';
-import { CNI_BIN, cniPrerequisites } from '../lib/net-daemon.js';
+import { waitFor } from '../lib/harness.js';
+import { CRI_TOOLS, criClient, criDaemon as startCriDaemon, type Msg } from '../lib/cri-daemon.js';
+import { cniPrerequisites } from '../lib/net-daemon.js';
 
 const run = promisify(execFile);
 
-const skip = await cniPrerequisites('CRI tests', ['/usr/bin/catatonit', '/usr/bin/conmon', '/usr/sbin/runc']);
-
-type Msg = Record<string, unknown>;
-type Call = (req: Msg, opts?: { deadlineMs?: number }) => Promise<Msg>;
-interface Cri { runtime: Record<string, Call>; image: Record<string, Call>; events(): grpc.ClientReadableStream<Msg>; close(): void }
-
-/** A grpc-js client of one API version with promise-returning unary methods. */
-function criClient(socket: string, version: 'v1' | 'v1alpha2'): Cri {
-  const def = protoLoader.loadSync(path.join(PROTO_DIR, 'runtime', version, 'api.proto'), LOADER_OPTIONS);
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: Record<string, Record<string, grpc.ServiceClientConstructor>> };
-  const ns = pkg.runtime[version] ?? {};
-  const make = (name: string) => {
-    const Ctor = ns[name] as grpc.ServiceClientConstructor;
-    const client = new Ctor(`unix:${socket}`, grpc.credentials.createInsecure());
-    const methods: Record<string, Call> = {};
-    for (const m of Object.keys(Ctor.service)) {
-      methods[m] = (req, opts = {}) => new Promise((resolve, reject) => {
-        const fn = (client as unknown as Record<string, (r: Msg, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: Msg) => void) => void>)[m];
-        fn?.call(client, req, new grpc.Metadata(), { deadline: Date.now() + (opts.deadlineMs ?? 60_000) }, (err, res) => (err ? reject(err) : resolve(res)));
-      });
-    }
-    return { client, methods };
-  };
-  const rt = make('RuntimeService');
-  const im = make('ImageService');
-  const events = () => (rt.client as unknown as { GetContainerEvents(r: Msg): grpc.ClientReadableStream<Msg> }).GetContainerEvents({});
-  return { runtime: rt.methods, image: im.methods, events, close: () => { rt.client.close(); im.client.close(); } };
-}
-
-interface CriDaemon { d: TestDaemon; socket: string; v1: Cri; v1alpha2: Cri; logDir: string; subnet: string }
+const skip = await cniPrerequisites('CRI tests', CRI_TOOLS);
 
 let counter = 0;
 /** Per test process, so parallel runs never share (or remove) each other's. */
 const CGROUP_PARENT = `isula-cri-test-${process.pid}`;
-async function criDaemon(t: { after(fn: () => Promise<void>): void }, extra: Record<string, unknown> = {}): Promise<CriDaemon> {
-  const tag = randomBytes(3).toString('hex');
-  const bridge = `iscr${tag}`;
-  const subnet = `10.241.${(process.pid * 5 + counter++) % 250}.0/24`;
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'isula-cri-'));
-  const confDir = path.join(dir, 'cni');
-  const socket = path.join(dir, 'cri.sock');
-  const logDir = path.join(dir, 'pods');
-  await fs.mkdir(confDir);
-  const d = await daemon(t, {
-    plugins: [
-      '@isula/image-oci', '@isula/driver-runc',
-      { package: '@isula/network-cni', options: { bridge, subnet } },
-      { package: '@isula/cri', options: { socket } },
-    ],
-    'cni-conf-dir': confDir,
-    'cni-bin-dir': [CNI_BIN],
-    'pod-sandbox-image': 'isula-test/pause:catatonit',
-    ...extra,
-  });
-  // After the daemon's own teardown (registered first, run first): its containers are gone by then.
-  t.after(async () => {
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
-    // The pods' cgroup parent outlives its containers (runc leaves the parent): remove it.
-    for (const ctrl of await fs.readdir('/sys/fs/cgroup').catch(() => [] as string[])) await fs.rmdir(path.join('/sys/fs/cgroup', ctrl, CGROUP_PARENT)).catch(() => undefined);
-    await removeBridgeIsolation(bridge, pino({ level: 'silent' }));
-    await fs.rm(dir, { recursive: true, force: true });
-  });
-  const v1 = criClient(socket, 'v1');
-  const v1alpha2 = criClient(socket, 'v1alpha2');
-  t.after(async () => { v1.close(); v1alpha2.close(); });
-  return { d, socket, v1, v1alpha2, logDir, subnet };
-}
+const criDaemon = (t: { after(fn: () => Promise<void>): void }, config: Record<string, unknown> = {}) =>
+  startCriDaemon(t, { bridgePrefix: 'iscr', subnet: `10.241.${(process.pid * 5 + counter++) % 250}.0/24`, cgroupParent: CGROUP_PARENT, config });
 
 function podConfig(name: string, logDir: string, extra: Msg = {}): Msg {
   return {
