@@ -6,45 +6,20 @@
  * resize a TTY, attach to a container and fetch a page from a pod's httpd.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import pino from 'pino';
-import { LOADER_OPTIONS, PROTO_DIR } from '@isula/cri';
-import { removeBridgeIsolation } from '@isula/network-cni';
-import { daemon, processesMatching } from '../lib/containers.js';
+import { processesMatching } from '../lib/containers.js';
 import { spdyConnect, spdyPortForwardGet, spdyStdio, wsPortForwardGet, wsStdio } from '../lib/cri-streams.js';
 import { waitFor } from '../lib/harness.js';
-import { CNI_BIN, cniPrerequisites } from '../lib/net-daemon.js';
+import { CRI_TOOLS, criDaemon } from '../lib/cri-daemon.js';
+import { cniPrerequisites } from '../lib/net-daemon.js';
 
-const run = promisify(execFile);
-
-const skip = await cniPrerequisites('CRI streaming tests', ['/usr/bin/catatonit', '/usr/bin/conmon', '/usr/sbin/runc', '/usr/bin/nsenter']);
+const skip = await cniPrerequisites('CRI streaming tests', [...CRI_TOOLS, '/usr/bin/nsenter']);
 
 type Msg = Record<string, unknown>;
-type Call = (req: Msg) => Promise<Msg>;
-
-function runtimeClient(socket: string, version: 'v1' | 'v1alpha2'): { rt: Record<string, Call>; close(): void } {
-  const def = protoLoader.loadSync(path.join(PROTO_DIR, 'runtime', version, 'api.proto'), LOADER_OPTIONS);
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: Record<string, Record<string, grpc.ServiceClientConstructor>> };
-  const Ctor = pkg.runtime[version]?.['RuntimeService'] as grpc.ServiceClientConstructor;
-  const client = new Ctor(`unix:${socket}`, grpc.credentials.createInsecure());
-  const rt: Record<string, Call> = {};
-  for (const m of Object.keys(Ctor.service)) {
-    rt[m] = (req) => new Promise((resolve, reject) => {
-      const fn = (client as unknown as Record<string, (r: Msg, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: Msg) => void) => void>)[m];
-      fn?.call(client, req, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, (err, res) => (err ? reject(err) : resolve(res)));
-    });
-  }
-  return { rt, close: () => client.close() };
-}
 
 const CGROUP_PARENT = `isula-cri-stream-test-${process.pid}`;
 
@@ -53,32 +28,12 @@ test('CRI streaming: exec, TTY resize, attach and port-forward over SPDY/3.1 and
   let last = started;
   const lap = (what: string) => { const now = Date.now(); t.diagnostic(`${what}: ${now - last} ms`); last = now; };
   const tag = randomBytes(3).toString('hex');
-  const bridge = `issr${tag}`;
-  const subnet = `10.242.${process.pid % 250}.0/24`;
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'isula-cri-stream-'));
-  const confDir = path.join(dir, 'cni');
-  const socket = path.join(dir, 'cri.sock');
-  await fs.mkdir(confDir);
-  const d = await daemon(t, {
-    plugins: [
-      '@isula/image-oci', '@isula/driver-runc',
-      { package: '@isula/network-cni', options: { bridge, subnet } },
-      { package: '@isula/cri', options: { socket, streamAddress: '127.0.0.1:0' } },
-    ],
-    'cni-conf-dir': confDir,
-    'cni-bin-dir': [CNI_BIN],
-    'pod-sandbox-image': 'isula-test/pause:catatonit',
-  });
-  t.after(async () => {
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
-    for (const ctrl of await fs.readdir('/sys/fs/cgroup').catch(() => [] as string[])) await fs.rmdir(path.join('/sys/fs/cgroup', ctrl, CGROUP_PARENT)).catch(() => undefined);
-    await removeBridgeIsolation(bridge, pino({ level: 'silent' }));
-    await fs.rm(dir, { recursive: true, force: true });
+  const { d, dir, v1, v1alpha2 } = await criDaemon(t, {
+    bridgePrefix: 'issr', subnet: `10.242.${process.pid % 250}.0/24`, cgroupParent: CGROUP_PARENT, cri: { streamAddress: '127.0.0.1:0' },
   });
   lap('daemon up');
-  const { rt, close } = runtimeClient(socket, 'v1');
-  const alpha = runtimeClient(socket, 'v1alpha2');
-  t.after(async () => { close(); alpha.close(); });
+  const rt = v1.runtime;
+  const alpha = { rt: v1alpha2.runtime };
 
   const podCfg = {
     metadata: { name: 'stream', uid: `uid-stream-${tag}`, namespace: 'default', attempt: 0 },
@@ -136,7 +91,7 @@ test('CRI streaming: exec, TTY resize, attach and port-forward over SPDY/3.1 and
   assert.equal(tty.stdout.trim(), '45 123');
 
   lap('TTY exec');
-  // ---- Exec over WebSocket: v5 (stdin close signal) and v4 ---------------------------------
+  // ---- Exec over WebSocket: v5 (stdin close signal), v4, v4.base64 -------------------------
   const v5 = await wsStdio(await execUrl({ cmd: ['sh', '-c', 'cat; echo done >&2; exit 0'], stdin: true, stdout: true, stderr: true }), 'v5.channel.k8s.io', { stdin: Buffer.from('abc'), closeStdin: true });
   assert.equal(v5.protocol, 'v5.channel.k8s.io');
   assert.deepEqual(v5.first, [1, 1], 'an empty stdout frame first: the connection is established');
@@ -147,6 +102,13 @@ test('CRI streaming: exec, TTY resize, attach and port-forward over SPDY/3.1 and
   assert.equal(v4.protocol, 'v4.channel.k8s.io');
   assert.equal(v4.stdout, 'four\n');
   assert.deepEqual(v4.status.details?.causes, [{ reason: 'ExitCode', message: '7' }]);
+  // base64.channel.k8s.io (text-only clients): the same streams as text frames in base64.
+  const b64 = await wsStdio(await execUrl({ cmd: ['sh', '-c', 'head -n1; echo err >&2; exit 5'], stdin: true, stdout: true, stderr: true }), 'v4.base64.channel.k8s.io', { stdin: Buffer.from('b64 in\n') });
+  assert.equal(b64.protocol, 'v4.base64.channel.k8s.io');
+  assert.ok(b64.textFrames > 0 && b64.first[0] === 1, `text frames ${b64.textFrames}, first ${b64.first.join(',')}`);
+  assert.equal(b64.stdout, 'b64 in\n');
+  assert.equal(b64.stderr, 'err\n');
+  assert.deepEqual(b64.status.details?.causes, [{ reason: 'ExitCode', message: '5' }]);
   const wsTty = await wsStdio(await execUrl({ cmd: ['sh', '-c', 'sleep 0.5; stty size'], tty: true, stdout: true }), 'v5.channel.k8s.io', { resize: { Width: 90, Height: 30 } });
   assert.equal(wsTty.stdout.trim(), '30 90');
 

@@ -68,31 +68,37 @@ export async function spdyStdio(url: string, opts: { stdin?: boolean; stdout?: b
 }
 
 /** An exec/attach over a WebSocket with channel-prefixed binary frames. */
-export function wsStdio(url: string, protocol: string, opts: { stdin?: Buffer; closeStdin?: boolean; resize?: { Width: number; Height: number } } = {}): Promise<StdioResult & { protocol: string; first: number[] }> {
+export function wsStdio(url: string, protocol: string, opts: { stdin?: Buffer; closeStdin?: boolean; resize?: { Width: number; Height: number } } = {}): Promise<StdioResult & { protocol: string; first: number[]; textFrames: number }> {
+  // *base64.channel.k8s.io: text frames, the channel as an ASCII digit, the data in base64.
+  const base64 = protocol.endsWith('base64.channel.k8s.io');
+  const frame = (ch: number, data: Buffer): Buffer | string => (base64 ? String.fromCharCode(48 + ch) + data.toString('base64') : Buffer.concat([Buffer.from([ch]), data]));
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url.replace(/^http/, 'ws'), [protocol]);
     let stdout = '';
     let stderr = '';
     let status = '';
+    let textFrames = 0;
     const first: number[] = [];
     const timer = setTimeout(() => { ws.terminate(); reject(new Error('WebSocket exec timed out')); }, 20_000);
     ws.on('open', () => {
-      if (opts.resize !== undefined) ws.send(Buffer.concat([Buffer.from([4]), Buffer.from(JSON.stringify(opts.resize))]));
-      if (opts.stdin !== undefined) ws.send(Buffer.concat([Buffer.from([0]), opts.stdin]));
+      if (opts.resize !== undefined) ws.send(frame(4, Buffer.from(JSON.stringify(opts.resize))));
+      if (opts.stdin !== undefined) ws.send(frame(0, opts.stdin));
       // v5: [255, channel] closes the client's stdin.
       if (opts.closeStdin === true) ws.send(Buffer.from([255, 0]));
     });
-    ws.on('message', (raw: Buffer) => {
-      if (first.length < 1) first.push(raw[0] as number, raw.length);
-      const ch = raw[0];
-      const text = raw.subarray(1).toString('utf8');
+    ws.on('message', (raw: Buffer, isBinary: boolean) => {
+      if (!isBinary) textFrames += 1;
+      const ch = base64 ? (raw[0] as number) - 48 : raw[0];
+      const data = base64 ? Buffer.from(raw.subarray(1).toString('latin1'), 'base64') : raw.subarray(1);
+      if (first.length < 1) first.push(ch as number, data.length + 1);
+      const text = data.toString('utf8');
       if (ch === 1) stdout += text;
       else if (ch === 2) stderr += text;
       else if (ch === 3) status += text;
     });
     ws.on('close', () => {
       clearTimeout(timer);
-      resolve({ stdout, stderr, status: JSON.parse(status === '' ? '{}' : status) as StdioResult['status'], protocol: ws.protocol, first });
+      resolve({ stdout, stderr, status: JSON.parse(status === '' ? '{}' : status) as StdioResult['status'], protocol: ws.protocol, first, textFrames });
     });
     ws.on('error', (e) => { clearTimeout(timer); reject(e); });
   });

@@ -35,8 +35,34 @@ type Cached =
 
 const SPDY_EXEC_PROTOCOLS = ['v4.channel.k8s.io'];
 const SPDY_PORTFORWARD_PROTOCOLS = ['portforward.k8s.io'];
-const WS_EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'channel.k8s.io'];
-const WS_PORTFORWARD_PROTOCOLS = ['v4.channel.k8s.io'];
+const WS_EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io', 'channel.k8s.io', 'base64.channel.k8s.io'];
+const WS_PORTFORWARD_PROTOCOLS = ['v4.channel.k8s.io', 'v4.base64.channel.k8s.io'];
+
+/**
+ * The framing of a WebSocket subprotocol: binary frames whose first byte is
+ * the channel, or (`*base64.channel.k8s.io`, for clients that can only send
+ * text, such as browsers' older terminals) text frames whose first character
+ * is the channel as an ASCII digit and whose rest is the data in base64.
+ */
+export function wsFraming(protocol: string): { encode(channel: number, data: Buffer): { frame: Buffer | string; binary: boolean }; decode(raw: Buffer, isBinary: boolean): { channel: number; data: Buffer } | undefined } {
+  if (protocol.endsWith('base64.channel.k8s.io')) {
+    return {
+      encode: (channel, data) => ({ frame: String.fromCharCode(48 + channel) + data.toString('base64'), binary: false }),
+      decode: (raw, isBinary) => {
+        if (isBinary || raw.length === 0) return undefined;
+        // The kubelet's: the channel is the first byte minus '0' (so '0'..'9', then ':' for 10 ...).
+        const text = raw.toString('latin1');
+        const channel = text.charCodeAt(0) - 48;
+        if (channel < 0) return undefined;
+        return { channel, data: Buffer.from(text.slice(1), 'base64') };
+      },
+    };
+  }
+  return {
+    encode: (channel, data) => ({ frame: Buffer.concat([Buffer.from([channel]), data]), binary: true }),
+    decode: (raw, isBinary) => (isBinary && raw.length > 0 ? { channel: raw[0] as number, data: raw.subarray(1) } : undefined),
+  };
+}
 
 /** The kubelet's metav1.Status JSON on the error channel. */
 export function statusJson(exitCode: number | null, error?: string): string {
@@ -293,31 +319,38 @@ export class StreamingServer {
   async #serveWebSocket(ws: WebSocket, cached: Cached, req: http.IncomingMessage, log: Logger): Promise<void> {
     const gone = new Promise<void>((resolve) => ws.once('close', () => resolve()));
     ws.on('error', () => undefined);
+    const framing = wsFraming(ws.protocol);
     const send = (channel: number, data: Buffer) => {
-      if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([channel]), data]), { binary: true });
+      if (ws.readyState !== ws.OPEN) return;
+      const { frame, binary } = framing.encode(channel, data);
+      ws.send(frame, { binary });
+    };
+    const onFrame = (handle: (channel: number, data: Buffer) => void) => {
+      ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+        const buf = Buffer.isBuffer(raw) ? raw : Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw);
+        const f = framing.decode(buf, isBinary);
+        if (f !== undefined) handle(f.channel, f.data);
+      });
     };
     if (cached.kind === 'portforward') {
-      await this.#wsPortForward(ws, cached.req, req, send, gone, log);
+      await this.#wsPortForward(ws, cached.req, req, send, onFrame, gone, log);
       return;
     }
     const v5 = ws.protocol === 'v5.channel.k8s.io';
     // v4 and v5 write a metav1.Status; channel.k8s.io (and no subprotocol) only a failure's message.
-    const statusV4 = ws.protocol === 'v5.channel.k8s.io' || ws.protocol === 'v4.channel.k8s.io';
+    const statusV4 = ws.protocol === 'v5.channel.k8s.io' || ws.protocol.startsWith('v4.');
     const stdin = cached.req.stdin ? new PassThrough() : undefined;
     const resizers: ((rows: number, cols: number) => void)[] = [];
     let resizeText = '';
-    ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-      const data = Buffer.isBuffer(raw) ? raw : Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw);
-      if (!isBinary || data.length === 0) return;
-      const ch = data[0] as number;
+    onFrame((ch, data) => {
       if (v5 && ch === 255) {
         // v5: the client closed one of its channels (stdin's EOF).
-        if (data[1] === 0) stdin?.end();
+        if (data[0] === 0) stdin?.end();
         return;
       }
-      if (ch === 0 && stdin !== undefined && !stdin.writableEnded) stdin.write(data.subarray(1));
+      if (ch === 0 && stdin !== undefined && !stdin.writableEnded) stdin.write(data);
       if (ch === 4) {
-        resizeText += data.subarray(1).toString('utf8');
+        resizeText += data.toString('utf8');
         resizeText = drainSizes(resizeText, (rows, cols) => { for (const r of resizers) r(rows, cols); });
       }
     });
@@ -341,7 +374,7 @@ export class StreamingServer {
     await this.#runStdio(cached, io, log);
   }
 
-  async #wsPortForward(ws: WebSocket, req: PortForwardRequest, http_: http.IncomingMessage, send: (ch: number, b: Buffer) => void, gone: Promise<void>, log: Logger): Promise<void> {
+  async #wsPortForward(ws: WebSocket, req: PortForwardRequest, http_: http.IncomingMessage, send: (ch: number, b: Buffer) => void, onFrame: (handle: (ch: number, data: Buffer) => void) => void, gone: Promise<void>, log: Logger): Promise<void> {
     const query = new URL(http_.url ?? '/', 'http://x').searchParams;
     const ports = query.getAll('port').flatMap((v) => v.split(',')).filter((v) => v !== '').map(Number);
     if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
@@ -366,11 +399,9 @@ export class StreamingServer {
         }
       });
     });
-    ws.on('message', (raw: Buffer, isBinary: boolean) => {
-      if (!isBinary || raw.length === 0) return;
-      const ch = raw[0] as number;
+    onFrame((ch, data) => {
       const conn = ch % 2 === 0 ? conns[ch / 2] : undefined;
-      if (conn !== undefined && !conn.stream.writableEnded) conn.stream.write(raw.subarray(1));
+      if (conn !== undefined && !conn.stream.writableEnded) conn.stream.write(data);
     });
     await Promise.race([gone, Promise.all(conns.map((c) => c.result))]);
     for (const c of conns) c.close();

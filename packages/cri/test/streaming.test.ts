@@ -4,7 +4,7 @@ import http from 'node:http';
 import { test } from 'node:test';
 import pino from 'pino';
 import { isIsulaError, type Engine } from '@isula/core';
-import { MAX_IN_FLIGHT, parseAddress, statusJson, StreamingServer } from '../src/streaming.js';
+import { MAX_IN_FLIGHT, parseAddress, statusJson, StreamingServer, wsFraming } from '../src/streaming.js';
 
 function upgrade(url: string, headers: Record<string, string | string[]>): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
@@ -67,4 +67,24 @@ test('streaming: the exit status is the kubelet\'s metav1.Status JSON; addresses
   assert.deepEqual(parseAddress('[::1]:10010'), { host: '::1', port: 10010 });
   assert.deepEqual(parseAddress('localhost'), { host: 'localhost', port: 0 });
   for (const bad of ['', ':80', '1.2.3.4:70000', 'a:b:c']) assert.throws(() => parseAddress(bad), (e: unknown) => isIsulaError(e, 'PLUGIN_OPTIONS_INVALID'), bad);
+});
+
+test('WebSocket framing: binary channels, and the base64 variants as text with the channel as a digit', () => {
+  const bin = wsFraming('v4.channel.k8s.io');
+  assert.deepEqual(bin.encode(1, Buffer.from('hi')), { frame: Buffer.from([1, 0x68, 0x69]), binary: true });
+  assert.deepEqual(bin.decode(Buffer.from([0, 0x61]), true), { channel: 0, data: Buffer.from('a') });
+  assert.equal(bin.decode(Buffer.from('0YQ=='), false), undefined, 'a text frame is not a binary channel\'s');
+  assert.equal(bin.decode(Buffer.alloc(0), true), undefined);
+
+  for (const protocol of ['v4.base64.channel.k8s.io', 'base64.channel.k8s.io']) {
+    const b64 = wsFraming(protocol);
+    assert.deepEqual(b64.encode(2, Buffer.from([0xff, 0x00, 0x41])), { frame: '2/wBB', binary: false });
+    assert.deepEqual(b64.encode(1, Buffer.alloc(0)), { frame: '1', binary: false }, 'the empty "ready" frame');
+    assert.deepEqual(b64.decode(Buffer.from('0aGVsbG8K'), false), { channel: 0, data: Buffer.from('hello\n') });
+    // Port-forward's channels past 9 go on in ASCII, as the kubelet's ('0' + 10 is ':').
+    assert.equal(b64.encode(10, Buffer.from('x')).frame, ':eA==');
+    assert.deepEqual(b64.decode(Buffer.from(':eA=='), false), { channel: 10, data: Buffer.from('x') });
+    assert.equal(b64.decode(Buffer.from([1, 2]), true), undefined, 'binary frames are not base64 channels');
+    assert.equal(b64.decode(Buffer.from(' x'), false), undefined, 'below the digit 0');
+  }
 });
