@@ -123,6 +123,11 @@ export class CriRuntime {
       this.#podCidr = cidr;
       this.#log.info({ podCidr: cidr }, 'pod CIDR from the kubelet');
     }
+    await this.#applyPodCidr(cidr);
+    return {};
+  }
+
+  async #applyPodCidr(cidr: string): Promise<void> {
     for (const driver of this.engine.networkDrivers()) {
       if (driver.setPodCidr === undefined) continue;
       // A malformed CIDR is NETWORK_CONFIG_INVALID: INVALID_ARGUMENT to the kubelet.
@@ -130,7 +135,16 @@ export class CriRuntime {
       // The driver logged its reason; Status (verbose) shows the last outcome.
       this.#podCidrOutcome = outcome.applied ? 'applied' : (outcome.reason ?? 'not applied');
     }
-    return {};
+  }
+
+  /**
+   * A pod CIDR a driver did not apply (pods were attached to the network) is
+   * tried again as pods stop: the kubelet sends it only when it changes.
+   */
+  async #retryPodCidr(): Promise<void> {
+    if (this.#podCidr === '' || this.#podCidrOutcome === '' || this.#podCidrOutcome === 'applied') return;
+    await this.#applyPodCidr(this.#podCidr).catch((err: unknown) => this.#log.warn({ err, podCidr: this.#podCidr }, 'applying the pod CIDR again failed'));
+    if (this.#podCidrOutcome === 'applied') this.#log.info({ podCidr: this.#podCidr }, 'pod CIDR applied once the pods attached to the network were gone');
   }
 
   // ---- pod sandboxes ----------------------------------------------------------
@@ -231,6 +245,7 @@ export class CriRuntime {
     await Promise.all(this.#podContainers(sandbox.Id).map((r) => this.engine.containers.stop(r.Id, 0, signal)
       .catch((err: unknown) => { if (!isIsulaError(err, 'CONTAINER_NOT_FOUND')) throw err; })));
     await this.engine.containers.stop(sandbox.Id, 0, signal);
+    await this.#retryPodCidr();
     return {};
   }
 
@@ -249,6 +264,7 @@ export class CriRuntime {
     await this.engine.containers.remove(sandbox.Id, { force: true }, signal).catch((err: unknown) => { if (!isIsulaError(err, 'CONTAINER_NOT_FOUND')) throw err; });
     const shm = sandboxMeta(sandbox).shmPath ?? '';
     if (shm !== '') await unmountPodShm(shm);
+    await this.#retryPodCidr();
     return {};
   }
 
