@@ -49,7 +49,8 @@ export function observeImageDriver(driver: ImageDriver, hooks: Hooks, log: Logge
     if (typeof original !== 'function') continue;
     const observed = async (...args: unknown[]): Promise<unknown> => {
       // remove's result lists the image's layers among what it deleted: which one is the image?
-      const before = method === 'remove' && typeof args[0] === 'string'
+      // (Not looked up when no plugin listens: a plain rmi costs nothing more.)
+      const before = method === 'remove' && typeof args[0] === 'string' && hooks.imageRemoved.isUsed()
         ? await driver.resolve(args[0], { signal: (args[1] as { signal?: AbortSignal } | undefined)?.signal ?? AbortSignal.timeout(60_000) }).catch(() => undefined)
         : undefined;
       const result: unknown = await (original as (...a: unknown[]) => Promise<unknown>).apply(driver, args);
