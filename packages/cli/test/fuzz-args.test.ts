@@ -116,6 +116,7 @@ test('any argv of isula ends with a code and, on failure, a message in words', {
     examples: [
       [['load', '--input', '--input']], // a file that does not exist, daemon down: an unhandled stream error
       [['import', '/nonexistent/archive.tar']],
+      [['save', '', '--output', 'vol:/data:zz']], // an output in a missing directory: an unhandled stream error (seed 52010)
     ],
   });
   process.stderr.write(`# cli fuzz: ${RUNS} runs, ${failures} refused with a message\n`);
@@ -126,4 +127,17 @@ test('filters named like Object.prototype members reach the daemon as filters (f
     const r = await runIsula(args);
     assert.doesNotMatch(r.stderr, BAD_OUTPUT, r.stderr);
   }
+});
+
+test('save -o into a missing directory is refused in docker\'s words before the daemon is asked, and writes nothing (found by the fuzzer)', async () => {
+  const r = await runIsula(['save', '-o', '/nonexistent/dir/x.tar', 'busybox']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, 'isula: failed to save image: invalid output path: directory "/nonexistent/dir" does not exist\n');
+  assert.deepEqual(daemon.log.filter((l) => l.includes('/images/get')), [], 'the daemon was not asked');
+  // With the daemon down, the output was opened and nothing is left of it.
+  const dir = await fs.mkdtemp(path.join(tmp, 'save-'));
+  const down = await runIsula(['-H', 'unix:///nonexistent/isulad.sock', 'save', '-o', path.join(dir, 'out.tar'), 'busybox']);
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /Cannot connect to the iSulad daemon/);
+  assert.deepEqual(await fs.readdir(dir), []);
 });
