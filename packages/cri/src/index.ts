@@ -32,7 +32,7 @@ const plugin: IsulaPlugin = {
     host.hooks.registerFrontEnds.tapPromise(plugin.name, async (registrar) => {
       runtime.attach(registrar.engine);
       await runtime.sweepShm();
-      const streaming = new StreamingServer({ address: opts.streamAddress, log, engine: () => runtime.engine });
+      const streaming = new StreamingServer({ address: opts.streamAddress, idleTimeoutMs: opts.streamIdleTimeoutMs, log, engine: () => runtime.engine });
       runtime.setStreaming(streaming);
       registrar.register(new CriServer({ socket: opts.socket, log, runtime, images, streaming }));
     });

@@ -1,5 +1,5 @@
 /** The plugin's options (daemon.json `plugins: [{ "package": "@isula/cri", "options": {...} }]`). */
-import { IsulaError } from '@isula/core';
+import { IsulaError, parseDuration } from '@isula/core';
 import { parseAddress } from './streaming.js';
 
 export interface CriOptions {
@@ -13,11 +13,15 @@ export interface CriOptions {
   execSyncMaxOutputBytes: number;
   /** host:port of the streaming server (Exec/Attach/PortForward URLs); port 0 for an ephemeral one. */
   streamAddress: string;
+  /** A streaming connection with no traffic either way this long is closed; 0: never (the kubelet's and containerd's default is 4h). */
+  streamIdleTimeoutMs: number;
 }
 
 export const DEFAULT_SOCKET = '/run/isulad/cri.sock';
 /** The kubelet's default: loopback, an ephemeral port. */
 export const DEFAULT_STREAM_ADDRESS = '127.0.0.1:0';
+/** containerd's `stream_idle_timeout` and the kubelet's `streamingConnectionIdleTimeout`. */
+export const DEFAULT_STREAM_IDLE_TIMEOUT = '4h';
 
 function parseAddressOption(v: string): string {
   parseAddress(v);
@@ -27,7 +31,7 @@ function parseAddressOption(v: string): string {
 export function parseCriOptions(raw: unknown): CriOptions {
   const o = (raw ?? {}) as Record<string, unknown>;
   if (typeof o !== 'object' || Array.isArray(o)) throw bad('options must be an object');
-  const known = new Set(['socket', 'sandboxImage', 'catatonit', 'execSyncMaxOutputBytes', 'streamAddress']);
+  const known = new Set(['socket', 'sandboxImage', 'catatonit', 'execSyncMaxOutputBytes', 'streamAddress', 'streamIdleTimeout']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw bad(`unknown option "${k}" (known: ${[...known].join(', ')})`);
   const str = (k: string, def: string): string => {
     const v = o[k];
@@ -42,12 +46,20 @@ export function parseCriOptions(raw: unknown): CriOptions {
   if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) throw bad('"execSyncMaxOutputBytes" must be a positive integer');
   const sandboxImage = o['sandboxImage'];
   if (sandboxImage !== undefined && (typeof sandboxImage !== 'string' || sandboxImage === '')) throw bad('"sandboxImage" must be a non-empty string');
+  const idle = str('streamIdleTimeout', DEFAULT_STREAM_IDLE_TIMEOUT);
+  let streamIdleTimeoutMs: number;
+  try {
+    streamIdleTimeoutMs = idle === '0' ? 0 : parseDuration(idle);
+  } catch (err) {
+    throw bad(`"streamIdleTimeout": ${(err as Error).message}, or "0" for none`);
+  }
   return {
     socket,
     ...(sandboxImage !== undefined && { sandboxImage }),
     catatonit: str('catatonit', '/usr/bin/catatonit'),
     execSyncMaxOutputBytes: max,
     streamAddress: parseAddressOption(str('streamAddress', DEFAULT_STREAM_ADDRESS)),
+    streamIdleTimeoutMs,
   };
 }
 

@@ -97,6 +97,8 @@ export interface StreamingServerOptions {
   engine: () => Engine;
   /** How long a URL stays valid (TOKEN_TTL_MS). */
   tokenTtlMs?: number;
+  /** A session with no traffic either way this long is closed (its exec killed, as when the client leaves); 0 or absent: never. */
+  idleTimeoutMs?: number;
 }
 
 export class StreamingServer {
@@ -189,6 +191,7 @@ export class StreamingServer {
     const log = this.#opts.log.child({ stream: cached.kind });
     if (upgrade === 'websocket') {
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        this.#closeWhenIdle(socket, log); // after ws's own set-up, which clears the socket's timeout
         const tracked = { close: () => ws.terminate() };
         this.#sessions.add(tracked);
         ws.once('close', () => this.#sessions.delete(tracked));
@@ -203,12 +206,26 @@ export class StreamingServer {
     if (protocol === undefined) { refuse(403, `unable to upgrade: unable to negotiate protocol: client supports ${JSON.stringify(offered)}, server supports ${JSON.stringify(supported)}\n`); return; }
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`);
     const session = new SpdySession(socket, { role: 'server' });
+    this.#closeWhenIdle(socket, log);
     session.on('error', (err: Error) => log.debug({ err }, 'SPDY session error'));
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));
     session.feed(head);
     const run = cached.kind === 'portforward' ? this.#spdyPortForward(session, cached.req, log) : this.#spdyStdio(session, cached, log);
     run.catch((err: unknown) => { log.warn({ err }, 'streaming session failed'); session.destroy(); });
+  }
+
+  /**
+   * The kubelet's streamingConnectionIdleTimeout: no byte either way for
+   * that long ends the session, which then ends as when the client leaves.
+   */
+  #closeWhenIdle(socket: net.Socket, log: Logger): void {
+    const idle = this.#opts.idleTimeoutMs ?? 0;
+    if (idle <= 0) return;
+    socket.setTimeout(idle, () => {
+      log.info({ idleTimeoutMs: idle }, 'closing an idle streaming connection');
+      socket.destroy();
+    });
   }
 
   #wsProtocol(protocols: Set<string>, req: http.IncomingMessage): string | false {

@@ -12,10 +12,12 @@ import { ustar } from '../src/pause-image.js';
 import { isoToNanos } from '../src/time.js';
 
 test('options: defaults, overrides, and clear refusals', () => {
-  assert.deepEqual(parseCriOptions(undefined), { socket: DEFAULT_SOCKET, catatonit: '/usr/bin/catatonit', execSyncMaxOutputBytes: 16 * 1024 * 1024, streamAddress: '127.0.0.1:0' });
+  assert.deepEqual(parseCriOptions(undefined), { socket: DEFAULT_SOCKET, catatonit: '/usr/bin/catatonit', execSyncMaxOutputBytes: 16 * 1024 * 1024, streamAddress: '127.0.0.1:0', streamIdleTimeoutMs: 4 * 3_600_000 });
+  assert.equal(parseCriOptions({ streamIdleTimeout: '30s' }).streamIdleTimeoutMs, 30_000);
+  assert.equal(parseCriOptions({ streamIdleTimeout: '0' }).streamIdleTimeoutMs, 0, '0: never');
   assert.equal(parseCriOptions({ streamAddress: '[::1]:10010' }).streamAddress, '[::1]:10010');
   assert.equal(parseCriOptions({ socket: '/tmp/x/cri.sock', sandboxImage: 'pause:1' }).sandboxImage, 'pause:1');
-  for (const bad of [{ socket: 'rel.sock' }, { socket: `/${'a'.repeat(120)}` }, { nope: 1 }, { execSyncMaxOutputBytes: 0 }, { sandboxImage: '' }, { streamAddress: 'nope:99999' }, { streamAddress: 7 }, []]) {
+  for (const bad of [{ socket: 'rel.sock' }, { socket: `/${'a'.repeat(120)}` }, { nope: 1 }, { execSyncMaxOutputBytes: 0 }, { sandboxImage: '' }, { streamAddress: 'nope:99999' }, { streamAddress: 7 }, { streamIdleTimeout: 'forever' }, { streamIdleTimeout: 30 }, []]) {
     assert.throws(() => parseCriOptions(bad), (e: unknown) => isIsulaError(e, 'PLUGIN_OPTIONS_INVALID'), JSON.stringify(bad));
   }
 });

@@ -1,8 +1,10 @@
 /** The streaming server's URLs and tokens (single use, expiry, bound), refusals, and the status JSON. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { test } from 'node:test';
 import pino from 'pino';
+import { WebSocket } from 'ws';
 import { isIsulaError, type Engine } from '@isula/core';
 import { MAX_IN_FLIGHT, parseAddress, statusJson, StreamingServer, wsFraming } from '../src/streaming.js';
 
@@ -87,4 +89,38 @@ test('WebSocket framing: binary channels, and the base64 variants as text with t
     assert.equal(b64.decode(Buffer.from([1, 2]), true), undefined, 'binary frames are not base64 channels');
     assert.equal(b64.decode(Buffer.from(' x'), false), undefined, 'below the digit 0');
   }
+});
+
+test('an exec session with no traffic for idleTimeoutMs is closed and its process killed', async (t) => {
+  // A stand-in engine (the session's transport is under test, not exec): its exec is a real
+  // process of the test's own that never ends by itself, so the kill is visible.
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => { child.kill('SIGKILL'); });
+  const killedBy = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, sig) => resolve(sig)));
+  const engine = {
+    execs: {
+      create: () => ({ Id: 'e1' }),
+      start: async (_id: string, sink: { write(s: 1 | 2, b: Buffer): void }) => {
+        sink.write(1, Buffer.from('started\n'));
+        return { done: new Promise(() => undefined), exitCode: null, running: true, pid: child.pid ?? 0 };
+      },
+      resize: async () => undefined,
+    },
+  } as unknown as Engine;
+  const server = new StreamingServer({ address: '127.0.0.1:0', log: pino({ level: 'silent' }), engine: () => engine, idleTimeoutMs: 400 });
+  await server.start();
+  t.after(() => server.stop());
+  const url = server.url({ kind: 'exec', req: { container_id: 'c', cmd: ['sleep', '30'], tty: false, stdin: false, stdout: true, stderr: false } });
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), ['v4.channel.k8s.io']);
+  let output = '';
+  ws.on('message', (raw: Buffer) => { if (raw[0] === 1) output += raw.subarray(1).toString(); });
+  const opened = Date.now();
+  const closedAfter = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the idle session was not closed within 10 s')), 10_000);
+    ws.once('close', () => { clearTimeout(timer); resolve(Date.now() - opened); });
+    ws.once('error', () => undefined);
+  });
+  assert.equal(output, 'started\n');
+  assert.ok(closedAfter >= 350, `closed after ${closedAfter} ms, before the idle timeout`);
+  assert.equal(await killedBy, 'SIGKILL', 'the abandoned exec is killed, as when a client leaves');
 });
