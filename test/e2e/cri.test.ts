@@ -137,6 +137,12 @@ test('CRI: a pod life cycle — sandbox, container sharing its namespaces, exec 
     devices: [{ host_path: '/dev/null', container_path: '/dev/cri-null', permissions: 'rwm' }],
     linux: { resources: { memory_limit_in_bytes: String(64 * 1024 * 1024), cpu_shares: '512' }, security_context: { readonly_rootfs: true, masked_paths: ['/proc/kcore', '/proc/version'], readonly_paths: ['/proc/sys'] } },
   };
+  // A log path that leaves the pod's log directory is refused, and nothing is created.
+  for (const bad of ['../../escaped.log', '/tmp/escaped.log']) {
+    await assert.rejects(rt['CreateContainer']!({ pod_sandbox_id: podId, config: { ...ccfg, metadata: { name: 'escape', attempt: 0 }, log_path: bad }, sandbox_config: cfg }),
+      (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && e.details.includes('leaves the pod\'s log directory'), bad);
+  }
+  assert.deepEqual((await rt['ListContainers']!({ filter: { pod_sandbox_id: podId } }) as { containers: unknown[] }).containers, [], 'nothing half-created');
   const { container_id: cid } = await rt['CreateContainer']!({ pod_sandbox_id: podId, config: ccfg, sandbox_config: cfg }) as { container_id: string };
   let cs = await rt['ContainerStatus']!({ container_id: cid }) as { status: Msg; info?: Record<string, string> };
   assert.equal(cs.status['state'], 'CONTAINER_CREATED');
