@@ -10,26 +10,31 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 
+// Exits once what it wrote is flushed: stdout is a socket here, whose writes are asynchronous,
+// and an exit right at the pod's close cut the tail of a large reply.
 const RELAY = `
 const net = require('node:net');
 const port = Number(process.argv[1]);
+const leave = (stream, text, code) => stream.write(text, () => process.exit(code));
 function dial(hosts) {
   const s = net.connect({ port, host: hosts[0] });
   s.once('error', (e) => {
     if (hosts.length > 1 && e.code === 'ECONNREFUSED') return dial(hosts.slice(1));
-    process.stderr.write('dial tcp ' + hosts[0] + ':' + port + ': ' + e.message);
-    process.exit(1);
+    leave(process.stderr, 'dial tcp ' + hosts[0] + ':' + port + ': ' + e.message, 1);
   });
   s.once('connect', () => {
     s.removeAllListeners('error');
-    s.on('error', (e) => { process.stderr.write(e.message); process.exit(1); });
+    s.on('error', (e) => leave(process.stderr, e.message, 1));
     process.stdin.pipe(s);
     s.pipe(process.stdout);
-    s.on('close', () => process.exit(0));
+    s.on('close', () => leave(process.stdout, '', 0));
   });
 }
 dial(['127.0.0.1', '::1']);
 `;
+
+/** How long `result` waits, after the relay ended, for its last bytes to be read. */
+const DRAIN_WAIT_MS = 5_000;
 
 export interface PodConnection {
   /** The bytes both ways: end() half-closes toward the pod. */
@@ -54,11 +59,25 @@ export function dialPod(netns: string | undefined, port: number): PodConnection 
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => { if (stderr.length < 4096) stderr += c.toString('utf8'); });
   child.stdin.on('error', () => undefined);
-  const result = new Promise<string>((resolve) => {
+  const exited = new Promise<string>((resolve) => {
     child.once('error', (e) => resolve(`cannot run nsenter: ${e.message}`));
     child.once('close', (code, sig) => resolve(code === 0 ? '' : (stderr.trim() || `port-forward relay exited with ${code ?? sig}`)));
   });
   const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
   stream.on('error', () => undefined);
+  // The relay's end is not the end of its bytes: the Duplex hands on what it read from the
+  // relay's stdout a little later. A caller that closes its side when `result` settles must
+  // have had them all (under load the tail of a reply was cut), so `result` waits for the
+  // readable side's end too; bounded, for a caller that never reads.
+  const drained = new Promise<void>((resolve) => {
+    if (stream.readableEnded) { resolve(); return; }
+    for (const ev of ['end', 'close', 'error']) stream.once(ev, () => resolve());
+  });
+  const result = exited.then(async (outcome) => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise<void>((resolve) => { timer = setTimeout(resolve, DRAIN_WAIT_MS); timer.unref(); })]);
+    clearTimeout(timer);
+    return outcome;
+  });
   return { stream, result, close: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); } };
 }
