@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { ImageDriver, ImageRef, PullResult } from './drivers/index.js';
 import { notify, type Hooks, type ImageEvent } from './hooks.js';
+import { wrapMethods } from './wrap-methods.js';
 
 type Method = 'pull' | 'load' | 'import' | 'remove';
 
@@ -15,7 +16,7 @@ type Method = 'pull' | 'load' | 'import' | 'remove';
  * The events a successful call of `method` gave. `before` is, for remove, the
  * image the reference named before the call (its `deleted` lists layers too).
  */
-export function imageEventsOf(driver: Pick<ImageDriver, 'format'>, method: Method, args: readonly unknown[], result: unknown, before?: ImageRef): { hook: 'imagePulled' | 'imageLoaded' | 'imageRemoved'; event: ImageEvent }[] {
+function imageEventsOf(driver: Pick<ImageDriver, 'format'>, method: Method, args: readonly unknown[], result: unknown, before?: ImageRef): { hook: 'imagePulled' | 'imageLoaded' | 'imageRemoved'; event: ImageEvent }[] {
   const format = driver.format;
   switch (method) {
     case 'pull': {
@@ -44,27 +45,20 @@ export function imageEventsOf(driver: Pick<ImageDriver, 'format'>, method: Metho
  * as `this`. A frozen driver cannot be wrapped: it is logged and left as it is.
  */
 export function observeImageDriver(driver: ImageDriver, hooks: Hooks, log: Logger): void {
-  for (const method of ['pull', 'load', 'import', 'remove'] as const) {
-    const original: unknown = Reflect.get(driver, method);
-    if (typeof original !== 'function') continue;
-    const observed = async (...args: unknown[]): Promise<unknown> => {
-      // remove's result lists the image's layers among what it deleted: which one is the image?
-      // (Not looked up when no plugin listens: a plain rmi costs nothing more.)
-      const before = method === 'remove' && typeof args[0] === 'string' && hooks.imageRemoved.isUsed()
-        ? await driver.resolve(args[0], { signal: (args[1] as { signal?: AbortSignal } | undefined)?.signal ?? AbortSignal.timeout(60_000) }).catch(() => undefined)
-        : undefined;
-      const result: unknown = await (original as (...a: unknown[]) => Promise<unknown>).apply(driver, args);
-      try {
-        for (const { hook, event } of imageEventsOf(driver, method, args, result, before)) void notify(hooks, log, hook, event);
-      } catch (err) {
-        // A driver that returned something else than its contract says: the call still succeeded.
-        log.warn({ err, format: driver.format, method }, 'image hook not fired: the driver\'s result is not what its contract says');
-      }
-      return result;
-    };
-    if (!Reflect.set(driver, method, observed)) {
-      log.warn({ format: driver.format }, 'the image driver is frozen: imagePulled, imageLoaded and imageRemoved are not fired for it');
-      return;
+  const wrapped = wrapMethods(driver, ['pull', 'load', 'import', 'remove'], (method, original) => async (...args) => {
+    // remove's result lists the image's layers among what it deleted: which one is the image?
+    // (Not looked up when no plugin listens: a plain rmi costs nothing more.)
+    const before = method === 'remove' && typeof args[0] === 'string' && hooks.imageRemoved.isUsed()
+      ? await driver.resolve(args[0], { signal: (args[1] as { signal?: AbortSignal } | undefined)?.signal ?? AbortSignal.timeout(60_000) }).catch(() => undefined)
+      : undefined;
+    const result = await original(args);
+    try {
+      for (const { hook, event } of imageEventsOf(driver, method as Method, args, result, before)) void notify(hooks, log, hook, event);
+    } catch (err) {
+      // A driver that returned something else than its contract says: the call still succeeded.
+      log.warn({ err, format: driver.format, method }, 'image hook not fired: the driver\'s result is not what its contract says');
     }
-  }
+    return result;
+  });
+  if (!wrapped) log.warn({ format: driver.format }, 'the image driver is frozen: imagePulled, imageLoaded and imageRemoved are not fired for it');
 }

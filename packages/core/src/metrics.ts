@@ -21,6 +21,7 @@ import type { MetricsListen } from './config.js';
 import type { ContainerRecord } from './container/record.js';
 import { IsulaError } from './errors.js';
 import type { FrontEnd } from './hooks.js';
+import { wrapMethods } from './wrap-methods.js';
 
 /** Latency buckets (seconds): container operations take 10 ms to seconds, pulls and loads up to minutes. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -142,17 +143,12 @@ export async function createMetrics(sources: () => MetricsSources, staticLabels:
  */
 export function instrument<T extends object>(target: T, metrics: EngineMetrics, operations: Readonly<Record<string, string>>, onCall?: (method: string, args: unknown[], ok: boolean) => void): void {
   if (!metrics.enabled) return;
-  for (const [method, operation] of Object.entries(operations)) {
-    const original: unknown = Reflect.get(target, method);
-    if (typeof original !== 'function') continue;
-    // onCall hears every call, nested ones too: the pull a `run` makes is a pull (isulad_image_pulls_total).
-    const timed = (...args: unknown[]): Promise<unknown> =>
-      metrics.time(operation, () => (original as (...a: unknown[]) => Promise<unknown>).apply(target, args)).then(
-        (value) => { onCall?.(method, args, true); return value; },
-        (err: unknown) => { onCall?.(method, args, false); throw err; },
-      );
-    Reflect.set(target, method, timed);
-  }
+  // onCall hears every call, nested ones too: the pull a `run` makes is a pull (isulad_image_pulls_total).
+  wrapMethods(target, Object.keys(operations), (method, original) => (...args) =>
+    metrics.time(operations[method] as string, () => original(args)).then(
+      (value) => { onCall?.(method, args, true); return value; },
+      (err: unknown) => { onCall?.(method, args, false); throw err; },
+    ));
 }
 
 /** The registry host of an image reference, as Docker reads it: a first component with `.` or `:`, or `localhost`. */
