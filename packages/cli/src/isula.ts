@@ -1,5 +1,17 @@
 /** Entry of the bundled `isula` binary: run and exit with the command's code. */
-import { run } from './main.js';
+import { neededCommand, run } from './main.js';
+
+/**
+ * What this call runs, for the code cache of dist/isula.cjs (scripts/entry.cjs):
+ * the command and each flag given to it (`ps`, `ps --format`). A key no earlier
+ * run had makes the entry write the cache again at exit.
+ */
+export const codeCacheKeys: readonly string[] = (() => {
+  const needed = neededCommand(process.argv);
+  const verb = needed === 'all' ? '*' : needed.only === '' ? '-v' : needed.only;
+  const flags = process.argv.slice(2).filter((a) => a.startsWith('-')).slice(0, 32).map((a) => `${verb} ${a.split('=', 1)[0]}`);
+  return [verb, ...flags];
+})();
 
 // No top-level await: the bundle is CommonJS (see scripts/bundle.mjs).
 void run(process.argv).then((code) => { process.exitCode = code; });

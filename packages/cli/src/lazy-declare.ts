@@ -30,3 +30,34 @@ export function declareEverything(cmd: Command): void {
   pending.get(cmd)?.();
   for (const sub of cmd.commands) declareEverything(sub);
 }
+
+/**
+ * What a command isula will not run is declared into: every method returns
+ * the stand-in itself, so a registrar's chain (`.command().description()
+ * .option()...action()`) declares nothing. Only for declareOnly().
+ */
+const undeclared: Command = new Proxy(function undeclaredCommand() {}, {
+  get: (_target, key) => (key === 'then' ? undefined : () => undeclared),
+  set: () => true,
+}) as unknown as Command;
+
+/**
+ * Runs `register` with only the top-level command named `verb` really declared
+ * into `program` (the others go to a stand-in that declares nothing): the
+ * ~40 other commands' options, arguments and help texts cost more than the
+ * rest of a call's JavaScript (README, "Why it starts fast"). Returns whether
+ * `verb` was declared: when not (an unknown word, a typo to suggest a
+ * command for), the caller must declare the whole tree instead.
+ */
+export function declareOnly(program: Command, verb: string, register: () => void): boolean {
+  const command = program.command.bind(program);
+  const only = (nameAndArgs: string, ...rest: unknown[]): Command =>
+    nameAndArgs.split(' ', 1)[0] === verb ? (command as (...a: unknown[]) => Command)(nameAndArgs, ...rest) : undeclared;
+  program.command = only as typeof program.command;
+  try {
+    register();
+  } finally {
+    delete (program as { command?: unknown }).command;
+  }
+  return program.commands.some((c) => c.name() === verb);
+}

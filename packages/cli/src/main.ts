@@ -18,7 +18,7 @@ import { registerRegistryCommands } from './commands-registry.js';
 import { formatInfo, formatVersion, type ServerVersion } from './format.js';
 import { completeNames, completionScript } from './completion.js';
 import { examplesHelp } from './help-examples.js';
-import { declareEverything } from './lazy-declare.js';
+import { declareEverything, declareOnly } from './lazy-declare.js';
 import { commandReference } from './reference-docs.js';
 
 declare const ISULA_CLI_VERSION: string;
@@ -32,22 +32,25 @@ function client(program: Command): EngineClient {
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 
+/** Words whose command needs the whole tree declared (it lists or documents every command). */
+const WHOLE_TREE = new Set(['help', 'completion', '__docs']);
+
 /**
- * Whether `argv` runs a command already declared (or only asks for the
- * version): then the stream group need not be declared. Declaring its eight
- * commands costs ~4 M instructions (~1.5 ms) that `isula ps` and the others
- * would pay for nothing; help, an unknown word and those commands get them.
+ * What of the command tree `argv` needs: only the global options (`-v`), the
+ * top-level command it names (with all its subcommands), or everything (help,
+ * no command, an option before the command other than `-H`, completion).
  */
-function usesDeclaredCommand(program: Command, argv: readonly string[]): boolean {
+export function neededCommand(argv: readonly string[]): { only: string } | 'all' {
   const args = argv.slice(2);
   for (let i = 0; i < args.length; i += 1) {
     const a = args[i] ?? '';
     if (a === '-H' || a === '--host') { i += 1; continue; }
-    if (a === '-v' || a === '--version') return true;
-    if (a.startsWith('-')) continue;
-    return program.commands.some((c) => c.name() === a || c.aliases().includes(a));
+    if (a.startsWith('--host=') || (a.startsWith('-H') && !a.startsWith('--'))) continue;
+    if (a === '-v' || a === '--version') return { only: '' };
+    if (a.startsWith('-') || WHOLE_TREE.has(a)) return 'all';
+    return { only: a };
   }
-  return false;
+  return 'all';
 }
 
 export function buildProgram(argv: readonly string[] = []): Command {
@@ -58,53 +61,56 @@ export function buildProgram(argv: readonly string[] = []): Command {
     .showHelpAfterError()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  program
-    .command('version')
-    .description('Show the client and daemon version information')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['json']))
-    .action(async (opts: { format?: string }) => {
-      const clientInfo = { Version: CLIENT_VERSION, ApiVersion: '1.41', NodeVersion: process.version, Os: process.platform, Arch: process.arch === 'x64' ? 'amd64' : process.arch };
-      let server: ServerVersion | undefined;
-      let failure: unknown;
-      try {
-        server = await client(program).json<ServerVersion>('/version');
-      } catch (err) {
-        failure = err;
-      }
-      if (opts.format === 'json') out(JSON.stringify({ Client: clientInfo, Server: server ?? null }));
-      else out(formatVersion(clientInfo, server));
-      if (failure !== undefined) throw failure;
-    });
+  const registerCommands = (): void => {
+    program
+      .command('version')
+      .description('Show the client and daemon version information')
+      .addOption(new Option('-f, --format <format>', 'output format').choices(['json']))
+      .action(async (opts: { format?: string }) => {
+        const clientInfo = { Version: CLIENT_VERSION, ApiVersion: '1.41', NodeVersion: process.version, Os: process.platform, Arch: process.arch === 'x64' ? 'amd64' : process.arch };
+        let server: ServerVersion | undefined;
+        let failure: unknown;
+        try {
+          server = await client(program).json<ServerVersion>('/version');
+        } catch (err) {
+          failure = err;
+        }
+        if (opts.format === 'json') out(JSON.stringify({ Client: clientInfo, Server: server ?? null }));
+        else out(formatVersion(clientInfo, server));
+        if (failure !== undefined) throw failure;
+      });
 
-  program
-    .command('info')
-    .description('Display system-wide information, including the loaded plugins')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['json']))
-    .action(async (opts: { format?: string }) => {
-      const info = await client(program).json<Record<string, unknown>>('/info');
-      out(opts.format === 'json' ? JSON.stringify(info) : formatInfo(info));
-    });
+    program
+      .command('info')
+      .description('Display system-wide information, including the loaded plugins')
+      .addOption(new Option('-f, --format <format>', 'output format').choices(['json']))
+      .action(async (opts: { format?: string }) => {
+        const info = await client(program).json<Record<string, unknown>>('/info');
+        out(opts.format === 'json' ? JSON.stringify(info) : formatInfo(info));
+      });
+    registerImageCommands(program, () => client(program));
+    registerRegistryCommands(program, () => client(program));
+    registerArchiveCommands(program, () => client(program));
+    registerContainerCommands(program, () => client(program));
+    registerNetworkCommands(program, () => client(program));
+    registerVolumeCommands(program, () => client(program));
+    registerStreamCommands(program, () => client(program));
+    // What the completion script runs on a TAB.
+    program
+      .command('__complete', { hidden: true })
+      .argument('<kind...>', 'containers, images, networks or volumes')
+      .action(async (kinds: string[]) => {
+        const names = await completeNames(client(program), kinds);
+        if (names.length > 0) out(names.join('\n'));
+      });
+  };
+  // A call declares only the command it runs (README, "Why it starts fast"); `-v` none at all.
+  const needed = neededCommand(argv);
+  if (needed === 'all' || (!declareOnly(program, needed.only, registerCommands) && needed.only !== '')) {
+    registerCommands();
+  }
 
-  registerImageCommands(program, () => client(program));
-  registerRegistryCommands(program, () => client(program));
-  registerArchiveCommands(program, () => client(program));
-  registerContainerCommands(program, () => client(program));
-  registerNetworkCommands(program, () => client(program));
-  registerVolumeCommands(program, () => client(program));
-
-  // What the completion script runs on a TAB: declared before the check below, so that it does
-  // not declare the stream group.
-  program
-    .command('__complete', { hidden: true })
-    .argument('<kind...>', 'containers, images, networks or volumes')
-    .action(async (kinds: string[]) => {
-      const names = await completeNames(client(program), kinds);
-      if (names.length > 0) out(names.join('\n'));
-    });
-
-  if (!usesDeclaredCommand(program, argv)) registerStreamCommands(program, () => client(program));
-
-  // These two need the whole tree: declared after the check, so that they get the stream group.
+  // These two need the whole tree (neededCommand() says 'all' for them).
   program
     .command('completion')
     .description('Print a shell completion script for bash or zsh')

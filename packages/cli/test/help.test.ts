@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { commandPath, EXAMPLES } from '../src/help-examples.js';
 import { declareEverything } from '../src/lazy-declare.js';
-import { buildProgram } from '../src/main.js';
+import { buildProgram, neededCommand } from '../src/main.js';
 import { ISULA } from './fake-daemon.js';
 
 const run = promisify(execFile);
@@ -31,10 +31,19 @@ function allPaths(): string[] {
  * binary runs) one after the other in one child process: ~110 separate
  * processes took 80 s on the loaded 2-core VM.
  */
-async function helpOf(argsList: string[][]): Promise<string[]> {
+async function helpOf(argsList: string[][], { wholeTree = false } = {}): Promise<string[]> {
   const main = new URL('../src/main.js', import.meta.url).href;
+  const lazy = new URL('../src/lazy-declare.js', import.meta.url).href;
+  // wholeTree: every command declared first, as before a call declared only its own.
   const script = `
-    const { run } = await import(${JSON.stringify(main)});
+    const { buildProgram, run: runOne } = await import(${JSON.stringify(main)});
+    const { declareEverything } = await import(${JSON.stringify(lazy)});
+    const run = !${JSON.stringify(wholeTree)} ? runOne : async (argv) => {
+      const program = buildProgram(['node', 'isula', '__docs']);
+      declareEverything(program);
+      program.exitOverride();
+      await program.parseAsync(argv).catch(() => {});
+    };
     const results = [];
     const write = process.stdout.write.bind(process.stdout);
     // Commander exits by itself after the help of a command declared without exitOverride.
@@ -77,6 +86,13 @@ test('isula VERB --help and isula help VERB end with the examples, for every com
   }
 });
 
+test('a call declares only its command, and its help is what the whole tree gives', { timeout: 600_000 }, async () => {
+  const asks = allPaths().map((p) => [...p.split(' '), '--help']);
+  const [alone, whole] = await Promise.all([helpOf(asks), helpOf(asks, { wholeTree: true })]);
+  for (const [i, args] of asks.entries()) assert.equal(alone[i], whole[i], `isula ${args.join(' ')}`);
+  assert.ok(whole.every((h) => h.startsWith('Usage: isula ')));
+});
+
 test('the binary shows the examples for VERB --help and help GROUP VERB', async () => {
   for (const args of [['logs', '--help'], ['help', 'network', 'rm']]) {
     const { stdout } = await run(process.execPath, [ISULA, ...args]);
@@ -89,4 +105,26 @@ test('the help of isula itself lists the commands and examples, not the hidden o
   assert.match(stdout, /^ {2}completion <shell> /m);
   assert.match(stdout, /\nExamples:\n {2}\$ isula run --rm busybox echo hello\n/);
   assert.doesNotMatch(stdout, /__complete|__docs/);
+});
+
+test('what a call declares: its command, none for -v, everything for help and the unusual', () => {
+  const needs = (...args: string[]) => neededCommand(['node', 'isula', ...args]);
+  assert.deepEqual(needs('ps', '-a'), { only: 'ps' });
+  assert.deepEqual(needs('-H', 'unix:///x.sock', 'network', 'ls'), { only: 'network' });
+  assert.deepEqual(needs('--host=unix:///x.sock', 'rm', '-f', 'c'), { only: 'rm' });
+  assert.deepEqual(needs('-Hunix:///x.sock', 'rm'), { only: 'rm' });
+  assert.deepEqual(needs('-v'), { only: '' });
+  assert.deepEqual(needs('--version'), { only: '' });
+  for (const all of [[], ['help'], ['help', 'rm'], ['completion', 'bash'], ['__docs'], ['--help'], ['--bogus', 'ps']]) {
+    assert.equal(needs(...all), 'all', all.join(' '));
+  }
+});
+
+test('an unknown command is still matched against every command', async () => {
+  const r = await run(process.execPath, [ISULA, 'rmx']).then(() => assert.fail('rmx ran'), (e: { code: number; stderr: string }) => e);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /unknown command 'rmx'\n\(Did you mean one of rm, rmi\?\)/);
+  const help = await run(process.execPath, [ISULA, '--bogus', 'ps']).then(() => assert.fail('--bogus ran'), (e: { stderr: string }) => e);
+  assert.match(help.stderr, /unknown option '--bogus'/);
+  assert.match(help.stderr, /^ {2}volume /m, 'the whole list of commands after the error');
 });
