@@ -91,15 +91,20 @@ function parseWith(value: string, l: Layout, localOffsetMin: number): [number, n
 }
 
 /**
- * moby's `GetTimestamp(value, reference)`: the value to send as `since`/`until`.
+ * moby's `GetTimestamp(value, reference)`: the value to send as `since`/`until`
+ * (but a duration keeps its millisecond, see below).
  * `nowMs` is the reference time; the local zone is its offset then
  * (`localOffsetMin`, east of UTC; default the process's).
  */
 export function getTimestamp(value: string, nowMs = Date.now(), localOffsetMin = -new Date(nowMs).getTimezoneOffset()): string {
   if (value !== '0') {
     try {
-      const ns = parseGoDuration(value);
-      return String(Math.floor((nowMs - ns / 1e6) / 1000));
+      // docker's CLI sends whole seconds here, so `--until 0s` misses what happened in the
+      // current second (the README tour's `events --until 0s` right after a restart saw nothing);
+      // isula keeps the millisecond: "0s ago" is now.
+      const ms = Math.floor(nowMs - parseGoDuration(value) / 1e6);
+      const seconds = Math.floor(ms / 1000);
+      return `${seconds}.${String((ms - seconds * 1000) * 1e6).padStart(9, '0')}`;
     } catch { /* not a duration */ }
   }
   const { layout: l } = pickLayout(value);

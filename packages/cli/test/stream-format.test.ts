@@ -24,9 +24,12 @@ test('Go durations: units, fractions, sums, signs; "0" and junk rejected where G
   for (const bad of ['', '10', 'm', '1x', '1h 30m', '.s']) assert.throws(() => parseGoDuration(bad), /time: /, bad);
 });
 
-test('GetTimestamp: durations back from now as whole seconds; dates as seconds.nanoseconds; Unix seconds as typed', () => {
-  assert.equal(getTimestamp('10m', NOW), String(NOW_S - 600));
-  assert.equal(getTimestamp('1h30m', NOW), String(NOW_S - 5400));
+test('GetTimestamp: durations back from now to the millisecond; dates as seconds.nanoseconds; Unix seconds as typed', () => {
+  const ms = String(NOW % 1000).padStart(3, '0');
+  assert.equal(getTimestamp('10m', NOW), `${NOW_S - 600}.${ms}000000`);
+  assert.equal(getTimestamp('1h30m', NOW), `${NOW_S - 5400}.${ms}000000`);
+  assert.equal(getTimestamp('0s', NOW), `${NOW_S}.${ms}000000`, 'what happened this second is before "0s ago"');
+  assert.equal(getTimestamp('1.5s', 1_000_000_000_250), '999999998.750000000');
   assert.equal(getTimestamp('2013-01-02T13:23:37Z', NOW), '1357133017.000000000');
   assert.equal(getTimestamp('2013-01-02T13:23:37.123456789Z', NOW), '1357133017.123456789');
   assert.equal(getTimestamp('2013-01-02T13:23:37.5+01:00', NOW), '1357129417.500000000');
@@ -47,7 +50,7 @@ test('GetTimestamp: durations back from now as whole seconds; dates as seconds.n
 test('the logs query: both streams, tail all by default, flags only when given, times converted', () => {
   assert.deepEqual(logsQuery({}, NOW), { stdout: '1', stderr: '1', follow: undefined, tail: 'all', since: undefined, until: undefined, timestamps: undefined, details: undefined });
   assert.deepEqual(logsQuery({ follow: true, tail: '10', since: '10m', until: '2013-01-02T13:23:37Z', timestamps: true, details: true }, NOW), {
-    stdout: '1', stderr: '1', follow: '1', tail: '10', since: String(NOW_S - 600), until: '1357133017.000000000', timestamps: '1', details: '1',
+    stdout: '1', stderr: '1', follow: '1', tail: '10', since: `${NOW_S - 600}.500000000`, until: '1357133017.000000000', timestamps: '1', details: '1',
   });
 });
 
