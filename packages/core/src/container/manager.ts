@@ -975,8 +975,12 @@ export class ContainerManager {
       await this.#network.teardown(record).catch((err: unknown) => this.#log.warn({ err, id }, 'network teardown failed'));
       if (record.IdMap !== undefined) await closeCgroupPath(this.#cgroupsPath(record));
     }
-    if (imageDriver !== undefined) await imageDriver.removeRootfs(id, { signal });
-    await fs.rm(this.bundleDir(id), { recursive: true, force: true });
+    // The rootfs and the bundle at once (neither needs the other); the directory with the record last.
+    const removed = await Promise.allSettled([
+      imageDriver?.removeRootfs(id, { signal }),
+      fs.rm(this.bundleDir(id), { recursive: true, force: true }),
+    ]);
+    for (const r of removed) if (r.status === 'rejected') throw r.reason;
     await fs.rm(this.containerDir(id), { recursive: true, force: true });
   }
 

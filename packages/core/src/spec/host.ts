@@ -117,20 +117,33 @@ export function cgroupFeatures(): CgroupFeatures {
   return cachedFeatures;
 }
 
-/** The kernel's highest capability number (`cap_last_cap`), 40 when unreadable. */
+let cachedLastCap: number | undefined;
+
+/**
+ * The kernel's highest capability number (`cap_last_cap`), 40 when unreadable.
+ * Read once: it is the running kernel's, and every spec asked for it per
+ * capability (16 reads of /proc on each start).
+ */
 export function lastCapability(): number {
+  if (cachedLastCap !== undefined) return cachedLastCap;
   const value = Number.parseInt(readTrimmed('/proc/sys/kernel/cap_last_cap') ?? '', 10);
-  return Number.isFinite(value) ? value : 40;
+  cachedLastCap = Number.isFinite(value) ? value : 40;
+  return cachedLastCap;
 }
+
+let cachedBounding: bigint | undefined | null = null;
 
 /**
  * The daemon's capability bounding set (/proc/self/status CapBnd) as a bit
  * mask: a container cannot be given a capability the daemon lacks (here
  * CAP_SYS_RESOURCE, PLATFORM §1), runc fails with "unable to apply caps".
- * Undefined when unreadable.
+ * Undefined when unreadable. Read once: the daemon never drops a capability
+ * from it (and a bounding set can only shrink).
  */
 export function daemonBoundingCapabilities(): bigint | undefined {
+  if (cachedBounding !== null) return cachedBounding;
   const status = readTrimmed('/proc/self/status');
   const m = status === undefined ? null : /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
-  return m === null ? undefined : BigInt(`0x${m[1] as string}`);
+  cachedBounding = m === null ? undefined : BigInt(`0x${m[1] as string}`);
+  return cachedBounding;
 }
