@@ -104,6 +104,9 @@ const hex = (digest: string): string => {
   return m[1];
 };
 
+/** How many image configs' text the store keeps in memory (a few KB each). */
+const CONFIG_CACHE_SIZE = 256;
+
 export class ImageStore {
   readonly root: string;
   readonly #log: Logger;
@@ -115,6 +118,8 @@ export class ImageStore {
   readonly #users = new Map<string, string>();
   /** Chain id -> pulls in flight that need it: rmi leaves these layers alone. */
   readonly #pins = new Map<string, number>();
+  /** Config blobs' text by image id (content-addressed, so never stale): every create inspects its image. */
+  readonly #configText = new Map<string, string>();
 
   private constructor(root: string, log: Logger) {
     this.root = root;
@@ -248,8 +253,15 @@ export class ImageStore {
     return match;
   }
 
+  /** The image's config, parsed anew for each caller (callers may change what they get). */
   async config(img: ImageRecord): Promise<ImageConfig> {
-    return JSON.parse(await fs.readFile(this.#p('blobs/sha256', hex(img.id)), 'utf8')) as ImageConfig;
+    let text = this.#configText.get(img.id);
+    if (text === undefined) {
+      text = await fs.readFile(this.#p('blobs/sha256', hex(img.id)), 'utf8');
+      if (this.#configText.size >= CONFIG_CACHE_SIZE) this.#configText.delete(this.#configText.keys().next().value as string);
+      this.#configText.set(img.id, text);
+    }
+    return JSON.parse(text) as ImageConfig;
   }
 
   blobPath(digest: string): string {

@@ -90,3 +90,20 @@ test('an image with many layers still mounts: short links keep the options small
   const rootfs = await store.mountRootfs(CID, 'many:layers');
   assert.equal((await fs.readdir(path.join(rootfs, 'files'))).length, 48);
 });
+
+test("each caller gets its own copy of an image's config (they are kept in memory)", async (t) => {
+  const graph = await fs.mkdtemp(path.join(os.tmpdir(), 'isula-config-'));
+  const store = await ImageStore.open(graph, log);
+  t.after(async () => { await fs.rm(graph, { recursive: true, force: true }); });
+  const [img] = await store.load(path.join(IMAGES_DIR, 'busybox.docker.tar'));
+  assert.ok(img);
+  const first = await store.config(img);
+  const cmd = first.config?.['Cmd'];
+  assert.ok(Array.isArray(cmd) && cmd.length > 0, 'busybox has a Cmd');
+  // A caller that changes what it got (core merges env and labels into its own record) changes nobody else's.
+  (first.config as { Cmd?: string[] }).Cmd = ['changed'];
+  first.os = 'changed';
+  const second = await store.config(img);
+  assert.deepEqual(second.config?.['Cmd'], cmd);
+  assert.equal(second.os, 'linux');
+});
