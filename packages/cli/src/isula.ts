@@ -13,5 +13,12 @@ export const codeCacheKeys: readonly string[] = (() => {
   return [verb, ...flags];
 })();
 
+// A reader that went away (`isula ps | head -1`): end quietly with the status of a process
+// killed by SIGPIPE, as docker's client is, instead of Node's unhandled-error stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(128 + 13);
+});
+
 // No top-level await: the bundle is CommonJS (see scripts/bundle.mjs).
 void run(process.argv).then((code) => { process.exitCode = code; });

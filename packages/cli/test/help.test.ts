@@ -3,7 +3,7 @@
  * least one example, and each example is of its own command.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
@@ -127,4 +127,14 @@ test('an unknown command is still matched against every command', async () => {
   const help = await run(process.execPath, [ISULA, '--bogus', 'ps']).then(() => assert.fail('--bogus ran'), (e: { stderr: string }) => e);
   assert.match(help.stderr, /unknown option '--bogus'/);
   assert.match(help.stderr, /^ {2}volume /m, 'the whole list of commands after the error');
+});
+
+test('a reader that leaves early ends isula quietly, as SIGPIPE ends docker', async () => {
+  const child = spawn(process.execPath, [ISULA, 'completion', 'bash'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // the read end closed before isula writes: every write is EPIPE
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  assert.equal(stderr, '', 'no stack trace');
+  assert.equal(code, 141);
 });
