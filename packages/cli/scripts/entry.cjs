@@ -18,7 +18,10 @@ const bundle = path.join(__dirname, 'isula-main.cjs');
 const cacheDir = path.join(__dirname, '.code-cache');
 // The bundle's mtime too: V8 checks only a cache's source length, and a bundle
 // edited in place (not rebuilt) must not run an older text's code.
-const cacheFile = path.join(cacheDir, `isula-main-${BUILD}-${Math.trunc(fs.statSync(bundle).mtimeMs)}-${process.version}-${process.arch}.bin`);
+const fd = fs.openSync(bundle, 'r');
+const cacheFile = path.join(cacheDir, `isula-main-${BUILD}-${Math.trunc(fs.fstatSync(fd).mtimeMs)}-${process.version}-${process.arch}.bin`);
+const source = fs.readFileSync(fd, 'utf8');
+fs.closeSync(fd);
 
 let cachedData;
 try {
@@ -26,7 +29,7 @@ try {
 } catch {
   cachedData = undefined;
 }
-const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${fs.readFileSync(bundle, 'utf8')}\n})`, {
+const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
   filename: bundle,
   cachedData,
 });
@@ -38,7 +41,7 @@ const mod = { exports: {}, filename: bundle, id: bundle, loaded: false };
  * `codeCacheKeys`) no run has written it for yet.
  */
 function keepCache() {
-  const keys = mod.exports.codeCacheKeys;
+  const keys = typeof mod.exports.codeCacheKeys === 'function' ? mod.exports.codeCacheKeys() : undefined;
   if (!Array.isArray(keys)) return;
   const seenFile = `${cacheFile}.seen`;
   let seen = [];

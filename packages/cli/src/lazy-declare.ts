@@ -10,11 +10,22 @@ import type { Command } from 'commander';
 const pending = new WeakMap<Command, () => void>();
 
 /**
+ * What a command isula will not run is declared into: every method returns
+ * the stand-in itself, so a registrar's chain (`.command().description()
+ * .option()...action()`) declares nothing. Only for declareOnly().
+ */
+const undeclared: Command = new Proxy(function undeclaredCommand() {}, {
+  get: (_target, key) => (key === 'then' ? undefined : () => undeclared),
+  set: () => true,
+}) as unknown as Command;
+
+/**
  * Runs `declare` once: when `cmd` is about to run (program's preSubcommand),
  * when its help is rendered (`isula help VERB` renders without dispatching),
  * or when declareEverything() asks.
  */
 export function declareOnDemand(program: Command, cmd: Command, declare: () => void): void {
+  if (cmd === undeclared) return; // a command this call does not run (declareOnly)
   let declared = false;
   const ensure = (): void => {
     if (!declared) { declared = true; declare(); }
@@ -30,16 +41,6 @@ export function declareEverything(cmd: Command): void {
   pending.get(cmd)?.();
   for (const sub of cmd.commands) declareEverything(sub);
 }
-
-/**
- * What a command isula will not run is declared into: every method returns
- * the stand-in itself, so a registrar's chain (`.command().description()
- * .option()...action()`) declares nothing. Only for declareOnly().
- */
-const undeclared: Command = new Proxy(function undeclaredCommand() {}, {
-  get: (_target, key) => (key === 'then' ? undefined : () => undeclared),
-  set: () => true,
-}) as unknown as Command;
 
 /**
  * Runs `register` with only the top-level command named `verb` really declared
