@@ -18,6 +18,7 @@ import { familiarString, parseAnyReference, tagNameOnly, type NamedReference } f
 import { addCreateFlags, buildCreateBody, buildResources, foldAliases, parsePullPolicy, parseRestartPolicy, type RunFlags } from './run-options.js';
 import { declareOnDemand } from './lazy-declare.js';
 import { UsageError } from './usage-error.js';
+import { managementHelp } from './management.js';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -607,7 +608,7 @@ export function registerContainerCommands(program: Command, client: () => Engine
       if (text !== '') out(text);
     });
   ps(containerCommand(program, 'ps'));
-  const container = program.command('container').description('Manage containers');
+  const container = program.command('container').description('Manage containers').addHelpText('after', managementHelp('container'));
   ps(container.command('ls').alias('list'));
 
   containerCommand(program, 'inspect')

@@ -5,6 +5,7 @@ import { ExitCode } from './exit-code.js';
 import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSizePrecision, shortId } from './format.js';
 import { UsageError } from './usage-error.js';
 import { filtersJson } from './commands-containers.js';
+import { managementHelp } from './management.js';
 
 interface ImageSummary {
   Id: string;
@@ -128,7 +129,7 @@ export function registerImageCommands(program: Command, client: () => EngineClie
   addImagesCommand(program.command('images'), client);
 
   // docker's and iSulad's `image` management command group.
-  const image = program.command('image').description('Manage images');
+  const image = program.command('image').description('Manage images').addHelpText('after', managementHelp('image'));
   addImagesCommand(image.command('ls').alias('list'), client);
   image
     .command('prune')

@@ -13,6 +13,7 @@
 import type { Argument, Command, Option } from 'commander';
 import type { EngineClient } from './client.js';
 import { commandPath } from './help-examples.js';
+import { MANAGEMENT_VERBS } from './management.js';
 import { UsageError } from './usage-error.js';
 
 /** What a word completes to: nothing, files, fixed words, names the daemon knows, or the verbs (`isula help VERB`). */
@@ -86,7 +87,7 @@ export function completionTree(program: Command): CompletionNode[] {
     const options = help.visibleOptions(cmd);
     nodes.push({
       path,
-      subcommands: subs.flatMap((c) => [c.name(), ...c.aliases()]),
+      subcommands: [...subs.flatMap((c) => [c.name(), ...c.aliases()]), ...Object.keys(MANAGEMENT_VERBS[path] ?? {})],
       flags: options.flatMap((o) => [o.short, o.long].filter((f): f is string => f !== undefined)),
       valueFlags: options.filter((o) => o.required || o.optional)
         .flatMap((o) => [o.short, o.long].filter((f): f is string => f !== undefined).map((f): [string, WordKind] => [f, optionKind(o)])),
@@ -135,6 +136,12 @@ function aliasPaths(program: Command): Map<string, string[]> {
     }
   };
   visit(program, []);
+  // docker's management spellings (`container rm` is `rm`): one that adds no word of its own.
+  for (const [group, table] of Object.entries(MANAGEMENT_VERBS)) {
+    for (const [verb, words] of Object.entries(table)) {
+      if (words.length === 1 && words[0] !== undefined) byPath.set(words[0], [...(byPath.get(words[0]) ?? []), `${group} ${verb}`]);
+    }
+  }
   return byPath;
 }
 

@@ -19,6 +19,7 @@ import { formatInfo, formatVersion, type ServerVersion } from './format.js';
 import { completeNames, completionScript } from './completion.js';
 import { examplesHelp } from './help-examples.js';
 import { declareEverything, declareOnly } from './lazy-declare.js';
+import { managementAlias } from './management.js';
 import { commandReference } from './reference-docs.js';
 
 declare const ISULA_CLI_VERSION: string;
@@ -148,10 +149,10 @@ export function helpOfSubcommand(argv: readonly string[]): string[] {
 
 /** Runs the CLI and returns the process exit code. */
 export async function run(cliArgv: string[]): Promise<number> {
-  const argv = helpOfSubcommand(cliArgv);
-  const program = buildProgram(argv);
-  program.exitOverride();
   try {
+    const argv = managementAlias(helpOfSubcommand(cliArgv));
+    const program = buildProgram(argv);
+    program.exitOverride();
     await program.parseAsync(argv);
     return 0;
   } catch (err) {

@@ -110,7 +110,16 @@ test('bash completes subcommands and aliases of the lazily declared groups', asy
   assert.deepEqual(network, ['create', 'inspect', 'list', 'ls', 'remove', 'rm']);
   assert.deepEqual(volumeL, ['list', 'ls']);
   assert.deepEqual(listFlags, ['--quiet']);
-  assert.deepEqual(containerL, ['list', 'ls']);
+  assert.deepEqual(containerL, ['list', 'logs', 'ls']);
+});
+
+test("bash completes docker's management spellings as the commands they run", async (t) => {
+  const { script, env } = await setup(t);
+  const [imageR, containerRmFlags, imageRmFlags, containerStopT] = await complete(script, ['isula image r', 'isula container rm --', 'isula image remove --', 'isula container stop --ti'], env);
+  assert.deepEqual(imageR, ['remove', 'rm', 'rmi']);
+  assert.deepEqual(containerRmFlags, ['--force', '--help', '--volumes']);
+  assert.deepEqual(imageRmFlags, ['--force', '--help']);
+  assert.deepEqual(containerStopT, ['--time']);
 });
 
 test('bash completes option values: choices, files, and nothing for a free value', async (t) => {

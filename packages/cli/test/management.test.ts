@@ -1,0 +1,78 @@
+/**
+ * docker's management spellings (`isula container rm`, `isula image rm`):
+ * each sends the daemon exactly what the top-level command sends and ends
+ * the same way; `container inspect` and `image inspect` look at one kind only.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { test } from 'node:test';
+import { managementAlias } from '../src/management.js';
+import { UsageError } from '../src/usage-error.js';
+import { ISULA, startFakeDaemon } from './fake-daemon.js';
+
+async function isula(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; log: string[] }> {
+  const daemon = await startFakeDaemon({ missing: ['gone'] });
+  try {
+    const child = spawn(process.execPath, [ISULA, '-H', daemon.host, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { code, stdout, stderr, log: daemon.log };
+  } finally {
+    await daemon.close();
+  }
+}
+
+test('a management spelling becomes the top-level command, global options kept', () => {
+  assert.deepEqual(managementAlias(['node', 'isula', '-H', 'unix:///x.sock', 'container', 'rm', '-f', 'web']), ['node', 'isula', '-H', 'unix:///x.sock', 'rm', '-f', 'web']);
+  assert.deepEqual(managementAlias(['node', 'isula', 'image', 'remove', 'busybox']), ['node', 'isula', 'rmi', 'busybox']);
+  assert.deepEqual(managementAlias(['node', 'isula', 'image', 'inspect', 'busybox']), ['node', 'isula', 'inspect', '--type=image', 'busybox']);
+  // What the group declares itself, other words and other commands are left alone.
+  for (const argv of [['node', 'isula', 'container', 'ls', '-a'], ['node', 'isula', 'image', 'prune', '-f'], ['node', 'isula', 'container', 'bogus'], ['node', 'isula', 'rm', 'container']]) {
+    assert.deepEqual(managementAlias(argv), argv);
+  }
+  assert.throws(() => managementAlias(['node', 'isula', 'container', 'inspect', '--type', 'image', 'web']), (e: unknown) => e instanceof UsageError && /unknown flag: --type\nSee 'isula container inspect --help'/.test(e.message));
+});
+
+test('each management spelling sends what the top-level command sends and ends the same', async () => {
+  const pairs: [string[], string[]][] = [
+    [['container', 'rm', '-f', 'web'], ['rm', '-f', 'web']],
+    [['container', 'remove', 'gone'], ['rm', 'gone']],
+    [['container', 'stop', '-t', '3', 'web'], ['stop', '-t', '3', 'web']],
+    [['container', 'ps', '-a', '-q'], ['ps', '-a', '-q']],
+    [['image', 'rm', 'busybox'], ['rmi', 'busybox']],
+    [['image', 'tag', 'busybox', 'mine:1'], ['tag', 'busybox', 'mine:1']],
+    [['container', 'inspect', 'gone'], ['inspect', '--type', 'container', 'gone']],
+    [['image', 'inspect', 'web'], ['inspect', '--type', 'image', 'web']],
+    [['container', 'rm'], ['rm']],
+  ];
+  for (const [spelled, top] of pairs) {
+    const [a, b] = [await isula(spelled), await isula(top)];
+    assert.deepEqual(a.log, b.log, `isula ${spelled.join(' ')}: the requests`);
+    assert.equal(a.code, b.code, `isula ${spelled.join(' ')}: the exit code`);
+    assert.equal(a.stdout, b.stdout, `isula ${spelled.join(' ')}: stdout`);
+    assert.equal(a.stderr, b.stderr, `isula ${spelled.join(' ')}: stderr`);
+  }
+  // Not the fallback to images that `isula inspect` has: one kind, one request.
+  const c = await isula(['container', 'inspect', 'gone']);
+  assert.deepEqual(c.log, ['GET /containers/gone/json']);
+  assert.equal(c.code, 1);
+  assert.match(c.stderr, /No such container: gone/);
+});
+
+test('the group help lists the spellings; --type on a one-kind inspect is a usage error that sends nothing', async () => {
+  const help = await isula(['container', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^ {2}rm += isula rm$/m);
+  assert.match(help.stdout, /^ {2}inspect += isula inspect --type=container$/m);
+  const imageHelp = await isula(['help', 'image']);
+  assert.match(imageHelp.stdout, /^ {2}rm += isula rmi$/m);
+  const sub = await isula(['container', 'rm', '--help']);
+  assert.match(sub.stdout, /^Usage: isula rm \[options\] <container\.\.\.>/);
+  const bad = await isula(['image', 'inspect', '--type=container', 'busybox']);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr, "isula: unknown flag: --type\nSee 'isula image inspect --help'.\n");
+  assert.deepEqual(bad.log, []);
+});
