@@ -350,3 +350,34 @@ test('concurrent creates without a name all succeed with distinct generated name
   assert.equal(new Set(names).size, 40, 'no two share a name');
   for (const n of names) assert.match(n, /^[a-z]+_[a-z]+\d*$/, 'docker-style adjective_scientist');
 });
+
+test('container prune removes the stopped containers its filters keep, leaves running ones, and leaves no trace', async (t) => {
+  const d = await daemon(t);
+  const labelled = ok(await d.isula(['create', '--name', 'labelled', '--label', 'stage=test', 'busybox', 'true'])).trim();
+  const wrote = ok(await d.isula(['run', '-d', '--name', 'wrote', 'busybox', 'sh', '-c', 'printf 12345 > /out'])).trim();
+  const up = ok(await d.isula(['run', '-d', '--name', 'up', 'busybox', 'sleep', '100'])).trim();
+  ok(await d.isula(['pause', 'up']));
+  await waitFor(async () => (await inspect<Inspected>(d, wrote)).State.Status === 'exited', { timeoutMs: 5000, what: 'the container to exit' });
+
+  // Off a terminal, without -f: refused, nothing asked of the daemon.
+  const refused = await d.isula(['container', 'prune']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /use -f \(--force\)/);
+  assert.equal(lines(ok(await d.isula(['ps', '-aq']))).length, 3);
+
+  const byLabel = ok(await d.isula(['container', 'prune', '-f', '--filter', 'label=stage=test']));
+  assert.equal(byLabel, `Deleted Containers:\n${labelled}\n\nTotal reclaimed space: 0B\n`);
+  assert.equal(ok(await d.isula(['container', 'prune', '-f', '--filter', 'until=2020-01-01T00:00:00Z'])), 'Total reclaimed space: 0B\n', 'nothing was created before 2020');
+  // The one left stopped wrote 5 bytes into its layer.
+  assert.equal(ok(await d.isula(['container', 'prune', '-f'])), `Deleted Containers:\n${wrote}\n\nTotal reclaimed space: 5B\n`);
+  assert.deepEqual(lines(ok(await d.isula(['ps', '-a', '--format', '{{.Names}} {{.State}}']))), ['up paused'], 'a paused container is running: kept');
+
+  const bad = await d.isula(['container', 'prune', '-f', '--filter', 'status=exited']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /invalid filter 'status'/);
+  const ev = lines(ok(await d.isula(['events', '--since', '60s', '--until', '0s', '--filter', 'event=prune'])));
+  assert.equal(ev.length, 3, ev.join('\n'));
+  assert.match(ev[2] ?? '', / container prune +\(reclaimed=5\)$/);
+  ok(await d.isula(['rm', '-f', up]));
+  for (const id of [labelled, wrote, up]) await assertNoTrace(d, id);
+});

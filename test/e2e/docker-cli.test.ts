@@ -595,6 +595,20 @@ test('events --since/--until --filter container= shows create, start, die, destr
   assert.equal(fmt.stdout, 'container die ev\n', fmt.stderr);
 });
 
+test('container prune -f --filter label= removes the stopped containers with the label and prints what docker prints', async (t) => {
+  cleanup(t, 'pr-a', 'pr-b', 'pr-keep');
+  const a = (await dockerOk('create', '--name', 'pr-a', '--label', 'prune=docker', 'busybox', 'true')).trim();
+  const b = (await dockerOk('create', '--name', 'pr-b', '--label', 'prune=docker', 'busybox', 'true')).trim();
+  await dockerOk('create', '--name', 'pr-keep', 'busybox', 'true');
+  const out = await dockerOk('container', 'prune', '-f', '--filter', 'label=prune=docker');
+  const [head, ...rest] = out.split('\n');
+  assert.equal(head, 'Deleted Containers:', out);
+  assert.deepEqual(rest.slice(0, 2).sort(), [a, b].sort(), out);
+  assert.deepEqual(rest.slice(2), ['', 'Total reclaimed space: 0B', ''], out);
+  assert.equal(await state('pr-keep'), 'created');
+  assert.equal((await docker(['inspect', 'pr-a'])).code, 1, 'pruned');
+});
+
 test('events without --until streams new events as they happen', async (t) => {
   cleanup(t, 'ev-live');
   const since = nowSec();

@@ -19,6 +19,10 @@ import { addCreateFlags, buildCreateBody, buildResources, foldAliases, parsePull
 import { declareOnDemand } from './lazy-declare.js';
 import { UsageError } from './usage-error.js';
 import { managementHelp } from './management.js';
+import { promptForConfirmation } from './commands-volume.js';
+import { formatPruneReport } from './volume-format.js';
+
+const CONTAINER_PRUNE_WARNING = 'WARNING! This will remove all stopped containers.\nAre you sure you want to continue?';
 
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -610,6 +614,24 @@ export function registerContainerCommands(program: Command, client: () => Engine
   ps(containerCommand(program, 'ps'));
   const container = program.command('container').description('Manage containers').addHelpText('after', managementHelp('container'));
   ps(container.command('ls').alias('list'));
+  container
+    .command('prune')
+    .description('Remove all stopped containers')
+    .option('--filter <key=value>', 'filter: until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE]; repeatable', collect)
+    .option('-f, --force', 'do not prompt for confirmation')
+    .action(async (opts: { filter?: string[]; force?: boolean }) => {
+      const filters = filtersJson(opts.filter ?? []);
+      if (!opts.force) {
+        // As volume prune: asked on a terminal only, so a stray line of piped input is never consent.
+        if (!process.stdin.isTTY) throw new UsageError('container prune asks for confirmation on a terminal only: use -f (--force) to prune without it');
+        if (!await promptForConfirmation(process.stdin, process.stdout, CONTAINER_PRUNE_WARNING)) {
+          out('Total reclaimed space: 0B');
+          return;
+        }
+      }
+      const report = await client().json<{ ContainersDeleted?: string[] | null; SpaceReclaimed?: number }>('/containers/prune', { method: 'POST', query: { filters } });
+      process.stdout.write(formatPruneReport('Containers', report.ContainersDeleted ?? [], report.SpaceReclaimed ?? 0));
+    });
 
   containerCommand(program, 'inspect')
     .description('Return low-level information on containers or images')

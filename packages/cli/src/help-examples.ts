@@ -16,6 +16,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   completion: ['source <(isula completion bash)   # in ~/.bashrc', 'isula completion zsh > "${fpath[1]}/_isula"'],
   container: ['isula container ls -a'],
   'container ls': ['isula container ls -a --format "{{.Names}} {{.Status}}"'],
+  'container prune': ['isula container prune -f', 'isula container prune -f --filter until=24h --filter label=stage=test'],
   cp: ['isula cp web:/etc/hostname ./hostname', 'isula cp ./site web:/www', 'isula cp web:/var/log - | tar -tv'],
   create: ["isula create --name job -e MODE=batch busybox sh -c 'echo $MODE'", 'isula create -it --name shell busybox sh'],
   events: ['isula events --since 1h --until 1m   # what happened from an hour ago to a minute ago', 'isula events -f type=container -f event=start --format "{{.Actor.Attributes.name}}"'],

@@ -109,9 +109,13 @@ export function formatVolumeList(volumes: readonly Volume[], o: VolumeListOption
 
 /** `volume prune`'s report as docker prints it: the names and a blank line when any went, then the total. */
 export function formatVolumePrune(report: { VolumesDeleted?: string[] | null; SpaceReclaimed?: number }): string {
-  const deleted = report.VolumesDeleted ?? [];
+  return formatPruneReport('Volumes', report.VolumesDeleted ?? [], report.SpaceReclaimed ?? 0);
+}
+
+/** docker's prune report (volumes, containers): `Deleted WHAT:`, the names and a blank line when any went, then the total. */
+export function formatPruneReport(what: string, deleted: readonly string[], reclaimed: number): string {
   // docker counts the space only when something was deleted.
-  const space = deleted.length > 0 ? report.SpaceReclaimed ?? 0 : 0;
-  const list = deleted.length > 0 ? `Deleted Volumes:\n${deleted.map((n) => `${n}\n`).join('')}\n` : '';
+  const space = deleted.length > 0 ? reclaimed : 0;
+  const list = deleted.length > 0 ? `Deleted ${what}:\n${deleted.map((n) => `${n}\n`).join('')}\n` : '';
   return `${list}Total reclaimed space: ${dockerHumanSize(space)}\n`;
 }

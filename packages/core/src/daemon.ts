@@ -167,7 +167,7 @@ export class Daemon {
     await containers.restore();
     // Timed from here: what restore did is not a user's operation.
     instrument(containers, metrics, CONTAINER_OPERATIONS);
-    registerContainerRoutes(this.#api, containers);
+    registerContainerRoutes(this.#api, containers, this.events);
     registerVolumeRoutes(this.#api, containers, this.events);
     const execs = new ExecManager(containers, this.log);
     instrument(execs, metrics, EXEC_OPERATIONS);

@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import type { StdioStream } from '../drivers/runtime.js';
 import { IsulaError } from '../errors.js';
+import { parseEventTime, type EventBus } from '../events.js';
 import type { ContainerCreateBody, HostConfig } from '../container/docker-types.js';
 import type { AttachSink, ContainerManager } from '../container/manager.js';
 import type { ContainerRecord } from '../container/record.js';
@@ -17,6 +18,10 @@ import { API_VERSION, sendJson, type ApiServer } from './server.js';
 /** Docker Engine API v1.41 ContainerList filters isula understands. */
 const LIST_FILTERS: ReadonlySet<string> = new Set(['id', 'name', 'label', 'status', 'ancestor', 'exited', 'before', 'since']);
 const STATUSES: ReadonlySet<string> = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
+/** Docker's ContainersPrune filters. */
+const PRUNE_FILTERS: ReadonlySet<string> = new Set(['until', 'label', 'label!']);
+/** What prune leaves alone: a container that runs (paused and restarting ones count, as in docker) or is being removed. */
+const NOT_PRUNED: ReadonlySet<string> = new Set(['running', 'paused', 'restarting', 'removing']);
 
 export function bool(v: string | null): boolean {
   return v === '1' || v === 'true' || v === 'True';
@@ -33,7 +38,7 @@ export function param(id: string | undefined): string {
   return id;
 }
 
-export function registerContainerRoutes(api: ApiServer, manager: ContainerManager): void {
+export function registerContainerRoutes(api: ApiServer, manager: ContainerManager, events: EventBus): void {
   api.route('POST', '/containers/create', async ({ res, query, json, signal }) => {
     const body = await json();
     if (body === undefined) throw new IsulaError('CONTAINER_CONFIG_INVALID', 'config cannot be empty in order to create a container');
@@ -75,6 +80,35 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     const now = Date.now();
     const withSize = bool(query.get('size'));
     return Promise.all(records.map(async (r) => ({ ...listView(r, now), ...(withSize && await manager.sizes(r, signal)) })));
+  });
+
+  // Docker's ContainersPrune: every stopped container (created, exited, dead) the filters keep,
+  // removed as `rm` would (events, hooks, its rootfs); one that started or went meanwhile is
+  // skipped, as docker skips what ContainerRm refuses. SpaceReclaimed adds their SizeRw.
+  api.route('POST', '/containers/prune', async ({ query, signal }) => {
+    const filters = parseFilters(query.get('filters'), PRUNE_FILTERS);
+    const untilValues = filters['until'] ?? [];
+    if (untilValues.length > 1) throw new IsulaError('API_BAD_REQUEST', 'more than one until filter specified');
+    const untilMs = untilValues[0] === undefined ? undefined : parseEventTime(untilValues[0], 'until') / 1e6;
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const r of manager.records()) {
+      if (NOT_PRUNED.has(r.State.Status)) continue;
+      if (untilMs !== undefined && !(Date.parse(r.Created) < untilMs)) continue;
+      const labels = r.Config.Labels ?? {};
+      if (!matchLabels(filters['label'], labels) || !matchLabels(filters['label!'], labels, true)) continue;
+      const size = await manager.sizes(r, signal).then((s) => s.SizeRw, () => 0);
+      try {
+        await manager.remove(r.Id, { force: false, volumes: false }, signal);
+      } catch (err) {
+        if (err instanceof IsulaError && (err.kind === 'conflict' || err.kind === 'notFound')) continue;
+        throw err;
+      }
+      deleted.push(r.Id);
+      reclaimed += size;
+    }
+    events.emit({ Type: 'container', Action: 'prune', Actor: { ID: '', Attributes: { reclaimed: String(reclaimed) } } });
+    return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
   });
 
   api.route('GET', '/containers/:id/json', async ({ params, query, signal }) => {
