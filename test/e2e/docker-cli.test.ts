@@ -572,6 +572,29 @@ test('images lists busybox; tag adds a name; save -o writes a docker archive; rm
   assert.match(absent.stderr, /No such image/);
 });
 
+test('history: isula history prints what docker history prints, flag for flag, for a 3-layer image', async () => {
+  await dockerOk('load', '-i', path.join(IMAGES_DIR, 'layered.docker.tar'));
+  const cases = [
+    ['history', 'layered'],
+    ['history', '--no-trunc', 'layered'],
+    ['history', '-q', 'layered'],
+    ['history', '--human=false', 'layered'],
+    ['image', 'history', 'busybox'],
+    ['history', '--format', '{{.ID}}|{{.CreatedAt}}|{{.CreatedSince}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}', 'layered'],
+  ];
+  for (const args of cases) {
+    const [ours, theirs] = [await d.isula(args), await docker(args)];
+    assert.equal(theirs.code, 0, theirs.stderr);
+    assert.equal(ours.code, 0, ours.stderr);
+    assert.equal(ours.stdout, theirs.stdout, `isula ${args.join(' ')}`);
+  }
+  assert.equal(lines(await dockerOk('history', '-q', 'layered')).length, 3, 'one entry per layer');
+  const missing = await d.isula(['history', 'nosuch']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /No such image: nosuch/);
+  await dockerOk('rmi', 'layered');
+});
+
 test('events --since/--until --filter container= shows create, start, die, destroy in order', async () => {
   await dockerOk('create', '--name', 'ev-other', 'busybox', 'true');
   const since = nowSec();

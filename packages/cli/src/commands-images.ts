@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { jsonLines, openUpload, type EngineClient } from './client.js';
 import { ExitCode } from './exit-code.js';
-import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSizePrecision, shortId } from './format.js';
+import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSizePrecision, rfc3339NanoFixed, shortId } from './format.js';
 import { UsageError } from './usage-error.js';
 import { filtersJson } from './commands-containers.js';
 import { managementHelp } from './management.js';
@@ -125,8 +125,71 @@ function addImagesCommand(cmd: Command, client: () => EngineClient): Command {
 
 interface PruneReport { ImagesDeleted?: ({ Untagged?: string; Deleted?: string })[] | null; SpaceReclaimed?: number }
 
+/** One entry of `GET /images/{name}/history`. */
+interface HistoryItem { Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }
+
+/** docker's historyContext fields and headers. */
+const HISTORY_FIELDS: Readonly<Record<string, string>> = {
+  Comment: 'COMMENT',
+  CreatedAt: 'CREATED AT',
+  CreatedBy: 'CREATED BY',
+  CreatedSince: 'CREATED',
+  ID: 'IMAGE',
+  Size: 'SIZE',
+};
+
+interface HistoryOptions { human: string | boolean; quiet?: boolean; trunc: boolean; format?: string }
+
+/** docker's `stringutils.Ellipsis` (20.10): at most `max` characters, the last one `…` when cut. */
+function ellipsis(s: string, max: number): string {
+  const chars = [...s];
+  return chars.length <= max ? s : `${chars.slice(0, max - 1).join('')}…`;
+}
+
+/** docker's history row: `--human` (default) shows "3 years ago" and 2.01MB, without it RFC 3339 and bytes. */
+export function historyRow(h: HistoryItem, human: boolean, trunc: boolean): Record<string, string> {
+  const createdAt = rfc3339NanoFixed(h.Created, '', -new Date(h.Created * 1000).getTimezoneOffset()).replace('.', '');
+  const createdBy = h.CreatedBy.replaceAll('\t', ' ');
+  return {
+    Comment: h.Comment,
+    CreatedAt: createdAt,
+    CreatedBy: trunc ? ellipsis(createdBy, 45) : createdBy,
+    CreatedSince: human ? createdSince(h.Created) : createdAt,
+    ID: trunc ? shortId(h.Id) : h.Id,
+    Size: human ? humanSize(h.Size) : String(h.Size),
+  };
+}
+
+function historyFormat(opts: HistoryOptions, human: boolean): string {
+  const format = opts.format ?? 'table';
+  if (format !== 'table') return format;
+  if (opts.quiet) return '{{.ID}}';
+  return human ? 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}' : 'table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}';
+}
+
+function addHistoryCommand(cmd: Command, client: () => EngineClient): Command {
+  return cmd
+    .description('Show the history of an image')
+    .argument('<image>', 'the image')
+    .option('--human [bool]', 'print sizes and dates in human readable format (default true; --human=false for bytes and RFC 3339)')
+    .option('-q, --quiet', 'only show image ids')
+    .option('--no-trunc', "don't truncate output")
+    .option('--format <template>', 'Go template over .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment; "table ..." adds a header')
+    .action(async (image: string, opts: HistoryOptions) => {
+      const raw = opts.human === undefined || opts.human === true ? 'true' : String(opts.human);
+      if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False|T|F)$/.test(raw)) throw new UsageError(`invalid argument ${JSON.stringify(raw)} for "--human" flag: want true or false`);
+      const human = /^(true|1|t|TRUE|True|T)$/.test(raw);
+      const template = compileRowTemplate(historyFormat(opts, human), HISTORY_FIELDS);
+      const items = await client().json<HistoryItem[]>(`/images/${encodeURIComponent(image)}/history`);
+      const lines = items.map((h) => template.render(historyRow(h, human, opts.trunc)));
+      if (template.isTable) out(alignTabs([template.header(), ...lines]));
+      else if (lines.length > 0) out(lines.join('\n'));
+    });
+}
+
 export function registerImageCommands(program: Command, client: () => EngineClient): void {
   addImagesCommand(program.command('images'), client);
+  addHistoryCommand(program.command('history'), client);
 
   // docker's and iSulad's `image` management command group.
   const image = program.command('image').description('Manage images').addHelpText('after', managementHelp('image'));

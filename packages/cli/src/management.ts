@@ -38,6 +38,7 @@ export const MANAGEMENT_VERBS: Readonly<Record<string, Readonly<Record<string, r
     wait: ['wait'],
   },
   image: {
+    history: ['history'],
     import: ['import'],
     inspect: ['inspect', '--type=image'],
     load: ['load'],

@@ -1,5 +1,6 @@
 /** The `ImageDriver` over the image store: what core sees of OCI/Docker images. */
-import type { DriverCallOptions, IdMap, ImageDriver, ImageRef, ImageRuntimeConfig, ImageSummary, PullOptions, PullResult, RegistryAuth, TransferProgress } from '@isula/core';
+import { IsulaError } from '@isula/core';
+import type { DriverCallOptions, IdMap, ImageDriver, ImageHistoryItem, ImageRef, ImageRuntimeConfig, ImageSummary, PullOptions, PullResult, RegistryAuth, TransferProgress } from '@isula/core';
 import type { Registry } from './registry/index.js';
 import { familiarTag } from './reference.js';
 import type { ImageConfig, ImageRecord, ImageStore } from './store.js';
@@ -104,6 +105,38 @@ export class OciImageDriver implements ImageDriver {
       Metadata: { LastTagTime: img.loadedAt },
     };
     return { ...s, config: runtimeConfig(cfg), docker };
+  }
+
+  /**
+   * Docker's ImageHistory: the config's `history`, newest first; each entry
+   * not marked `empty_layer` takes the next layer, base first, and shows its
+   * uncompressed size. The image's own entry carries its id and tags; the
+   * ones below are `<missing>` (a pulled image has no parent images).
+   */
+  async history(ref: ImageRef, _opts: DriverCallOptions): Promise<ImageHistoryItem[]> {
+    const img = this.#store.get(ref.id);
+    const cfg = await this.#store.config(img);
+    const items: ImageHistoryItem[] = [];
+    let layer = 0;
+    for (const raw of cfg.history ?? []) {
+      const h = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+      const text = (k: string): string => (typeof h[k] === 'string' ? h[k] : '');
+      let size = 0;
+      if (h['empty_layer'] !== true) {
+        const chain = img.layers[layer];
+        if (chain === undefined) throw new IsulaError('IMAGE_STORE_CORRUPT', `image ${img.id.slice(7, 19)}: too many non-empty layers in its history section`);
+        size = this.#store.layer(chain)?.sizeBytes ?? 0;
+        layer += 1;
+      }
+      const created = Date.parse(text('created'));
+      items.unshift({ Id: '<missing>', Created: Number.isNaN(created) ? 0 : Math.floor(created / 1000), CreatedBy: text('created_by'), Tags: null, Size: size, Comment: text('comment') });
+    }
+    const top = items[0];
+    if (top !== undefined) {
+      top.Id = img.id;
+      top.Tags = img.repoTags.length > 0 ? img.repoTags.map(familiarTag) : null;
+    }
+    return items;
   }
 
   async load(archive: NodeJS.ReadableStream, opts: DriverCallOptions & { tag?: string }): Promise<ImageRef[]> {

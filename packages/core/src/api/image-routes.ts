@@ -182,6 +182,12 @@ export function registerImageRoutes(api: ApiServer, source: ImageSource): void {
     return (await driver.inspect(ref, { signal })).docker;
   });
 
+  api.route('GET', '/images/:name/history', async ({ params, signal }) => {
+    const { driver, ref } = await resolve(source, params['name'] ?? '', signal);
+    if (driver.history === undefined) throw new IsulaError('NOT_IMPLEMENTED', `image history is not supported by the ${driver.format} image driver`);
+    return driver.history(ref, { signal });
+  });
+
   api.route('POST', '/images/:name/tag', async ({ params, query, signal, res }) => {
     const repo = query.get('repo');
     if (!repo) throw new IsulaError('API_BAD_REQUEST', 'repo is required');

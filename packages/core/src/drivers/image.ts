@@ -85,6 +85,20 @@ export interface PullResult extends ImageRef {
   upToDate: boolean;
 }
 
+/** One entry of Docker's image history (`GET /images/{name}/history`), newest first. */
+export interface ImageHistoryItem {
+  /** The image id for the entry of the image itself, `<missing>` for the entries below it. */
+  Id: string;
+  /** Unix seconds. */
+  Created: number;
+  CreatedBy: string;
+  /** The image's tags on its own entry, null on the others. */
+  Tags: string[] | null;
+  /** Bytes the entry's layer adds (uncompressed); 0 for an entry without a layer. */
+  Size: number;
+  Comment: string;
+}
+
 export interface ImageDriver {
   /** Format name shown by `isula info` and in image records. */
   readonly format: string;
@@ -115,6 +129,8 @@ export interface ImageDriver {
   import?(archive: NodeJS.ReadableStream, opts: DriverCallOptions & { reference?: string }): Promise<ImageRef>;
   save?(refs: ImageRef[], opts: DriverCallOptions & { output: NodeJS.WritableStream }): Promise<void>;
   tag?(ref: ImageRef, opts: DriverCallOptions & { newReference: string }): Promise<void>;
+  /** Docker's image history: the config's `history`, each entry with the size of its layer (plugin API 1.9). */
+  history?(ref: ImageRef, opts: DriverCallOptions): Promise<ImageHistoryItem[]>;
   /**
    * Docker's rmi: removes a tag, or the image with its last tag. IMAGE_IN_USE
    * when a container uses it. Returns what was untagged and deleted.
