@@ -381,3 +381,20 @@ test('container prune removes the stopped containers its filters keep, leaves ru
   ok(await d.isula(['rm', '-f', up]));
   for (const id of [labelled, wrote, up]) await assertNoTrace(d, id);
 });
+
+test('diff lists what a container changed against its image (whiteouts, opaque dirs, copy-ups), not the runtime mount points', async (t) => {
+  const d = await daemon(t);
+  ok(await d.isula(['load', '-i', path.join(IMAGES_DIR, 'layered.docker.tar')]));
+  const created = ok(await d.isula(['create', '--name', 'fresh', 'busybox', 'true'])).trim();
+  assert.equal(ok(await d.isula(['diff', created])), '', 'nothing changed yet');
+  ok(await d.isula(['run', '--name', 'bb', 'busybox', 'sh', '-c', 'echo x > /tmp/new; rm /bin/ls; mkdir -p /root/d/e']));
+  assert.equal(ok(await d.isula(['diff', 'bb'])), 'C /bin\nD /bin/ls\nC /root\nA /root/d\nA /root/d/e\nC /tmp\nA /tmp/new\n');
+  // layered: /data/dir is opaque once recreated (docker lists it deleted, then its new contents),
+  // a hard link written to is copied up, a file of a lower layer removed.
+  ok(await d.isula(['run', '--name', 'ly', 'layered', 'sh', '-c', 'rm -rf /data/dir && mkdir /data/dir && touch /data/dir/z; rm /data/keep.txt; echo >> /data/hard']));
+  assert.equal(ok(await d.isula(['container', 'diff', 'ly'])), 'C /data\nD /data/dir\nA /data/dir/z\nC /data/hard\nD /data/keep.txt\n');
+  const missing = await d.isula(['diff', 'nosuch']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /No such container: nosuch/);
+  ok(await d.isula(['rm', 'fresh', 'bb', 'ly']));
+});

@@ -572,7 +572,7 @@ test('images lists busybox; tag adds a name; save -o writes a docker archive; rm
   assert.match(absent.stderr, /No such image/);
 });
 
-test('history: isula history prints what docker history prints, flag for flag, for a 3-layer image', async () => {
+test('history and diff: isula prints what docker prints, flag for flag, for a 3-layer image', async () => {
   await dockerOk('load', '-i', path.join(IMAGES_DIR, 'layered.docker.tar'));
   const cases = [
     ['history', 'layered'],
@@ -589,6 +589,12 @@ test('history: isula history prints what docker history prints, flag for flag, f
     assert.equal(ours.stdout, theirs.stdout, `isula ${args.join(' ')}`);
   }
   assert.equal(lines(await dockerOk('history', '-q', 'layered')).length, 3, 'one entry per layer');
+  // diff: docker's client prints the daemon's changes as isula does.
+  await dockerOk('run', '--name', 'hist-diff', 'layered', 'sh', '-c', 'rm /data/keep.txt; echo >> /data/hard; touch /new');
+  const [ours, theirs] = [await d.isula(['diff', 'hist-diff']), await docker(['diff', 'hist-diff'])];
+  assert.equal(theirs.stdout, 'C /data\nC /data/hard\nD /data/keep.txt\nA /new\n', theirs.stderr);
+  assert.equal(ours.stdout, theirs.stdout);
+  await dockerOk('rm', 'hist-diff');
   const missing = await d.isula(['history', 'nosuch']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /No such image: nosuch/);

@@ -38,6 +38,10 @@ test('--external-rootfs runs a container on a prepared directory as-is, validate
   assert.equal(info.GraphDriver.Name, 'external');
   // The image store knows nothing of it; images stay as they were.
   assert.doesNotMatch(ok(await d.isula(['images'])), /sysimg/);
+  // No layers to compare with: diff is refused by name, as docker has no such containers.
+  const diff = await d.isula(['diff', 'sys']);
+  assert.equal(diff.code, 1);
+  assert.match(diff.stderr, /diff is not supported for containers of the external image format/);
   ok(await d.isula(['rm', '-f', 'sys']));
   await assertNoTrace(d, id);
   assert.deepEqual((await fs.readdir(path.join(root, 'bin'))).sort(), ['busybox', 'cat', 'echo', 'ls', 'sh', 'sleep'], 'rm leaves the directory alone');

@@ -578,6 +578,16 @@ export function registerContainerCommands(program: Command, client: () => Engine
     });
   });
 
+  containerCommand(program, 'diff')
+    .description("Inspect changes to files or directories on a container's filesystem")
+    .argument('<container>', 'container name or id')
+    .action(async (name: string) => {
+      const changes = await client().json<{ Path: string; Kind: number }[] | null>(cpath(name, '/changes'));
+      // docker's `C`, `A`, `D` for modified, added, deleted.
+      const lines = (changes ?? []).map((c) => `${['C', 'A', 'D'][c.Kind] ?? '?'} ${c.Path}`);
+      if (lines.length > 0) out(lines.join('\n'));
+    });
+
   containerCommand(program, 'port')
     .description('List port mappings or a specific mapping for the container')
     .argument('<container>', 'container name or id')

@@ -16,6 +16,7 @@ export const MANAGEMENT_VERBS: Readonly<Record<string, Readonly<Record<string, r
     attach: ['attach'],
     cp: ['cp'],
     create: ['create'],
+    diff: ['diff'],
     exec: ['exec'],
     export: ['export'],
     inspect: ['inspect', '--type=container'],

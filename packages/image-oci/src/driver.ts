@@ -1,6 +1,6 @@
 /** The `ImageDriver` over the image store: what core sees of OCI/Docker images. */
 import { IsulaError } from '@isula/core';
-import type { DriverCallOptions, IdMap, ImageDriver, ImageHistoryItem, ImageRef, ImageRuntimeConfig, ImageSummary, PullOptions, PullResult, RegistryAuth, TransferProgress } from '@isula/core';
+import type { ContainerChange, DriverCallOptions, IdMap, ImageDriver, ImageHistoryItem, ImageRef, ImageRuntimeConfig, ImageSummary, PullOptions, PullResult, RegistryAuth, TransferProgress } from '@isula/core';
 import type { Registry } from './registry/index.js';
 import { familiarTag } from './reference.js';
 import type { ImageConfig, ImageRecord, ImageStore } from './store.js';
@@ -177,6 +177,10 @@ export class OciImageDriver implements ImageDriver {
 
   async unmountRootfs(containerId: string, _opts: DriverCallOptions): Promise<void> {
     await this.#store.unmountRootfs(containerId);
+  }
+
+  changes(containerId: string, _opts: DriverCallOptions): Promise<ContainerChange[]> {
+    return this.#store.changes(containerId);
   }
 
   async removeRootfs(containerId: string, _opts: DriverCallOptions): Promise<void> {

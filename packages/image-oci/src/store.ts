@@ -818,6 +818,60 @@ export class ImageStore {
     return path.join(dir, 'merged');
   }
 
+  /**
+   * What the container's writable layer changed against its image, as
+   * Docker's overlay2 `Changes` (moby's pkg/archive `OverlayChanges`): the
+   * upper dir walked depth-first in name order; a 0/0 character device or an
+   * opaque directory is a deletion (the opaque one's new contents follow as
+   * additions), a path found in any layer is a modification (a directory only
+   * when its size, mode or mtime differ), anything else an addition; the
+   * parent of an addition or deletion is listed as modified once, before it.
+   */
+  async changes(containerId: string): Promise<LayerChange[]> {
+    if (!/^[a-f0-9]{12,64}$/.test(containerId)) throw new IsulaError('IMAGE_REFERENCE_INVALID', `invalid container id ${JSON.stringify(containerId)}`);
+    const dir = this.#p('containers', containerId);
+    const imageId = await fs.readFile(path.join(dir, 'image'), 'utf8').catch(() => undefined);
+    if (imageId === undefined) throw new IsulaError('CONTAINER_NOT_FOUND', `container ${containerId.slice(0, 12)} has no writable layer in the image store`);
+    const lowers = [...this.get(imageId).layers].reverse().map((c) => this.#p('layers', hex(c), 'diff'));
+    const upper = path.join(dir, 'upper');
+    const opaque = await opaqueDirs(upper);
+    const out: LayerChange[] = [];
+    const changedDirs = new Set<string>();
+    const walk = async (rel: string): Promise<void> => {
+      const names = (await fs.readdir(path.join(upper, rel))).sort();
+      for (const name of names) {
+        const p = `${rel}/${name}`;
+        const st = await fs.lstat(path.join(upper, p), { bigint: true }).catch(() => undefined);
+        if (st === undefined) continue; // gone since the listing (a running container)
+        let kind: LayerChange['Kind'] | undefined;
+        if ((st.isCharacterDevice() && st.rdev === 0n) || (st.isDirectory() && opaque.has(p))) kind = CHANGE_DELETE;
+        else {
+          kind = CHANGE_ADD;
+          for (const lower of lowers) {
+            const ls = await fs.stat(path.join(lower, p), { bigint: true }).catch(() => undefined);
+            if (ls === undefined) continue;
+            // A directory that is only there as the parent of a change is no change of its own.
+            if (ls.isDirectory() && st.isDirectory() && ls.size === st.size && ls.mode === st.mode && sameFsTime(ls.mtimeNs, st.mtimeNs)) kind = undefined;
+            else kind = CHANGE_MODIFY;
+            break;
+          }
+        }
+        if (st.isDirectory()) changedDirs.add(p);
+        if (kind !== undefined) {
+          const parent = path.posix.dirname(p);
+          if ((kind === CHANGE_ADD || kind === CHANGE_DELETE) && parent !== '/' && !changedDirs.has(parent)) {
+            out.push({ Path: parent, Kind: CHANGE_MODIFY });
+            changedDirs.add(parent);
+          }
+          out.push({ Path: p, Kind: kind });
+        }
+        if (st.isDirectory()) await walk(p);
+      }
+    };
+    await walk('');
+    return out;
+  }
+
   /** Mounts the container's overlay (idempotent) and returns the merged path. */
   async mountRootfs(containerId: string, imageRef: string): Promise<string> {
     const merged = await this.prepareRootfs(containerId, imageRef);
@@ -952,4 +1006,45 @@ function exists(p: string): Promise<boolean> {
 async function isMountPoint(p: string): Promise<boolean> {
   const [self, parent] = await Promise.all([fs.stat(p).catch(() => undefined), fs.stat(path.dirname(p)).catch(() => undefined)]);
   return self !== undefined && parent !== undefined && self.dev !== parent.dev;
+}
+
+/** Docker's change kinds (`archive.ChangeType`): modified, added, deleted. */
+export const CHANGE_MODIFY = 0;
+export const CHANGE_ADD = 1;
+export const CHANGE_DELETE = 2;
+export interface LayerChange { Path: string; Kind: typeof CHANGE_MODIFY | typeof CHANGE_ADD | typeof CHANGE_DELETE }
+
+/** Go's `sameFsTime`: equal, or the same second when either lacks nanoseconds. */
+function sameFsTime(a: bigint, b: bigint): boolean {
+  return a === b || (a / 1_000_000_000n === b / 1_000_000_000n && (a % 1_000_000_000n === 0n || b % 1_000_000_000n === 0n));
+}
+
+/** The directories under `upper` that overlay marked opaque (`trusted.overlay.opaque=y`), as `/rel/path`s: one getfattr for the tree. */
+async function opaqueDirs(upper: string): Promise<Set<string>> {
+  const { stdout } = await run('getfattr', ['-R', '-h', '-P', '--absolute-names', '-n', 'trusted.overlay.opaque', upper], { timeout: 60_000, maxBuffer: 64 << 20 })
+    // getfattr exits 1 when some file lacks the attribute: what it printed is still the answer.
+    .catch((err: { stdout?: unknown; code?: unknown }) => {
+      if (typeof err.stdout === 'string' && typeof err.code === 'number') return { stdout: err.stdout };
+      throw new IsulaError('INTERNAL', `getfattr failed on ${upper}: ${String(err)}`, { cause: err });
+    });
+  const out = new Set<string>();
+  let file: string | undefined;
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('# file: ')) file = unquoteGetfattr(line.slice('# file: '.length));
+    else if (file !== undefined && line === 'trusted.overlay.opaque="y"') {
+      const rel = path.relative(upper, file);
+      if (rel !== '' && !rel.startsWith('..')) out.add(`/${rel}`);
+    }
+  }
+  return out;
+}
+
+/** Undoes getfattr's quoting of a file name: backslash-octal bytes. */
+function unquoteGetfattr(s: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const m = s[i] === '\\' ? /^[0-7]{3}/.exec(s.slice(i + 1)) : null;
+    if (m !== null) { bytes.push(parseInt(m[0], 8)); i += 3; } else bytes.push(...Buffer.from(s[i] ?? '', 'utf8'));
+  }
+  return Buffer.from(bytes).toString('utf8');
 }

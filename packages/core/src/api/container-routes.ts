@@ -117,6 +117,8 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     return bool(query.get('size')) ? { ...view, ...(await manager.sizes(live.record, signal)) } : view;
   });
 
+  api.route('GET', '/containers/:id/changes', async ({ params, signal }) => manager.changes(param(params['id']), signal));
+
   api.route('POST', '/containers/:id/start', async ({ params, res, signal }) => {
     const result = await manager.start(param(params['id']), signal);
     if (result === 'already') { res.writeHead(304); res.end(); }

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { engineInternal } from '../metrics.js';
 import type { DaemonConfig } from '../config.js';
-import type { ImageDriver, ImageRef, ImageRuntimeConfig } from '../drivers/image.js';
+import type { ContainerChange, ImageDriver, ImageRef, ImageRuntimeConfig } from '../drivers/image.js';
 import type { NetworkDriver } from '../drivers/network.js';
 import type { ExitStatus, OciSpec, ResourceUpdate, RuntimeContainerRef, RuntimeDriver, StdioStream } from '../drivers/runtime.js';
 import { IsulaError, toIsulaError } from '../errors.js';
@@ -106,6 +106,13 @@ const MAX_BACKOFF_MS = 60_000;
 const BACKOFF_RESET_MS = 10_000;
 const KILL_WAIT_MS = 30_000;
 const OP_TIMEOUT_MS = 120_000;
+/**
+ * Mount points the runtime creates in a rootfs that lacks them, for the spec's
+ * default mounts (spec/defaults: /proc, /dev, /sys and their submounts, the
+ * files bind-mounted from the container's directory): not changes of the
+ * container's, left out of `diff` as Docker's init layer leaves them out.
+ */
+const RUNTIME_MOUNT_POINTS: ReadonlySet<string> = new Set(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/dev/console', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab']);
 
 export class ContainerManager {
   readonly #deps: ContainerManagerDeps;
@@ -167,6 +174,26 @@ export class ContainerManager {
     const driver = this.#imageDriverOrUndefined(record);
     const image = driver === undefined ? 0 : await driver.inspect({ reference: record.Config.Image ?? '', format: record.ImageFormat, id: record.Image }, { signal }).then((i) => i.sizeBytes, () => 0);
     return { SizeRw: rw, SizeRootFs: rw + image };
+  }
+
+  /**
+   * Docker's `ContainerChanges` (`isula diff`): the image driver's view of the
+   * writable layer, less the mount points the runtime made for the spec's
+   * default mounts (Docker creates those in an init layer under the writable
+   * one, so `docker diff` never shows them), and a directory reported
+   * modified only because one of them was made in it.
+   */
+  async changes(idOrName: string, signal: AbortSignal): Promise<ContainerChange[]> {
+    const { record } = this.find(idOrName);
+    const driver = this.#imageDriverOrUndefined(record);
+    if (driver?.changes === undefined || record.ImageFormat === 'external') {
+      throw new IsulaError('NOT_IMPLEMENTED', `diff is not supported for containers of the ${record.ImageFormat} image format`);
+    }
+    const all = await driver.changes(record.Id, { signal });
+    const hidden = new Set(all.filter((c) => c.Kind === 1 && RUNTIME_MOUNT_POINTS.has(c.Path)).map((c) => c.Path));
+    const kept = all.filter((c) => !hidden.has(c.Path));
+    const hiddenParents = new Set([...hidden].map((p) => path.posix.dirname(p)));
+    return kept.filter((c) => !(c.Kind === 0 && hiddenParents.has(c.Path) && !kept.some((o) => o.Path.startsWith(`${c.Path}/`))));
   }
 
   records(): ContainerRecord[] {

@@ -99,6 +99,12 @@ export interface ImageHistoryItem {
   Comment: string;
 }
 
+/** One change of a container's writable layer (`GET /containers/{id}/changes`): Kind 0 modified, 1 added, 2 deleted. */
+export interface ContainerChange {
+  Path: string;
+  Kind: 0 | 1 | 2;
+}
+
 export interface ImageDriver {
   /** Format name shown by `isula info` and in image records. */
   readonly format: string;
@@ -129,6 +135,12 @@ export interface ImageDriver {
   import?(archive: NodeJS.ReadableStream, opts: DriverCallOptions & { reference?: string }): Promise<ImageRef>;
   save?(refs: ImageRef[], opts: DriverCallOptions & { output: NodeJS.WritableStream }): Promise<void>;
   tag?(ref: ImageRef, opts: DriverCallOptions & { newReference: string }): Promise<void>;
+  /**
+   * What a container's writable layer changed against its image, Docker's
+   * `ContainerChanges` in walk order (plugin API 1.9). Core leaves out the
+   * mount points the runtime created (Docker keeps them in an init layer).
+   */
+  changes?(containerId: string, opts: DriverCallOptions): Promise<ContainerChange[]>;
   /** Docker's image history: the config's `history`, each entry with the size of its layer (plugin API 1.9). */
   history?(ref: ImageRef, opts: DriverCallOptions): Promise<ImageHistoryItem[]>;
   /**
