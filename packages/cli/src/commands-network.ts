@@ -9,10 +9,13 @@ import type { Command } from 'commander';
 import { DaemonError, type EngineClient } from './client.js';
 import { filtersJson } from './commands-containers.js';
 import { ExitCode } from './exit-code.js';
+import { promptForConfirmation } from './commands-volume.js';
+import { UsageError } from './usage-error.js';
 import { err, inspectEach, lazyGroup, out, subcommand } from './object-commands.js';
 import { buildNetworkCreateBody, formatNetworkList, networkListTemplate, type NetworkCreateFlags, type NetworkListOptions, type NetworkResource } from './network-format.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+const NETWORK_PRUNE_WARNING = 'WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?';
 const npath = (id: string) => `/networks/${encodeURIComponent(id)}`;
 
 /**
@@ -78,6 +81,23 @@ function declareNetworkSubcommands(network: Command, client: () => EngineClient)
         }
       }
       if (failed) throw new ExitCode(1);
+    });
+
+  subcommand(network, 'network', 'prune')
+    .description('Remove all unused networks')
+    .option('--filter <key=value>', 'filter: until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE]; repeatable', collect)
+    .option('-f, --force', 'do not prompt for confirmation')
+    .action(async (opts: { filter?: string[]; force?: boolean }) => {
+      const filters = filtersJson(opts.filter ?? []);
+      if (!opts.force) {
+        // As volume prune: asked on a terminal only, so a stray line of piped input is never consent.
+        if (!process.stdin.isTTY) throw new UsageError('network prune asks for confirmation on a terminal only: use -f (--force) to prune without it');
+        if (!await promptForConfirmation(process.stdin, process.stdout, NETWORK_PRUNE_WARNING)) return;
+      }
+      const report = await client().json<{ NetworksDeleted?: string[] | null }>('/networks/prune', { method: 'POST', query: { filters } });
+      const deleted = report.NetworksDeleted ?? [];
+      // docker prints the list and a blank line, or nothing at all.
+      if (deleted.length > 0) process.stdout.write(`Deleted Networks:\n${deleted.map((n) => `${n}\n`).join('')}\n`);
     });
 }
 

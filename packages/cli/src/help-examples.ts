@@ -41,6 +41,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'network inspect': ['isula network inspect -f "{{json .IPAM.Config}}" backend'],
   'network ls': ['isula network ls', 'isula network ls -q --filter driver=bridge'],
   'network rm': ['isula network rm backend'],
+  'network prune': ['isula network prune -f', 'isula network prune -f --filter label=team=web'],
   pause: ['isula pause web'],
   port: ['isula port web', 'isula port web 80/tcp'],
   ps: ['isula ps', 'isula ps -a --filter status=exited', 'isula ps -q --no-trunc'],

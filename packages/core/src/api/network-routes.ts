@@ -2,14 +2,15 @@
  * Network routes (Docker Engine API v1.41 `/networks`), served by the
  * registered network drivers' optional management methods: `GET /networks`
  * (`filters`: `name`, `id`, `driver`), `GET /networks/{id}`, `POST
- * /networks/create`, `DELETE /networks/{id}`. A network's containers come
+ * /networks/create`, `DELETE /networks/{id}`, `POST /networks/prune`. A network's containers come
  * from the container domain (the records' current attachments).
  */
 import type { NetworkCreateRequest, NetworkDriver, NetworkInfo } from '../drivers/network.js';
 import { IsulaError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { ContainerRecord } from '../container/record.js';
-import { parseFilters } from './filters.js';
+import { matchLabels, parseFilters } from './filters.js';
+import { parseEventTime } from '../events.js';
 import { sendJson, type ApiServer } from './server.js';
 
 export interface NetworkSource {
@@ -19,6 +20,13 @@ export interface NetworkSource {
 }
 
 const LIST_FILTERS: ReadonlySet<string> = new Set(['name', 'id', 'driver']);
+/** Docker's NetworksPrune filters. */
+const PRUNE_FILTERS: ReadonlySet<string> = new Set(['until', 'label', 'label!']);
+
+/** The containers using `n`: attached now, or naming it as their network (a stopped one would fail to start without it). */
+function usersOf(source: NetworkSource, n: NetworkInfo): ContainerRecord[] {
+  return source.containers().filter((r) => (r.Network?.Results ?? []).some((x) => x.network === n.name) || r.HostConfig.NetworkMode === n.name || r.HostConfig.NetworkMode === n.id);
+}
 
 function managing(source: NetworkSource): NetworkDriver & Required<Pick<NetworkDriver, 'list' | 'create' | 'remove' | 'resolve'>> {
   const d = source.drivers().find((x) => x.list !== undefined && x.create !== undefined && x.remove !== undefined && x.resolve !== undefined);
@@ -102,6 +110,32 @@ export function registerNetworkRoutes(api: ApiServer, source: NetworkSource): vo
     source.events.emit({ Type: 'network', Action: 'create', Actor: { ID: n.id, Attributes: { name: n.name, type: n.driver } } });
     sendJson(res, 201, { Id: n.id, Warning: '' });
     return undefined;
+  });
+
+  // Docker's NetworksPrune: every user-defined network no container uses (isula also keeps one a
+  // stopped container names, which docker would remove from under it), within the filters.
+  api.route('POST', '/networks/prune', async ({ query, signal }) => {
+    const filters = parseFilters(query.get('filters'), PRUNE_FILTERS);
+    const untilValues = filters['until'] ?? [];
+    if (untilValues.length > 1) throw new IsulaError('API_BAD_REQUEST', 'more than one until filter specified');
+    const untilMs = untilValues[0] === undefined ? undefined : parseEventTime(untilValues[0], 'until') / 1e6;
+    const driver = managing(source);
+    const deleted: string[] = [];
+    for (const n of await driver.list({ signal })) {
+      if (n.isDefault || usersOf(source, n).length > 0) continue;
+      if (untilMs !== undefined && !(n.created.getTime() < untilMs)) continue;
+      if (!matchLabels(filters['label'], n.labels) || !matchLabels(filters['label!'], n.labels, true)) continue;
+      try {
+        await driver.remove(n.name, { signal });
+      } catch (err) {
+        if (err instanceof IsulaError && (err.kind === 'conflict' || err.kind === 'notFound')) continue;
+        throw err;
+      }
+      source.events.emit({ Type: 'network', Action: 'destroy', Actor: { ID: n.id, Attributes: { name: n.name, type: n.driver } } });
+      deleted.push(n.name);
+    }
+    source.events.emit({ Type: 'network', Action: 'prune', Actor: { ID: '', Attributes: {} } });
+    return { NetworksDeleted: deleted };
   });
 
   api.route('DELETE', '/networks/:id', async ({ params, res, signal }) => {
