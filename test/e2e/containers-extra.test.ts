@@ -398,3 +398,23 @@ test('diff lists what a container changed against its image (whiteouts, opaque d
   assert.match(missing.stderr, /No such container: nosuch/);
   ok(await d.isula(['rm', 'fresh', 'bb', 'ly']));
 });
+
+test('system prune -a --volumes: stopped containers, unused volumes and images go; what a running container uses stays', async (t) => {
+  const d = await daemon(t);
+  ok(await d.isula(['load', '-i', path.join(IMAGES_DIR, 'layered.docker.tar')]));
+  const up = ok(await d.isula(['run', '-d', '--name', 'up', 'busybox', 'sleep', '100'])).trim();
+  const done = ok(await d.isula(['create', '--name', 'done', 'layered', 'true'])).trim();
+  ok(await d.isula(['volume', 'create', 'spare']));
+  const layeredId = ok(await d.isula(['inspect', '--type', 'image', '-f', '{{.Id}}', 'layered'])).trim();
+  const r = ok(await d.isula(['system', 'prune', '-a', '-f', '--volumes']));
+  const sections = r.split('\n\n');
+  assert.equal(sections[0], `Deleted Containers:\n${done}`);
+  assert.equal(sections[1], 'Deleted Volumes:\nspare');
+  assert.match(sections[2] ?? '', new RegExp(`^Deleted Images:\nuntagged: layered:latest\ndeleted: ${layeredId}\n`));
+  assert.match(sections.at(-1) ?? '', /^Total reclaimed space: [\d.]+[kMG]?B\n$/);
+  assert.deepEqual(lines(ok(await d.isula(['ps', '-aq', '--no-trunc']))), [up]);
+  assert.deepEqual(lines(ok(await d.isula(['images', '--format', '{{.Repository}}']))), ['busybox'], 'busybox is in use');
+  assert.equal(ok(await d.isula(['volume', 'ls', '-q'])), '');
+  ok(await d.isula(['rm', '-f', 'up']));
+  await assertNoTrace(d, done);
+});

@@ -601,6 +601,31 @@ test('history and diff: isula prints what docker prints, flag for flag, for a 3-
   await dockerOk('rmi', 'layered');
 });
 
+test('system df prints what docker system df prints; system prune -f removes what docker\'s would and says it in docker\'s words', async (t) => {
+  cleanup(t, 'sp-up', 'sp-a', 'sp-b');
+  await dockerOk('run', '-d', '--name', 'sp-up', 'busybox', 'sleep', '300');
+  await dockerOk('run', '--name', 'sp-a', '--label', 'sp=1', 'busybox', 'sh', '-c', 'head -c 5000 /dev/zero > /x');
+  const [ours, theirs] = [await d.isula(['system', 'df']), await docker(['system', 'df'])];
+  assert.equal(theirs.code, 0, theirs.stderr);
+  assert.equal(ours.stdout, theirs.stdout);
+  assert.match(ours.stdout, /^Containers +\d+ +\d+ +[\d.]+k?B/m);
+  const fmtArgs = ['system', 'df', '--format', '{{.Type}}={{.TotalCount}}/{{.Active}}'];
+  assert.equal((await d.isula(fmtArgs)).stdout, (await docker(fmtArgs)).stdout);
+
+  const idA = (await dockerOk('inspect', '-f', '{{.Id}}', 'sp-a')).trim();
+  const pruned = await d.isula(['system', 'prune', '-f', '--filter', 'label=sp=1']);
+  assert.equal(pruned.code, 0, pruned.stderr);
+  assert.equal(pruned.stdout, `Deleted Containers:\n${idA}\n\nTotal reclaimed space: 5kB\n`);
+  await dockerOk('run', '--name', 'sp-b', '--label', 'sp=1', 'busybox', 'true');
+  const idB = (await dockerOk('inspect', '-f', '{{.Id}}', 'sp-b')).trim();
+  const theirPrune = await docker(['system', 'prune', '-f', '--filter', 'label=sp=1']);
+  assert.equal(theirPrune.code, 0, theirPrune.stderr);
+  assert.equal(theirPrune.stdout, `Deleted Containers:\n${idB}\n\nTotal reclaimed space: 0B\n`);
+  assert.equal(await state('sp-up'), 'running', 'a running container stays');
+  assert.equal((await d.isula(['system', 'prune'])).code, 1, 'off a terminal, without -f: refused');
+  assert.equal((await d.isula(['system', 'info'])).stdout, (await d.isula(['info'])).stdout, 'system info is info');
+});
+
 test('events --since/--until --filter container= shows create, start, die, destroy in order', async () => {
   await dockerOk('create', '--name', 'ev-other', 'busybox', 'true');
   const since = nowSec();

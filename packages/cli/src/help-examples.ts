@@ -71,6 +71,9 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'volume inspect': ['isula volume inspect -f "{{.Mountpoint}}" data'],
   'volume ls': ['isula volume ls', 'isula volume ls -q --filter dangling=true'],
   'volume prune': ['isula volume prune -f'],
+  system: ['isula system df'],
+  'system df': ['isula system df', 'isula system df --format "{{.Type}}: {{.Size}}"'],
+  'system prune': ['isula system prune -f', 'isula system prune -a -f --volumes --filter until=24h'],
   'volume rm': ['isula volume rm data'],
   wait: ['isula wait job'],
 };

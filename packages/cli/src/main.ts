@@ -11,6 +11,7 @@ import { registerContainerCommands } from './commands-containers.js';
 import { registerNetworkCommands } from './commands-network.js';
 import { registerStreamCommands } from './commands-streams.js';
 import { registerVolumeCommands } from './commands-volume.js';
+import { registerSystemCommands } from './commands-system.js';
 import { ExitCode, StatusError } from './exit-code.js';
 import { UsageError } from './usage-error.js';
 import { registerImageCommands } from './commands-images.js';
@@ -95,6 +96,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
     registerContainerCommands(program, () => client(program));
     registerNetworkCommands(program, () => client(program));
     registerVolumeCommands(program, () => client(program));
+    registerSystemCommands(program, () => client(program));
     registerStreamCommands(program, () => client(program));
     // What the completion script runs on a TAB.
     program

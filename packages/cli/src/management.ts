@@ -38,6 +38,10 @@ export const MANAGEMENT_VERBS: Readonly<Record<string, Readonly<Record<string, r
     update: ['update'],
     wait: ['wait'],
   },
+  system: {
+    events: ['events'],
+    info: ['info'],
+  },
   image: {
     history: ['history'],
     import: ['import'],

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { registerContainerRoutes } from './api/container-routes.js';
 import { registerImageArchiveRoutes } from './api/image-archive-routes.js';
 import { registerImageRoutes } from './api/image-routes.js';
+import { registerDiskUsageRoutes } from './api/disk-usage-routes.js';
 import { registerRegistryRoutes } from './api/registry-routes.js';
 import { registerNetworkRoutes } from './api/network-routes.js';
 import { registerVolumeRoutes } from './api/volume-routes.js';
@@ -175,6 +176,7 @@ export class Daemon {
     this.#health = new HealthMonitor({ containers, execs, events: this.events, log: this.log });
     this.#health.resumeAll();
     registerImageRoutes(this.#api, imageSource);
+    registerDiskUsageRoutes(this.#api, imageSource, containers);
     registerImageArchiveRoutes(this.#api, imageSource);
     registerRegistryRoutes(this.#api, imageSource);
     registerNetworkRoutes(this.#api, { drivers: () => this.networkDrivers, containers: () => containers.records(), events: this.events });

@@ -71,7 +71,7 @@ export class OciImageDriver implements ImageDriver {
   }
 
   async list(_opts: DriverCallOptions): Promise<ImageSummary[]> {
-    return this.#store.list().map(summary);
+    return this.#store.list().map((img) => ({ ...summary(img), layers: img.layers.map((c) => ({ id: c, sizeBytes: this.#store.layer(c)?.sizeBytes ?? 0 })) }));
   }
 
   async inspect(ref: ImageRef, _opts: DriverCallOptions) {

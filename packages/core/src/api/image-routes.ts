@@ -20,17 +20,17 @@ const LIST_FILTERS: ReadonlySet<string> = new Set(['before', 'dangling', 'label'
 /** Docker Engine API v1.41 ImagePrune filters. */
 const PRUNE_FILTERS: ReadonlySet<string> = new Set(['dangling', 'label', 'label!', 'until']);
 
-interface Listed { driver: ImageDriver; img: ImageSummary }
+export interface Listed { driver: ImageDriver; img: ImageSummary }
 
 /** Every image of every driver, newest first (docker's order; stable for equal times). */
-async function listAll(source: ImageSource, signal: AbortSignal): Promise<Listed[]> {
+export async function listAll(source: ImageSource, signal: AbortSignal): Promise<Listed[]> {
   const listed: Listed[] = [];
   for (const driver of source.drivers()) for (const img of await driver.list({ signal })) listed.push({ driver, img });
   return listed.sort((a, b) => b.img.created.getTime() - a.img.created.getTime());
 }
 
 /** `docker.io/library/busybox@sha256:…` → `busybox@sha256:…`, as docker's API shows digests. */
-function familiarDigest(ref: string): string {
+export function familiarDigest(ref: string): string {
   if (ref.startsWith('docker.io/library/')) return ref.slice('docker.io/library/'.length);
   if (ref.startsWith('docker.io/')) return ref.slice('docker.io/'.length);
   return ref;

@@ -119,6 +119,8 @@ export function registerNetworkRoutes(api: ApiServer, source: NetworkSource): vo
     const untilValues = filters['until'] ?? [];
     if (untilValues.length > 1) throw new IsulaError('API_BAD_REQUEST', 'more than one until filter specified');
     const untilMs = untilValues[0] === undefined ? undefined : parseEventTime(untilValues[0], 'until') / 1e6;
+    // Without a network plugin that manages networks there is none to prune (docker's system prune asks anyway).
+    if (!source.drivers().some((x) => x.list !== undefined && x.create !== undefined && x.remove !== undefined && x.resolve !== undefined)) return { NetworksDeleted: [] };
     const driver = managing(source);
     const deleted: string[] = [];
     for (const n of await driver.list({ signal })) {

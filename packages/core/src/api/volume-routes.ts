@@ -13,7 +13,7 @@ import { sendJson, type ApiServer } from './server.js';
 const LIST_FILTERS: ReadonlySet<string> = new Set(['dangling', 'name', 'label', 'driver']);
 const PRUNE_FILTERS: ReadonlySet<string> = new Set(['label', 'label!']);
 
-function view(manager: ContainerManager, v: VolumeRecord): Record<string, unknown> {
+export function volumeView(manager: ContainerManager, v: VolumeRecord): Record<string, unknown> {
   return {
     Name: v.Name, Driver: v.Driver, Mountpoint: manager.volumes.dataPath(v.Name), CreatedAt: v.CreatedAt,
     Labels: v.Labels, Scope: 'local', Options: v.Options,
@@ -31,7 +31,7 @@ export function registerVolumeRoutes(api: ApiServer, manager: ContainerManager, 
       if (!matchLabels(filters['label'], v.Labels)) return false;
       return true;
     });
-    return { Volumes: out.map((v) => view(manager, v)), Warnings: [] };
+    return { Volumes: out.map((v) => volumeView(manager, v)), Warnings: [] };
   });
 
   api.route('POST', '/volumes/create', async ({ json, res }) => {
@@ -47,11 +47,11 @@ export function registerVolumeRoutes(api: ApiServer, manager: ContainerManager, 
       anonymous: false,
     });
     events.emit({ Type: 'volume', Action: 'create', Actor: { ID: v.Name, Attributes: { driver: 'local' } } });
-    sendJson(res, 201, view(manager, v));
+    sendJson(res, 201, volumeView(manager, v));
     return undefined;
   });
 
-  api.route('GET', '/volumes/:name', async ({ params }) => view(manager, manager.volumes.get(params['name'] ?? '')));
+  api.route('GET', '/volumes/:name', async ({ params }) => volumeView(manager, manager.volumes.get(params['name'] ?? '')));
 
   api.route('DELETE', '/volumes/:name', async ({ params, query, res }) => {
     const name = params['name'] ?? '';

@@ -27,6 +27,12 @@ export interface ImageSummary {
   repoDigests: string[];
   created: Date;
   sizeBytes: number;
+  /**
+   * The layers making up `sizeBytes`, by an id shared between images (plugin
+   * API 1.9): `system df` counts a layer two images share once. Without it
+   * the image counts as one layer of its own.
+   */
+  layers?: { id: string; sizeBytes: number }[];
 }
 
 /** A user namespace's ids: container ids 0..size-1 are host ids uid..uid+size-1 (gid likewise). */
