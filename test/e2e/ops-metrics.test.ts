@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
+import { PLUGIN_API_VERSION } from '@isula/core';
 import { daemon, ok } from '../lib/containers.js';
 import { httpRequest, newDaemon } from '../lib/harness.js';
 
@@ -92,7 +93,7 @@ test('metrics-addr serves a unix socket; setting both keys is refused at start n
   await d.start();
   const r = await get({ socketPath: sock, path: '/metrics' });
   assert.equal(r.status, 200);
-  assert.match(r.body, /^isulad_build_info\{version="[^"]+",plugin_api_version="1\.8\.0"\} 1$/m);
+  assert.match(r.body, new RegExp(`^isulad_build_info\\{version="[^"]+",plugin_api_version="${PLUGIN_API_VERSION.replaceAll('.', '\\.')}"\\} 1$`, 'm'));
   await d.stop();
 
   const bad = await newDaemon(t);
