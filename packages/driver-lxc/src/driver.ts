@@ -39,6 +39,8 @@ type Logger = PluginHost['logger'];
 
 /** Exit code when the container is gone and no exit file was written (the monitor was killed). */
 export const LOST_EXIT_CODE = 255;
+/** How long resize looks for the pty `script` gives lxc-start or lxc-attach. */
+const RESIZE_FIND_PTY_MS = 10_000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const TOOL_DIRS = ['/usr/local/bin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -509,9 +511,10 @@ export class LxcDriver implements RuntimeDriver {
       scriptPid = this.#ttyExecs.get(`${ref.id}/${opts.execId}`);
     }
     if (scriptPid === undefined) return;
-    const deadline = Date.now() + 2000;
+    // script forks lxc-start/lxc-attach on its pty a moment after it starts: seconds on a loaded
+    // host (a CI run lost `run -it`'s first size to a 2 s limit), and a size lost is not sent again.
+    const deadline = Date.now() + RESIZE_FIND_PTY_MS;
     let pty: string | undefined;
-    // script forks lxc-attach on its pty a moment after it starts.
     while (pty === undefined && Date.now() < deadline) {
       const children = (await fsp.readFile(`/proc/${scriptPid}/task/${scriptPid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean);
       for (const c of children) {
