@@ -418,3 +418,47 @@ test('system prune -a --volumes: stopped containers, unused volumes and images g
   ok(await d.isula(['rm', '-f', 'up']));
   await assertNoTrace(d, done);
 });
+
+test('commit: the container\'s changes become an image (whiteouts, opaque dir, links, fifo), with -c/-m/-a; the runtime\'s mount points stay out; bad input leaves nothing', async (t) => {
+  const d = await daemon(t);
+  ok(await d.isula(['load', '-i', path.join(IMAGES_DIR, 'layered.docker.tar')]));
+  ok(await d.isula(['run', '--name', 'src', 'layered', 'sh', '-c',
+    'echo hello > /greeting; rm /data/keep.txt; rm -rf /data/dir && mkdir /data/dir && echo z > /data/dir/z; ln /greeting /greeting2; ln -s /greeting /glink; mkfifo /fifo']));
+  const id = ok(await d.isula(['commit', '-m', 'my message', '-a', 'Me <me@example.com>', '-c', 'CMD ["cat", "/greeting"]', '-c', 'ENV MODE=prod', '-c', 'LABEL stage=test', 'src', 'mine:1'])).trim();
+  assert.match(id, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(ok(await d.isula(['run', '--rm', 'mine:1'])), 'hello\n', 'the new CMD runs');
+  assert.equal(ok(await d.isula(['run', '--rm', 'mine:1', 'sh', '-c', 'echo $MODE; ls /data; ls /data/dir; cat /greeting2; readlink /glink; test -p /fifo && echo fifo; stat -c %h /greeting'])),
+    'prod\ndir\nhard\nlink\nsuid\nz\nhello\n/greeting\nfifo\n2\n', 'keep.txt deleted, the opaque dir holds only z, the hard link is one file, the symlink and the fifo are there');
+  const img = JSON.parse(ok(await d.isula(['inspect', '--type', 'image', 'mine:1']))) as [{ Id: string; Author: string; Config: { Labels: Record<string, string> }; RootFS: { Layers: string[] }; GraphDriver: { Data: { UpperDir: string } } }];
+  assert.equal(img[0].Id, id);
+  assert.equal(img[0].Author, 'Me <me@example.com>');
+  assert.equal(img[0].Config.Labels['stage'], 'test');
+  assert.equal(img[0].RootFS.Layers.length, 4, 'the three layers of layered and the new one');
+  const top = await fs.readdir(img[0].GraphDriver.Data.UpperDir);
+  for (const made of ['proc', 'sys', 'dev']) assert.ok(!top.includes(made), `the runtime's /${made} is not in the layer: ${top.join(' ')}`);
+  assert.ok(!(await exists(path.join(img[0].GraphDriver.Data.UpperDir, 'etc/hosts'))), 'nor its /etc/hosts');
+  assert.match(ok(await d.isula(['history', 'mine:1'])).split('\n')[1] ?? '', /^[0-9a-f]{12} +(Less than a second|\d+ seconds?) ago +sh -c echo hello > \/greeting.* +my message$/);
+
+  // A running container is paused for the copy and runs on after it.
+  ok(await d.isula(['run', '-d', '--name', 'live', 'busybox', 'sh', '-c', 'echo x > /x; sleep 100']));
+  await waitFor(async () => (await d.isula(['exec', 'live', 'cat', '/x'])).stdout === 'x\n', { timeoutMs: 5000, what: 'the file to be written' });
+  ok(await d.isula(['commit', 'live', 'live:snap']));
+  assert.equal((await inspect<Inspected>(d, 'live')).State.Status, 'running');
+  assert.equal(ok(await d.isula(['run', '--rm', 'live:snap', 'cat', '/x'])), 'x\n');
+  ok(await d.isula(['commit', '--pause=false', 'live']));
+
+  // Bad input: a clear error, no image made.
+  const before = ok(await d.isula(['images', '-q', '--no-trunc']));
+  const bad = await d.isula(['commit', '-c', 'RUN echo no', 'src', 'bad:1']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /RUN is not a valid change command/);
+  const missing = await d.isula(['commit', 'nosuch']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /No such container: nosuch/);
+  const badRef = await d.isula(['commit', 'src', 'NotLower:1']);
+  assert.equal(badRef.code, 1);
+  assert.match(badRef.stderr, /NotLower/);
+  assert.equal(ok(await d.isula(['images', '-q', '--no-trunc'])), before, 'no image from a refused commit');
+  ok(await d.isula(['rm', '-f', 'src', 'live']));
+  ok(await d.isula(['rmi', 'mine:1', 'live:snap']));
+});

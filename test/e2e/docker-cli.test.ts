@@ -572,7 +572,7 @@ test('images lists busybox; tag adds a name; save -o writes a docker archive; rm
   assert.match(absent.stderr, /No such image/);
 });
 
-test('history and diff: isula prints what docker prints, flag for flag, for a 3-layer image', async () => {
+test('history, diff and commit: isula prints what docker prints, flag for flag, for a 3-layer image; docker commit works', async () => {
   await dockerOk('load', '-i', path.join(IMAGES_DIR, 'layered.docker.tar'));
   const cases = [
     ['history', 'layered'],
@@ -594,6 +594,12 @@ test('history and diff: isula prints what docker prints, flag for flag, for a 3-
   const [ours, theirs] = [await d.isula(['diff', 'hist-diff']), await docker(['diff', 'hist-diff'])];
   assert.equal(theirs.stdout, 'C /data\nC /data/hard\nD /data/keep.txt\nA /new\n', theirs.stderr);
   assert.equal(ours.stdout, theirs.stdout);
+  // commit through docker's client: the printed id names an image that runs with the change.
+  const committed = (await dockerOk('commit', '-c', 'CMD ["cat", "/new"]', '-m', 'via docker', 'hist-diff', 'hist-commit:1')).trim();
+  assert.match(committed, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(await dockerOk('run', '--rm', 'hist-commit:1'), '', '/new is the empty file the container made');
+  assert.match(await dockerOk('history', '--format', '{{.Comment}}', 'hist-commit:1'), /^via docker\n/);
+  await dockerOk('rmi', 'hist-commit:1');
   await dockerOk('rm', 'hist-diff');
   const missing = await d.isula(['history', 'nosuch']);
   assert.equal(missing.code, 1);

@@ -578,6 +578,34 @@ export function registerContainerCommands(program: Command, client: () => Engine
     });
   });
 
+  containerCommand(program, 'commit')
+    .description("Create a new image from a container's changes")
+    .argument('<container>', 'container name or id')
+    .argument('[repository]', 'REPOSITORY[:TAG] to name the image')
+    .option('-a, --author <author>', 'author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+    .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the image: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, STOPSIGNAL, VOLUME; repeatable', collect)
+    .option('-m, --message <message>', 'commit message')
+    .option('-p, --pause [bool]', 'pause the container during commit (default true; --pause=false not to)')
+    .action(async (name: string, reference: string | undefined, opts: { author?: string; change?: string[]; message?: string; pause?: string | boolean }) => {
+      const raw = opts.pause === undefined || opts.pause === true ? 'true' : String(opts.pause);
+      if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False|T|F)$/.test(raw)) throw new UsageError(`invalid argument ${JSON.stringify(raw)} for "-p, --pause" flag: want true or false`);
+      let repo: string | undefined;
+      let tag: string | undefined;
+      if (reference !== undefined) {
+        const at = reference.lastIndexOf(':');
+        const hasTag = at > reference.lastIndexOf('/');
+        repo = hasTag ? reference.slice(0, at) : reference;
+        tag = hasTag ? reference.slice(at + 1) : undefined;
+      }
+      const res = await client().json<{ Id: string }>('/commit', {
+        method: 'POST',
+        body: {},
+        query: { container: name, repo, tag, comment: opts.message, author: opts.author, pause: /^(true|1|t|TRUE|True|T)$/.test(raw) ? '1' : '0' },
+        queryList: { changes: opts.change ?? [] },
+      });
+      out(res.Id);
+    });
+
   containerCommand(program, 'diff')
     .description("Inspect changes to files or directories on a container's filesystem")
     .argument('<container>', 'container name or id')

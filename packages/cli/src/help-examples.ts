@@ -24,6 +24,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   export: ['isula export -o web.tar web'],
   image: ['isula image ls'],
   'image ls': ['isula image ls --format "{{.Repository}}:{{.Tag}} {{.Size}}"'],
+  commit: ['isula commit web mysite:v2', "isula commit -m 'nginx conf' -c 'ENV MODE=prod' -c 'CMD [\"nginx\", \"-g\", \"daemon off;\"]' web mysite:v3"],
   diff: ['isula diff web'],
   history: ['isula history busybox', 'isula history --no-trunc --format "{{.Size}}\\t{{.CreatedBy}}" busybox'],
   'image prune': ['isula image prune -f', 'isula image prune -a -f --filter label=stage=build'],

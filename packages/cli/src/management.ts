@@ -14,6 +14,7 @@ import { UsageError } from './usage-error.js';
 export const MANAGEMENT_VERBS: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
   container: {
     attach: ['attach'],
+    commit: ['commit'],
     cp: ['cp'],
     create: ['create'],
     diff: ['diff'],

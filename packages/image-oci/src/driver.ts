@@ -179,6 +179,19 @@ export class OciImageDriver implements ImageDriver {
     await this.#store.unmountRootfs(containerId);
   }
 
+  async commit(containerId: string, opts: DriverCallOptions & { reference?: string; config: Record<string, unknown>; author?: string; comment?: string; createdBy?: string; exclude?: readonly string[] }): Promise<ImageRef> {
+    const img = await this.#store.commit(containerId, {
+      config: opts.config,
+      signal: opts.signal,
+      ...(opts.reference !== undefined && { reference: opts.reference }),
+      ...(opts.author !== undefined && { author: opts.author }),
+      ...(opts.comment !== undefined && { comment: opts.comment }),
+      ...(opts.createdBy !== undefined && { createdBy: opts.createdBy }),
+      ...(opts.exclude !== undefined && { exclude: opts.exclude }),
+    });
+    return { reference: opts.reference ?? '', format: FORMAT, id: img.id };
+  }
+
   changes(containerId: string, _opts: DriverCallOptions): Promise<ContainerChange[]> {
     return this.#store.changes(containerId);
   }

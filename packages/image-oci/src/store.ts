@@ -22,6 +22,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { writeLayerTar } from './layer-tar.js';
 import * as tar from 'tar';
 import { IsulaError, KeyedMutex, checkShape, faultPoint, writeFileAtomic } from '@isula/core';
 import type { ErrorCode } from '@isula/core';
@@ -724,6 +725,62 @@ export class ImageStore {
       return await this.#mutex.run(STORE, () => this.#commitImage(tmp, {
         configPath,
         layers: [{ path: layerFile, digest: probe.digest, mediaType: 'application/vnd.docker.image.rootfs.diff.tar' }],
+        tags: tag !== undefined ? [tag] : [],
+      }, options.signal));
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Docker's commit: the container's writable layer (layer-tar.ts) on top of
+   * its image's layers becomes a new image, tagged `reference` when given.
+   * `config` is the new image's ContainerConfig, the history gains one entry
+   * (`createdBy`, `author`, `comment`); `exclude` paths are left out of the
+   * layer. Nothing is visible unless it all works.
+   */
+  async commit(containerId: string, options: { reference?: string; config: Record<string, unknown>; author?: string; comment?: string; createdBy?: string; exclude?: readonly string[]; signal?: AbortSignal }): Promise<ImageRecord> {
+    if (!/^[a-f0-9]{12,64}$/.test(containerId)) throw new IsulaError('IMAGE_REFERENCE_INVALID', `invalid container id ${JSON.stringify(containerId)}`);
+    const tag = options.reference !== undefined ? formatReference(parseReference(options.reference)) : undefined;
+    const dir = this.#p('containers', containerId);
+    const imageId = await fs.readFile(path.join(dir, 'image'), 'utf8').catch(() => undefined);
+    if (imageId === undefined) throw new IsulaError('CONTAINER_NOT_FOUND', `container ${containerId.slice(0, 12)} has no writable layer in the image store`);
+    const parent = this.get(imageId);
+    const parentConfig = await this.config(parent);
+    const tmp = this.#p('tmp', `commit-${randomBytes(6).toString('hex')}`);
+    await fs.mkdir(tmp, { mode: 0o700 });
+    try {
+      const upper = path.join(dir, 'upper');
+      const layerFile = path.join(tmp, 'layer');
+      const layer = await writeLayerTar(upper, layerFile, await opaqueDirs(upper), new Set(options.exclude ?? []), options.signal);
+      const now = new Date().toISOString();
+      const parentLayers = parent.layers.map((c) => this.#layers.get(c));
+      if (parentLayers.some((l) => l === undefined)) throw new IsulaError('IMAGE_STORE_CORRUPT', `image ${hex(parent.id).slice(0, 12)} lacks a layer`);
+      const config: ImageConfig = {
+        ...parentConfig,
+        created: now,
+        ...(options.author !== undefined && options.author !== '' ? { author: options.author } : {}),
+        config: options.config,
+        rootfs: { type: 'layers', diff_ids: [...parentLayers.map((l) => l?.diffId ?? ''), layer.digest] },
+        history: [
+          ...(Array.isArray(parentConfig.history) ? parentConfig.history : []),
+          {
+            created: now,
+            created_by: options.createdBy ?? '',
+            ...(options.author !== undefined && options.author !== '' ? { author: options.author } : {}),
+            ...(options.comment !== undefined && options.comment !== '' ? { comment: options.comment } : {}),
+          },
+        ],
+      };
+      const configPath = path.join(tmp, 'config.json');
+      await fs.writeFile(configPath, JSON.stringify(config));
+      return await this.#mutex.run(STORE, () => this.#commitImage(tmp, {
+        configPath,
+        // The image's own layers are in the store already: #commitImage extracts only the new one.
+        layers: [
+          ...parentLayers.map((l) => ({ path: this.blobPath(l?.blobDigest ?? ''), digest: l?.blobDigest, mediaType: l?.mediaType ?? '' })),
+          { path: layerFile, digest: layer.digest, mediaType: 'application/vnd.docker.image.rootfs.diff.tar' },
+        ],
         tags: tag !== undefined ? [tag] : [],
       }, options.signal));
     } finally {

@@ -117,6 +117,30 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     return bool(query.get('size')) ? { ...view, ...(await manager.sizes(live.record, signal)) } : view;
   });
 
+  // Docker's ContainerCommit: `container`, `repo`, `tag`, `comment`, `author`, `pause` (default
+  // true), `changes` (repeated Dockerfile instructions); the body, when given, is a ContainerConfig
+  // over the container's own.
+  api.route('POST', '/commit', async ({ query, json, res, signal }) => {
+    const container = query.get('container') ?? '';
+    if (container === '') throw new IsulaError('API_BAD_REQUEST', 'commit needs a container (the container query parameter)');
+    const repo = query.get('repo') ?? '';
+    const tag = query.get('tag') ?? '';
+    if (repo === '' && tag !== '') throw new IsulaError('API_BAD_REQUEST', `a tag (${tag}) needs a repository`);
+    const body = await json();
+    if (body !== undefined && body !== null && (typeof body !== 'object' || Array.isArray(body))) throw new IsulaError('API_BAD_REQUEST', 'the commit body must be a JSON object (a container config)');
+    const pauseRaw = query.get('pause');
+    const created = await manager.commit(container, {
+      pause: pauseRaw === null || pauseRaw === '' || bool(pauseRaw),
+      changes: query.getAll('changes'),
+      ...(repo !== '' && { reference: tag === '' ? repo : `${repo}:${tag}` }),
+      ...(query.get('comment') !== null && { comment: query.get('comment') ?? '' }),
+      ...(query.get('author') !== null && { author: query.get('author') ?? '' }),
+      ...(body !== undefined && body !== null && { config: body as Record<string, unknown> }),
+    }, signal);
+    sendJson(res, 201, created);
+    return undefined;
+  });
+
   api.route('GET', '/containers/:id/changes', async ({ params, signal }) => manager.changes(param(params['id']), signal));
 
   api.route('POST', '/containers/:id/start', async ({ params, res, signal }) => {

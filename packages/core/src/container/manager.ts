@@ -25,6 +25,7 @@ import { notify, SpecStage, type ContainerEvent, type Hooks } from '../hooks.js'
 import { signalNumber } from '../signals.js';
 import type { ContainerCreateBody, HostConfig } from './docker-types.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { applyCommitChanges, type ImageConfigChanges } from './commit-changes.js';
 import { logSettings, resolveLogConfig, type LogSettings } from './log-config.js';
 import { LogRotation } from './log-rotation.js';
 import { mergeHealthcheck, type HealthState } from './health.js';
@@ -112,6 +113,8 @@ const OP_TIMEOUT_MS = 120_000;
  * files bind-mounted from the container's directory): not changes of the
  * container's, left out of `diff` as Docker's init layer leaves them out.
  */
+/** What of a container's Config an image config keeps (`isula commit`). */
+const IMAGE_CONFIG_KEYS = ['User', 'ExposedPorts', 'Env', 'Cmd', 'Healthcheck', 'Volumes', 'WorkingDir', 'Entrypoint', 'OnBuild', 'Labels', 'StopSignal', 'Shell'] as const;
 const RUNTIME_MOUNT_POINTS: ReadonlySet<string> = new Set(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/dev/console', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab']);
 
 export class ContainerManager {
@@ -194,6 +197,47 @@ export class ContainerManager {
     const kept = all.filter((c) => !hidden.has(c.Path));
     const hiddenParents = new Set([...hidden].map((p) => path.posix.dirname(p)));
     return kept.filter((c) => !(c.Kind === 0 && hiddenParents.has(c.Path) && !kept.some((o) => o.Path.startsWith(`${c.Path}/`))));
+  }
+
+  /**
+   * Docker's commit: the container's writable layer becomes a new image
+   * through its image driver, with the container's config (what an image
+   * config holds of it), `config` given by the caller over it and `changes`
+   * (commit-changes.ts) applied last. A running container is paused for the
+   * copy unless `pause` is false, and resumed after.
+   */
+  async commit(idOrName: string, opts: { reference?: string; author?: string; comment?: string; pause: boolean; changes: readonly string[]; config?: Record<string, unknown> }, signal: AbortSignal): Promise<{ Id: string }> {
+    const live = this.find(idOrName);
+    const { record } = live;
+    const driver = this.#imageDriverOrUndefined(record);
+    if (driver?.commit === undefined || record.ImageFormat === 'external') {
+      throw new IsulaError('NOT_IMPLEMENTED', `commit is not supported for containers of the ${record.ImageFormat} image format`);
+    }
+    const c = record.Config as Record<string, unknown>;
+    const base: Record<string, unknown> = {};
+    for (const key of IMAGE_CONFIG_KEYS) if (c[key] !== undefined && c[key] !== null) base[key] = structuredClone(c[key]);
+    for (const [key, value] of Object.entries(opts.config ?? {})) if (value !== undefined && value !== null && value !== '') base[key] = value;
+    const config = applyCommitChanges(base as ImageConfigChanges, opts.changes);
+    const pause = opts.pause && record.State.Status === 'running';
+    if (pause) await this.pause(record.Id, signal);
+    let ref: ImageRef;
+    try {
+      // The mount points the runtime made are no change of the container's (see changes()).
+      const made = driver.changes === undefined ? [] : (await driver.changes(record.Id, { signal })).filter((x) => x.Kind === 1 && RUNTIME_MOUNT_POINTS.has(x.Path)).map((x) => x.Path);
+      ref = await driver.commit(record.Id, {
+        signal,
+        config,
+        exclude: made,
+        createdBy: [...(record.Config.Entrypoint ?? []), ...(record.Config.Cmd ?? [])].join(' '),
+        ...(opts.reference !== undefined && { reference: opts.reference }),
+        ...(opts.author !== undefined && { author: opts.author }),
+        ...(opts.comment !== undefined && { comment: opts.comment }),
+      });
+    } finally {
+      if (pause) await this.unpause(record.Id, signal).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'resuming the container after commit failed'));
+    }
+    this.#emit(record, 'commit', { comment: opts.comment ?? '', imageID: ref.id, imageRef: opts.reference ?? '' });
+    return { Id: ref.id };
   }
 
   records(): ContainerRecord[] {

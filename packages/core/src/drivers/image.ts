@@ -147,6 +147,13 @@ export interface ImageDriver {
    * mount points the runtime created (Docker keeps them in an init layer).
    */
   changes?(containerId: string, opts: DriverCallOptions): Promise<ContainerChange[]>;
+  /**
+   * Docker's commit (plugin API 1.9): the container's writable layer on top
+   * of its image becomes a new image with `config` (Docker's ContainerConfig)
+   * and one more history entry; tagged `reference` when given. `exclude`
+   * paths (the mount points the runtime made) stay out of the layer.
+   */
+  commit?(containerId: string, opts: DriverCallOptions & { reference?: string; config: Record<string, unknown>; author?: string; comment?: string; createdBy?: string; exclude?: readonly string[] }): Promise<ImageRef>;
   /** Docker's image history: the config's `history`, each entry with the size of its layer (plugin API 1.9). */
   history?(ref: ImageRef, opts: DriverCallOptions): Promise<ImageHistoryItem[]>;
   /**
