@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { openUpload, type EngineClient } from './client.js';
 import { validateOutputPath } from './commands-streams.js';
 import { goPathError } from './cp-archive.js';
+import { splitRepoTag } from './reference.js';
 import { UsageError } from './usage-error.js';
 
 export function registerArchiveCommands(program: Command, client: () => EngineClient): void {
@@ -56,14 +57,7 @@ export function registerArchiveCommands(program: Command, client: () => EngineCl
     .argument('<file>', 'a root filesystem tarball, or - for stdin')
     .argument('[reference]', 'REPOSITORY[:TAG]')
     .action(async (file: string, reference: string | undefined) => {
-      let repo: string | undefined;
-      let tag: string | undefined;
-      if (reference !== undefined) {
-        const at = reference.lastIndexOf(':');
-        const hasTag = at > reference.lastIndexOf('/');
-        repo = hasTag ? reference.slice(0, at) : reference;
-        tag = hasTag ? reference.slice(at + 1) : undefined;
-      }
+      const { repo, tag } = splitRepoTag(reference);
       const res = await client().json<{ status: string }>('/images/create', {
         method: 'POST',
         query: { fromSrc: '-', repo, tag },

@@ -14,12 +14,12 @@ import { alignTabs, compileRowTemplate } from './format.js';
 import { compileTemplate } from './go-template.js';
 import { CONTAINER_FIELDS, CONTAINER_METHODS, DEFAULT_PS_TABLE, containerRow } from './ps-format.js';
 import { pullImage } from './commands-registry.js';
-import { familiarString, parseAnyReference, tagNameOnly, type NamedReference } from './reference.js';
-import { addCreateFlags, buildCreateBody, buildResources, foldAliases, parsePullPolicy, parseRestartPolicy, type RunFlags } from './run-options.js';
+import { familiarString, parseAnyReference, splitRepoTag, tagNameOnly, type NamedReference } from './reference.js';
+import { addCreateFlags, buildCreateBody, buildResources, foldAliases, parseBoolFlag, parsePullPolicy, parseRestartPolicy, type RunFlags } from './run-options.js';
 import { declareOnDemand } from './lazy-declare.js';
 import { UsageError } from './usage-error.js';
 import { managementHelp } from './management.js';
-import { promptForConfirmation } from './commands-volume.js';
+import { confirmPrune } from './commands-volume.js';
 import { formatPruneReport } from './volume-format.js';
 
 const CONTAINER_PRUNE_WARNING = 'WARNING! This will remove all stopped containers.\nAre you sure you want to continue?';
@@ -587,20 +587,12 @@ export function registerContainerCommands(program: Command, client: () => Engine
     .option('-m, --message <message>', 'commit message')
     .option('-p, --pause [bool]', 'pause the container during commit (default true; --pause=false not to)')
     .action(async (name: string, reference: string | undefined, opts: { author?: string; change?: string[]; message?: string; pause?: string | boolean }) => {
-      const raw = opts.pause === undefined || opts.pause === true ? 'true' : String(opts.pause);
-      if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False|T|F)$/.test(raw)) throw new UsageError(`invalid argument ${JSON.stringify(raw)} for "-p, --pause" flag: want true or false`);
-      let repo: string | undefined;
-      let tag: string | undefined;
-      if (reference !== undefined) {
-        const at = reference.lastIndexOf(':');
-        const hasTag = at > reference.lastIndexOf('/');
-        repo = hasTag ? reference.slice(0, at) : reference;
-        tag = hasTag ? reference.slice(at + 1) : undefined;
-      }
+      const pause = parseBoolFlag(opts.pause, '-p, --pause');
+      const { repo, tag } = splitRepoTag(reference);
       const res = await client().json<{ Id: string }>('/commit', {
         method: 'POST',
         body: {},
-        query: { container: name, repo, tag, comment: opts.message, author: opts.author, pause: /^(true|1|t|TRUE|True|T)$/.test(raw) ? '1' : '0' },
+        query: { container: name, repo, tag, comment: opts.message, author: opts.author, pause: pause ? '1' : '0' },
         queryList: { changes: opts.change ?? [] },
       });
       out(res.Id);
@@ -659,13 +651,9 @@ export function registerContainerCommands(program: Command, client: () => Engine
     .option('-f, --force', 'do not prompt for confirmation')
     .action(async (opts: { filter?: string[]; force?: boolean }) => {
       const filters = filtersJson(opts.filter ?? []);
-      if (!opts.force) {
-        // As volume prune: asked on a terminal only, so a stray line of piped input is never consent.
-        if (!process.stdin.isTTY) throw new UsageError('container prune asks for confirmation on a terminal only: use -f (--force) to prune without it');
-        if (!await promptForConfirmation(process.stdin, process.stdout, CONTAINER_PRUNE_WARNING)) {
-          out('Total reclaimed space: 0B');
-          return;
-        }
+      if (!opts.force && !await confirmPrune('container prune', CONTAINER_PRUNE_WARNING)) {
+        out('Total reclaimed space: 0B');
+        return;
       }
       const report = await client().json<{ ContainersDeleted?: string[] | null; SpaceReclaimed?: number }>('/containers/prune', { method: 'POST', query: { filters } });
       process.stdout.write(formatPruneReport('Containers', report.ContainersDeleted ?? [], report.SpaceReclaimed ?? 0));

@@ -6,6 +6,7 @@ import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSi
 import { UsageError } from './usage-error.js';
 import { filtersJson } from './commands-containers.js';
 import { managementHelp } from './management.js';
+import { parseBoolFlag } from './run-options.js';
 
 interface ImageSummary {
   Id: string;
@@ -176,9 +177,7 @@ function addHistoryCommand(cmd: Command, client: () => EngineClient): Command {
     .option('--no-trunc', "don't truncate output")
     .option('--format <template>', 'Go template over .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment; "table ..." adds a header')
     .action(async (image: string, opts: HistoryOptions) => {
-      const raw = opts.human === undefined || opts.human === true ? 'true' : String(opts.human);
-      if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False|T|F)$/.test(raw)) throw new UsageError(`invalid argument ${JSON.stringify(raw)} for "--human" flag: want true or false`);
-      const human = /^(true|1|t|TRUE|True|T)$/.test(raw);
+      const human = parseBoolFlag(opts.human, '--human');
       const template = compileRowTemplate(historyFormat(opts, human), HISTORY_FIELDS);
       const items = await client().json<HistoryItem[]>(`/images/${encodeURIComponent(image)}/history`);
       const lines = items.map((h) => template.render(historyRow(h, human, opts.trunc)));

@@ -9,8 +9,7 @@ import type { Command } from 'commander';
 import { DaemonError, type EngineClient } from './client.js';
 import { filtersJson } from './commands-containers.js';
 import { ExitCode } from './exit-code.js';
-import { promptForConfirmation } from './commands-volume.js';
-import { UsageError } from './usage-error.js';
+import { confirmPrune } from './commands-volume.js';
 import { err, inspectEach, lazyGroup, out, subcommand } from './object-commands.js';
 import { buildNetworkCreateBody, formatNetworkList, networkListTemplate, type NetworkCreateFlags, type NetworkListOptions, type NetworkResource } from './network-format.js';
 
@@ -89,11 +88,7 @@ function declareNetworkSubcommands(network: Command, client: () => EngineClient)
     .option('-f, --force', 'do not prompt for confirmation')
     .action(async (opts: { filter?: string[]; force?: boolean }) => {
       const filters = filtersJson(opts.filter ?? []);
-      if (!opts.force) {
-        // As volume prune: asked on a terminal only, so a stray line of piped input is never consent.
-        if (!process.stdin.isTTY) throw new UsageError('network prune asks for confirmation on a terminal only: use -f (--force) to prune without it');
-        if (!await promptForConfirmation(process.stdin, process.stdout, NETWORK_PRUNE_WARNING)) return;
-      }
+      if (!opts.force && !await confirmPrune('network prune', NETWORK_PRUNE_WARNING)) return;
       const report = await client().json<{ NetworksDeleted?: string[] | null }>('/networks/prune', { method: 'POST', query: { filters } });
       const deleted = report.NetworksDeleted ?? [];
       // docker prints the list and a blank line, or nothing at all.

@@ -6,11 +6,10 @@
 import type { Command } from 'commander';
 import type { EngineClient } from './client.js';
 import { filtersJson } from './commands-containers.js';
-import { promptForConfirmation } from './commands-volume.js';
+import { confirmPrune } from './commands-volume.js';
 import { alignTabs, compileRowTemplate, humanSizePrecision } from './format.js';
 import { managementHelp } from './management.js';
 import { lazyGroup, out, subcommand } from './object-commands.js';
-import { UsageError } from './usage-error.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 /** docker's `units.HumanSize`: 4 significant digits. */
@@ -95,11 +94,7 @@ function declareSystemSubcommands(system: Command, client: () => EngineClient): 
     .action(async (opts: PruneOptions) => {
       const filter = opts.filter ?? [];
       const filters = filtersJson(filter);
-      if (!opts.force) {
-        // As volume prune: asked on a terminal only, so a stray line of piped input is never consent.
-        if (!process.stdin.isTTY) throw new UsageError('system prune asks for confirmation on a terminal only: use -f (--force) to prune without it');
-        if (!await promptForConfirmation(process.stdin, process.stdout, pruneWarning(opts))) return;
-      }
+      if (!opts.force && !await confirmPrune('system prune', pruneWarning(opts))) return;
       const api = client();
       let reclaimed = 0;
       // docker's order and words: each part that removed something prints its list and a blank line.

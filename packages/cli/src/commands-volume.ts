@@ -57,6 +57,17 @@ export function promptForConfirmation(input: NodeJS.ReadableStream, output: Node
   });
 }
 
+/**
+ * The question a prune asks without `-f`: docker's `WARNING! …` and `[y/N]`
+ * on a terminal. isula asks a terminal only (docker reads any stdin), so a
+ * stray line of piped input is never taken as consent: off one it is a
+ * usage error naming `-f`.
+ */
+export async function confirmPrune(what: string, warning: string): Promise<boolean> {
+  if (!process.stdin.isTTY) throw new UsageError(`${what} asks for confirmation on a terminal only: use -f (--force) to prune without it`);
+  return promptForConfirmation(process.stdin, process.stdout, warning);
+}
+
 function declareVolumeSubcommands(volume: Command, client: () => EngineClient): void {
   subcommand(volume, 'volume', 'create')
     .description('Create a volume')
@@ -121,14 +132,9 @@ function declareVolumeSubcommands(volume: Command, client: () => EngineClient): 
     .option('-f, --force', 'do not prompt for confirmation')
     .action(async (opts: { filter?: string[]; force?: boolean }) => {
       const filters = filtersJson(opts.filter ?? []);
-      if (!opts.force) {
-        // docker reads the answer from any stdin; isula asks only a terminal, so a
-        // stray line of piped input is never taken as consent.
-        if (!process.stdin.isTTY) throw new UsageError('volume prune asks for confirmation on a terminal only: use -f (--force) to prune without it');
-        if (!await promptForConfirmation(process.stdin, process.stdout, PRUNE_WARNING)) {
-          out('Total reclaimed space: 0B');
-          return;
-        }
+      if (!opts.force && !await confirmPrune('volume prune', PRUNE_WARNING)) {
+        out('Total reclaimed space: 0B');
+        return;
       }
       const report = await client().json<{ VolumesDeleted?: string[] | null; SpaceReclaimed?: number }>('/volumes/prune', { method: 'POST', query: { filters } });
       process.stdout.write(formatVolumePrune(report));

@@ -122,3 +122,10 @@ export function registryHostname(server: string): string {
   const host = stripped.split('/')[0] ?? '';
   return host === LEGACY_DEFAULT_DOMAIN ? DEFAULT_DOMAIN : host;
 }
+
+/** `REPO[:TAG]` as the `repo` and `tag` query parameters of import and commit (a `:` in a registry host is not a tag). */
+export function splitRepoTag(reference: string | undefined): { repo?: string; tag?: string } {
+  if (reference === undefined) return {};
+  const at = reference.lastIndexOf(':');
+  return at > reference.lastIndexOf('/') ? { repo: reference.slice(0, at), tag: reference.slice(at + 1) } : { repo: reference };
+}

@@ -736,3 +736,13 @@ export function buildCreateBody(flags: RunFlags, image: string, command: readonl
   }
   return body;
 }
+
+/**
+ * A Go bool flag given a value (`--human=false`, `--pause=0`): Go's
+ * `strconv.ParseBool` words; the flag alone (commander's `true`) is true.
+ */
+export function parseBoolFlag(value: string | boolean | undefined, flag: string): boolean {
+  const raw = value === undefined || value === true ? 'true' : String(value);
+  if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False|T|F)$/.test(raw)) throw new UsageError(`invalid argument ${JSON.stringify(raw)} for "${flag}" flag: want true or false`);
+  return /^(true|1|t|TRUE|True|T)$/.test(raw);
+}
