@@ -462,3 +462,29 @@ test('commit: the container\'s changes become an image (whiteouts, opaque dir, l
   ok(await d.isula(['rm', '-f', 'src', 'live']));
   ok(await d.isula(['rmi', 'mine:1', 'live:snap']));
 });
+
+test('ps filters as docker\'s: health, volume (name or destination), expose and publish (ports, ranges), network; bad values named', async (t) => {
+  const d = await daemon(t);
+  ok(await d.isula(['run', '-d', '--name', 'h1', '--health-cmd', 'true', '--health-interval', '1s', 'busybox', 'sleep', '100']));
+  ok(await d.isula(['run', '-d', '--name', 'v1', '-v', 'data:/data', 'busybox', 'sleep', '100']));
+  ok(await d.isula(['create', '--name', 'e1', '--expose', '8080', 'busybox', 'true']));
+  ok(await d.isula(['create', '--name', 'p1', '-p', '9090:80/udp', 'busybox', 'true']));
+  await waitFor(async () => (await inspect<{ State: { Health?: { Status: string } } }>(d, 'h1')).State.Health?.Status === 'healthy', { timeoutMs: 10_000, what: 'h1 to be healthy' });
+  const names = async (...filters: string[]) => lines(ok(await d.isula(['ps', '-a', '--format', '{{.Names}}', ...filters.flatMap((f) => ['--filter', f])]))).sort();
+  assert.deepEqual(await names('health=healthy'), ['h1']);
+  assert.deepEqual(await names('health=none'), ['e1', 'p1', 'v1']);
+  assert.deepEqual(await names('volume=data'), ['v1']);
+  assert.deepEqual(await names('volume=/data'), ['v1']);
+  assert.deepEqual(await names('expose=8080'), ['e1']);
+  assert.deepEqual(await names('expose=8000-8100/tcp'), ['e1']);
+  assert.deepEqual(await names('expose=8080/udp'), []);
+  assert.deepEqual(await names('publish=80/udp'), ['p1'], 'publish names the container port, as docker');
+  assert.deepEqual(await names('publish=9090'), []);
+  assert.deepEqual(await names('network=bridge', 'health=none'), ['e1', 'p1', 'v1']);
+  for (const [f, re] of [['health=bad', /invalid filter 'health=bad'/], ['publish=x', /invalid filter 'publish=x'/], ['expose=9-1', /invalid filter 'expose=9-1'/]] as const) {
+    const r = await d.isula(['ps', '--filter', f]);
+    assert.equal(r.code, 1, f);
+    assert.match(r.stderr, re);
+  }
+  ok(await d.isula(['rm', '-f', 'h1', 'v1', 'e1', 'p1']));
+});

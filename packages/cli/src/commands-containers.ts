@@ -276,22 +276,31 @@ interface ContainerJson {
 
 const isNotFound = (e: unknown) => e instanceof DaemonError && e.status === 404;
 
+/** What `inspect` looks for, in docker's order when no --type is given, and where. */
+const INSPECT_KINDS = ['container', 'image', 'network', 'volume'];
+const INSPECT_PATHS: Readonly<Record<string, (name: string) => string>> = {
+  container: (n) => `/containers/${n}/json`,
+  image: (n) => `/images/${n}/json`,
+  network: (n) => `/networks/${n}`,
+  volume: (n) => `/volumes/${n}`,
+};
+
 /** `inspect`: containers, then images, as docker tries each object type in turn. */
 async function inspectObjects(client: EngineClient, names: readonly string[], opts: { format?: string; size?: boolean; type?: string }): Promise<void> {
   const render = opts.format === undefined ? undefined : compileTemplate(opts.format);
   const found: unknown[] = [];
   const missing: string[] = [];
   for (const name of names) {
-    const kinds = opts.type === undefined ? ['container', 'image'] : [opts.type];
+    // docker's autodetection order; a daemon without network management (501) has no such network.
+    const kinds = opts.type === undefined ? INSPECT_KINDS : [opts.type];
     let value: unknown;
     for (const kind of kinds) {
       try {
-        value = kind === 'container'
-          ? await client.json(cpath(name, '/json'), { query: { size: opts.size ? '1' : undefined } })
-          : await client.json(`/images/${encodeURIComponent(name)}/json`);
+        const where = INSPECT_PATHS[kind] ?? INSPECT_PATHS['container'];
+        value = await client.json(where?.(encodeURIComponent(name)) ?? '', { query: { size: kind === 'container' && opts.size ? '1' : undefined } });
         break;
       } catch (e) {
-        if (!isNotFound(e)) throw e;
+        if (!isNotFound(e) && !(opts.type === undefined && e instanceof DaemonError && e.status === 501)) throw e;
       }
     }
     if (value === undefined) missing.push(name);
@@ -660,11 +669,11 @@ export function registerContainerCommands(program: Command, client: () => Engine
     });
 
   containerCommand(program, 'inspect')
-    .description('Return low-level information on containers or images')
+    .description('Return low-level information on containers, images, networks or volumes')
     .option('-f, --format <template>', 'format the output using a Go template ({{.State.Status}}, {{json .Config}}, {{index .Config.Labels "k"}})')
     .option('-s, --size', 'display total file sizes if the type is container')
-    .addOption(new Option('--type <type>', 'only this type of object').choices(['container', 'image']))
-    .argument('<name...>', 'container or image names or ids')
+    .addOption(new Option('--type <type>', 'only this type of object').choices(INSPECT_KINDS))
+    .argument('<name...>', 'container, image, network or volume names or ids')
     .action(async (names: string[], opts: { format?: string; size?: boolean; type?: string }) => {
       await inspectObjects(client(), names, opts);
     });

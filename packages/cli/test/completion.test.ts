@@ -134,7 +134,7 @@ test('bash completes option values: choices, files, and nothing for a free value
     'isula -H unix:///nowhere.sock ru',
     'isula run -d busybox --',
   ], env);
-  assert.deepEqual(type, ['container', 'image']);
+  assert.deepEqual(type, ['container', 'image', 'network', 'volume']);
   assert.deepEqual(shell, ['bash', 'zsh']);
   assert.deepEqual(format, ['json']);
   assert.deepEqual(file, [`${dir}/busybox.tar`]);
@@ -206,5 +206,5 @@ for line in 'isula ru' 'isula network l' 'isula run --netw' 'isula -H ${daemon.h
   print -r -- \${(j: :)\${(o)matched}}
 done`;
   const r = await run(zsh, ['-f', '-c', driver], { env });
-  assert.deepEqual(r.stdout.split('\n').slice(0, -1), ['run', 'list ls', '--network', 'a1b2c3d4e5f6 web', 'container image']);
+  assert.deepEqual(r.stdout.split('\n').slice(0, -1), ['run', 'list ls', '--network', 'a1b2c3d4e5f6 web', 'container image network volume']);
 });

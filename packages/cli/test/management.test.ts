@@ -76,3 +76,36 @@ test('the group help lists the spellings; --type on a one-kind inspect is a usag
   assert.equal(bad.stderr, "isula: unknown flag: --type\nSee 'isula image inspect --help'.\n");
   assert.deepEqual(bad.log, []);
 });
+
+test('inspect without --type looks for a container, an image, a network, then a volume, as docker does', async () => {
+  const daemon = await startFakeDaemon({
+    missing: ['notes', 'backend', 'nothing'],
+    networks: [{ Name: 'backend', Id: 'b'.repeat(64), Driver: 'bridge' }],
+    volumes: [{ Name: 'notes', Driver: 'local', Mountpoint: '/x', Scope: 'local', Labels: {} }],
+  });
+  try {
+    const run = (args: string[]) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [ISULA, '-H', daemon.host, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+      child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    const r = await run(['inspect', '-f', '{{.Name}}', 'backend', 'notes']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'backend\nnotes\n');
+    assert.deepEqual(daemon.log, [
+      'GET /containers/backend/json', 'GET /images/backend/json', 'GET /networks/backend',
+      'GET /containers/notes/json', 'GET /images/notes/json', 'GET /networks/notes', 'GET /volumes/notes',
+    ]);
+    const none = await run(['inspect', 'nothing']);
+    assert.equal(none.code, 1);
+    assert.equal(none.stderr, 'Error: No such object: nothing\n');
+    const typed = await run(['inspect', '--type', 'volume', 'backend']);
+    assert.equal(typed.code, 1);
+    assert.equal(typed.stderr, 'Error: No such volume: backend\n');
+  } finally {
+    await daemon.close();
+  }
+});

@@ -16,7 +16,17 @@ import { HijackedStdio } from './hijacked-stdio.js';
 import { API_VERSION, sendJson, type ApiServer } from './server.js';
 
 /** Docker Engine API v1.41 ContainerList filters isula understands. */
-const LIST_FILTERS: ReadonlySet<string> = new Set(['id', 'name', 'label', 'status', 'ancestor', 'exited', 'before', 'since']);
+const LIST_FILTERS: ReadonlySet<string> = new Set(['id', 'name', 'label', 'status', 'ancestor', 'exited', 'before', 'since', 'network', 'volume', 'health', 'publish', 'expose']);
+const HEALTH: ReadonlySet<string> = new Set(['starting', 'healthy', 'unhealthy', 'none']);
+
+/** Docker's `publish`/`expose` filter value: `PORT[/PROTO]` or `START-END[/PROTO]` (tcp by default). */
+function portFilter(value: string, key: string): { from: number; to: number; proto: string } {
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/i.exec(value);
+  const from = Number(m?.[1]);
+  const to = m?.[2] === undefined ? from : Number(m[2]);
+  if (m === null || from < 1 || to > 65535 || to < from) throw new IsulaError('API_BAD_REQUEST', `invalid filter '${key}=${value}': want PORT[/PROTO] or START-END[/PROTO]`);
+  return { from, to, proto: (m[3] ?? 'tcp').toLowerCase() };
+}
 const STATUSES: ReadonlySet<string> = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 /** Docker's ContainersPrune filters. */
 const PRUNE_FILTERS: ReadonlySet<string> = new Set(['until', 'label', 'label!']);
@@ -64,8 +74,30 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     const since = (filters['since'] ?? []).map((n) => manager.find(n).record.Created);
     const ancestors = filters['ancestor'];
     const showAll = all || limit > 0 || filters['status'] !== undefined || exited.length > 0 || before.length > 0 || since.length > 0;
+    for (const h of filters['health'] ?? []) {
+      if (!HEALTH.has(h)) throw new IsulaError('API_BAD_REQUEST', `invalid filter 'health=${h}': want starting, healthy, unhealthy or none`);
+    }
+    const publish = (filters['publish'] ?? []).map((v) => portFilter(v, 'publish'));
+    const expose = (filters['expose'] ?? []).map((v) => portFilter(v, 'expose'));
+    // As docker's: `expose` looks at Config.ExposedPorts, `publish` at HostConfig.PortBindings (container ports, "80/tcp").
+    const inRange = (ranges: { from: number; to: number; proto: string }[], keys: readonly string[]) => keys.some((k) => {
+      const [port = '', proto = 'tcp'] = k.split('/');
+      return ranges.some((f) => Number(port) >= f.from && Number(port) <= f.to && f.proto === proto);
+    });
     records = records.filter((r) => {
       if (!showAll && r.State.Status !== 'running' && r.State.Status !== 'paused' && r.State.Status !== 'restarting') return false;
+      if (filters['health'] !== undefined && !filters['health'].includes(r.State.Health?.Status ?? 'none')) return false;
+      if (publish.length > 0 && !inRange(publish, Object.keys(r.HostConfig.PortBindings ?? {}))) return false;
+      if (expose.length > 0 && !inRange(expose, Object.keys(r.Config.ExposedPorts ?? {}))) return false;
+      if (filters['network'] !== undefined || filters['volume'] !== undefined) {
+        const view = listView(r) as { Mounts: { Name?: string; Destination?: string }[]; NetworkSettings: { Networks: Record<string, { NetworkID?: string }> } };
+        const nets = view.NetworkSettings.Networks;
+        // The networks it is attached to now, and the one its --network names (a stopped container keeps it, as docker's).
+        const mode = r.HostConfig.NetworkMode ?? '';
+        const names = new Set([...Object.keys(nets), ...Object.values(nets).map((x) => x.NetworkID ?? ''), mode === '' || mode === 'default' ? 'bridge' : mode]);
+        if (filters['network'] !== undefined && !filters['network'].some((n) => names.has(n))) return false;
+        if (filters['volume'] !== undefined && !filters['volume'].some((v) => view.Mounts.some((m) => m.Name === v || m.Destination === v))) return false;
+      }
       if (filters['id'] !== undefined && !filters['id'].some((p) => r.Id.startsWith(p))) return false;
       if (filters['name'] !== undefined && !filters['name'].some((p) => matchName(p, r.Name))) return false;
       if (!matchLabels(filters['label'], r.Config.Labels ?? {})) return false;
