@@ -671,9 +671,15 @@ async function extractEntry(
       case 'file': {
         const fh = await fs.open(at, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
-          for await (const chunk of entry) {
+          // The signal is checked before each read, not only after: an abort while a chunk is
+          // being written destroys the entry, and minipass's iterator asked for more from a
+          // destroyed stream waits for ever (a CI run hung in "PUT stops when its signal aborts").
+          const chunks = entry[Symbol.asyncIterator]();
+          for (;;) {
             signal.throwIfAborted();
-            const buf = chunk as Buffer;
+            const next = await chunks.next();
+            if (next.done === true) break;
+            const buf = next.value as Buffer;
             let off = 0;
             while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
           }
