@@ -447,6 +447,21 @@ test('commit: the container\'s changes become an image (whiteouts, opaque dir, l
   assert.equal(ok(await d.isula(['run', '--rm', 'live:snap', 'cat', '/x'])), 'x\n');
   ok(await d.isula(['commit', '--pause=false', 'live']));
 
+  // Nothing changed: no new layer, a history entry marked empty (0B), as docker's.
+  ok(await d.isula(['create', '--name', 'untouched', 'busybox', 'true']));
+  ok(await d.isula(['commit', 'untouched', 'same:1']));
+  assert.equal((JSON.parse(ok(await d.isula(['inspect', '--type', 'image', 'same:1']))) as [{ RootFS: { Layers: string[] } }])[0].RootFS.Layers.length, 1);
+  assert.match(ok(await d.isula(['history', '--format', '{{.Size}}', 'same:1'])), /^0B\n/);
+
+  // A name that is not UTF-8 cannot be written into a tar header as it is: refused by name.
+  ok(await d.isula(['run', '--name', 'latin1', 'busybox', 'sh', '-c', "touch \"/caf$(printf '\\351')\""]));
+  const latin = await d.isula(['commit', 'latin1', 'latin:1']);
+  assert.equal(latin.code, 1);
+  assert.match(latin.stderr, /cannot commit \/caf.*: its name is not valid UTF-8/);
+  assert.match(ok(await d.isula(['diff', 'latin1'])), /^A \/caf/m, 'diff still lists it');
+  ok(await d.isula(['rm', 'untouched', 'latin1']));
+  ok(await d.isula(['rmi', 'same:1']));
+
   // Bad input: a clear error, no image made.
   const before = ok(await d.isula(['images', '-q', '--no-trunc']));
   const bad = await d.isula(['commit', '-c', 'RUN echo no', 'src', 'bad:1']);
@@ -467,24 +482,25 @@ test('ps filters as docker\'s: health, volume (name or destination), expose and 
   const d = await daemon(t);
   ok(await d.isula(['run', '-d', '--name', 'h1', '--health-cmd', 'true', '--health-interval', '1s', 'busybox', 'sleep', '100']));
   ok(await d.isula(['run', '-d', '--name', 'v1', '-v', 'data:/data', 'busybox', 'sleep', '100']));
-  ok(await d.isula(['create', '--name', 'e1', '--expose', '8080', 'busybox', 'true']));
-  ok(await d.isula(['create', '--name', 'p1', '-p', '9090:80/udp', 'busybox', 'true']));
+  ok(await d.isula(['run', '-d', '--name', 'e1', '--expose', '8080', 'busybox', 'sleep', '100']));
+  ok(await d.isula(['create', '--name', 'c1', '--expose', '8080', 'busybox', 'true']));
   await waitFor(async () => (await inspect<{ State: { Health?: { Status: string } } }>(d, 'h1')).State.Health?.Status === 'healthy', { timeoutMs: 10_000, what: 'h1 to be healthy' });
   const names = async (...filters: string[]) => lines(ok(await d.isula(['ps', '-a', '--format', '{{.Names}}', ...filters.flatMap((f) => ['--filter', f])]))).sort();
   assert.deepEqual(await names('health=healthy'), ['h1']);
-  assert.deepEqual(await names('health=none'), ['e1', 'p1', 'v1']);
+  assert.deepEqual(await names('health=none'), ['c1', 'e1', 'v1']);
   assert.deepEqual(await names('volume=data'), ['v1']);
   assert.deepEqual(await names('volume=/data'), ['v1']);
+  // The ports ps shows: a running container's (a created one shows none, as docker's).
   assert.deepEqual(await names('expose=8080'), ['e1']);
   assert.deepEqual(await names('expose=8000-8100/tcp'), ['e1']);
   assert.deepEqual(await names('expose=8080/udp'), []);
-  assert.deepEqual(await names('publish=80/udp'), ['p1'], 'publish names the container port, as docker');
-  assert.deepEqual(await names('publish=9090'), []);
-  assert.deepEqual(await names('network=bridge', 'health=none'), ['e1', 'p1', 'v1']);
+  assert.deepEqual(await names('publish=8080'), [], 'nothing is published without a network plugin');
+  assert.deepEqual(await names('publish=8080', 'expose=8080'), ['e1'], 'either one matching keeps a container, as docker');
+  assert.deepEqual(await names('network=bridge', 'health=none'), ['c1', 'e1', 'v1']);
   for (const [f, re] of [['health=bad', /invalid filter 'health=bad'/], ['publish=x', /invalid filter 'publish=x'/], ['expose=9-1', /invalid filter 'expose=9-1'/]] as const) {
     const r = await d.isula(['ps', '--filter', f]);
     assert.equal(r.code, 1, f);
     assert.match(r.stderr, re);
   }
-  ok(await d.isula(['rm', '-f', 'h1', 'v1', 'e1', 'p1']));
+  ok(await d.isula(['rm', '-f', 'h1', 'v1', 'e1', 'c1']));
 });

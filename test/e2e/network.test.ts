@@ -130,6 +130,11 @@ test('a published port reaches busybox httpd on 127.0.0.1; -P picks free ports; 
   const ports = await inspect<{ NetworkSettings: { Ports: Record<string, { HostPort: string }[] | null> } }>(d, 'all');
   const chosen = Number(ports.NetworkSettings.Ports['8080/tcp']?.[0]?.HostPort);
   assert.ok(chosen > 0, JSON.stringify(ports.NetworkSettings.Ports));
+  // ps's publish filter looks at the host side, expose at the container side (docker's list.go).
+  const psNames = async (f: string) => ok(await d.isula(['ps', '--filter', f, '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort();
+  assert.deepEqual(await psNames(`publish=${port}`), ['web']);
+  assert.deepEqual(await psNames(`publish=${chosen}`), ['all']);
+  assert.deepEqual(await psNames('expose=80'), ['web']);
   ok(await d.isula(['rm', '-f', 'web', 'clash', 'all']));
   await assertNoNetworkTrace(d, [id, clash.Id, all]);
 });

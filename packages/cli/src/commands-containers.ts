@@ -15,7 +15,7 @@ import { compileTemplate } from './go-template.js';
 import { CONTAINER_FIELDS, CONTAINER_METHODS, DEFAULT_PS_TABLE, containerRow } from './ps-format.js';
 import { pullImage } from './commands-registry.js';
 import { familiarString, parseAnyReference, splitRepoTag, tagNameOnly, type NamedReference } from './reference.js';
-import { addCreateFlags, buildCreateBody, buildResources, foldAliases, parseBoolFlag, parsePullPolicy, parseRestartPolicy, type RunFlags } from './run-options.js';
+import { addCreateFlags, buildCreateBody, buildResources, foldAliases, parsePullPolicy, parseRestartPolicy, type RunFlags } from './run-options.js';
 import { declareOnDemand } from './lazy-declare.js';
 import { UsageError } from './usage-error.js';
 import { managementHelp } from './management.js';
@@ -594,9 +594,10 @@ export function registerContainerCommands(program: Command, client: () => Engine
     .option('-a, --author <author>', 'author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
     .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the image: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, STOPSIGNAL, VOLUME; repeatable', collect)
     .option('-m, --message <message>', 'commit message')
-    .option('-p, --pause [bool]', 'pause the container during commit (default true; --pause=false not to)')
-    .action(async (name: string, reference: string | undefined, opts: { author?: string; change?: string[]; message?: string; pause?: string | boolean }) => {
-      const pause = parseBoolFlag(opts.pause, '-p, --pause');
+    .option('-p, --pause', 'pause the container during commit (the default)')
+    .option('--no-pause', 'do not pause it (docker: --pause=false, which isula takes too)')
+    .action(async (name: string, reference: string | undefined, opts: { author?: string; change?: string[]; message?: string; pause?: boolean }) => {
+      const pause = opts.pause !== false;
       const { repo, tag } = splitRepoTag(reference);
       const res = await client().json<{ Id: string }>('/commit', {
         method: 'POST',

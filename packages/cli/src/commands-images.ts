@@ -6,7 +6,6 @@ import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSi
 import { UsageError } from './usage-error.js';
 import { filtersJson } from './commands-containers.js';
 import { managementHelp } from './management.js';
-import { parseBoolFlag } from './run-options.js';
 
 interface ImageSummary {
   Id: string;
@@ -139,7 +138,7 @@ const HISTORY_FIELDS: Readonly<Record<string, string>> = {
   Size: 'SIZE',
 };
 
-interface HistoryOptions { human: string | boolean; quiet?: boolean; trunc: boolean; format?: string }
+interface HistoryOptions { human?: boolean; quiet?: boolean; trunc: boolean; format?: string }
 
 /** docker's `stringutils.Ellipsis` (20.10): at most `max` characters, the last one `…` when cut. */
 function ellipsis(s: string, max: number): string {
@@ -172,12 +171,13 @@ function addHistoryCommand(cmd: Command, client: () => EngineClient): Command {
   return cmd
     .description('Show the history of an image')
     .argument('<image>', 'the image')
-    .option('--human [bool]', 'print sizes and dates in human readable format (default true; --human=false for bytes and RFC 3339)')
+    .option('--human', 'print sizes and dates in human readable format (the default)')
+    .option('--no-human', 'bytes and RFC 3339 dates (docker: --human=false, which isula takes too)')
     .option('-q, --quiet', 'only show image ids')
     .option('--no-trunc', "don't truncate output")
     .option('--format <template>', 'Go template over .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment; "table ..." adds a header')
     .action(async (image: string, opts: HistoryOptions) => {
-      const human = parseBoolFlag(opts.human, '--human');
+      const human = opts.human !== false;
       const template = compileRowTemplate(historyFormat(opts, human), HISTORY_FIELDS);
       const items = await client().json<HistoryItem[]>(`/images/${encodeURIComponent(image)}/history`);
       const lines = items.map((h) => template.render(historyRow(h, human, opts.trunc)));

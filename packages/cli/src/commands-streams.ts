@@ -806,7 +806,8 @@ export function registerStreamCommands(program: Command, client: () => EngineCli
     }), (cmd) => cmd
     .option('--detach-keys <keys>', 'override the key sequence for detaching a container (default ctrl-p,ctrl-q)')
     .option('--no-stdin', 'do not attach STDIN')
-    .option('--sig-proxy [bool]', 'proxy all received signals to the process (--sig-proxy=false to disable)', parseBoolFlag('--sig-proxy'), true));
+    .option('--sig-proxy', 'proxy all received signals to the process', true)
+    .option('--no-sig-proxy', 'do not proxy signals (docker: --sig-proxy=false, which isula takes too)'));
 
   lazyOptions(program, containerCommand(program, 'logs')
     .description('Fetch the logs of a container')
@@ -917,13 +918,3 @@ export function registerStreamCommands(program: Command, client: () => EngineCli
     .option('--until <time>', 'stream events until this timestamp'));
 }
 
-/** pflag's bool flag value: `--flag`, `--flag=false`; other words are docker's parse error. */
-function parseBoolFlag(flag: string): (value: string | boolean) => boolean {
-  return (value) => {
-    if (value === true) return true;
-    const v = String(value);
-    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
-    if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-    throw new UsageError(`invalid argument ${JSON.stringify(v)} for "${flag}" flag: strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax`);
-  };
-}

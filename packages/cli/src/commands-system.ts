@@ -10,6 +10,7 @@ import { confirmPrune } from './commands-volume.js';
 import { alignTabs, compileRowTemplate, humanSizePrecision } from './format.js';
 import { managementHelp } from './management.js';
 import { lazyGroup, out, subcommand } from './object-commands.js';
+import { UsageError } from './usage-error.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 /** docker's `units.HumanSize`: 4 significant digits. */
@@ -94,6 +95,8 @@ function declareSystemSubcommands(system: Command, client: () => EngineClient): 
     .action(async (opts: PruneOptions) => {
       const filter = opts.filter ?? [];
       const filters = filtersJson(filter);
+      // docker 20.10's check, before anything is pruned: volume prune takes no until filter.
+      if (opts.volumes && filter.some((f) => f.trim().toLowerCase().startsWith('until='))) throw new UsageError('ERROR: The "until" filter is not supported with "--volumes"');
       if (!opts.force && !await confirmPrune('system prune', pruneWarning(opts))) return;
       const api = client();
       let reclaimed = 0;

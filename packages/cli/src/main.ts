@@ -21,6 +21,7 @@ import { completeNames, completionScript } from './completion.js';
 import { examplesHelp } from './help-examples.js';
 import { declareEverything, declareOnly } from './lazy-declare.js';
 import { managementAlias } from './management.js';
+import { parseBoolFlag } from './run-options.js';
 import { commandReference } from './reference-docs.js';
 
 declare const ISULA_CLI_VERSION: string;
@@ -149,10 +150,34 @@ export function helpOfSubcommand(argv: readonly string[]): string[] {
   return [...argv.slice(0, i), ...words, '--help'];
 }
 
+/** The Go bool flags that take `=VALUE` (docker's `commit --pause=false`, `history --human=false`, `attach --sig-proxy=false`), by command. */
+const GO_BOOL_FLAGS: Readonly<Record<string, readonly string[]>> = { commit: ['--pause', '-p'], history: ['--human'], attach: ['--sig-proxy'] };
+
+/**
+ * `--pause=false` as commander reads a boolean: `--no-pause` (`--pause` for a
+ * true value). The flags are plain booleans, so `-p CONTAINER` never takes
+ * the container for the flag's value; a value Go's ParseBool refuses is
+ * docker's usage error.
+ */
+export function goBoolValues(argv: readonly string[]): string[] {
+  let i = 2;
+  while (i < argv.length && (argv[i] ?? '').startsWith('-')) i += argv[i] === '-H' || argv[i] === '--host' ? 2 : 1;
+  const flags = GO_BOOL_FLAGS[argv[i] ?? ''];
+  if (flags === undefined) return [...argv];
+  return argv.map((a, j) => {
+    if (j <= i) return a;
+    const eq = a.indexOf('=');
+    const flag = eq < 0 ? '' : a.slice(0, eq);
+    if (!flags.includes(flag)) return a;
+    const long = flags[0] ?? flag;
+    return parseBoolFlag(a.slice(eq + 1), flag) ? long : `--no-${long.slice(2)}`;
+  });
+}
+
 /** Runs the CLI and returns the process exit code. */
 export async function run(cliArgv: string[]): Promise<number> {
   try {
-    const argv = managementAlias(helpOfSubcommand(cliArgv));
+    const argv = goBoolValues(managementAlias(helpOfSubcommand(cliArgv)));
     const program = buildProgram(argv);
     program.exitOverride();
     await program.parseAsync(argv);

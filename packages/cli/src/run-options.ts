@@ -743,6 +743,6 @@ export function buildCreateBody(flags: RunFlags, image: string, command: readonl
  */
 export function parseBoolFlag(value: string | boolean | undefined, flag: string): boolean {
   const raw = value === undefined || value === true ? 'true' : String(value);
-  if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False|T|F)$/.test(raw)) throw new UsageError(`invalid argument ${JSON.stringify(raw)} for "${flag}" flag: want true or false`);
+  if (!/^(true|false|1|0|t|f|TRUE|FALSE|True|False|T|F)$/.test(raw)) throw new UsageError(`invalid argument ${JSON.stringify(raw)} for "${flag}" flag: strconv.ParseBool: parsing ${JSON.stringify(raw)}: invalid syntax`);
   return /^(true|1|t|TRUE|True|T)$/.test(raw);
 }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
+import { goBoolValues } from '../src/main.js';
 import { managementAlias } from '../src/management.js';
 import { UsageError } from '../src/usage-error.js';
 import { ISULA, startFakeDaemon } from './fake-daemon.js';
@@ -105,6 +106,25 @@ test('inspect without --type looks for a container, an image, a network, then a 
     const typed = await run(['inspect', '--type', 'volume', 'backend']);
     assert.equal(typed.code, 1);
     assert.equal(typed.stderr, 'Error: No such volume: backend\n');
+  } finally {
+    await daemon.close();
+  }
+});
+
+test("Go bool flags with a value (commit --pause=false, history --human=false, attach --sig-proxy=false) become commander's booleans, and take no word after them", async () => {
+  assert.deepEqual(goBoolValues(['node', 'isula', 'commit', '--pause=false', 'c']), ['node', 'isula', 'commit', '--no-pause', 'c']);
+  assert.deepEqual(goBoolValues(['node', 'isula', '-H', 'unix:///x', 'commit', '-p=1', 'c']), ['node', 'isula', '-H', 'unix:///x', 'commit', '--pause', 'c']);
+  assert.deepEqual(goBoolValues(['node', 'isula', 'history', '--human=F', 'busybox']), ['node', 'isula', 'history', '--no-human', 'busybox']);
+  assert.deepEqual(goBoolValues(['node', 'isula', 'attach', '--sig-proxy=false', 'web']), ['node', 'isula', 'attach', '--no-sig-proxy', 'web']);
+  // Another command's words are left alone, a container's own arguments among them.
+  assert.deepEqual(goBoolValues(['node', 'isula', 'run', 'busybox', 'app', '--pause=false']), ['node', 'isula', 'run', 'busybox', 'app', '--pause=false']);
+  assert.throws(() => goBoolValues(['node', 'isula', 'commit', '--pause=maybe', 'c']), /invalid argument "maybe" for "--pause" flag: strconv.ParseBool/);
+  // -p before the container: a plain flag, so the container is still the container.
+  const daemon = await startFakeDaemon({});
+  try {
+    const child = spawn(process.execPath, [ISULA, '-H', daemon.host, 'commit', '-p', 'web', 'repo:1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise((resolve) => child.on('close', resolve));
+    assert.deepEqual(daemon.log, ['POST /commit?container=web&repo=repo&tag=1&pause=1']);
   } finally {
     await daemon.close();
   }

@@ -4,8 +4,9 @@
  * the one `extractLayer` reads. Overlay's own markers become the format's:
  * a 0/0 character device (a deleted file) is a `.wh.NAME` entry, a directory
  * overlay marked opaque gets a `.wh..wh..opq` entry after it. Entries come
- * depth-first in name order, hard links within the layer as links to their
- * first path, owners numeric. Extended attributes are not carried (README,
+ * depth-first in name order (upper-walk.ts: a symlink is never followed,
+ * whatever the container swaps in), hard links within the layer as links to
+ * their first path, owners numeric; a name that is not UTF-8 is refused. Extended attributes are not carried (README,
  * "Commit").
  *
  * The headers are node-tar's `Header` and `Pax` (the same library extracts
@@ -13,9 +14,9 @@
  * hook for either.
  */
 import { createHash } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
-import fs from 'node:fs/promises';
-import path from 'node:path';
+import fs, { type FileHandle } from 'node:fs/promises';
+import { IsulaError } from '@isula/core';
+import { openWalkedFile, walkUpper, type UpperEntry } from './upper-walk.js';
 import { Header, Pax } from 'tar';
 
 const BLOCK = 512;
@@ -35,8 +36,8 @@ interface Entry {
   devmin?: number;
 }
 
-/** What was written: the tar's sha256 (its digest and, uncompressed, its diff id) and its size. */
-export interface LayerTar { digest: string; size: number }
+/** What was written: the tar's sha256 (its digest and, uncompressed, its diff id), its size and how many entries it holds. */
+export interface LayerTar { digest: string; size: number; entries: number }
 
 /**
  * Writes `root` (an overlay upper dir) to `file` as a layer tar. `opaque`
@@ -64,47 +65,52 @@ export async function writeLayerTar(root: string, file: string, opaque: Readonly
     await write(block);
   };
   const firstPathOf = new Map<bigint, string>();
-  const walk = async (rel: string): Promise<void> => {
-    signal?.throwIfAborted();
-    const names = (await fs.readdir(path.join(root, rel))).sort();
-    for (const name of names) {
-      const relPath = rel === '' ? name : `${rel}/${name}`;
-      if (exclude.has(`/${relPath}`)) continue;
-      const full = path.join(root, relPath);
-      const st = await fs.lstat(full, { bigint: true });
-      const base = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: new Date(Number(st.mtimeMs)) };
-      if (st.isCharacterDevice() && st.rdev === 0n) {
-        const wh = rel === '' ? `.wh.${name}` : `${rel}/.wh.${name}`;
-        await header({ path: wh, type: 'File', size: 0, ...base, mode: 0, uid: 0, gid: 0 });
-      } else if (st.isDirectory()) {
-        await header({ path: `${relPath}/`, type: 'Directory', ...base });
-        if (opaque.has(`/${relPath}`)) await header({ path: `${relPath}/.wh..wh..opq`, type: 'File', size: 0, ...base, mode: 0, uid: 0, gid: 0 });
-        await walk(relPath);
-      } else if (st.isSymbolicLink()) {
-        await header({ path: relPath, type: 'SymbolicLink', linkpath: await fs.readlink(full), ...base });
-      } else if (st.isFile()) {
-        const first = st.nlink > 1n ? firstPathOf.get(st.ino) : undefined;
-        if (first !== undefined) {
-          await header({ path: relPath, type: 'Link', linkpath: first, ...base });
-          continue;
-        }
+  let entries = 0;
+  const visit = async (e: UpperEntry): Promise<'skip' | void> => {
+    const { rel: relPath, st } = e;
+    if (exclude.has(`/${relPath}`)) return 'skip';
+    if (!e.validName) throw new IsulaError('CONTAINER_PATH_INVALID', `cannot commit /${relPath}: its name is not valid UTF-8`);
+    const slash = relPath.lastIndexOf('/');
+    const [rel, name] = slash < 0 ? ['', relPath] : [relPath.slice(0, slash), relPath.slice(slash + 1)];
+    const base = { mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: new Date(Number(st.mtimeMs)) };
+    entries += 1;
+    if (st.isCharacterDevice() && st.rdev === 0n) {
+      const wh = rel === '' ? `.wh.${name}` : `${rel}/.wh.${name}`;
+      await header({ path: wh, type: 'File', size: 0, ...base, mode: 0, uid: 0, gid: 0 });
+    } else if (st.isDirectory()) {
+      await header({ path: `${relPath}/`, type: 'Directory', ...base });
+      if (opaque.has(`/${relPath}`)) await header({ path: `${relPath}/.wh..wh..opq`, type: 'File', size: 0, ...base, mode: 0, uid: 0, gid: 0 });
+    } else if (st.isSymbolicLink()) {
+      await header({ path: relPath, type: 'SymbolicLink', linkpath: await fs.readlink(e.at, 'utf8'), ...base });
+    } else if (st.isFile()) {
+      const first = st.nlink > 1n ? firstPathOf.get(st.ino) : undefined;
+      if (first !== undefined) {
+        await header({ path: relPath, type: 'Link', linkpath: first, ...base });
+        return;
+      }
+      const fh = await openWalkedFile(e);
+      if (fh === undefined) { entries -= 1; return; } // replaced since the listing: left out
+      try {
         if (st.nlink > 1n) firstPathOf.set(st.ino, relPath);
         await header({ path: relPath, type: 'File', size: Number(st.size), ...base });
-        await copyContent(full, st, write);
-      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        const rdev = Number(st.rdev);
-        // Linux's dev_t: major in bits 8-19 (and 32+), minor in bits 0-7 and 20-31.
-        const devmaj = ((rdev >> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff;
-        const devmin = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
-        await header({ path: relPath, type: st.isCharacterDevice() ? 'CharacterDevice' : 'BlockDevice', devmaj, devmin, ...base });
-      } else if (st.isFIFO()) {
-        await header({ path: relPath, type: 'FIFO', ...base });
+        await copyContent(fh, Number(st.size), write);
+      } finally {
+        await fh.close();
       }
-      // Sockets have no tar form: left out, as docker's archive leaves them out.
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      const rdev = Number(st.rdev);
+      // Linux's dev_t: major in bits 8-19 (and 32+), minor in bits 0-7 and 20-31.
+      const devmaj = ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+      const devmin = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+      await header({ path: relPath, type: st.isCharacterDevice() ? 'CharacterDevice' : 'BlockDevice', devmaj, devmin, ...base });
+    } else if (st.isFIFO()) {
+      await header({ path: relPath, type: 'FIFO', ...base });
+    } else {
+      entries -= 1; // a socket has no tar form: left out, as docker's archive leaves it out
     }
   };
   try {
-    await walk('');
+    await walkUpper(root, visit, signal);
     await write(Buffer.alloc(BLOCK * 2));
     await out.sync();
   } catch (err) {
@@ -113,26 +119,20 @@ export async function writeLayerTar(root: string, file: string, opaque: Readonly
     throw err;
   }
   await out.close();
-  return { digest: `sha256:${hash.digest('hex')}`, size };
+  return { digest: `sha256:${hash.digest('hex')}`, size, entries };
 }
 
-/** A regular file's bytes, padded to the block size; exactly the size lstat gave (a file still being written is cut or padded with zeros). */
-async function copyContent(file: string, st: BigIntStats, write: (b: Buffer) => Promise<void>): Promise<void> {
-  const want = Number(st.size);
-  const fh = await fs.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(1 << 16);
-    let done = 0;
-    while (done < want) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, want - done), done);
-      if (bytesRead === 0) break;
-      await write(Buffer.from(buf.subarray(0, bytesRead)));
-      done += bytesRead;
-    }
-    if (done < want) await write(Buffer.alloc(want - done));
-  } finally {
-    await fh.close();
+/** A regular file's bytes, padded to the block size; exactly `want` bytes (a file still being written is cut, or padded with zeros). */
+async function copyContent(fh: FileHandle, want: number, write: (b: Buffer) => Promise<void>): Promise<void> {
+  const buf = Buffer.alloc(1 << 16);
+  let done = 0;
+  while (done < want) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, want - done), done);
+    if (bytesRead === 0) break;
+    await write(Buffer.from(buf.subarray(0, bytesRead)));
+    done += bytesRead;
   }
+  if (done < want) await write(Buffer.alloc(want - done));
   const pad = (BLOCK - (want % BLOCK)) % BLOCK;
   if (pad > 0) await write(Buffer.alloc(pad));
 }

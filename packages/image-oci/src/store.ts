@@ -23,6 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { writeLayerTar } from './layer-tar.js';
+import { walkUpper } from './upper-walk.js';
 import * as tar from 'tar';
 import { IsulaError, KeyedMutex, checkShape, faultPoint, writeFileAtomic } from '@isula/core';
 import type { ErrorCode } from '@isula/core';
@@ -745,6 +746,11 @@ export class ImageStore {
     const dir = this.#p('containers', containerId);
     const imageId = await fs.readFile(path.join(dir, 'image'), 'utf8').catch(() => undefined);
     if (imageId === undefined) throw new IsulaError('CONTAINER_NOT_FOUND', `container ${containerId.slice(0, 12)} has no writable layer in the image store`);
+    // A layer remapped for user namespaces holds metadata-only copies (overlay's metacopy):
+    // their data is in the image's layers, and their owners are shifted. Not a layer to publish.
+    if (await exists(path.join(dir, METACOPY_FILE))) {
+      throw new IsulaError('NOT_IMPLEMENTED', `cannot commit container ${containerId.slice(0, 12)}: its root filesystem is remapped for a user namespace (userns-remap)`);
+    }
     const parent = this.get(imageId);
     const parentConfig = await this.config(parent);
     const tmp = this.#p('tmp', `commit-${randomBytes(6).toString('hex')}`);
@@ -756,12 +762,17 @@ export class ImageStore {
       const now = new Date().toISOString();
       const parentLayers = parent.layers.map((c) => this.#layers.get(c));
       if (parentLayers.some((l) => l === undefined)) throw new IsulaError('IMAGE_STORE_CORRUPT', `image ${hex(parent.id).slice(0, 12)} lacks a layer`);
+      // As docker's: nothing changed is no layer, only a history entry marked empty_layer.
+      const empty = layer.entries === 0;
+      // The parent's own author and container fields are not this image's.
+      const { author: _author, container: _container, container_config: _containerConfig, ...inherited } = parentConfig;
       const config: ImageConfig = {
-        ...parentConfig,
+        ...inherited,
         created: now,
         ...(options.author !== undefined && options.author !== '' ? { author: options.author } : {}),
+        container: containerId,
         config: options.config,
-        rootfs: { type: 'layers', diff_ids: [...parentLayers.map((l) => l?.diffId ?? ''), layer.digest] },
+        rootfs: { type: 'layers', diff_ids: [...parentLayers.map((l) => l?.diffId ?? ''), ...(empty ? [] : [layer.digest])] },
         history: [
           ...(Array.isArray(parentConfig.history) ? parentConfig.history : []),
           {
@@ -769,6 +780,7 @@ export class ImageStore {
             created_by: options.createdBy ?? '',
             ...(options.author !== undefined && options.author !== '' ? { author: options.author } : {}),
             ...(options.comment !== undefined && options.comment !== '' ? { comment: options.comment } : {}),
+            ...(empty ? { empty_layer: true } : {}),
           },
         ],
       };
@@ -779,7 +791,7 @@ export class ImageStore {
         // The image's own layers are in the store already: #commitImage extracts only the new one.
         layers: [
           ...parentLayers.map((l) => ({ path: this.blobPath(l?.blobDigest ?? ''), digest: l?.blobDigest, mediaType: l?.mediaType ?? '' })),
-          { path: layerFile, digest: layer.digest, mediaType: 'application/vnd.docker.image.rootfs.diff.tar' },
+          ...(empty ? [] : [{ path: layerFile, digest: layer.digest, mediaType: 'application/vnd.docker.image.rootfs.diff.tar' }]),
         ],
         tags: tag !== undefined ? [tag] : [],
       }, options.signal));
@@ -894,38 +906,30 @@ export class ImageStore {
     const opaque = await opaqueDirs(upper);
     const out: LayerChange[] = [];
     const changedDirs = new Set<string>();
-    const walk = async (rel: string): Promise<void> => {
-      const names = (await fs.readdir(path.join(upper, rel))).sort();
-      for (const name of names) {
-        const p = `${rel}/${name}`;
-        const st = await fs.lstat(path.join(upper, p), { bigint: true }).catch(() => undefined);
-        if (st === undefined) continue; // gone since the listing (a running container)
-        let kind: LayerChange['Kind'] | undefined;
-        if ((st.isCharacterDevice() && st.rdev === 0n) || (st.isDirectory() && opaque.has(p))) kind = CHANGE_DELETE;
-        else {
-          kind = CHANGE_ADD;
-          for (const lower of lowers) {
-            const ls = await fs.stat(path.join(lower, p), { bigint: true }).catch(() => undefined);
-            if (ls === undefined) continue;
-            // A directory that is only there as the parent of a change is no change of its own.
-            if (ls.isDirectory() && st.isDirectory() && ls.size === st.size && ls.mode === st.mode && sameFsTime(ls.mtimeNs, st.mtimeNs)) kind = undefined;
-            else kind = CHANGE_MODIFY;
-            break;
-          }
+    await walkUpper(upper, async ({ rel, st }) => {
+      const p = `/${rel}`;
+      let kind: LayerChange['Kind'] | undefined;
+      if ((st.isCharacterDevice() && st.rdev === 0n) || (st.isDirectory() && opaque.has(p))) kind = CHANGE_DELETE;
+      else {
+        kind = CHANGE_ADD;
+        for (const lower of lowers) {
+          const ls = await fs.stat(path.join(lower, p), { bigint: true }).catch(() => undefined);
+          if (ls === undefined) continue;
+          // A directory that is only there as the parent of a change is no change of its own.
+          if (ls.isDirectory() && st.isDirectory() && ls.size === st.size && ls.mode === st.mode && sameFsTime(ls.mtimeNs, st.mtimeNs)) kind = undefined;
+          else kind = CHANGE_MODIFY;
+          break;
         }
-        if (st.isDirectory()) changedDirs.add(p);
-        if (kind !== undefined) {
-          const parent = path.posix.dirname(p);
-          if ((kind === CHANGE_ADD || kind === CHANGE_DELETE) && parent !== '/' && !changedDirs.has(parent)) {
-            out.push({ Path: parent, Kind: CHANGE_MODIFY });
-            changedDirs.add(parent);
-          }
-          out.push({ Path: p, Kind: kind });
-        }
-        if (st.isDirectory()) await walk(p);
       }
-    };
-    await walk('');
+      if (kind === undefined) return; // walked into, not listed (and not counted as listed: a change below lists it)
+      if (st.isDirectory()) changedDirs.add(p);
+      const parent = path.posix.dirname(p);
+      if ((kind === CHANGE_ADD || kind === CHANGE_DELETE) && parent !== '/' && !changedDirs.has(parent)) {
+        out.push({ Path: parent, Kind: CHANGE_MODIFY });
+        changedDirs.add(parent);
+      }
+      out.push({ Path: p, Kind: kind });
+    });
     return out;
   }
 
@@ -1078,19 +1082,17 @@ function sameFsTime(a: bigint, b: bigint): boolean {
 
 /** The directories under `upper` that overlay marked opaque (`trusted.overlay.opaque=y`), as `/rel/path`s: one getfattr for the tree. */
 async function opaqueDirs(upper: string): Promise<Set<string>> {
-  const { stdout } = await run('getfattr', ['-R', '-h', '-P', '--absolute-names', '-n', 'trusted.overlay.opaque', upper], { timeout: 60_000, maxBuffer: 64 << 20 })
-    // getfattr exits 1 when some file lacks the attribute: what it printed is still the answer.
-    .catch((err: { stdout?: unknown; code?: unknown }) => {
-      if (typeof err.stdout === 'string' && typeof err.code === 'number') return { stdout: err.stdout };
-      throw new IsulaError('INTERNAL', `getfattr failed on ${upper}: ${String(err)}`, { cause: err });
-    });
+  // -d -m (a dump of matching names) prints only the files that have it; -n would print an
+  // error line for every other file, which on a big layer overflows the buffer.
+  const { stdout } = await run('getfattr', ['-R', '-h', '-P', '--absolute-names', '-d', '-m', '^trusted\\.overlay\\.opaque$', upper], { timeout: 600_000, maxBuffer: 64 << 20 })
+    .catch((err: unknown) => { throw new IsulaError('INTERNAL', `getfattr failed on ${upper}: ${String(err)}`, { cause: err }); });
   const out = new Set<string>();
   let file: string | undefined;
   for (const line of stdout.split('\n')) {
     if (line.startsWith('# file: ')) file = unquoteGetfattr(line.slice('# file: '.length));
     else if (file !== undefined && line === 'trusted.overlay.opaque="y"') {
       const rel = path.relative(upper, file);
-      if (rel !== '' && !rel.startsWith('..')) out.add(`/${rel}`);
+      if (rel !== '' && rel !== '..' && !rel.startsWith('../')) out.add(`/${rel}`);
     }
   }
   return out;

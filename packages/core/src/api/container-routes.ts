@@ -79,18 +79,17 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     }
     const publish = (filters['publish'] ?? []).map((v) => portFilter(v, 'publish'));
     const expose = (filters['expose'] ?? []).map((v) => portFilter(v, 'expose'));
-    // As docker's: `expose` looks at Config.ExposedPorts, `publish` at HostConfig.PortBindings (container ports, "80/tcp").
-    const inRange = (ranges: { from: number; to: number; proto: string }[], keys: readonly string[]) => keys.some((k) => {
-      const [port = '', proto = 'tcp'] = k.split('/');
-      return ranges.some((f) => Number(port) >= f.from && Number(port) <= f.to && f.proto === proto);
-    });
+    const inRange = (ranges: { from: number; to: number; proto: string }[], port: number | undefined, proto: string) =>
+      port !== undefined && ranges.some((f) => port >= f.from && port <= f.to && f.proto === proto);
     records = records.filter((r) => {
       if (!showAll && r.State.Status !== 'running' && r.State.Status !== 'paused' && r.State.Status !== 'restarting') return false;
       if (filters['health'] !== undefined && !filters['health'].includes(r.State.Health?.Status ?? 'none')) return false;
-      if (publish.length > 0 && !inRange(publish, Object.keys(r.HostConfig.PortBindings ?? {}))) return false;
-      if (expose.length > 0 && !inRange(expose, Object.keys(r.Config.ExposedPorts ?? {}))) return false;
-      if (filters['network'] !== undefined || filters['volume'] !== undefined) {
-        const view = listView(r) as { Mounts: { Name?: string; Destination?: string }[]; NetworkSettings: { Networks: Record<string, { NetworkID?: string }> } };
+      if (filters['network'] !== undefined || filters['volume'] !== undefined || publish.length > 0 || expose.length > 0) {
+        const view = listView(r) as { Ports: { PrivatePort: number; PublicPort?: number; Type: string }[]; Mounts: { Name?: string; Destination?: string }[]; NetworkSettings: { Networks: Record<string, { NetworkID?: string }> } };
+        // As moby's list.go: the ports ps shows, `publish` against the host side, `expose` the
+        // container side, and a container kept when either matches.
+        if ((publish.length > 0 || expose.length > 0)
+          && !view.Ports.some((p) => inRange(publish, p.PublicPort, p.Type) || inRange(expose, p.PrivatePort, p.Type))) return false;
         const nets = view.NetworkSettings.Networks;
         // The networks it is attached to now, and the one its --network names (a stopped container keeps it, as docker's).
         const mode = r.HostConfig.NetworkMode ?? '';

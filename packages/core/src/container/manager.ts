@@ -210,7 +210,8 @@ export class ContainerManager {
     const live = this.find(idOrName);
     const { record } = live;
     const driver = this.#imageDriverOrUndefined(record);
-    if (driver?.commit === undefined || record.ImageFormat === 'external') {
+    const commit = driver?.commit?.bind(driver);
+    if (driver === undefined || commit === undefined || record.ImageFormat === 'external') {
       throw new IsulaError('NOT_IMPLEMENTED', `commit is not supported for containers of the ${record.ImageFormat} image format`);
     }
     const c = record.Config as Record<string, unknown>;
@@ -218,24 +219,27 @@ export class ContainerManager {
     for (const key of IMAGE_CONFIG_KEYS) if (c[key] !== undefined && c[key] !== null) base[key] = structuredClone(c[key]);
     for (const [key, value] of Object.entries(opts.config ?? {})) if (value !== undefined && value !== null && value !== '') base[key] = value;
     const config = applyCommitChanges(base as ImageConfigChanges, opts.changes);
-    const pause = opts.pause && record.State.Status === 'running';
-    if (pause) await this.pause(record.Id, signal);
-    let ref: ImageRef;
-    try {
-      // The mount points the runtime made are no change of the container's (see changes()).
-      const made = driver.changes === undefined ? [] : (await driver.changes(record.Id, { signal })).filter((x) => x.Kind === 1 && RUNTIME_MOUNT_POINTS.has(x.Path)).map((x) => x.Path);
-      ref = await driver.commit(record.Id, {
-        signal,
-        config,
-        exclude: made,
-        createdBy: [...(record.Config.Entrypoint ?? []), ...(record.Config.Cmd ?? [])].join(' '),
-        ...(opts.reference !== undefined && { reference: opts.reference }),
-        ...(opts.author !== undefined && { author: opts.author }),
-        ...(opts.comment !== undefined && { comment: opts.comment }),
-      });
-    } finally {
-      if (pause) await this.unpause(record.Id, signal).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'resuming the container after commit failed'));
-    }
+    // Held as cp holds it: an rm (or a prune) meanwhile is refused instead of deleting the layer mid-copy.
+    const ref = await this.withRootfs(record.Id, async () => {
+      const pause = opts.pause && record.State.Status === 'running';
+      if (pause) await this.pause(record.Id, signal);
+      try {
+        // The mount points the runtime made are no change of the container's (see changes()).
+        const made = driver.changes === undefined ? [] : (await driver.changes(record.Id, { signal })).filter((x) => x.Kind === 1 && RUNTIME_MOUNT_POINTS.has(x.Path)).map((x) => x.Path);
+        return await commit(record.Id, {
+          signal,
+          config,
+          exclude: made,
+          // As docker's history: the container's command.
+          createdBy: (record.Config.Cmd ?? []).join(' '),
+          ...(opts.reference !== undefined && { reference: opts.reference }),
+          ...(opts.author !== undefined && { author: opts.author }),
+          ...(opts.comment !== undefined && { comment: opts.comment }),
+        });
+      } finally {
+        if (pause) await this.unpause(record.Id, signal).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'resuming the container after commit failed'));
+      }
+    });
     this.#emit(record, 'commit', { comment: opts.comment ?? '', imageID: ref.id, imageRef: opts.reference ?? '' });
     return { Id: ref.id };
   }
@@ -974,7 +978,7 @@ export class ContainerManager {
       const step = await this.#mutex.run(id, async (): Promise<'gone' | 'kill' | 'removed'> => {
         if (!this.#byId.has(id) || live.record.State.Status === 'removing') return 'gone';
         // A cp or export holds the mounted rootfs: its unmount would fail (busy) and leave a dead container.
-        if ((live.rootfsUsers ?? 0) > 0) throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${id.slice(0, 12)} is in use by a copy (cp or export): try again once it is done`);
+        if ((live.rootfsUsers ?? 0) > 0) throw new IsulaError('CONTAINER_STATE_CONFLICT', `container ${id.slice(0, 12)} is in use by a copy (cp, export or commit): try again once it is done`);
         const st = live.record.State.Status;
         if (RUNNING_STATES.has(st)) {
           if (opts.force !== true) {
