@@ -44,6 +44,8 @@ test('an instruction commit does not take, or a malformed one, is refused by nam
   refused('ENV A=${B', /missing '}'/);
   refused('ENV A="unterminated', /unterminated quote/);
   refused('CMD', /CMD requires at least one argument/);
+  refused('STOPSIGNAL SIGNOPE', /STOPSIGNAL: invalid signal "SIGNOPE"/);
+  assert.equal(applyCommitChanges({}, ['STOPSIGNAL 9']).StopSignal, '9');
   assert.deepEqual(applyCommitChanges({ Cmd: ['sh'] }, ['', '   ']), { Cmd: ['sh'] }, 'blank changes change nothing');
 });
 

@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import { IsulaError } from '../errors.js';
+import { signalNumber } from '../signals.js';
 
 export type ImageConfigChanges = Record<string, unknown> & {
   Env?: string[];
@@ -193,7 +194,16 @@ export function applyCommitChanges(config: ImageConfigChanges, changes: readonly
       }
       case 'USER': out.User = single(rest, instruction, env); break;
       case 'WORKDIR': out.WorkingDir = path.posix.resolve(out.WorkingDir ?? '/', single(rest, instruction, env)); break;
-      case 'STOPSIGNAL': out.StopSignal = single(rest, instruction, env); break;
+      case 'STOPSIGNAL': {
+        const sig = single(rest, instruction, env);
+        try {
+          signalNumber(sig);
+        } catch {
+          throw bad(`STOPSIGNAL: invalid signal ${JSON.stringify(sig)}`);
+        }
+        out.StopSignal = sig;
+        break;
+      }
       case 'VOLUME': {
         const list = jsonArray(rest) ?? words(rest, env);
         if (list.length === 0) throw bad('VOLUME requires at least one argument');
