@@ -617,6 +617,16 @@ test('system df prints what docker system df prints; system prune -f removes wha
   assert.match(ours.stdout, /^Containers +\d+ +\d+ +[\d.]+k?B/m);
   const fmtArgs = ['system', 'df', '--format', '{{.Type}}={{.TotalCount}}/{{.Active}}'];
   assert.equal((await d.isula(fmtArgs)).stdout, (await docker(fmtArgs)).stdout);
+  // -v: the per-object tables. Their CREATED column is relative ("3 seconds ago"): a second
+  // may tick between the two calls, so up to three tries for both to see the same one.
+  let verbose: [string, string] = ['', ''];
+  for (let i = 0; i < 3; i++) {
+    verbose = [ok(await d.isula(['system', 'df', '-v'])), await dockerOk('system', 'df', '-v')];
+    if (verbose[0] === verbose[1]) break;
+  }
+  assert.equal(verbose[0], verbose[1]);
+  assert.match(verbose[0], /^Images space usage:\n\nREPOSITORY +TAG +IMAGE ID +CREATED +SIZE +SHARED SIZE +UNIQUE SIZE +CONTAINERS\n/);
+  assert.match(verbose[0], / sp-a\n/, 'sp-a is listed');
 
   const idA = (await dockerOk('inspect', '-f', '{{.Id}}', 'sp-a')).trim();
   const pruned = await d.isula(['system', 'prune', '-f', '--filter', 'label=sp=1']);

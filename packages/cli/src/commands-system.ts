@@ -7,7 +7,9 @@ import type { Command } from 'commander';
 import type { EngineClient } from './client.js';
 import { filtersJson } from './commands-containers.js';
 import { confirmPrune } from './commands-volume.js';
-import { alignTabs, compileRowTemplate, humanSizePrecision } from './format.js';
+import type { ContainerSummary } from './docker-types.js';
+import { alignTabs, compileRowTemplate, createdSince, humanSizePrecision, shortId } from './format.js';
+import { containerRow } from './ps-format.js';
 import { managementHelp } from './management.js';
 import { lazyGroup, out, subcommand } from './object-commands.js';
 import { UsageError } from './usage-error.js';
@@ -19,9 +21,9 @@ const size = (bytes: number): string => humanSizePrecision(bytes, 4);
 /** What `GET /system/df` answers that the summary reads. */
 export interface DiskUsage {
   LayersSize?: number;
-  Images?: { Containers?: number; Size?: number; SharedSize?: number }[] | null;
-  Containers?: { State?: string; SizeRw?: number }[] | null;
-  Volumes?: { UsageData?: { Size?: number; RefCount?: number } | null }[] | null;
+  Images?: { Id?: string; RepoTags?: string[] | null; Created?: number; Containers?: number; Size?: number; SharedSize?: number }[] | null;
+  Containers?: (ContainerSummary & { State?: string; SizeRw?: number })[] | null;
+  Volumes?: { Name?: string; UsageData?: { Size?: number; RefCount?: number } | null }[] | null;
   BuildCache?: { Size?: number; InUse?: boolean; Shared?: boolean }[] | null;
   BuilderSize?: number;
 }
@@ -62,6 +64,41 @@ export function diskUsageRows(du: DiskUsage): Record<string, string>[] {
   ];
 }
 
+/**
+ * docker 20.10's `system df -v`: a table each of images (one row per image,
+ * its first tag; sizes with 4 digits), containers (ps's columns with the
+ * writable layer's size, 3 digits, no virtual size), volumes (links and
+ * size) and the build cache.
+ */
+export function verboseDiskUsage(du: DiskUsage, nowMs = Date.now()): string {
+  const sized = (n: number | undefined): string => (n === undefined || n < 0 ? 'N/A' : size(n));
+  const images = (du.Images ?? []).map((i) => {
+    const first = i.RepoTags?.[0];
+    const at = first === undefined ? -1 : first.lastIndexOf(':');
+    const tagged = first !== undefined && first !== '<none>:<none>' && at > first.lastIndexOf('/');
+    const shared = i.SharedSize ?? -1;
+    return [tagged ? first.slice(0, at) : '<none>', tagged ? first.slice(at + 1) : '<none>', shortId(i.Id ?? ''), createdSince(i.Created ?? 0, nowMs),
+      sized(i.Size), sized(shared), shared < 0 ? 'N/A' : sized((i.Size ?? 0) - shared), String(i.Containers ?? 0)].join('\t');
+  });
+  const containers = (du.Containers ?? []).map((c) => {
+    // docker: "Don't display the virtual size".
+    const r = containerRow({ ...c, SizeRootFs: 0 }, true, nowMs);
+    return [r['ID'], r['Image'], r['Command'], r['LocalVolumes'], r['Size'], r['RunningFor'], r['Status'], r['Names']].join('\t');
+  });
+  const volumes = (du.Volumes ?? []).map((v) => [v.Name ?? '', String(v.UsageData?.RefCount ?? 0), sized(v.UsageData?.Size)].join('\t'));
+  return [
+    'Images space usage:\n',
+    alignTabs(['REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS', ...images]),
+    '\nContainers space usage:\n',
+    alignTabs(['CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES', ...containers]),
+    '\nLocal Volumes space usage:\n',
+    alignTabs(['VOLUME NAME\tLINKS\tSIZE', ...volumes]),
+    `\nBuild cache usage: ${size(du.BuilderSize ?? 0)}\n`,
+    alignTabs(['CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED']),
+    '',
+  ].join('\n');
+}
+
 interface PruneOptions { all?: boolean; force?: boolean; volumes?: boolean; filter?: string[] }
 
 /** docker's confirmation text for `system prune`, with what the flags add. */
@@ -78,9 +115,15 @@ function declareSystemSubcommands(system: Command, client: () => EngineClient): 
   subcommand(system, 'system', 'df')
     .description('Show docker disk usage')
     .option('--format <template>', 'Go template over .Type .TotalCount .Active .Size .Reclaimable; "table ..." adds a header')
-    .action(async (opts: { format?: string }) => {
+    .option('-v, --verbose', 'show detailed information on space usage')
+    .action(async (opts: { format?: string; verbose?: boolean }) => {
+      if (opts.verbose && opts.format !== undefined) throw new UsageError('--format and --verbose cannot be used together');
       const template = compileRowTemplate(opts.format ?? DF_TABLE, DF_FIELDS);
       const du = await client().json<DiskUsage>('/system/df');
+      if (opts.verbose) {
+        process.stdout.write(verboseDiskUsage(du));
+        return;
+      }
       const lines = diskUsageRows(du).map((r) => template.render(r));
       if (template.isTable) out(alignTabs([template.header(), ...lines]));
       else out(lines.join('\n'));
