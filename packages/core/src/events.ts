@@ -127,3 +127,14 @@ export function parseEventTime(raw: string, name: string, nowMs = Date.now()): n
   if (/^\d{4}-\d{2}-\d{2}/.test(raw) && !Number.isNaN(ms)) return ms * 1e6;
   throw new IsulaError('API_BAD_REQUEST', `invalid value for ${name}: ${JSON.stringify(raw)} (want a unix timestamp, an RFC 3339 date or a duration like 10m)`);
 }
+
+/**
+ * A prune's `until` filter (a timestamp, RFC 3339 date or duration, as
+ * parseEventTime reads them) in milliseconds since the epoch; undefined
+ * without one. Docker takes one at most.
+ */
+export function untilFilterMs(filters: Readonly<Record<string, string[]>>): number | undefined {
+  const values = filters['until'] ?? [];
+  if (values.length > 1) throw new IsulaError('API_BAD_REQUEST', 'more than one until filter specified');
+  return values[0] === undefined ? undefined : parseEventTime(values[0], 'until') / 1e6;
+}

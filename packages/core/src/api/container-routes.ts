@@ -4,14 +4,15 @@
 import type net from 'node:net';
 import type { StdioStream } from '../drivers/runtime.js';
 import { IsulaError } from '../errors.js';
-import { parseEventTime, type EventBus } from '../events.js';
+import { untilFilterMs, type EventBus } from '../events.js';
 import type { ContainerCreateBody, HostConfig } from '../container/docker-types.js';
 import type { AttachSink, ContainerManager } from '../container/manager.js';
 import type { ContainerRecord } from '../container/record.js';
+import { parsePortSpec } from '../container/network.js';
 import { inspectView, listView } from '../container/view.js';
 import { checkShape } from './body-shape.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
-import { matchLabels, parseFilters } from './filters.js';
+import { matchLabels, matchPruneLabels, parseFilters } from './filters.js';
 import { HijackedStdio } from './hijacked-stdio.js';
 import { API_VERSION, sendJson, type ApiServer } from './server.js';
 
@@ -21,11 +22,9 @@ const HEALTH: ReadonlySet<string> = new Set(['starting', 'healthy', 'unhealthy',
 
 /** Docker's `publish`/`expose` filter value: `PORT[/PROTO]` or `START-END[/PROTO]` (tcp by default). */
 function portFilter(value: string, key: string): { from: number; to: number; proto: string } {
-  const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/i.exec(value);
-  const from = Number(m?.[1]);
-  const to = m?.[2] === undefined ? from : Number(m[2]);
-  if (m === null || from < 1 || to > 65535 || to < from) throw new IsulaError('API_BAD_REQUEST', `invalid filter '${key}=${value}': want PORT[/PROTO] or START-END[/PROTO]`);
-  return { from, to, proto: (m[3] ?? 'tcp').toLowerCase() };
+  const spec = parsePortSpec(value);
+  if (spec === undefined) throw new IsulaError('API_BAD_REQUEST', `invalid filter '${key}=${value}': want PORT[/PROTO] or START-END[/PROTO]`);
+  return spec;
 }
 const STATUSES: ReadonlySet<string> = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 /** Docker's ContainersPrune filters. */
@@ -118,16 +117,14 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
   // skipped, as docker skips what ContainerRm refuses. SpaceReclaimed adds their SizeRw.
   api.route('POST', '/containers/prune', async ({ query, signal }) => {
     const filters = parseFilters(query.get('filters'), PRUNE_FILTERS);
-    const untilValues = filters['until'] ?? [];
-    if (untilValues.length > 1) throw new IsulaError('API_BAD_REQUEST', 'more than one until filter specified');
-    const untilMs = untilValues[0] === undefined ? undefined : parseEventTime(untilValues[0], 'until') / 1e6;
+    const untilMs = untilFilterMs(filters);
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const r of manager.records()) {
       if (NOT_PRUNED.has(r.State.Status)) continue;
       if (untilMs !== undefined && !(Date.parse(r.Created) < untilMs)) continue;
       const labels = r.Config.Labels ?? {};
-      if (!matchLabels(filters['label'], labels) || !matchLabels(filters['label!'], labels, true)) continue;
+      if (!matchPruneLabels(filters, labels)) continue;
       const size = await manager.sizes(r, signal).then((s) => s.SizeRw, () => 0);
       try {
         await manager.remove(r.Id, { force: false, volumes: false }, signal);

@@ -15,19 +15,17 @@ export function registerDiskUsageRoutes(api: ApiServer, images: ImageSource, con
     const records = containers.records();
     const listed = await listAll(images, signal);
     // A layer is counted once however many images hold it; an image without layer ids is one layer of its own.
-    const layersOf = listed.map(({ img }) => img.layers ?? [{ id: `image:${img.id}`, sizeBytes: img.sizeBytes }]);
+    const layersOf = listed.map(({ img }) => [...new Map((img.layers ?? [{ id: `image:${img.id}`, sizeBytes: img.sizeBytes }]).map((l) => [l.id, l])).values()]);
     const holders = new Map<string, { size: number; images: number }>();
-    for (const layers of layersOf) {
-      for (const l of new Map(layers.map((x) => [x.id, x])).values()) {
-        const h = holders.get(l.id) ?? { size: l.sizeBytes, images: 0 };
-        h.images += 1;
-        holders.set(l.id, h);
-      }
+    for (const l of layersOf.flat()) {
+      const h = holders.get(l.id) ?? { size: l.sizeBytes, images: 0 };
+      h.images += 1;
+      holders.set(l.id, h);
     }
     let layersSize = 0;
     for (const h of holders.values()) layersSize += h.size;
     const imageViews = listed.map(({ img }, i) => {
-      const shared = [...new Map((layersOf[i] ?? []).map((x) => [x.id, x])).values()].reduce((sum, l) => sum + ((holders.get(l.id)?.images ?? 0) > 1 ? l.sizeBytes : 0), 0);
+      const shared = (layersOf[i] ?? []).reduce((sum, l) => sum + ((holders.get(l.id)?.images ?? 0) > 1 ? l.sizeBytes : 0), 0);
       const none = img.repoTags.length === 0 && img.repoDigests.length === 0;
       return {
         Id: img.id,

@@ -60,6 +60,11 @@ export function matchLabels(wanted: readonly string[] | undefined, labels: Reado
   return negate ? !wanted.some(has) : wanted.every(has);
 }
 
+/** A prune's `label` and `label!` filters together: every `label` there, no `label!` there. */
+export function matchPruneLabels(filters: Filters, labels: Readonly<Record<string, string>>): boolean {
+  return matchLabels(filters['label'], labels) && matchLabels(filters['label!'], labels, true);
+}
+
 /**
  * Go's `path.Match` as a RegExp, which docker's `reference` filter uses:
  * `*` is any run of non-`/` characters, `?` one of them, `[a-z]` / `[^a-z]` a

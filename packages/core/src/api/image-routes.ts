@@ -4,8 +4,8 @@
  */
 import type { ImageDriver, ImageRef, ImageSummary } from '../drivers/image.js';
 import { IsulaError } from '../errors.js';
-import { parseEventTime, type EventBus } from '../events.js';
-import { filterBool, globToRegExp, matchLabels, parseFilters } from './filters.js';
+import { untilFilterMs, type EventBus } from '../events.js';
+import { filterBool, globToRegExp, matchLabels, matchPruneLabels, parseFilters } from './filters.js';
 import { API_VERSION, type ApiServer } from './server.js';
 
 export interface ImageSource {
@@ -131,9 +131,7 @@ export function registerImageRoutes(api: ApiServer, source: ImageSource): void {
     const filters = parseFilters(query.get('filters'), PRUNE_FILTERS);
     // Docker's ImagesPrune: dangling images only unless `dangling=false`, which prunes every unused image.
     const danglingOnly = filterBool(filters, 'dangling', true);
-    const untilValues = filters['until'] ?? [];
-    if (untilValues.length > 1) throw new IsulaError('API_BAD_REQUEST', 'more than one until filter specified');
-    const untilMs = untilValues[0] === undefined ? undefined : parseEventTime(untilValues[0], 'until') / 1e6;
+    const untilMs = untilFilterMs(filters);
     const deletedItems: ({ Untagged: string } | { Deleted: string })[] = [];
     let reclaimed = 0;
     for (const { driver, img } of await listAll(source, signal)) {
@@ -142,7 +140,7 @@ export function registerImageRoutes(api: ApiServer, source: ImageSource): void {
       if (untilMs !== undefined && !(img.created.getTime() < untilMs)) continue;
       if (filters['label'] !== undefined || filters['label!'] !== undefined) {
         const labels = await imageLabels(driver, img, signal);
-        if (!matchLabels(filters['label'], labels) || !matchLabels(filters['label!'], labels, true)) continue;
+        if (!matchPruneLabels(filters, labels)) continue;
       }
       // Docker removes each tag of a tagged image (the last one takes the image), and an
       // untagged image by id. "Unused" is left to the driver: it refuses with IMAGE_IN_USE

@@ -7,10 +7,9 @@
  */
 import type { NetworkCreateRequest, NetworkDriver, NetworkInfo } from '../drivers/network.js';
 import { IsulaError } from '../errors.js';
-import type { EventBus } from '../events.js';
+import { untilFilterMs, type EventBus } from '../events.js';
 import type { ContainerRecord } from '../container/record.js';
-import { matchLabels, parseFilters } from './filters.js';
-import { parseEventTime } from '../events.js';
+import { matchLabels, matchPruneLabels, parseFilters } from './filters.js';
 import { sendJson, type ApiServer } from './server.js';
 
 export interface NetworkSource {
@@ -28,10 +27,17 @@ function usersOf(source: NetworkSource, n: NetworkInfo): ContainerRecord[] {
   return source.containers().filter((r) => (r.Network?.Results ?? []).some((x) => x.network === n.name) || r.HostConfig.NetworkMode === n.name || r.HostConfig.NetworkMode === n.id);
 }
 
-function managing(source: NetworkSource): NetworkDriver & Required<Pick<NetworkDriver, 'list' | 'create' | 'remove' | 'resolve'>> {
-  const d = source.drivers().find((x) => x.list !== undefined && x.create !== undefined && x.remove !== undefined && x.resolve !== undefined);
+type ManagingDriver = NetworkDriver & Required<Pick<NetworkDriver, 'list' | 'create' | 'remove' | 'resolve'>>;
+
+/** The network plugin that manages networks (list, create, remove, resolve), if one is loaded. */
+function managingOrUndefined(source: NetworkSource): ManagingDriver | undefined {
+  return source.drivers().find((x) => x.list !== undefined && x.create !== undefined && x.remove !== undefined && x.resolve !== undefined) as ManagingDriver | undefined;
+}
+
+function managing(source: NetworkSource): ManagingDriver {
+  const d = managingOrUndefined(source);
   if (d === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no network plugin that manages networks is loaded');
-  return d as NetworkDriver & Required<Pick<NetworkDriver, 'list' | 'create' | 'remove' | 'resolve'>>;
+  return d;
 }
 
 /** Docker's NetworkResource. */
@@ -116,17 +122,15 @@ export function registerNetworkRoutes(api: ApiServer, source: NetworkSource): vo
   // stopped container names, which docker would remove from under it), within the filters.
   api.route('POST', '/networks/prune', async ({ query, signal }) => {
     const filters = parseFilters(query.get('filters'), PRUNE_FILTERS);
-    const untilValues = filters['until'] ?? [];
-    if (untilValues.length > 1) throw new IsulaError('API_BAD_REQUEST', 'more than one until filter specified');
-    const untilMs = untilValues[0] === undefined ? undefined : parseEventTime(untilValues[0], 'until') / 1e6;
+    const untilMs = untilFilterMs(filters);
     // Without a network plugin that manages networks there is none to prune (docker's system prune asks anyway).
-    if (!source.drivers().some((x) => x.list !== undefined && x.create !== undefined && x.remove !== undefined && x.resolve !== undefined)) return { NetworksDeleted: [] };
-    const driver = managing(source);
+    const driver = managingOrUndefined(source);
+    if (driver === undefined) return { NetworksDeleted: [] };
     const deleted: string[] = [];
     for (const n of await driver.list({ signal })) {
       if (n.isDefault || usersOf(source, n).length > 0) continue;
       if (untilMs !== undefined && !(n.created.getTime() < untilMs)) continue;
-      if (!matchLabels(filters['label'], n.labels) || !matchLabels(filters['label!'], n.labels, true)) continue;
+      if (!matchPruneLabels(filters, n.labels)) continue;
       try {
         await driver.remove(n.name, { signal });
       } catch (err) {

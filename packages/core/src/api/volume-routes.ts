@@ -7,7 +7,7 @@ import type { ContainerManager } from '../container/manager.js';
 import type { VolumeRecord } from '../container/volumes.js';
 import { IsulaError } from '../errors.js';
 import type { EventBus } from '../events.js';
-import { filterBool, matchLabels, parseFilters } from './filters.js';
+import { filterBool, matchLabels, matchPruneLabels, parseFilters } from './filters.js';
 import { sendJson, type ApiServer } from './server.js';
 
 const LIST_FILTERS: ReadonlySet<string> = new Set(['dangling', 'name', 'label', 'driver']);
@@ -70,8 +70,7 @@ export function registerVolumeRoutes(api: ApiServer, manager: ContainerManager, 
     let reclaimed = 0;
     for (const v of manager.volumes.list()) {
       if (manager.volumeUsers(v.Name).length > 0) continue;
-      if (!matchLabels(filters['label'], v.Labels)) continue;
-      if (filters['label!'] !== undefined && !matchLabels(filters['label!'], v.Labels, true)) continue;
+      if (!matchPruneLabels(filters, v.Labels)) continue;
       const size = await manager.volumes.size(v.Name);
       await manager.volumes.remove(v.Name, []);
       events.emit({ Type: 'volume', Action: 'destroy', Actor: { ID: v.Name, Attributes: { driver: 'local' } } });

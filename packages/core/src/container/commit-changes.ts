@@ -8,6 +8,7 @@
 import path from 'node:path';
 import { IsulaError } from '../errors.js';
 import { signalNumber } from '../signals.js';
+import { parsePortSpec } from './network.js';
 
 export type ImageConfigChanges = Record<string, unknown> & {
   Env?: string[];
@@ -182,12 +183,10 @@ export function applyCommitChanges(config: ImageConfigChanges, changes: readonly
       case 'EXPOSE': {
         const ports = { ...(out.ExposedPorts ?? {}) };
         for (const p of words(rest, env)) {
+          const spec = parsePortSpec(p);
+          if (spec === undefined) throw bad(`EXPOSE: invalid port ${JSON.stringify(p)}`);
           // nat.ParsePortSpecs: a range is each of its ports.
-          const pm = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
-          const from = Number(pm?.[1]);
-          const to = pm?.[2] === undefined ? from : Number(pm[2]);
-          if (pm === null || from < 1 || to > 65535 || to < from) throw bad(`EXPOSE: invalid port ${JSON.stringify(p)}`);
-          for (let port = from; port <= to; port++) ports[`${port}/${(pm[3] ?? 'tcp').toLowerCase()}`] = {};
+          for (let port = spec.from; port <= spec.to; port++) ports[`${port}/${spec.proto}`] = {};
         }
         out.ExposedPorts = ports;
         break;

@@ -52,6 +52,19 @@ export function networkPlan(mode: string | undefined, pluginLoaded: boolean): Ne
 }
 
 /**
+ * Docker's port spec `PORT[-END][/PROTO]` (`nat.ParsePortRange` with a
+ * protocol, tcp by default): ports 1-65535, END not below PORT; undefined
+ * when malformed.
+ */
+export function parsePortSpec(spec: string): { from: number; to: number; proto: string } | undefined {
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/i.exec(spec);
+  if (m === null) return undefined;
+  const from = Number(m[1]);
+  const to = m[2] === undefined ? from : Number(m[2]);
+  return from < 1 || to > 65535 || to < from ? undefined : { from, to, proto: (m[3] ?? 'tcp').toLowerCase() };
+}
+
+/**
  * Docker's PortBindings (`{"80/tcp": [{HostIp, HostPort}]}`) plus, with
  * PublishAllPorts, every exposed port without a binding on a free host port.
  */
