@@ -737,8 +737,8 @@ export class ImageStore {
    * Docker's commit: the container's writable layer (layer-tar.ts) on top of
    * its image's layers becomes a new image, tagged `reference` when given.
    * `config` is the new image's ContainerConfig, the history gains one entry
-   * (`createdBy`, `author`, `comment`); `exclude` paths are left out of the
-   * layer. Nothing is visible unless it all works.
+   * (`createdBy`, `author`, `comment`); `exclude` paths the image has nowhere
+   * are left out of the layer. Nothing is visible unless it all works.
    */
   async commit(containerId: string, options: { reference?: string; config: Record<string, unknown>; author?: string; comment?: string; createdBy?: string; exclude?: readonly string[]; signal?: AbortSignal }): Promise<ImageRecord> {
     if (!/^[a-f0-9]{12,64}$/.test(containerId)) throw new IsulaError('IMAGE_REFERENCE_INVALID', `invalid container id ${JSON.stringify(containerId)}`);
@@ -758,7 +758,13 @@ export class ImageStore {
     try {
       const upper = path.join(dir, 'upper');
       const layerFile = path.join(tmp, 'layer');
-      const layer = await writeLayerTar(upper, layerFile, await opaqueDirs(upper), new Set(options.exclude ?? []), options.signal);
+      // Excluded only where the image has nothing: what the runtime made, not a change to the image's own file.
+      const lowers = parent.layers.map((c) => this.#p('layers', hex(c), 'diff'));
+      const exclude = new Set<string>();
+      for (const p of options.exclude ?? []) {
+        if (!(await Promise.all(lowers.map((l) => exists(path.join(l, p))))).some(Boolean)) exclude.add(p);
+      }
+      const layer = await writeLayerTar(upper, layerFile, await opaqueDirs(upper), exclude, options.signal);
       const now = new Date().toISOString();
       const parentLayers = parent.layers.map((c) => this.#layers.get(c));
       if (parentLayers.some((l) => l === undefined)) throw new IsulaError('IMAGE_STORE_CORRUPT', `image ${hex(parent.id).slice(0, 12)} lacks a layer`);

@@ -107,14 +107,14 @@ const MAX_BACKOFF_MS = 60_000;
 const BACKOFF_RESET_MS = 10_000;
 const KILL_WAIT_MS = 30_000;
 const OP_TIMEOUT_MS = 120_000;
+/** What of a container's Config an image config keeps (`isula commit`). */
+const IMAGE_CONFIG_KEYS = ['User', 'ExposedPorts', 'Env', 'Cmd', 'Healthcheck', 'Volumes', 'WorkingDir', 'Entrypoint', 'OnBuild', 'Labels', 'StopSignal', 'Shell'] as const;
 /**
  * Mount points the runtime creates in a rootfs that lacks them, for the spec's
  * default mounts (spec/defaults: /proc, /dev, /sys and their submounts, the
  * files bind-mounted from the container's directory): not changes of the
- * container's, left out of `diff` as Docker's init layer leaves them out.
+ * container's, left out of `diff` and `commit` as Docker's init layer leaves them out.
  */
-/** What of a container's Config an image config keeps (`isula commit`). */
-const IMAGE_CONFIG_KEYS = ['User', 'ExposedPorts', 'Env', 'Cmd', 'Healthcheck', 'Volumes', 'WorkingDir', 'Entrypoint', 'OnBuild', 'Labels', 'StopSignal', 'Shell'] as const;
 const RUNTIME_MOUNT_POINTS: ReadonlySet<string> = new Set(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/dev/console', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab']);
 
 export class ContainerManager {
@@ -224,12 +224,11 @@ export class ContainerManager {
       const pause = opts.pause && record.State.Status === 'running';
       if (pause) await this.pause(record.Id, signal);
       try {
-        // The mount points the runtime made are no change of the container's (see changes()).
-        const made = driver.changes === undefined ? [] : (await driver.changes(record.Id, { signal })).filter((x) => x.Kind === 1 && RUNTIME_MOUNT_POINTS.has(x.Path)).map((x) => x.Path);
         return await commit(record.Id, {
           signal,
           config,
-          exclude: made,
+          // The mount points the runtime made are no change of the container's (see changes()).
+          exclude: [...RUNTIME_MOUNT_POINTS],
           // As docker's history: the container's command.
           createdBy: (record.Config.Cmd ?? []).join(' '),
           ...(opts.reference !== undefined && { reference: opts.reference }),

@@ -151,7 +151,8 @@ export interface ImageDriver {
    * Docker's commit (plugin API 1.9): the container's writable layer on top
    * of its image becomes a new image with `config` (Docker's ContainerConfig)
    * and one more history entry; tagged `reference` when given. `exclude`
-   * paths (the mount points the runtime made) stay out of the layer.
+   * paths stay out of the layer where the image has none (the mount points
+   * the runtime made in a rootfs that lacked them).
    */
   commit?(containerId: string, opts: DriverCallOptions & { reference?: string; config: Record<string, unknown>; author?: string; comment?: string; createdBy?: string; exclude?: readonly string[] }): Promise<ImageRef>;
   /** Docker's image history: the config's `history`, each entry with the size of its layer (plugin API 1.9). */
