@@ -6,6 +6,7 @@ import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSi
 import { UsageError } from './usage-error.js';
 import { filtersJson } from './commands-containers.js';
 import { managementHelp } from './management.js';
+import { deletedBlock, imagePruneLines } from './volume-format.js';
 
 interface ImageSummary {
   Id: string;
@@ -148,7 +149,7 @@ function ellipsis(s: string, max: number): string {
 
 /** docker's history row: `--human` (default) shows "3 years ago" and 2.01MB, without it RFC 3339 and bytes. */
 export function historyRow(h: HistoryItem, human: boolean, trunc: boolean): Record<string, string> {
-  const createdAt = rfc3339NanoFixed(h.Created, '', -new Date(h.Created * 1000).getTimezoneOffset()).replace('.', '');
+  const createdAt = rfc3339NanoFixed(h.Created, '', -new Date(h.Created * 1000).getTimezoneOffset());
   const createdBy = h.CreatedBy.replaceAll('\t', ' ');
   return {
     Comment: h.Comment,
@@ -215,17 +216,8 @@ export function registerImageCommands(program: Command, client: () => EngineClie
         method: 'POST',
         query: { filters: filtersJson(opts.filter ?? [], { dangling: [opts.all ? 'false' : 'true'] }) },
       });
-      const deleted = report.ImagesDeleted ?? [];
-      let text = '';
-      if (deleted.length > 0) {
-        text = 'Deleted Images:\n';
-        for (const d of deleted) {
-          if (d.Untagged) text += `untagged: ${d.Untagged}\n`;
-          if (d.Deleted) text += `deleted: ${d.Deleted}\n`;
-        }
-      }
       // Like docker: the list and a blank line when something went, then the total (4 significant digits).
-      if (text !== '') out(`${text}\n`);
+      process.stdout.write(deletedBlock('Images', imagePruneLines(report.ImagesDeleted ?? [])));
       out(`Total reclaimed space: ${humanSizePrecision(report.SpaceReclaimed ?? 0, 4)}`);
     });
 

@@ -10,6 +10,7 @@ import { DaemonError, type EngineClient } from './client.js';
 import { filtersJson } from './commands-containers.js';
 import { ExitCode } from './exit-code.js';
 import { confirmPrune } from './commands-volume.js';
+import { deletedBlock } from './volume-format.js';
 import { err, inspectEach, lazyGroup, out, subcommand } from './object-commands.js';
 import { buildNetworkCreateBody, formatNetworkList, networkListTemplate, type NetworkCreateFlags, type NetworkListOptions, type NetworkResource } from './network-format.js';
 
@@ -90,9 +91,8 @@ function declareNetworkSubcommands(network: Command, client: () => EngineClient)
       const filters = filtersJson(opts.filter ?? []);
       if (!opts.force && !await confirmPrune('network prune', NETWORK_PRUNE_WARNING)) return;
       const report = await client().json<{ NetworksDeleted?: string[] | null }>('/networks/prune', { method: 'POST', query: { filters } });
-      const deleted = report.NetworksDeleted ?? [];
       // docker prints the list and a blank line, or nothing at all.
-      if (deleted.length > 0) process.stdout.write(`Deleted Networks:\n${deleted.map((n) => `${n}\n`).join('')}\n`);
+      process.stdout.write(deletedBlock('Networks', report.NetworksDeleted ?? []));
     });
 }
 

@@ -13,6 +13,7 @@ import { containerRow } from './ps-format.js';
 import { managementHelp } from './management.js';
 import { lazyGroup, out, subcommand } from './object-commands.js';
 import { UsageError } from './usage-error.js';
+import { deletedBlock, imagePruneLines } from './volume-format.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 /** docker's `units.HumanSize`: 4 significant digits. */
@@ -146,22 +147,19 @@ function declareSystemSubcommands(system: Command, client: () => EngineClient): 
       // docker's order and words: each part that removed something prints its list and a blank line.
       const containers = await api.json<{ ContainersDeleted?: string[] | null; SpaceReclaimed?: number }>('/containers/prune', { method: 'POST', query: { filters } });
       reclaimed += containers.SpaceReclaimed ?? 0;
-      if ((containers.ContainersDeleted ?? []).length > 0) process.stdout.write(`Deleted Containers:\n${(containers.ContainersDeleted ?? []).join('\n')}\n\n`);
+      process.stdout.write(deletedBlock('Containers', containers.ContainersDeleted ?? []));
       const networks = await api.json<{ NetworksDeleted?: string[] | null }>('/networks/prune', { method: 'POST', query: { filters } });
-      if ((networks.NetworksDeleted ?? []).length > 0) process.stdout.write(`Deleted Networks:\n${(networks.NetworksDeleted ?? []).join('\n')}\n\n`);
+      process.stdout.write(deletedBlock('Networks', networks.NetworksDeleted ?? []));
       if (opts.volumes) {
         const volumes = await api.json<{ VolumesDeleted?: string[] | null; SpaceReclaimed?: number }>('/volumes/prune', { method: 'POST', query: { filters } });
         reclaimed += volumes.SpaceReclaimed ?? 0;
-        if ((volumes.VolumesDeleted ?? []).length > 0) process.stdout.write(`Deleted Volumes:\n${(volumes.VolumesDeleted ?? []).join('\n')}\n\n`);
+        process.stdout.write(deletedBlock('Volumes', volumes.VolumesDeleted ?? []));
       }
       const images = await api.json<{ ImagesDeleted?: { Untagged?: string; Deleted?: string }[] | null; SpaceReclaimed?: number }>('/images/prune', {
         method: 'POST', query: { filters: filtersJson(filter, { dangling: [opts.all ? 'false' : 'true'] }) },
       });
       reclaimed += images.SpaceReclaimed ?? 0;
-      const deleted = images.ImagesDeleted ?? [];
-      if (deleted.length > 0) {
-        process.stdout.write(`Deleted Images:\n${deleted.flatMap((d) => [...(d.Untagged ? [`untagged: ${d.Untagged}`] : []), ...(d.Deleted ? [`deleted: ${d.Deleted}`] : [])]).join('\n')}\n\n`);
-      }
+      process.stdout.write(deletedBlock('Images', imagePruneLines(images.ImagesDeleted ?? [])));
       out(`Total reclaimed space: ${size(reclaimed)}`);
     });
 }

@@ -112,13 +112,14 @@ export interface EventMessage {
 /**
  * Go's `time.Time.Format("2006-01-02T15:04:05.000000000Z07:00")` of a Unix
  * time given as whole seconds and a 9-digit nanosecond string, in the zone
- * `offsetMin` minutes east of UTC (`Z` for UTC).
+ * `offsetMin` minutes east of UTC (`Z` for UTC); with `nanos` empty, Go's
+ * `time.RFC3339` (no fraction).
  */
 export function rfc3339NanoFixed(seconds: number, nanos: string, offsetMin: number): string {
   const local = new Date((seconds + offsetMin * 60) * 1000).toISOString().slice(0, 19);
   const abs = Math.abs(offsetMin);
   const zone = offsetMin === 0 ? 'Z' : `${offsetMin < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-  return `${local}.${nanos}${zone}`;
+  return `${local}${nanos === '' ? '' : `.${nanos}`}${zone}`;
 }
 
 /**

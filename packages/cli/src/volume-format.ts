@@ -116,6 +116,15 @@ export function formatVolumePrune(report: { VolumesDeleted?: string[] | null; Sp
 export function formatPruneReport(what: string, deleted: readonly string[], reclaimed: number): string {
   // docker counts the space only when something was deleted.
   const space = deleted.length > 0 ? reclaimed : 0;
-  const list = deleted.length > 0 ? `Deleted ${what}:\n${deleted.map((n) => `${n}\n`).join('')}\n` : '';
-  return `${list}Total reclaimed space: ${dockerHumanSize(space)}\n`;
+  return `${deletedBlock(what, deleted)}Total reclaimed space: ${dockerHumanSize(space)}\n`;
+}
+
+/** A prune's `Deleted WHAT:` block as docker prints it: the lines and a blank line, or nothing when none went. */
+export function deletedBlock(what: string, lines: readonly string[]): string {
+  return lines.length > 0 ? `Deleted ${what}:\n${lines.map((n) => `${n}\n`).join('')}\n` : '';
+}
+
+/** An image prune's lines: `untagged: REF` and `deleted: ID` for each item, in the daemon's order. */
+export function imagePruneLines(items: readonly { Untagged?: string; Deleted?: string }[]): string[] {
+  return items.flatMap((d) => [...(d.Untagged ? [`untagged: ${d.Untagged}`] : []), ...(d.Deleted ? [`deleted: ${d.Deleted}`] : [])]);
 }
