@@ -20,7 +20,7 @@ import { formatInfo, formatVersion, type ServerVersion } from './format.js';
 import { completeNames, completionScript } from './completion.js';
 import { examplesHelp } from './help-examples.js';
 import { declareEverything, declareOnly } from './lazy-declare.js';
-import { managementAlias } from './management.js';
+import { firstWord, managementAlias } from './management.js';
 import { parseBoolFlag } from './run-options.js';
 import { commandReference } from './reference-docs.js';
 
@@ -143,8 +143,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
  * `network`.
  */
 export function helpOfSubcommand(argv: readonly string[]): string[] {
-  let i = 2;
-  while (i < argv.length && (argv[i] ?? '').startsWith('-')) i += argv[i] === '-H' || argv[i] === '--host' ? 2 : 1;
+  const i = firstWord(argv);
   const words = argv.slice(i + 1);
   if (argv[i] !== 'help' || words.length < 2 || words.some((w) => w.startsWith('-'))) return [...argv];
   return [...argv.slice(0, i), ...words, '--help'];
@@ -160,8 +159,7 @@ const GO_BOOL_FLAGS: Readonly<Record<string, readonly string[]>> = { commit: ['-
  * docker's usage error.
  */
 export function goBoolValues(argv: readonly string[]): string[] {
-  let i = 2;
-  while (i < argv.length && (argv[i] ?? '').startsWith('-')) i += argv[i] === '-H' || argv[i] === '--host' ? 2 : 1;
+  const i = firstWord(argv);
   const flags = GO_BOOL_FLAGS[argv[i] ?? ''];
   if (flags === undefined) return [...argv];
   return argv.map((a, j) => {

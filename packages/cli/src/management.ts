@@ -59,7 +59,7 @@ export const MANAGEMENT_VERBS: Readonly<Record<string, Readonly<Record<string, r
 };
 
 /** Index of the first word after the global options (`-H unix://…`), as commander reads them. */
-function firstWord(argv: readonly string[]): number {
+export function firstWord(argv: readonly string[]): number {
   let i = 2;
   while (i < argv.length && (argv[i] ?? '').startsWith('-')) i += argv[i] === '-H' || argv[i] === '--host' ? 2 : 1;
   return i;
