@@ -262,6 +262,78 @@ test('kill -9 of isulad with networked containers, restart, rm -f: no netns, vet
   await assertNoNetworkTrace(d, ids);
 });
 
+test('network connect and disconnect: a running container joins and leaves a network live; a stopped one at its next start', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const third = d.subnet.split('.')[2] ?? '0';
+  ok(await d.isula(['network', 'create', '--subnet', `10.244.${third}.0/24`, 'joinnet']));
+  const c1 = ok(await d.isula(['run', '-d', '--name', 'c1', 'busybox', 'sleep', '300'])).trim();
+  const u1 = ok(await d.isula(['run', '-d', '--name', 'u1', '--network', 'joinnet', 'busybox', 'sleep', '300'])).trim();
+  type Nets = { NetworkSettings: { Networks: Record<string, { IPAddress: string; IPAMConfig: { IPv4Address?: string } | null }> } };
+  const nets = async (name: string) => (await inspect<Nets>(d, name)).NetworkSettings.Networks;
+  const ipU1 = (await nets('u1'))['joinnet']?.IPAddress ?? '';
+  const pingU1 = () => d.isula(['exec', 'c1', 'busybox', 'ping', '-c', '1', '-W', '2', ipU1]);
+  assert.equal((await pingU1()).code, 1, 'before connect: another network, unreachable');
+
+  assert.equal(ok(await d.isula(['network', 'connect', 'joinnet', 'c1'])), '', 'docker prints nothing');
+  assert.equal((await pingU1()).code, 0, 'after connect: reachable');
+  const both = await nets('c1');
+  assert.deepEqual(Object.keys(both).sort(), ['bridge', 'joinnet']);
+  assert.match(both['joinnet']?.IPAddress ?? '', new RegExp(`^10\\.244\\.${third}\\.`));
+  const links = ok(await d.isula(['exec', 'c1', 'ip', '-o', 'link']));
+  assert.match(links, /eth0/);
+  assert.match(links, /eth1/);
+  assert.match(ok(await d.isula(['network', 'inspect', '-f', '{{range .Containers}}{{.Name}} {{end}}', 'joinnet'])), /\bc1\b/);
+  assert.deepEqual(ok(await d.isula(['ps', '--filter', 'network=joinnet', '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort(), ['c1', 'u1']);
+  const twice = await d.isula(['network', 'connect', 'joinnet', 'c1']);
+  assert.equal(twice.code, 1);
+  assert.equal(twice.stderr, 'Error response from daemon: endpoint with name c1 already exists in network joinnet\n');
+
+  // Leaving the default network live: eth0 goes, the other stays.
+  ok(await d.isula(['network', 'disconnect', 'bridge', 'c1']));
+  assert.deepEqual(Object.keys(await nets('c1')), ['joinnet']);
+  assert.doesNotMatch(ok(await d.isula(['exec', 'c1', 'ip', '-o', 'link'])), /eth0/);
+  assert.equal((await pingU1()).code, 0);
+  const notOn = await d.isula(['network', 'disconnect', 'bridge', 'c1']);
+  assert.equal(notOn.code, 1);
+  assert.match(notOn.stderr, /is not connected to network bridge/);
+
+  // Stopped: recorded, joined at the next start, with the static address asked for.
+  ok(await d.isula(['stop', '-t', '0', 'c1']));
+  const [a, b, c] = d.subnet.split('.');
+  const fixed = `${a}.${b}.${c}.88`;
+  ok(await d.isula(['network', 'connect', '--ip', fixed, 'bridge', 'c1']));
+  ok(await d.isula(['start', 'c1']));
+  const again = await nets('c1');
+  assert.deepEqual(Object.keys(again), ['joinnet', 'bridge'], 'in the order joined');
+  assert.equal(again['bridge']?.IPAddress, fixed);
+  assert.deepEqual(again['bridge']?.IPAMConfig, { IPv4Address: fixed });
+  assert.notEqual(again['joinnet']?.IPAddress, fixed, 'the static address is the bridge endpoint\'s only');
+  assert.equal((await pingU1()).code, 0);
+
+  // Docker's refusals, each naming the problem.
+  const missing = await d.isula(['network', 'connect', 'nosuchnet', 'c1']);
+  assert.equal(missing.stderr, 'Error response from daemon: network nosuchnet not found\n');
+  ok(await d.isula(['run', '-d', '--name', 'h1', '--network', 'host', 'busybox', 'sleep', '300']));
+  assert.match((await d.isula(['network', 'connect', 'joinnet', 'h1'])).stderr, /cannot be disconnected from host network or connected to host network/);
+  assert.match((await d.isula(['network', 'connect', 'none', 'c1'])).stderr, /private \(none\) mode/);
+  assert.match((await d.isula(['network', 'connect', 'joinnet', 'nosuchctr'])).stderr, /No such container: nosuchctr/);
+  assert.match((await d.isula(['network', 'connect', '--ip', '300.1.1.1', 'joinnet', 'u1'])).stderr, /invalid IPv4 address "300\.1\.1\.1"/);
+
+  const ev = ok(await d.isula(['events', '--since', '120s', '--until', '0s', '--filter', 'type=network', '--format', '{{.Action}} {{.Actor.Attributes.name}}']));
+  assert.deepEqual(ev.split('\n').filter((l) => /^(connect|disconnect) /.test(l)), ['connect joinnet', 'disconnect isula', 'connect isula']);
+
+  // A daemon killed with -9 comes back knowing both networks; disconnect and rm -f leave nothing.
+  d.proc?.kill('SIGKILL');
+  await d.exited();
+  await d.start();
+  assert.deepEqual(Object.keys(await nets('c1')), ['joinnet', 'bridge']);
+  ok(await d.isula(['network', 'disconnect', 'joinnet', 'c1']));
+  assert.equal((await pingU1()).code, 1, 'after disconnect: unreachable again');
+  ok(await d.isula(['rm', '-f', 'c1', 'u1', 'h1']));
+  await assertNoNetworkTrace(d, [c1, u1]);
+  ok(await d.isula(['network', 'rm', 'joinnet']));
+});
+
 test('bad input: unknown network, malformed conflist, missing plugin, exhausted subnet: clear errors, nothing half-networked', { skip }, async (t) => {
   const d = await netDaemon(t);
   const unknown = await d.isula(['run', '--rm', '--network', 'nosuchnet', 'busybox', 'true']);

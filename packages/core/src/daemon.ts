@@ -179,7 +179,13 @@ export class Daemon {
     registerDiskUsageRoutes(this.#api, imageSource, containers);
     registerImageArchiveRoutes(this.#api, imageSource);
     registerRegistryRoutes(this.#api, imageSource);
-    registerNetworkRoutes(this.#api, { drivers: () => this.networkDrivers, containers: () => containers.records(), events: this.events });
+    registerNetworkRoutes(this.#api, {
+      drivers: () => this.networkDrivers,
+      containers: () => containers.records(),
+      events: this.events,
+      connect: (container, network, opts) => containers.connectNetwork(container, network, opts),
+      disconnect: (container, network, force) => containers.disconnectNetwork(container, network, force),
+    });
     registerSystemRoutes(this.#api, {
       version: ENGINE_VERSION,
       gitCommit: process.env['ISULA_GIT_COMMIT'] ?? '',

@@ -26,6 +26,8 @@ export interface CachedNetwork {
   result?: unknown;
   /** The port mappings published through this network, host ports chosen. */
   portMappings: PortMapping[];
+  /** CNI_ARGS of a network joined later (`connect`), instead of the request's. */
+  args?: Record<string, string>;
 }
 
 export interface CacheEntry {

@@ -83,6 +83,7 @@ export class CniNetworkDriver implements NetworkDriver {
     validateId(request.id);
     for (const m of request.portMappings) validateMapping(m);
     cniArgs(request.args); // throws on a malformed pair before anything runs
+    for (const a of Object.values(request.networkArgs ?? {})) cniArgs(a);
     const netnsId = await netnsIdOf(netnsPath);
     if (netnsId === undefined) {
       throw new IsulaError('NETWORK_CONFIG_INVALID', `${netnsPath} is not a network namespace`, { details: { netnsPath } });
@@ -111,11 +112,15 @@ export class CniNetworkDriver implements NetworkDriver {
       if (!isNone) await this.#confDirWithDefault();
       const entry = await this.#mutex.run('conf', async () => {
         const lists: LoadedNetwork[] = [];
+        /** Each list's own arguments, when the request has per-network ones. */
+        const listArgs: (Record<string, string> | undefined)[] = [];
         const dir = isNone ? undefined : await loadConfDir(this.confDir);
         for (const name of dir ? names : []) {
           const found = this.#lookup(dir as ConfDir, name);
           if (!found) throw networkNotFound(name);
-          if (!lists.some((l) => l.list.name === found.list.name)) lists.push(found);
+          if (lists.some((l) => l.list.name === found.list.name)) continue;
+          lists.push(found);
+          listArgs.push(request.networkArgs === undefined ? undefined : { ...request.args, ...request.networkArgs[name] });
         }
         // Every binary is found before anything is added: a missing one leaves nothing to undo.
         for (const type of new Set(['loopback', ...lists.flatMap((l) => l.list.plugins.map((p) => p.type))])) await this.#runner.findPlugin(type);
@@ -145,6 +150,7 @@ export class CniNetworkDriver implements NetworkDriver {
               ifName: ifNames[i] as string,
               config: l.list.raw,
               portMappings: i === portTarget ? mappings : [],
+              ...(listArgs[i] !== undefined && { args: listArgs[i] }),
             })),
             complete: false,
             created: new Date().toISOString(),
@@ -233,9 +239,7 @@ export class CniNetworkDriver implements NetworkDriver {
     validateId(request.id);
     await this.#mutex.run(`id:${request.id}`, async () => {
       const entry = await this.#cache.get(request.id);
-      if (!entry || !entry.complete) {
-        throw new IsulaError('NETWORK_NOT_FOUND', `container ${request.id} is not attached to any network`, { details: { container: request.id } });
-      }
+      if (!entry || !entry.complete) throw notAttached(request.id);
       if (!(await isAttachedNetns(netnsPath, entry))) {
         throw new IsulaError('NETWORK_NOT_FOUND', `the network namespace ${netnsPath} of container ${request.id} is gone`, { details: { container: request.id, netnsPath } });
       }
@@ -247,13 +251,102 @@ export class CniNetworkDriver implements NetworkDriver {
     });
   }
 
+  async connect(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<NetworkAttachResult[]> {
+    validateId(request.id);
+    cniArgs(request.args);
+    for (const a of Object.values(request.networkArgs ?? {})) cniArgs(a);
+    if (request.portMappings.length > 0) throw new IsulaError('NETWORK_CONFIG_INVALID', 'ports are published when a container starts, not when it joins a network');
+    if (request.networks.length === 0) throw new IsulaError('NETWORK_CONFIG_INVALID', 'no network to connect to');
+    const reserved = request.networks.find((n) => n === 'host' || n === 'none');
+    if (reserved !== undefined) throw new IsulaError('NETWORK_CONFIG_INVALID', `a running container cannot join network ${reserved}`);
+    return this.#mutex.run(`id:${request.id}`, async () => {
+      const started = Date.now();
+      const entry = await this.#cache.get(request.id);
+      if (!entry || !entry.complete) throw notAttached(request.id);
+      if (!(await isAttachedNetns(netnsPath, entry))) {
+        throw new IsulaError('NETWORK_NOT_FOUND', `the network namespace ${netnsPath} of container ${request.id} is gone`, { details: { container: request.id, netnsPath } });
+      }
+      await this.#confDirWithDefault();
+      const added = await this.#mutex.run('conf', async () => {
+        const dir = await loadConfDir(this.confDir);
+        const lists: LoadedNetwork[] = [];
+        const listArgs: Record<string, string>[] = [];
+        for (const name of request.networks) {
+          const found = this.#lookup(dir, name);
+          if (!found) throw networkNotFound(name);
+          if (entry.networks.some((n) => n.name === found.list.name) || lists.some((l) => l.list.name === found.list.name)) {
+            throw new IsulaError('NETWORK_ALREADY_EXISTS', `container ${request.id} is already connected to network ${found.list.name}`, { details: { container: request.id, network: found.list.name } });
+          }
+          lists.push(found);
+          listArgs.push({ ...request.args, ...request.networkArgs?.[name] });
+        }
+        for (const type of new Set(lists.flatMap((l) => l.list.plugins.map((p) => p.type)))) await this.#runner.findPlugin(type);
+        const ifNames = freeInterfaceNames(entry.networks.map((n) => n.ifName), lists.length);
+        // Its own CNI_ARGS (a static address, or none), never the first attach's.
+        const nets = lists.map((l, i): CachedNetwork => ({ name: l.list.name, file: l.file, ifName: ifNames[i] as string, config: l.list.raw, portMappings: [], args: listArgs[i] ?? {} }));
+        // On disk before the first ADD, as attach's: after a crash mid-ADD, detach DELs it.
+        entry.networks.push(...nets);
+        await this.#cache.put(entry);
+        return nets;
+      });
+      const done: CachedNetwork[] = [];
+      try {
+        for (const net of added) {
+          net.result = await this.#runner.addNetworkList(parseConfList(net.config), this.#rt(entry, net, netnsPath), opts);
+          done.push(net);
+        }
+        await this.#cache.put(entry);
+      } catch (err) {
+        // DEL of what was (or may have been) added, newest first; the entry goes back to what it was.
+        for (const net of [...added].reverse()) {
+          await this.#delNetwork(entry, net, netnsPath, {}).catch((e: unknown) => this.#log.error({ err: e, container: entry.id, network: net.name }, 'undoing a failed network connect failed'));
+        }
+        entry.networks = entry.networks.filter((n) => !added.includes(n));
+        await this.#cache.put(entry).catch((e: unknown) => this.#log.error({ err: e, container: entry.id }, 'writing the CNI cache failed'));
+        throw err;
+      }
+      this.#log.info({ container: entry.id, networks: done.map((n) => n.name), durationMs: Date.now() - started }, 'network connected');
+      return done.map((n) => summarizeResult(n.name, n.result, n.ifName, undefined));
+    });
+  }
+
+  async disconnect(netnsPath: string | undefined, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void> {
+    validateId(request.id);
+    void opts; // DEL runs to its end, as detach's
+    await this.#mutex.run(`id:${request.id}`, async () => {
+      const entry = await this.#cache.get(request.id);
+      if (!entry) throw notAttached(request.id);
+      const dir = await loadConfDir(this.confDir).catch(() => undefined);
+      // By the name the attachment recorded, or what the name (an alias, an id prefix) means now.
+      const leaving = entry.networks.filter((n) => request.networks.some((name) => name === n.name || (dir !== undefined && this.#lookup(dir, name)?.list.name === n.name)));
+      if (leaving.length === 0) {
+        throw new IsulaError('NETWORK_NOT_FOUND', `container ${request.id} is not connected to network ${request.networks.join(', ')}`, { details: { container: request.id, networks: request.networks } });
+      }
+      const live = await isAttachedNetns(netnsPath ?? entry.netnsPath, entry);
+      const netns = live ? (netnsPath ?? entry.netnsPath) : '';
+      let first: unknown;
+      for (const net of [...leaving].reverse()) {
+        try {
+          await this.#delNetwork(entry, net, netns, {});
+          entry.networks = entry.networks.filter((n) => n !== net);
+        } catch (err) {
+          first ??= err;
+        }
+      }
+      // What did not go stays in the entry, for detach's DEL.
+      await this.#cache.put(entry);
+      if (first !== undefined) throw first;
+      this.#log.info({ container: entry.id, networks: leaving.map((n) => n.name) }, 'network disconnected');
+    });
+  }
+
   /** Runtime arguments of one network of an attachment. */
   #rt(entry: CacheEntry, net: CachedNetwork, netns: string): RuntimeConf {
     return {
       containerId: entry.id,
       netns,
       ifName: net.ifName,
-      ...(entry.request.args ? { args: entry.request.args } : {}),
+      ...(net.args ?? entry.request.args ? { args: net.args ?? entry.request.args } : {}),
       ...(net.portMappings.length > 0 ? { capabilityArgs: { portMappings: net.portMappings } } : {}),
     };
   }
@@ -286,23 +379,11 @@ export class CniNetworkDriver implements NetworkDriver {
       ? settle(this.#runner.delNetworkList(loopbackList(), { containerId: entry.id, netns, ifName: 'lo' }, entry.loopback.result, opts))
       : undefined;
     for (const net of [...entry.networks].reverse()) {
-      let list: NetworkConfList;
       try {
-        list = parseConfList(net.config);
+        await this.#delNetwork(entry, net, netns, opts);
       } catch (err) {
-        first ??= invalidConf(`(cached for container ${entry.id}) ${net.file}`, (err as Error).message, err);
-        continue;
-      }
-      try {
-        await this.#runner.delNetworkList(list, this.#rt(entry, net, netns), net.result, opts);
-      } catch (err) {
-        this.#log.warn({ err, container: entry.id, network: net.name }, 'CNI DEL failed');
         first ??= err;
       }
-      // Idempotent, so always: bridge skips its own masquerade teardown when it finds no eth0,
-      // which a reused nsfs inode can make look like a live namespace.
-      const masq = list.plugins.some((p) => MASQ_PLUGINS.includes(p.type) && p['ipMasq'] === true);
-      if (masq && net.result !== undefined) await teardownIpMasq(list.name, entry.id, sandboxIps(net.result), this.#log);
     }
     if (loopback !== undefined) {
       await loopback.done;
@@ -313,6 +394,28 @@ export class CniNetworkDriver implements NetworkDriver {
       }
     }
     if (first !== undefined) throw first;
+  }
+
+  /** DEL of one network of `entry` (`netns` '' when the namespace is gone), and its ipMasq rules. */
+  async #delNetwork(entry: CacheEntry, net: CachedNetwork, netns: string, opts: { signal?: AbortSignal }): Promise<void> {
+    let list: NetworkConfList;
+    try {
+      list = parseConfList(net.config);
+    } catch (err) {
+      throw invalidConf(`(cached for container ${entry.id}) ${net.file}`, (err as Error).message, err);
+    }
+    let failure: { err: unknown } | undefined;
+    try {
+      await this.#runner.delNetworkList(list, this.#rt(entry, net, netns), net.result, opts);
+    } catch (err) {
+      this.#log.warn({ err, container: entry.id, network: net.name }, 'CNI DEL failed');
+      failure = { err };
+    }
+    // Idempotent, so always: bridge skips its own masquerade teardown when it finds no eth0,
+    // which a reused nsfs inode can make look like a live namespace.
+    const masq = list.plugins.some((p) => MASQ_PLUGINS.includes(p.type) && p['ipMasq'] === true);
+    if (masq && net.result !== undefined) await teardownIpMasq(list.name, entry.id, sandboxIps(net.result), this.#log);
+    if (failure !== undefined) throw failure.err;
   }
 
   /** Fixed host ports first, then the 0s (so a picked port never takes one asked for by number). */
@@ -647,6 +750,21 @@ function interfaceNames(base: string | undefined, count: number): string[] {
   const bad = names.find((n) => !IFNAME.test(n));
   if (bad) throw new IsulaError('NETWORK_CONFIG_INVALID', `interface name ${bad} is longer than 15 characters`);
   return names;
+}
+
+/** `count` interface names after the highest `<stem><n>` in use (eth0 eth1 → eth2 ...). */
+function freeInterfaceNames(used: readonly string[], count: number): string[] {
+  const numbered = used.map((n) => /^(.*?)(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null);
+  const stem = numbered[0]?.[1] ?? 'eth';
+  const next = numbered.filter((m) => m[1] === stem).reduce((max, m) => Math.max(max, Number(m[2]) + 1), 0);
+  return interfaceNames(`${stem}${next}`, count).map((n) => {
+    if (used.includes(n)) throw new IsulaError('NETWORK_CONFIG_INVALID', `interface ${n} is already in use`);
+    return n;
+  });
+}
+
+function notAttached(id: string): IsulaError {
+  return new IsulaError('NETWORK_NOT_FOUND', `container ${id} is not attached to any network`, { details: { container: id } });
 }
 
 /** A promise run alongside others: `done` never rejects (no unhandled rejection while the caller awaits something else); `rethrow` throws its error once it is done. */

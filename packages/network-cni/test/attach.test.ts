@@ -353,3 +353,63 @@ test('loopback runs alongside the network: when it fails, the network joined mea
   await again.detach(ns, req(id), { signal: signal() });
   assert.deepEqual(await leftoversOf(env, id), []);
 });
+
+test('connect joins a live attachment to one more network on eth1 and disconnect leaves only it; a failed connect changes nothing', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const driver = env.driver();
+  const opts = { signal: signal() };
+  const name = `extra-${process.pid}`;
+  const extra = await driver.create({ name, subnet: newSubnet() }, opts);
+  const bridge = bridgeOf(extra);
+  env.track.bridges.add(bridge);
+  const [a, b, c] = [newId(), newId(), newId()];
+  env.track.ids.add(a).add(b).add(c);
+  const [nsA, nsB, nsC] = [env.netns('a'), env.netns('b'), env.netns('c')];
+  const first = await driver.attach(nsA, req(a, { args: { IP: env.ip(40) } }), opts);
+  assert.equal(ipOf(first), env.ip(40));
+  const rb = await driver.attach(nsB, req(b, { networks: [name] }), opts);
+  assert.ok(!(await ping(nsA, ipOf(rb), 1)), 'before connect, a does not reach the other network');
+  await assert.rejects(driver.connect(nsC, req(c, { networks: [name] }), opts), code('NETWORK_NOT_FOUND'), 'no attachment to join');
+
+  // The first attach's static address is not reused on the new network: its own (none) goes there.
+  const joined = await driver.connect(nsA, req(a, { networks: [extra.id.slice(0, 12)] }), opts);
+  assert.equal(joined.length, 1);
+  assert.equal(joined[0]?.network, name);
+  assert.equal(joined[0]?.addresses[0]?.interface, 'eth1');
+  assert.notEqual(ipOf(joined), extra.subnets[0]?.subnet.replace(/0\/24$/, '40'));
+  assert.ok(await ping(nsA, ipOf(rb)), 'after connect, a reaches b on the other network');
+  assert.ok(await ping(nsA, env.ip(1)), 'and still its first network');
+  await assert.rejects(driver.connect(nsA, req(a, { networks: [name] }), opts), code('NETWORK_ALREADY_EXISTS'));
+  await assert.rejects(driver.connect(nsA, req(a, { networks: ['nosuchnet'] }), opts), code('NETWORK_NOT_FOUND'));
+  await driver.check(nsA, req(a), opts);
+
+  // A network whose chain fails: the attachment is as it was (eth0, eth1), nothing of the new one left.
+  const ghostBridge = newBridge();
+  env.track.bridges.add(ghostBridge);
+  fs.writeFileSync(path.join(env.confDir, '60-ghost.conflist'), JSON.stringify({
+    cniVersion: '1.0.0', name: 'ghost', plugins: [{ type: 'bridge', bridge: ghostBridge, ipam: { type: 'host-local', ranges: [[{ subnet: '10.239.250.0/30' }]], dataDir: env.ipamDir } }],
+  }));
+  await driver.attach(nsC, req(c, { networks: ['ghost'] }), opts); // takes the /30's only address
+  await assert.rejects(driver.connect(nsA, req(a, { networks: ['ghost'] }), opts), code('NETWORK_PLUGIN_FAILED'));
+  const { stdout: links } = await run('nsenter', [`--net=${nsA}`, 'ip', '-o', 'link']);
+  assert.ok(links.includes('eth0') && links.includes('eth1') && !links.includes('eth2'), links);
+  assert.equal((await portsOf(ghostBridge)).length, 1, 'only c on the ghost bridge');
+
+  await driver.disconnect(nsA, req(a, { networks: [name] }), opts);
+  assert.ok(!(await ping(nsA, ipOf(rb), 1)), 'after disconnect, a no longer reaches b');
+  assert.ok(await ping(nsA, env.ip(1)), 'but still its first network');
+  const leases = leasesOf(env.ipamDir, a);
+  assert.deepEqual(leases.filter((f) => f.includes(`/${name}/`)), [], 'the lease on the left network is freed');
+  assert.deepEqual(leases, [path.join(env.ipamDir, 'isula', env.ip(40))], 'the first one is kept');
+  await assert.rejects(driver.disconnect(nsA, req(a, { networks: [name] }), opts), code('NETWORK_NOT_FOUND'));
+
+  // Connected again (the next free interface), then one detach takes everything.
+  const again = await driver.connect(nsA, req(a, { networks: [name] }), opts);
+  assert.equal(again[0]?.addresses[0]?.interface, 'eth1');
+  await driver.detach(nsA, req(a), opts);
+  assert.deepEqual(await leftoversOf(env, a), []);
+  assert.equal((await portsOf(bridge)).length, 1, 'only b is left on the other network');
+  for (const id of [b, c]) await driver.detach(undefined, req(id), opts);
+  assert.deepEqual(await leftoversOf(env, a, bridge), []);
+  await driver.remove(name, opts);
+});

@@ -90,9 +90,9 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
         if ((publish.length > 0 || expose.length > 0)
           && !view.Ports.some((p) => inRange(publish, p.PublicPort, p.Type) || inRange(expose, p.PrivatePort, p.Type))) return false;
         const nets = view.NetworkSettings.Networks;
-        // The networks it is attached to now, and the one its --network names (a stopped container keeps it, as docker's).
+        // The networks it is attached to now, and the ones it joins at start (a stopped container keeps them, as docker's).
         const mode = r.HostConfig.NetworkMode ?? '';
-        const names = new Set([...Object.keys(nets), ...Object.values(nets).map((x) => x.NetworkID ?? ''), mode === '' || mode === 'default' ? 'bridge' : mode]);
+        const names = new Set([...Object.keys(nets), ...Object.values(nets).map((x) => x.NetworkID ?? ''), ...(r.JoinedNetworks ?? [mode === '' || mode === 'default' ? 'bridge' : mode])]);
         if (filters['network'] !== undefined && !filters['network'].some((n) => names.has(n))) return false;
         if (filters['volume'] !== undefined && !filters['volume'].some((v) => view.Mounts.some((m) => m.Name === v || m.Destination === v))) return false;
       }

@@ -16,6 +16,10 @@ export interface NetworkSource {
   drivers(): readonly NetworkDriver[];
   containers(): readonly ContainerRecord[];
   events: EventBus;
+  /** `network connect` (the container manager's). */
+  connect(container: string, network: string, opts: { ipv4?: string }): Promise<void>;
+  /** `network disconnect`. */
+  disconnect(container: string, network: string, force: boolean): Promise<void>;
 }
 
 const LIST_FILTERS: ReadonlySet<string> = new Set(['name', 'id', 'driver']);
@@ -24,7 +28,8 @@ const PRUNE_FILTERS: ReadonlySet<string> = new Set(['until', 'label', 'label!'])
 
 /** The containers using `n`: attached now, or naming it as their network (a stopped one would fail to start without it). */
 function usersOf(source: NetworkSource, n: NetworkInfo): ContainerRecord[] {
-  return source.containers().filter((r) => (r.Network?.Results ?? []).some((x) => x.network === n.name) || r.HostConfig.NetworkMode === n.name || r.HostConfig.NetworkMode === n.id);
+  return source.containers().filter((r) => (r.Network?.Results ?? []).some((x) => x.network === n.name)
+    || r.HostConfig.NetworkMode === n.name || r.HostConfig.NetworkMode === n.id || (r.JoinedNetworks ?? []).includes(n.name));
 }
 
 type ManagingDriver = NetworkDriver & Required<Pick<NetworkDriver, 'list' | 'create' | 'remove' | 'resolve'>>;
@@ -144,6 +149,32 @@ export function registerNetworkRoutes(api: ApiServer, source: NetworkSource): vo
     return { NetworksDeleted: deleted };
   });
 
+  // Docker's NetworkConnect / NetworkDisconnect: the container by id, name or id prefix; 200 and no body.
+  api.route('POST', '/networks/:id/connect', async ({ params, json, res }) => {
+    const body = (await json()) as Record<string, unknown> | null;
+    const container = containerField(body, '{Container, EndpointConfig}');
+    const endpoint = body?.['EndpointConfig'];
+    const ipam = isObject(endpoint) ? endpoint['IPAMConfig'] : undefined;
+    const ipv4 = isObject(ipam) ? ipam['IPv4Address'] : undefined;
+    if (ipv4 !== undefined && ipv4 !== null && typeof ipv4 !== 'string') throw new IsulaError('API_BAD_REQUEST', 'EndpointConfig.IPAMConfig.IPv4Address must be a string');
+    if (isObject(ipam) && typeof ipam['IPv6Address'] === 'string' && ipam['IPv6Address'] !== '') throw new IsulaError('NETWORK_CONFIG_INVALID', 'IPv6 addresses are not supported');
+    await source.connect(container, params['id'] ?? '', typeof ipv4 === 'string' && ipv4 !== '' ? { ipv4 } : {});
+    res.writeHead(200);
+    res.end();
+    return undefined;
+  });
+
+  api.route('POST', '/networks/:id/disconnect', async ({ params, json, res }) => {
+    const body = (await json()) as Record<string, unknown> | null;
+    const container = containerField(body, '{Container, Force}');
+    const force = body?.['Force'];
+    if (force !== undefined && typeof force !== 'boolean') throw new IsulaError('API_BAD_REQUEST', 'Force must be a boolean');
+    await source.disconnect(container, params['id'] ?? '', force === true);
+    res.writeHead(200);
+    res.end();
+    return undefined;
+  });
+
   api.route('DELETE', '/networks/:id', async ({ params, res, signal }) => {
     const n = await find(source, params['id'] ?? '', signal);
     if (n.isDefault) throw new IsulaError('NETWORK_CONFIG_INVALID', `${n.name} is a pre-defined network and cannot be removed`, { httpStatus: 403 });
@@ -155,4 +186,14 @@ export function registerNetworkRoutes(api: ApiServer, source: NetworkSource): vo
     res.end();
     return undefined;
   });
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The request's `Container`: a non-empty string. */
+function containerField(body: Record<string, unknown> | null, shape: string): string {
+  if (!isObject(body)) throw new IsulaError('API_BAD_REQUEST', `expected a JSON object ${shape}`);
+  const c = body['Container'];
+  if (typeof c !== 'string' || c === '') throw new IsulaError('API_BAD_REQUEST', 'Container must name a container');
+  return c;
 }

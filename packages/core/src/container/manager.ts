@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { engineInternal } from '../metrics.js';
 import type { DaemonConfig } from '../config.js';
 import type { ContainerChange, ImageDriver, ImageRef, ImageRuntimeConfig } from '../drivers/image.js';
-import type { NetworkDriver } from '../drivers/network.js';
+import type { NetworkDriver, NetworkInfo } from '../drivers/network.js';
 import type { ExitStatus, OciSpec, ResourceUpdate, RuntimeContainerRef, RuntimeDriver, StdioStream } from '../drivers/runtime.js';
 import { IsulaError, toIsulaError } from '../errors.js';
 import { faultPoint } from '../fault.js';
@@ -29,7 +29,8 @@ import { applyCommitChanges, type ImageConfigChanges } from './commit-changes.js
 import { logSettings, resolveLogConfig, type LogSettings } from './log-config.js';
 import { LogRotation } from './log-rotation.js';
 import { mergeHealthcheck, type HealthState } from './health.js';
-import { ContainerNetworking, portMappings } from './network.js';
+import { checkIpv4, ContainerNetworking, endpointKeys, joinedNetworks, portMappings } from './network.js';
+import type { ContainerNetwork } from './network.js';
 import { VolumeStore, type VolumeMount, type VolumeRecord } from './volumes.js';
 import { parseUserMounts } from '../spec/mounts.js';
 import { mergeHooks, readHookSpec, type OciHooks } from '../spec/oci-hooks.js';
@@ -938,6 +939,107 @@ export class ContainerManager {
     this.#emit(live.record, 'rename', { oldName: `/${oldName}` });
   }
 
+  /**
+   * Docker's `network connect`: a running container joins the network now (a
+   * new interface, its other networks untouched), a stopped one at its next
+   * start; from then on it joins both at every start.
+   */
+  async connectNetwork(idOrName: string, network: string, opts: { ipv4?: string } = {}): Promise<void> {
+    const live = this.find(idOrName);
+    const signal = this.#opSignal();
+    if (opts.ipv4 !== undefined) checkIpv4(opts.ipv4);
+    await this.#mutex.run(live.record.Id, async () => {
+      const record = live.record;
+      const info = await this.#joinableNetwork(record, network, 'connected to', signal);
+      const key = info.isDefault ? 'bridge' : info.name;
+      const joined = joinedNetworks(record);
+      for (const name of joined) {
+        const same = name === key || (await this.#network.resolve(name, signal))?.name === info.name;
+        if (same) throw new IsulaError('NETWORK_ALREADY_EXISTS', `endpoint with name ${record.Name} already exists in network ${key}`, { httpStatus: 403 });
+      }
+      const endpoints = { ...record.NetworkingConfig?.EndpointsConfig };
+      if (opts.ipv4 !== undefined) endpoints[key] = { IPAMConfig: { IPv4Address: opts.ipv4 } };
+      const net = record.Network;
+      const st = record.State.Status;
+      if (net !== undefined && (st === 'running' || st === 'paused')) {
+        const args = opts.ipv4 === undefined ? undefined : { IP: opts.ipv4 };
+        const results = await this.#network.connect(record, info.name, args, signal);
+        net.Networks = [...attachedKeys(net), key];
+        net.Results = [...net.Results, ...results];
+      }
+      record.JoinedNetworks = [...joined, key];
+      record.NetworkingConfig = { ...record.NetworkingConfig, EndpointsConfig: endpoints };
+      await saveRecord(this.containerDir(record.Id), record);
+      this.#deps.events.emit({ Type: 'network', Action: 'connect', Actor: { ID: info.id, Attributes: { container: record.Id, name: info.name, type: info.driver } } });
+    });
+  }
+
+  /**
+   * Docker's `network disconnect`: a running container's interface on the
+   * network goes now; a stopped one no longer joins it at start. `force`:
+   * also when the network is gone or the attachment was lost.
+   */
+  async disconnectNetwork(idOrName: string, network: string, force = false): Promise<void> {
+    const live = this.find(idOrName);
+    const signal = this.#opSignal();
+    await this.#mutex.run(live.record.Id, async () => {
+      const record = live.record;
+      // A network removed since (only with force) is still left by the name it had.
+      const info = await this.#joinableNetwork(record, network, 'disconnected from', signal).catch((err: unknown) => {
+        if (force && err instanceof IsulaError && err.code === 'NETWORK_NOT_FOUND') return undefined;
+        throw err;
+      });
+      const key = info === undefined ? network : info.isDefault ? 'bridge' : info.name;
+      const joined = joinedNetworks(record);
+      const kept: string[] = [];
+      for (const name of joined) {
+        const same = name === key || (info !== undefined && (await this.#network.resolve(name, signal))?.name === info.name);
+        if (!same) kept.push(name);
+      }
+      const net = record.Network;
+      const keys = net === undefined ? [] : attachedKeys(net);
+      const at = keys.indexOf(key);
+      if (kept.length === joined.length && at < 0) {
+        throw new IsulaError('NETWORK_NOT_FOUND', `container ${record.Id} is not connected to network ${network}`, { httpStatus: 403 });
+      }
+      const st = record.State.Status;
+      if (net !== undefined && at >= 0 && (st === 'running' || st === 'paused')) {
+        await this.#network.disconnect(record, info?.name ?? network, signal).catch((err: unknown) => {
+          if (force && err instanceof IsulaError && err.code === 'NETWORK_NOT_FOUND') return;
+          throw err;
+        });
+        net.Networks = keys.filter((_, i) => i !== at);
+        net.Results = net.Results.filter((_, i) => i !== at);
+      }
+      record.JoinedNetworks = kept;
+      const endpoints = { ...record.NetworkingConfig?.EndpointsConfig };
+      for (const k of endpointKeys(key)) delete endpoints[k];
+      record.NetworkingConfig = { ...record.NetworkingConfig, EndpointsConfig: endpoints };
+      await saveRecord(this.containerDir(record.Id), record);
+      if (info !== undefined) {
+        this.#deps.events.emit({ Type: 'network', Action: 'disconnect', Actor: { ID: info.id, Attributes: { container: record.Id, name: info.name, type: info.driver } } });
+      }
+    });
+  }
+
+  /** The network `name` names, when the container's network mode lets it join or leave networks (Docker's errors). */
+  async #joinableNetwork(record: ContainerRecord, name: string, verb: string, signal: AbortSignal): Promise<NetworkInfo> {
+    const plan = this.#network.plan(record);
+    if (plan.kind === 'host' || name === 'host') {
+      throw new IsulaError('CONTAINER_CONFIG_INVALID', 'container cannot be disconnected from host network or connected to host network', { httpStatus: 400 });
+    }
+    if (plan.kind === 'container') {
+      throw new IsulaError('CONTAINER_CONFIG_INVALID', 'container sharing network namespace with another container or host cannot be connected to any other network');
+    }
+    if (plan.kind === 'none' || name === 'none') {
+      throw new IsulaError('CONTAINER_CONFIG_INVALID', 'container cannot be connected to multiple networks with one of the networks in private (none) mode');
+    }
+    if (plan.kind === 'private') throw new IsulaError('NOT_IMPLEMENTED', `container cannot be ${verb} network ${name}: no network plugin is loaded`);
+    const info = await this.#network.resolve(name, signal);
+    if (info === undefined) throw new IsulaError('NETWORK_NOT_FOUND', `network ${name} not found`);
+    return info;
+  }
+
   async update(idOrName: string, changes: HostConfig, _requestSignal: AbortSignal): Promise<string[]> {
     const live = this.find(idOrName);
     const signal = this.#opSignal();
@@ -1432,4 +1534,9 @@ function pickResources(hc: HostConfig): HostConfig {
     out[k] = v;
   }
   return out as HostConfig;
+}
+
+/** The name each result of an attachment is shown under (`bridge` for the default network joined by default). */
+function attachedKeys(net: ContainerNetwork): string[] {
+  return net.Networks.length === 0 && net.Results.length > 0 ? ['bridge', ...net.Results.slice(1).map((r) => r.network)] : [...net.Networks];
 }

@@ -15,7 +15,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import type { NetworkAttachRequest, NetworkAttachResult, NetworkDriver, PortMapping } from '../drivers/network.js';
+import type { NetworkAttachRequest, NetworkAttachResult, NetworkDriver, NetworkInfo, PortMapping } from '../drivers/network.js';
 import { IsulaError } from '../errors.js';
 import type { Hooks, NetworkHookContext } from '../hooks.js';
 import type { ContainerRecord } from './record.js';
@@ -40,15 +40,36 @@ export type NetworkPlan =
   | { kind: 'private' }
   | { kind: 'attach'; networks: string[] };
 
-/** Docker's NetworkMode → what to do. */
-export function networkPlan(mode: string | undefined, pluginLoaded: boolean): NetworkPlan {
+/**
+ * Docker's NetworkMode → what to do. `joined`: the record's JoinedNetworks,
+ * which replace the mode's network once set (none of them: loopback only).
+ */
+export function networkPlan(mode: string | undefined, pluginLoaded: boolean, joined?: readonly string[]): NetworkPlan {
   const m = mode ?? '';
   if (m === 'host') return { kind: 'host' };
   if (m === 'none') return { kind: 'none' };
   if (m.startsWith('container:')) return { kind: 'container', target: m.slice('container:'.length) };
   if (!pluginLoaded) return { kind: 'private' };
-  if (m === '' || m === 'default' || m === 'bridge') return { kind: 'attach', networks: [] };
+  if (joined !== undefined) return { kind: 'attach', networks: joined.length === 0 ? ['none'] : [...joined] };
+  if (isDefaultName(m)) return { kind: 'attach', networks: [] };
   return { kind: 'attach', networks: [m] };
+}
+
+/** The names that mean the default network (Docker's `bridge`). */
+function isDefaultName(name: string): boolean {
+  return name === '' || name === 'default' || name === 'bridge';
+}
+
+/** The NetworkingConfig.EndpointsConfig keys that may hold the endpoint of network `name` (the default's has three spellings). */
+export function endpointKeys(name: string): string[] {
+  return name === 'bridge' ? ['bridge', 'default', ''] : [name];
+}
+
+/** The networks a container joins at start, by name (`bridge` for the default). */
+export function joinedNetworks(record: ContainerRecord): string[] {
+  if (record.JoinedNetworks !== undefined) return [...record.JoinedNetworks];
+  const m = record.HostConfig.NetworkMode ?? '';
+  return [isDefaultName(m) ? 'bridge' : m];
 }
 
 /**
@@ -118,7 +139,37 @@ export class ContainerNetworking {
   }
 
   plan(record: ContainerRecord): NetworkPlan {
-    return networkPlan(record.HostConfig.NetworkMode, this.pluginLoaded);
+    return networkPlan(record.HostConfig.NetworkMode, this.pluginLoaded, record.JoinedNetworks);
+  }
+
+  /** The network `name` (an alias, an id prefix) means, from the drivers that resolve names; undefined when none knows it. */
+  async resolve(name: string, signal: AbortSignal): Promise<NetworkInfo | undefined> {
+    for (const d of this.#drivers()) {
+      const found = d.resolve === undefined ? undefined : await d.resolve(name, { signal });
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  /**
+   * `network connect` of a running container: `name`'s network joins its
+   * namespace through the driver that connects (plugin API 1.10). Returns the
+   * new attachment's results.
+   */
+  async connect(record: ContainerRecord, name: string, args: Record<string, string> | undefined, signal: AbortSignal): Promise<NetworkAttachResult[]> {
+    const driver = this.#drivers().find((d) => d.connect !== undefined);
+    if (driver?.connect === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no network plugin can connect a running container to a network');
+    const file = record.Network?.SandboxKey ?? this.netnsPath(record.Id);
+    return driver.connect(file, { id: record.Id, networks: [name], portMappings: [], ...(args !== undefined && { args }) }, { signal });
+  }
+
+  /** `network disconnect` of a running container: its namespace leaves `name`'s network only. */
+  async disconnect(record: ContainerRecord, name: string, signal: AbortSignal): Promise<void> {
+    const driver = this.#drivers().find((d) => d.disconnect !== undefined);
+    if (driver?.disconnect === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no network plugin can disconnect a running container from a network');
+    const file = record.Network?.SandboxKey ?? this.netnsPath(record.Id);
+    const exists = await fs.lstat(file).then(() => true, () => false);
+    await driver.disconnect(exists ? file : undefined, { id: record.Id, networks: [name], portMappings: [] }, { signal });
   }
 
   /** At create: the network named by `--network` must exist (NETWORK_NOT_FOUND otherwise); --ip and --mac-address well formed. */
@@ -142,9 +193,7 @@ export class ContainerNetworking {
       return;
     }
     for (const name of plan.networks) {
-      let known = false;
-      for (const d of this.#drivers()) if (d.resolve !== undefined && (await d.resolve(name, { signal })) !== undefined) known = true;
-      if (!known && this.#drivers().some((d) => d.resolve !== undefined)) throw new IsulaError('NETWORK_NOT_FOUND', `network ${name} not found`);
+      if ((await this.resolve(name, signal)) === undefined && this.#drivers().some((d) => d.resolve !== undefined)) throw new IsulaError('NETWORK_NOT_FOUND', `network ${name} not found`);
     }
   }
 
@@ -162,8 +211,13 @@ export class ContainerNetworking {
     if (plan.kind !== 'attach') return undefined;
     const file = this.netnsPath(record.Id);
     await this.#createNetns(file, ofPid);
-    const args = endpointArgs(record, plan.networks);
-    const ctx: NetworkHookContext = { netnsPath: file, request: { id: record.Id, networks: plan.networks, portMappings: ports, ...(args !== undefined && { args }) }, results: [], signal };
+    // Once connect/disconnect chose the networks, each network's static address goes to it alone.
+    const args = record.JoinedNetworks === undefined ? endpointArgs(record, plan.networks) : undefined;
+    const networkArgs = record.JoinedNetworks === undefined ? undefined : endpointArgsByNetwork(record, record.JoinedNetworks);
+    const request: NetworkAttachRequest = {
+      id: record.Id, networks: plan.networks, portMappings: ports, ...(args !== undefined && { args }), ...(networkArgs !== undefined && { networkArgs }),
+    };
+    const ctx: NetworkHookContext = { netnsPath: file, request, results: [], signal };
     try {
       await this.#hooks.attachNetwork.promise(ctx);
     } catch (err) {
@@ -171,7 +225,8 @@ export class ContainerNetworking {
       await this.#removeNetns(file);
       throw err;
     }
-    return { SandboxKey: file, Networks: plan.networks, PortMappings: ports, Results: ctx.results };
+    // Networks[i] names Results[i] (`none` has no result).
+    return { SandboxKey: file, Networks: plan.networks.filter((n) => n !== 'none'), PortMappings: ports, Results: ctx.results };
   }
 
   /** Undoes `setup`; idempotent, and fine when the namespace or the plugin's state is gone. */
@@ -267,6 +322,23 @@ export class ContainerNetworking {
  * (`--mac-address`: the bridge plugin's `MAC`), from Docker's
  * NetworkingConfig endpoint of the network joined and Config.MacAddress.
  */
+/**
+ * Per network of `joined` (JoinedNetworks), the CNI_ARGS of its endpoint:
+ * its own static address (`--ip`, `network connect --ip`), and the MAC
+ * (`--mac-address`) on the first network, as Docker gives it to one endpoint.
+ */
+export function endpointArgsByNetwork(record: ContainerRecord, joined: readonly string[]): Record<string, Record<string, string>> | undefined {
+  const endpoints = record.NetworkingConfig?.EndpointsConfig ?? {};
+  const out: Record<string, Record<string, string>> = {};
+  for (const [i, name] of joined.entries()) {
+    const ip = endpointKeys(name).map((k) => endpoints[k]?.IPAMConfig?.IPv4Address).find((x) => x !== undefined && x !== '');
+    const mac = i === 0 ? record.Config.MacAddress : undefined;
+    const args = { ...(ip !== undefined && { IP: ip }), ...(mac !== undefined && mac !== '' && { MAC: mac.toLowerCase() }) };
+    if (Object.keys(args).length > 0) out[name] = args;
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
 export function endpointArgs(record: ContainerRecord, networks: readonly string[]): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   const endpoints = record.NetworkingConfig?.EndpointsConfig ?? {};
@@ -275,7 +347,7 @@ export function endpointArgs(record: ContainerRecord, networks: readonly string[
     const ip = ep?.IPAMConfig?.IPv4Address;
     if (ip === undefined || ip === '') continue;
     if (!names.includes(name)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `--ip ${ip} is for network ${name}, which the container does not join`);
-    if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(ip) || ip.split('.').some((x) => Number(x) > 255)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid IPv4 address ${JSON.stringify(ip)}`);
+    checkIpv4(ip);
     out['IP'] = ip;
   }
   const mac = record.Config.MacAddress;
@@ -284,4 +356,9 @@ export function endpointArgs(record: ContainerRecord, networks: readonly string[
     out['MAC'] = mac.toLowerCase();
   }
   return Object.keys(out).length === 0 ? undefined : out;
+}
+
+/** CONTAINER_CONFIG_INVALID unless `ip` is a dotted-quad IPv4 address. */
+export function checkIpv4(ip: string): void {
+  if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(ip) || ip.split('.').some((x) => Number(x) > 255)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid IPv4 address ${JSON.stringify(ip)}`);
 }

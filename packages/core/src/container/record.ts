@@ -60,6 +60,12 @@ export interface ContainerRecord {
   OciHooks?: OciHooks;
   /** The user namespace's host range (daemon's `userns-remap` or `--user-remap`), fixed at create. */
   IdMap?: IdMap;
+  /**
+   * The networks the container joins at start once `network connect` or
+   * `disconnect` changed them, in order (`bridge` is the default network);
+   * absent: the one `HostConfig.NetworkMode` names.
+   */
+  JoinedNetworks?: string[];
   /** Docker's NetworkingConfig from create (per network: a static IPv4 address). */
   NetworkingConfig?: { EndpointsConfig?: Record<string, { IPAMConfig?: { IPv4Address?: string } | null } | null> };
 }

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { LOG_FILE, type ContainerRecord, type ContainerStatus } from './record.js';
+import { endpointKeys } from './network.js';
 
 export function inspectView(r: ContainerRecord, containerDir: string): Record<string, unknown> {
   const st = r.State;
@@ -91,8 +92,11 @@ function networksView(r: ContainerRecord): Record<string, Record<string, unknown
   for (const [i, res] of (r.Network?.Results ?? []).entries()) {
     const v4 = res.addresses.find((a) => !a.address.includes(':'));
     const [ip = '', prefix = '0'] = (v4?.address ?? '').split('/');
-    networks[networkKey(r, i, res.network)] = {
-      IPAMConfig: null, Links: null, Aliases: null, NetworkID: res.network, EndpointID: '',
+    const key = networkKey(r, i, res.network);
+    // The static address asked for (`--ip`, `network connect --ip`), as Docker shows it.
+    const ip4 = endpointKeys(key).map((k) => r.NetworkingConfig?.EndpointsConfig?.[k]?.IPAMConfig?.IPv4Address).find((a) => a !== undefined && a !== '');
+    networks[key] = {
+      IPAMConfig: ip4 === undefined ? null : { IPv4Address: ip4 }, Links: null, Aliases: null, NetworkID: res.network, EndpointID: '',
       Gateway: v4?.gateway ?? '', IPAddress: ip, IPPrefixLen: Number(prefix),
       IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: res.mac ?? '', DriverOpts: null,
     };

@@ -22,6 +22,11 @@ export interface NetworkAttachRequest {
   ifName?: string;
   /** Extra per-attachment arguments (CNI_ARGS, labels, bandwidth ...). */
   args?: Record<string, string>;
+  /**
+   * Arguments for one network only, by its name in `networks`, over `args`
+   * (a static address on the second network of a container). Plugin API 1.10.
+   */
+  networkArgs?: Record<string, Record<string, string>>;
 }
 
 export interface NetworkAddress {
@@ -88,6 +93,21 @@ export interface NetworkDriver {
   detach(netnsPath: string | undefined, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void>;
   /** Verifies the attachment is still as created; throws when it is not. */
   check(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void>;
+  /**
+   * Joins a live attachment of `request.id` (made by `attach`) to more networks,
+   * `request.networks`, on the next free interfaces, leaving the networks it has
+   * alone (`network connect` on a running container). NETWORK_NOT_FOUND for an
+   * unknown network or an id with no attachment; NETWORK_ALREADY_EXISTS when it
+   * is on one of them already. On failure the attachment is as before; `detach`
+   * leaves the joined networks too. Optional (plugin API 1.10).
+   */
+  connect?(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<NetworkAttachResult[]>;
+  /**
+   * Leaves only `request.networks` of `request.id`'s attachment; the others,
+   * and loopback, stay (`network disconnect`). NETWORK_NOT_FOUND when it is on
+   * none of them. Works when the namespace is gone. Optional (plugin API 1.10).
+   */
+  disconnect?(netnsPath: string | undefined, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void>;
 
   /** Optional network management (plugin API 1.4): what `isula network` and `/networks` use. */
   list?(opts: DriverCallOptions): Promise<NetworkInfo[]>;
