@@ -1,5 +1,5 @@
 /**
- * `isula network create|ls|inspect|rm`: docker 20.10's commands
+ * `isula network create|ls|inspect|rm|prune|connect|disconnect`: docker 20.10's commands
  * (`cli/command/network/`) over the Engine API's `/networks` routes. Output,
  * words and exit codes are docker's: create prints the new id, rm echoes each
  * name, a missing network is `Error: No such network: X` (the client's
@@ -64,6 +64,25 @@ function declareNetworkSubcommands(network: Command, client: () => EngineClient)
       await inspectEach(client(), names, opts.format, { path: npath, errorOf: networkError });
     });
 
+  subcommand(network, 'network', 'connect')
+    .description('Connect a container to a network')
+    .argument('<network>', 'network name or id')
+    .argument('<container>', 'container name or id')
+    .option('--ip <address>', 'IPv4 address of the container on the network')
+    .action(async (name: string, container: string, opts: { ip?: string }) => {
+      const body = { Container: container, EndpointConfig: opts.ip === undefined ? {} : { IPAMConfig: { IPv4Address: opts.ip } } };
+      await endpointRequest(client(), name, 'connect', body);
+    });
+
+  subcommand(network, 'network', 'disconnect')
+    .description('Disconnect a container from a network')
+    .argument('<network>', 'network name or id')
+    .argument('<container>', 'container name or id')
+    .option('-f, --force', 'force the container to disconnect from a network')
+    .action(async (name: string, container: string, opts: { force?: boolean }) => {
+      await endpointRequest(client(), name, 'disconnect', { Container: container, Force: opts.force === true });
+    });
+
   subcommand(network, 'network', 'rm')
     .alias('remove')
     .description('Remove one or more networks')
@@ -94,6 +113,17 @@ function declareNetworkSubcommands(network: Command, client: () => EngineClient)
       // docker prints the list and a blank line, or nothing at all.
       process.stdout.write(deletedBlock('Networks', report.NetworksDeleted ?? []));
     });
+}
+
+/** connect/disconnect: silent on success; docker's client does not reword their errors (no "No such network"). */
+async function endpointRequest(client: EngineClient, name: string, verb: 'connect' | 'disconnect', body: unknown): Promise<void> {
+  try {
+    await client.request(`${npath(name)}/${verb}`, { method: 'POST', body });
+  } catch (e) {
+    if (!(e instanceof DaemonError)) throw e;
+    err(`Error response from daemon: ${e.message}`);
+    throw new ExitCode(1);
+  }
 }
 
 /** Declares `network` (its subcommands lazily, see lazyGroup). */

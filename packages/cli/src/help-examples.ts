@@ -42,6 +42,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'network inspect': ['isula network inspect -f "{{json .IPAM.Config}}" backend'],
   'network ls': ['isula network ls', 'isula network ls -q --filter driver=bridge'],
   'network rm': ['isula network rm backend'],
+  'network connect': ['isula network connect backend web', 'isula network connect --ip 10.89.0.20 backend web'],
+  'network disconnect': ['isula network disconnect backend web'],
   'network prune': ['isula network prune -f', 'isula network prune -f --filter label=team=web'],
   pause: ['isula pause web'],
   port: ['isula port web', 'isula port web 80/tcp'],

@@ -107,7 +107,7 @@ test('bash completes every flag of every command, the lazily declared ones inclu
 test('bash completes subcommands and aliases of the lazily declared groups', async (t) => {
   const { script, env } = await setup(t);
   const [network, volumeL, listFlags, containerL] = await complete(script, ['isula network ', 'isula volume l', 'isula network list --q', 'isula container l'], env);
-  assert.deepEqual(network, ['create', 'inspect', 'list', 'ls', 'prune', 'remove', 'rm']);
+  assert.deepEqual(network, ['connect', 'create', 'disconnect', 'inspect', 'list', 'ls', 'prune', 'remove', 'rm']);
   assert.deepEqual(volumeL, ['list', 'ls']);
   assert.deepEqual(listFlags, ['--quiet']);
   assert.deepEqual(containerL, ['list', 'logs', 'ls']);

@@ -69,7 +69,8 @@ export interface FakeBehaviour {
    * The networks (docker's NetworkResource); when given, the fake serves
    * `GET /networks[?filters=]` (`name` substring, `id` prefix, `driver`, as
    * isulad), `GET /networks/{name|id|id prefix}`, `POST /networks/create`
-   * (answers `{Id: NETWORK_ID}`) and `DELETE /networks/{…}`; an unknown one
+   * (answers `{Id: NETWORK_ID}`), `POST /networks/{…}/connect|disconnect` (the container `web` only)
+   * and `DELETE /networks/{…}`; an unknown one
    * is isulad's 404 `network X not found`.
    */
   networks?: { Name: string; Id: string; Driver?: string | undefined }[];
@@ -191,9 +192,16 @@ export async function startFakeDaemon(b: FakeBehaviour = {}): Promise<FakeDaemon
       networks.push(created);
       return json(res, 201, { Id: NETWORK_ID, Warning: '' });
     }
-    const ref = decodeURIComponent(route.slice('/networks/'.length));
+    const endpoint = /^\/networks\/([^/]+)\/(connect|disconnect)$/.exec(route);
+    const ref = decodeURIComponent(endpoint?.[1] ?? route.slice('/networks/'.length));
     const n = findNetwork(ref);
     if (n === undefined) return json(res, 404, { message: `network ${ref} not found`, code: 'NETWORK_NOT_FOUND' });
+    if (endpoint !== null && method === 'POST') {
+      // As isulad: the container must exist (only `web` does here).
+      const container = (bodies.get(route) as { Container?: string } | undefined)?.Container;
+      if (container !== 'web') return json(res, 404, { message: `No such container: ${container ?? ''}`, code: 'CONTAINER_NOT_FOUND' });
+      return res.writeHead(200).end();
+    }
     if (method === 'GET') return json(res, 200, n);
     if (method === 'DELETE') {
       if ((b.networksInUse ?? []).includes(n.Name)) {

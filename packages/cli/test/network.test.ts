@@ -167,16 +167,38 @@ test('network alone prints its help (stderr, exit 0 as docker); an unknown subco
   assert.equal(r.code, 0);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /Usage: isula network/);
-  for (const sub of ['create', 'ls\\|list', 'inspect', 'rm\\|remove', 'prune']) assert.match(r.stderr, new RegExp(`\\n  ${sub} `));
-  assert.doesNotMatch(r.stderr, /connect/);
+  for (const sub of ['create', 'ls\\|list', 'inspect', 'connect', 'disconnect', 'rm\\|remove', 'prune']) assert.match(r.stderr, new RegExp(`\\n  ${sub} `));
   const help = await runIsula({}, ['help', 'network']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /ls\|list \[options\]/);
-  const unknown = await runIsula({}, ['network', 'connect']);
+  const unknown = await runIsula({}, ['network', 'attach']);
   assert.equal(unknown.code, 1);
-  assert.match(unknown.stderr, /unknown command 'connect'/);
+  assert.match(unknown.stderr, /unknown command 'attach'/);
   const runHelp = await runIsula({}, ['run', '--help']);
   assert.ok(runHelp.stdout.replace(/\s+/g, ' ').includes('--network <mode> connect a container to a network: bridge (default), host, none, container:<name|id>, or a network name'), runHelp.stdout);
+});
+
+test('network connect and disconnect send docker\'s bodies and print nothing; the daemon\'s errors are not reworded', async () => {
+  const c = await runIsula(networks(), ['network', 'connect', '--ip', '10.88.1.9', 'net1', 'web']);
+  assert.deepEqual([c.code, c.stdout, c.stderr], [0, '', '']);
+  assert.deepEqual(c.log, ['POST /networks/net1/connect']);
+  assert.deepEqual(c.bodies.get('/networks/net1/connect'), { Container: 'web', EndpointConfig: { IPAMConfig: { IPv4Address: '10.88.1.9' } } });
+  const plain = await runIsula(networks(), ['network', 'connect', 'net1', 'web']);
+  assert.deepEqual(plain.bodies.get('/networks/net1/connect'), { Container: 'web', EndpointConfig: {} });
+  const d = await runIsula(networks(), ['network', 'disconnect', '-f', 'net1', 'web']);
+  assert.deepEqual([d.code, d.stdout, d.stderr], [0, '', '']);
+  assert.deepEqual(d.bodies.get('/networks/net1/disconnect'), { Container: 'web', Force: true });
+  const noForce = await runIsula(networks(), ['network', 'disconnect', 'net1', 'web']);
+  assert.deepEqual(noForce.bodies.get('/networks/net1/disconnect'), { Container: 'web', Force: false });
+  // docker's client: `Error response from daemon: …` for a missing network too (no "No such network").
+  const missing = await runIsula(networks(), ['network', 'connect', 'nosuch', 'web']);
+  assert.deepEqual([missing.code, missing.stdout, missing.stderr], [1, '', 'Error response from daemon: network nosuch not found\n']);
+  const noCtr = await runIsula(networks(), ['network', 'disconnect', 'net1', 'db']);
+  assert.deepEqual([noCtr.code, noCtr.stderr], [1, 'Error response from daemon: No such container: db\n']);
+  const usage = await runIsula(networks(), ['network', 'connect', 'net1']);
+  assert.equal(usage.code, 1);
+  assert.match(usage.stderr, /missing required argument 'container'/);
+  assert.deepEqual(usage.log, []);
 });
 
 test('port prints inspect\'s NetworkSettings.Ports as docker 20.10', async () => {
