@@ -24,6 +24,7 @@ import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { writeLayerTar } from './layer-tar.js';
 import { walkUpper } from './upper-walk.js';
+import { opaqueDirsIn, readXattrs } from './xattrs.js';
 import * as tar from 'tar';
 import { IsulaError, KeyedMutex, checkShape, faultPoint, writeFileAtomic } from '@isula/core';
 import type { ErrorCode } from '@isula/core';
@@ -1089,27 +1090,6 @@ function sameFsTime(a: bigint, b: bigint): boolean {
 /** The directories under `upper` that overlay marked opaque (`trusted.overlay.opaque=y`), as `/rel/path`s: one getfattr for the tree. */
 async function opaqueDirs(upper: string): Promise<Set<string>> {
   // -d -m (a dump of matching names) prints only the files that have it; -n would print an
-  // error line for every other file, which on a big layer overflows the buffer.
-  const { stdout } = await run('getfattr', ['-R', '-h', '-P', '--absolute-names', '-d', '-m', '^trusted\\.overlay\\.opaque$', upper], { timeout: 600_000, maxBuffer: 64 << 20 })
-    .catch((err: unknown) => { throw new IsulaError('INTERNAL', `getfattr failed on ${upper}: ${String(err)}`, { cause: err }); });
-  const out = new Set<string>();
-  let file: string | undefined;
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith('# file: ')) file = unquoteGetfattr(line.slice('# file: '.length));
-    else if (file !== undefined && line === 'trusted.overlay.opaque="y"') {
-      const rel = path.relative(upper, file);
-      if (rel !== '' && rel !== '..' && !rel.startsWith('../')) out.add(`/${rel}`);
-    }
-  }
-  return out;
-}
-
-/** Undoes getfattr's quoting of a file name: backslash-octal bytes. */
-function unquoteGetfattr(s: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    const m = s[i] === '\\' ? /^[0-7]{3}/.exec(s.slice(i + 1)) : null;
-    if (m !== null) { bytes.push(parseInt(m[0], 8)); i += 3; } else bytes.push(...Buffer.from(s[i] ?? '', 'utf8'));
-  }
-  return Buffer.from(bytes).toString('utf8');
+  // error line for every other file.
+  return opaqueDirsIn(await readXattrs(upper, { match: '^trusted\\.overlay\\.opaque$' }));
 }
