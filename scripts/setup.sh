@@ -33,7 +33,8 @@ ENGINE_PKGS=(runc crun conmon lxc containernetworking-plugins containerd cataton
 # docker.io for its client: the compatibility suite drives isulad with Debian's docker 20.10 CLI
 # (/usr/bin/docker; its dockerd is not used by the tests). tmux gives the interactive tests a terminal. zsh checks the completion script.
 # curl: bench/registry.sh and bench/make-pull-image.sh probe the bench registry with it.
-TEST_PKGS=(docker-registry socat hyperfine jq apache2-utils docker.io tmux curl zsh)
+# libcap2-bin: setcap/getcap, for the tests of file capabilities kept by commit.
+TEST_PKGS=(docker-registry socat hyperfine jq apache2-utils docker.io tmux curl zsh libcap2-bin)
 
 pkgs=("${ENGINE_PKGS[@]}")
 [ "$MODE" = test ] && pkgs+=("${TEST_PKGS[@]}")

@@ -765,7 +765,7 @@ export class ImageStore {
       for (const p of options.exclude ?? []) {
         if (!(await Promise.all(lowers.map((l) => exists(path.join(l, p))))).some(Boolean)) exclude.add(p);
       }
-      const layer = await writeLayerTar(upper, layerFile, await opaqueDirs(upper), exclude, options.signal);
+      const layer = await writeLayerTar(upper, layerFile, exclude, options.signal);
       const now = new Date().toISOString();
       const parentLayers = parent.layers.map((c) => this.#layers.get(c));
       if (parentLayers.some((l) => l === undefined)) throw new IsulaError('IMAGE_STORE_CORRUPT', `image ${hex(parent.id).slice(0, 12)} lacks a layer`);
