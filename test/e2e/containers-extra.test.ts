@@ -14,7 +14,7 @@ import { assertNoTrace, cgroupDirs, daemon, IMAGES_DIR, inspect, isulaWithStdin,
 
 const run = promisify(execFile);
 
-interface Inspected { Id: string; Name: string; State: { Status: string; Pid: number; ExitCode: number }; HostConfig: { Runtime?: string; CgroupParent?: string } }
+interface Inspected { Id: string; Name: string; State: { Status: string; Pid: number; ExitCode: number }; HostConfig: { Runtime?: string; CgroupParent?: string }; GraphDriver: { Data: { MergedDir: string } | null } }
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
 const exists = (p: string): Promise<boolean> => fs.stat(p).then(() => true, () => false);
@@ -419,7 +419,7 @@ test('system prune -a --volumes: stopped containers, unused volumes and images g
   await assertNoTrace(d, done);
 });
 
-test('commit: the container\'s changes become an image (whiteouts, opaque dir, links, fifo), with -c/-m/-a; the runtime\'s mount points stay out; bad input leaves nothing', async (t) => {
+test('commit: the container\'s changes become an image (whiteouts, opaque dir, links, fifo, xattrs), with -c/-m/-a; the runtime\'s mount points stay out; bad input leaves nothing', async (t) => {
   const d = await daemon(t);
   ok(await d.isula(['load', '-i', path.join(IMAGES_DIR, 'layered.docker.tar')]));
   ok(await d.isula(['run', '--name', 'src', 'layered', 'sh', '-c',
@@ -439,12 +439,24 @@ test('commit: the container\'s changes become an image (whiteouts, opaque dir, l
   assert.ok(!(await exists(path.join(img[0].GraphDriver.Data.UpperDir, 'etc/hosts'))), 'nor its /etc/hosts');
   assert.match(ok(await d.isula(['history', 'mine:1'])).split('\n')[1] ?? '', /^[0-9a-f]{12} +(Less than a second|\d+ seconds?) ago +sh -c echo hello > \/greeting.* +my message$/);
 
-  // A running container is paused for the copy and runs on after it.
-  ok(await d.isula(['run', '-d', '--name', 'live', 'busybox', 'sh', '-c', 'echo x > /x; sleep 100']));
+  // A running container is paused for the copy and runs on after it. Extended attributes set
+  // from the host on its rootfs (a file capability, a user.* one) are in the new layer and work
+  // in a container of the new image.
+  ok(await d.isula(['run', '-d', '--name', 'live', 'busybox', 'sh', '-c', 'mkdir /cap && busybox cp /bin/busybox /cap/busybox; echo x > /x; sleep 100']));
   await waitFor(async () => (await d.isula(['exec', 'live', 'cat', '/x'])).stdout === 'x\n', { timeoutMs: 5000, what: 'the file to be written' });
+  const liveRoot = (await inspect<Inspected>(d, 'live')).GraphDriver.Data?.MergedDir ?? '';
+  await run('setcap', ['cap_chown+ep', path.join(liveRoot, 'cap/busybox')], { timeout: 10_000 });
+  await run('setfattr', ['-n', 'user.origin', '-v', 'set from the host', path.join(liveRoot, 'x')], { timeout: 10_000 });
   ok(await d.isula(['commit', 'live', 'live:snap']));
   assert.equal((await inspect<Inspected>(d, 'live')).State.Status, 'running');
   assert.equal(ok(await d.isula(['run', '--rm', 'live:snap', 'cat', '/x'])), 'x\n');
+  const snapLayer = (JSON.parse(ok(await d.isula(['inspect', '--type', 'image', 'live:snap']))) as [{ GraphDriver: { Data: { UpperDir: string } } }])[0].GraphDriver.Data.UpperDir;
+  const attr = await run('getfattr', ['--only-values', '-n', 'user.origin', path.join(snapLayer, 'x')], { timeout: 10_000 }).then((r) => r.stdout, (err: unknown) => String(err));
+  assert.equal(attr, 'set from the host', 'the user.* attribute is in the committed layer');
+  // As a non-root user a plain binary gets no capability; the copy given cap_chown (bit 0) by setcap does.
+  const capEff = (bin: string[]): Promise<string> => d.isula(['run', '--rm', '--user', '1000', 'live:snap', ...bin, 'grep', 'CapEff', '/proc/self/status']).then(ok);
+  assert.equal(await capEff([]), 'CapEff:\t0000000000000000\n');
+  assert.equal(await capEff(['/cap/busybox']), 'CapEff:\t0000000000000001\n', 'the file capability works in a container of the committed image');
   ok(await d.isula(['commit', '--pause=false', 'live']));
 
   // Nothing changed: no new layer, a history entry marked empty (0B), as docker's.
