@@ -284,6 +284,8 @@ test('network connect and disconnect: a running container joins and leaves a net
   assert.match(links, /eth1/);
   assert.match(ok(await d.isula(['network', 'inspect', '-f', '{{range .Containers}}{{.Name}} {{end}}', 'joinnet'])), /\bc1\b/);
   assert.deepEqual(ok(await d.isula(['ps', '--filter', 'network=joinnet', '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort(), ['c1', 'u1']);
+  const netId = ok(await d.isula(['network', 'inspect', '-f', '{{.Id}}', 'joinnet'])).trim();
+  assert.deepEqual(ok(await d.isula(['ps', '--filter', `network=${netId.slice(0, 6)}`, '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort(), ['c1', 'u1'], 'by a prefix of its id, as docker');
   const twice = await d.isula(['network', 'connect', 'joinnet', 'c1']);
   assert.equal(twice.code, 1);
   assert.equal(twice.stderr, 'Error response from daemon: endpoint with name c1 already exists in network joinnet\n');

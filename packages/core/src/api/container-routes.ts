@@ -76,6 +76,8 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
     for (const h of filters['health'] ?? []) {
       if (!HEALTH.has(h)) throw new IsulaError('API_BAD_REQUEST', `invalid filter 'health=${h}': want starting, healthy, unhealthy or none`);
     }
+    // As moby's: a network by name, or by a prefix of its id.
+    const networkIds = filters['network'] === undefined ? undefined : await manager.networkIds(signal);
     const publish = (filters['publish'] ?? []).map((v) => portFilter(v, 'publish'));
     const expose = (filters['expose'] ?? []).map((v) => portFilter(v, 'expose'));
     const inRange = (ranges: { from: number; to: number; proto: string }[], port: number | undefined, proto: string) =>
@@ -93,7 +95,7 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
         // The networks it is attached to now, and the ones it joins at start (a stopped container keeps them, as docker's).
         const mode = r.HostConfig.NetworkMode ?? '';
         const names = new Set([...Object.keys(nets), ...Object.values(nets).map((x) => x.NetworkID ?? ''), ...(r.JoinedNetworks ?? [mode === '' || mode === 'default' ? 'bridge' : mode])]);
-        if (filters['network'] !== undefined && !filters['network'].some((n) => names.has(n))) return false;
+        if (filters['network'] !== undefined && !filters['network'].some((n) => names.has(n) || [...names].some((name) => networkIds?.get(name)?.startsWith(n) === true))) return false;
         if (filters['volume'] !== undefined && !filters['volume'].some((v) => view.Mounts.some((m) => m.Name === v || m.Destination === v))) return false;
       }
       if (filters['id'] !== undefined && !filters['id'].some((p) => r.Id.startsWith(p))) return false;

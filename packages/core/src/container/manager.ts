@@ -244,6 +244,11 @@ export class ContainerManager {
     return { Id: ref.id };
   }
 
+  /** Every network's id by its name (`bridge`: the default network's), for `ps --filter network=ID-PREFIX`. */
+  networkIds(signal: AbortSignal): Promise<Map<string, string>> {
+    return this.#network.networkIds(signal);
+  }
+
   records(): ContainerRecord[] {
     return [...this.#byId.values()].map((l) => l.record);
   }

@@ -151,6 +151,18 @@ export class ContainerNetworking {
     return undefined;
   }
 
+  /** Every network's id by its name (and `bridge` for the default one), from the drivers that list networks. */
+  async networkIds(signal: AbortSignal): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const d of this.#drivers()) {
+      for (const n of (await d.list?.({ signal })) ?? []) {
+        out.set(n.name, n.id);
+        if (n.isDefault) out.set('bridge', n.id);
+      }
+    }
+    return out;
+  }
+
   /**
    * `network connect` of a running container: `name`'s network joins its
    * namespace through the driver that connects (plugin API 1.10). Returns the
