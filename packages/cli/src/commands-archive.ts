@@ -57,7 +57,7 @@ export function registerArchiveCommands(program: Command, client: () => EngineCl
     .argument('<file>', 'a root filesystem tarball, or - for stdin')
     .argument('[reference]', 'REPOSITORY[:TAG]')
     .action(async (file: string, reference: string | undefined) => {
-      const { repo, tag } = splitRepoTag(reference);
+      const { repo, tag } = splitRepoTag(reference, 'cannot import digest reference');
       const res = await client().json<{ status: string }>('/images/create', {
         method: 'POST',
         query: { fromSrc: '-', repo, tag },

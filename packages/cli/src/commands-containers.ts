@@ -598,7 +598,7 @@ export function registerContainerCommands(program: Command, client: () => Engine
     .option('--no-pause', 'do not pause it (docker: --pause=false, which isula takes too)')
     .action(async (name: string, reference: string | undefined, opts: { author?: string; change?: string[]; message?: string; pause?: boolean }) => {
       const pause = opts.pause !== false;
-      const { repo, tag } = splitRepoTag(reference);
+      const { repo, tag } = splitRepoTag(reference, 'refusing to create a tag with a digest reference');
       const res = await client().json<{ Id: string }>('/commit', {
         method: 'POST',
         body: {},

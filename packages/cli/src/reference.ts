@@ -123,9 +123,16 @@ export function registryHostname(server: string): string {
   return host === LEGACY_DEFAULT_DOMAIN ? DEFAULT_DOMAIN : host;
 }
 
-/** `REPO[:TAG]` as the `repo` and `tag` query parameters of import and commit (a `:` in a registry host is not a tag). */
-export function splitRepoTag(reference: string | undefined): { repo?: string; tag?: string } {
+/**
+ * `REPO[:TAG]` as the `repo` and `tag` query parameters of import and commit,
+ * read as docker's client reads it (ParseNormalizedNamed: a `:` in a registry
+ * host is not a tag, a bad name fails before any request); the repository is
+ * the familiar name. A digest reference is refused with `digestRefusal`
+ * (docker's words differ between commit and import). Throws UsageError.
+ */
+export function splitRepoTag(reference: string | undefined, digestRefusal: string): { repo?: string; tag?: string } {
   if (reference === undefined) return {};
-  const at = reference.lastIndexOf(':');
-  return at > reference.lastIndexOf('/') ? { repo: reference.slice(0, at), tag: reference.slice(at + 1) } : { repo: reference };
+  const ref = parseNormalizedNamed(reference);
+  if (ref.digest !== undefined) throw new UsageError(digestRefusal);
+  return { repo: familiarName(ref), ...(ref.tag !== undefined && { tag: ref.tag }) };
 }

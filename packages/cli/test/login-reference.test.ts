@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkLoginFlags, PASSWORD_FLAG_WARNING, passwordFlagWarning, passwordFromStdin, promptsNeeded } from '../src/login.js';
 import {
-  familiarName, familiarString, parseAnyReference, parseNormalizedNamed, pullQuery, referenceString, registryHostname, tagNameOnly,
+  familiarName, familiarString, parseAnyReference, parseNormalizedNamed, pullQuery, referenceString, registryHostname, splitRepoTag, tagNameOnly,
 } from '../src/reference.js';
 import { parsePullPolicy } from '../src/run-options.js';
 import { UsageError } from '../src/usage-error.js';
@@ -85,4 +85,18 @@ test('--pull takes always, missing (the default) or never', () => {
   assert.equal(parsePullPolicy('always'), 'always');
   assert.equal(parsePullPolicy('never'), 'never');
   usage(() => parsePullPolicy('sometimes'), /^invalid pull option: 'sometimes': must be one of "always", "missing" or "never"$/);
+});
+
+test('commit and import read REPOSITORY[:TAG] as docker\'s client: a registry port is no tag, a digest is refused', () => {
+  const refuse = 'refusing to create a tag with a digest reference';
+  assert.deepEqual(splitRepoTag(undefined, refuse), {});
+  assert.deepEqual(splitRepoTag('busybox', refuse), { repo: 'busybox' });
+  assert.deepEqual(splitRepoTag('mine:1', refuse), { repo: 'mine', tag: '1' });
+  assert.deepEqual(splitRepoTag('localhost:5000/team/app', refuse), { repo: 'localhost:5000/team/app' });
+  assert.deepEqual(splitRepoTag('localhost:5000/team/app:v2', refuse), { repo: 'localhost:5000/team/app', tag: 'v2' });
+  assert.deepEqual(splitRepoTag('docker.io/library/busybox:2', refuse), { repo: 'busybox', tag: '2' });
+  usage(() => splitRepoTag(`mine@${DIGEST}`, refuse), /^refusing to create a tag with a digest reference$/);
+  usage(() => splitRepoTag(`mine:1@${DIGEST}`, 'cannot import digest reference'), /^cannot import digest reference$/);
+  usage(() => splitRepoTag('Mine', refuse), /^invalid reference format: repository name must be lowercase$/);
+  usage(() => splitRepoTag('mine:', refuse), /^invalid reference format$/);
 });
