@@ -485,8 +485,12 @@ export class SpdySession extends EventEmitter {
     // Small control frames (WINDOW_UPDATE, PING) must not wait on Nagle's algorithm.
     (socket as Duplex & { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => this.#onBytes(chunk));
-    socket.on('end', () => this.#terminate());
-    socket.on('close', () => this.#terminate());
+    // Frames read before the peer's close (its last SYN_REPLY, DATA and GOAWAY often share the
+    // read that ends, more so in one TLS record) wait for header blocks to be inflated: handle
+    // them before the streams are torn down, or their data and replies are lost.
+    const afterInbound = () => { void this.#inbound.then(() => this.#terminate()); };
+    socket.on('end', afterInbound);
+    socket.on('close', afterInbound);
     socket.on('error', () => this.#terminate());
     this.#send(async () => encodeFrame({ type: 'settings', clear: false, entries: [{ id: SETTINGS_INITIAL_WINDOW_SIZE, flags: 0, value: this.initialWindow }] }));
   }

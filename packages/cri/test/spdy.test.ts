@@ -249,3 +249,39 @@ test('spdy: protocol violations end the session with GOAWAY; unknown streams get
   assert.ok(r4.some((f) => f.type === 'goaway'));
   assert.ok(errors.length >= 3);
 });
+
+test('spdy: frames that came with the peer\'s close are handled before the session ends', async (t) => {
+  // A server that answers, sends its last data and GOAWAY, and closes, all in one write: as a
+  // TLS record carrying close_notify or a short exec's end arrives. The header block decompresses
+  // asynchronously, so the socket's end is seen before the SYN_REPLY is handled.
+  const srv = net.createServer((sock) => {
+    const parser = new FrameParser();
+    const comp = new HeaderCompressor();
+    sock.on('data', (c: Buffer) => {
+      for (const f of parser.push(c)) {
+        if (f.type !== 'syn_stream') continue;
+        void comp.compress(encodeHeaderBlock({})).then((block) => {
+          sock.end(Buffer.concat([
+            encodeFrame({ type: 'syn_reply', streamId: f.streamId, fin: false, headerBlock: block }),
+            encodeFrame({ type: 'data', streamId: f.streamId, fin: true, data: Buffer.from('last words') }),
+            encodeFrame({ type: 'goaway', lastStreamId: f.streamId, status: 0 }),
+          ]));
+          comp.close();
+        });
+      }
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  t.after(() => srv.close());
+  const sock = net.connect((srv.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise<void>((r) => sock.once('connect', r));
+  const client = new SpdySession(sock, { role: 'client' });
+  t.after(() => client.destroy());
+  client.on('error', () => undefined);
+  const s = await client.openStream({ streamtype: 'stdout' });
+  const chunks: Buffer[] = [];
+  s.on('data', (c: Buffer) => chunks.push(c));
+  s.on('error', () => undefined);
+  await new Promise<void>((resolve) => { s.once('end', resolve); s.once('close', resolve); });
+  assert.equal(Buffer.concat(chunks).toString(), 'last words');
+});
