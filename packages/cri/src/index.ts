@@ -32,7 +32,10 @@ const plugin: IsulaPlugin = {
     host.hooks.registerFrontEnds.tapPromise(plugin.name, async (registrar) => {
       runtime.attach(registrar.engine);
       await runtime.sweepShm();
-      const streaming = new StreamingServer({ address: opts.streamAddress, idleTimeoutMs: opts.streamIdleTimeoutMs, log, engine: () => runtime.engine });
+      const tls = !opts.streamTls ? undefined
+        : opts.streamTlsCert !== undefined && opts.streamTlsKey !== undefined ? { certFile: opts.streamTlsCert, keyFile: opts.streamTlsKey }
+        : { selfSigned: true as const };
+      const streaming = new StreamingServer({ address: opts.streamAddress, idleTimeoutMs: opts.streamIdleTimeoutMs, log, engine: () => runtime.engine, ...(tls !== undefined && { tls }) });
       runtime.setStreaming(streaming);
       registrar.register(new CriServer({ socket: opts.socket, log, runtime, images, streaming }));
     });

@@ -15,6 +15,12 @@ export interface CriOptions {
   streamAddress: string;
   /** A streaming connection with no traffic either way this long is closed; 0: never (the kubelet's and containerd's default is 4h). */
   streamIdleTimeoutMs: number;
+  /** Serve the streaming URLs over TLS (https://); containerd's `enable_tls_streaming`. */
+  streamTls: boolean;
+  /** PEM certificate (chain) file of the streaming server; with `streamTlsKey`, else a self-signed one is made at start. */
+  streamTlsCert?: string;
+  /** PEM private key file of `streamTlsCert`. */
+  streamTlsKey?: string;
 }
 
 export const DEFAULT_SOCKET = '/run/isulad/cri.sock';
@@ -31,7 +37,7 @@ function parseAddressOption(v: string): string {
 export function parseCriOptions(raw: unknown): CriOptions {
   const o = (raw ?? {}) as Record<string, unknown>;
   if (typeof o !== 'object' || Array.isArray(o)) throw bad('options must be an object');
-  const known = new Set(['socket', 'sandboxImage', 'catatonit', 'execSyncMaxOutputBytes', 'streamAddress', 'streamIdleTimeout']);
+  const known = new Set(['socket', 'sandboxImage', 'catatonit', 'execSyncMaxOutputBytes', 'streamAddress', 'streamIdleTimeout', 'streamTls', 'streamTlsCert', 'streamTlsKey']);
   for (const k of Object.keys(o)) if (!known.has(k)) throw bad(`unknown option "${k}" (known: ${[...known].join(', ')})`);
   const str = (k: string, def: string): string => {
     const v = o[k];
@@ -53,6 +59,22 @@ export function parseCriOptions(raw: unknown): CriOptions {
   } catch (err) {
     throw bad(`"streamIdleTimeout": ${(err as Error).message}, or "0" for none`);
   }
+  const streamTls = o['streamTls'] ?? false;
+  if (typeof streamTls !== 'boolean') throw bad('"streamTls" must be true or false');
+  const file = (k: 'streamTlsCert' | 'streamTlsKey'): string | undefined => {
+    const v = o[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || !v.startsWith('/')) throw bad(`"${k}" must be an absolute path, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const streamTlsCert = file('streamTlsCert');
+  const streamTlsKey = file('streamTlsKey');
+  // As containerd's x509_key_pair_streaming: both files or neither (then a self-signed certificate).
+  if ((streamTlsCert === undefined) !== (streamTlsKey === undefined)) {
+    throw bad(`"streamTlsCert" and "streamTlsKey" go together: ${streamTlsCert === undefined ? '"streamTlsKey"' : '"streamTlsCert"'} is set, the other is not`);
+  }
+  // A key pair without streamTls would be silently unused, the URLs plain http.
+  if (streamTlsCert !== undefined && !streamTls) throw bad('"streamTlsCert" and "streamTlsKey" need "streamTls": true');
   return {
     socket,
     ...(sandboxImage !== undefined && { sandboxImage }),
@@ -60,6 +82,9 @@ export function parseCriOptions(raw: unknown): CriOptions {
     execSyncMaxOutputBytes: max,
     streamAddress: parseAddressOption(str('streamAddress', DEFAULT_STREAM_ADDRESS)),
     streamIdleTimeoutMs,
+    streamTls,
+    ...(streamTlsCert !== undefined && { streamTlsCert }),
+    ...(streamTlsKey !== undefined && { streamTlsKey }),
   };
 }
 

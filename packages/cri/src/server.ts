@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from 'pino';
-import { IsulaError, type FrontEnd } from '@isula/core';
+import { IsulaError, isIsulaError, type FrontEnd } from '@isula/core';
 import { toServiceError } from './errors.js';
 import type { CriImages } from './image-service.js';
 import type { CriRuntime } from './runtime-service.js';
@@ -210,6 +210,8 @@ export class CriServer implements FrontEnd {
         await listener.close();
         this.#server = undefined;
         this.#socket = undefined;
+        // A bad TLS key pair already says which option and file; anything else is the listen's.
+        if (isIsulaError(err)) throw err;
         throw new IsulaError('PLUGIN_OPTIONS_INVALID', `the CRI streaming server cannot listen: ${(err as Error).message}`, { cause: err });
       }
     }

@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -18,6 +19,7 @@ import { IsulaError, toIsulaError, type AttachSink, type ContainerRecord, type E
 import { sandboxMeta } from './labels.js';
 import { dialPod, type PodConnection } from './port-forward.js';
 import { SpdySession, type SpdyStream } from './spdy.js';
+import { certificateNames, loadKeyPair, selfSignedKeyPair, type StreamTls, type TlsKeyPair } from './stream-tls.js';
 
 export const TOKEN_TTL_MS = 60_000;
 export const MAX_IN_FLIGHT = 1000;
@@ -99,13 +101,15 @@ export interface StreamingServerOptions {
   tokenTtlMs?: number;
   /** A session with no traffic either way this long is closed (its exec killed, as when the client leaves); 0 or absent: never. */
   idleTimeoutMs?: number;
+  /** Serve https (the URLs too): a key pair from files, or a self-signed one made at start. Absent: plain http. */
+  tls?: StreamTls;
 }
 
 export class StreamingServer {
   readonly #opts: StreamingServerOptions;
   readonly #tokens = new Map<string, Cached & { expires: number }>();
   readonly #sessions = new Set<{ close(): void }>();
-  #server: http.Server | undefined;
+  #server: http.Server | https.Server | undefined;
   #base = '';
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024, handleProtocols: (protocols, req) => this.#wsProtocol(protocols, req) });
 
@@ -113,27 +117,44 @@ export class StreamingServer {
     this.#opts = opts;
   }
 
-  /** The server's base URL (http://host:port), once started. */
+  /** The server's base URL (http://host:port, or https:// with TLS), once started. */
   get baseUrl(): string { return this.#base; }
 
   async start(): Promise<void> {
     const { host, port } = parseAddress(this.#opts.address);
-    const server = http.createServer((req, res) => {
+    const tls = this.#opts.tls;
+    // Files are checked before anything listens: a bad key pair is the start's error.
+    let keyPair = tls !== undefined && 'certFile' in tls ? await loadKeyPair(tls.certFile, tls.keyFile) : undefined;
+    const handler: http.RequestListener = (req, res) => {
       // Plain requests: the kubelet answers them only with an upgrade.
       res.writeHead(this.#peek(req.url ?? '') ? 400 : 404, { 'Content-Type': 'text/plain' });
       res.end(this.#peek(req.url ?? '') ? 'Upgrade request required\n' : 'not found\n');
-    });
+    };
+    const server = tls === undefined ? http.createServer(handler) : https.createServer(keyPair === undefined ? {} : secureContextOf(keyPair), handler);
     server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.#upgrade(req, socket, head));
     server.on('clientError', (_err, socket) => socket.destroy());
+    // A failed handshake (a plain-http client, a client that refuses the certificate) ends that connection only.
+    server.on('tlsClientError', (err: Error) => this.#opts.log.debug({ err }, 'CRI streaming TLS handshake failed'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => { server.off('error', reject); resolve(); });
     });
     const addr = server.address() as net.AddressInfo;
     const urlHost = addr.address === '0.0.0.0' || addr.address === '::' ? '127.0.0.1' : addr.address;
-    this.#base = `http://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${addr.port}`;
+    if (tls !== undefined && keyPair === undefined) {
+      // Made once the URL's host is known (a DNS name listens on what it resolves to).
+      // No URL is handed out before start() returns, so no stream meets the server without it.
+      try {
+        keyPair = await selfSignedKeyPair(certificateNames(host, urlHost));
+        (server as https.Server).setSecureContext(secureContextOf(keyPair));
+      } catch (err) {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        throw err;
+      }
+    }
+    this.#base = `${tls === undefined ? 'http' : 'https'}://${urlHost.includes(':') ? `[${urlHost}]` : urlHost}:${addr.port}`;
     this.#server = server;
-    this.#opts.log.info({ url: this.#base }, 'CRI streaming server listening');
+    this.#opts.log.info({ url: this.#base, ...(keyPair !== undefined && certificateFields(keyPair, tls)) }, 'CRI streaming server listening');
   }
 
   async stop(): Promise<void> {
@@ -516,6 +537,20 @@ export class StreamingServer {
     if (r.State.Pid <= 0) throw new IsulaError('CONTAINER_STATE_CONFLICT', `pod sandbox ${r.Id} is not running`);
     return `/proc/${r.State.Pid}/ns/net`;
   }
+}
+
+function secureContextOf({ cert, key }: TlsKeyPair): { cert: string; key: string } {
+  return { cert, key };
+}
+
+/** What the start-up log line says of the certificate. */
+function certificateFields({ certificate }: TlsKeyPair, tls: StreamTls | undefined): Record<string, unknown> {
+  return {
+    tls: tls !== undefined && 'certFile' in tls ? 'files' : 'self-signed',
+    subjectAltName: certificate.subjectAltName,
+    validTo: certificate.validTo,
+    fingerprint256: certificate.fingerprint256,
+  };
 }
 
 /** Ends a stream (with a last chunk); resolves once its FIN went out or it was destroyed. */

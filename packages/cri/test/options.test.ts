@@ -12,11 +12,26 @@ import { ustar } from '../src/pause-image.js';
 import { isoToNanos } from '../src/time.js';
 
 test('options: defaults, overrides, and clear refusals', () => {
-  assert.deepEqual(parseCriOptions(undefined), { socket: DEFAULT_SOCKET, catatonit: '/usr/bin/catatonit', execSyncMaxOutputBytes: 16 * 1024 * 1024, streamAddress: '127.0.0.1:0', streamIdleTimeoutMs: 4 * 3_600_000 });
+  assert.deepEqual(parseCriOptions(undefined), { socket: DEFAULT_SOCKET, catatonit: '/usr/bin/catatonit', execSyncMaxOutputBytes: 16 * 1024 * 1024, streamAddress: '127.0.0.1:0', streamIdleTimeoutMs: 4 * 3_600_000, streamTls: false });
   assert.equal(parseCriOptions({ streamIdleTimeout: '30s' }).streamIdleTimeoutMs, 30_000);
   assert.equal(parseCriOptions({ streamIdleTimeout: '0' }).streamIdleTimeoutMs, 0, '0: never');
   assert.equal(parseCriOptions({ streamAddress: '[::1]:10010' }).streamAddress, '[::1]:10010');
   assert.equal(parseCriOptions({ socket: '/tmp/x/cri.sock', sandboxImage: 'pause:1' }).sandboxImage, 'pause:1');
+  assert.equal(parseCriOptions({ streamTls: true }).streamTls, true, 'TLS without files: a self-signed certificate');
+  const pair = parseCriOptions({ streamTls: true, streamTlsCert: '/etc/isulad/stream.crt', streamTlsKey: '/etc/isulad/stream.key' });
+  assert.deepEqual([pair.streamTls, pair.streamTlsCert, pair.streamTlsKey], [true, '/etc/isulad/stream.crt', '/etc/isulad/stream.key']);
+  // TLS config that cannot be what was meant: refused, naming the option.
+  for (const [bad, names] of [
+    [{ streamTls: 'yes' }, /"streamTls" must be true or false/],
+    [{ streamTls: true, streamTlsCert: '/a.crt' }, /"streamTlsCert" is set, the other is not/],
+    [{ streamTls: true, streamTlsKey: '/a.key' }, /"streamTlsKey" is set, the other is not/],
+    [{ streamTlsCert: '/a.crt', streamTlsKey: '/a.key' }, /need "streamTls": true/],
+    [{ streamTls: false, streamTlsCert: '/a.crt', streamTlsKey: '/a.key' }, /need "streamTls": true/],
+    [{ streamTls: true, streamTlsCert: 'a.crt', streamTlsKey: '/a.key' }, /"streamTlsCert" must be an absolute path/],
+    [{ streamTls: true, streamTlsCert: '/a.crt', streamTlsKey: 5 }, /"streamTlsKey" must be an absolute path/],
+  ] as const) {
+    assert.throws(() => parseCriOptions(bad), (e: unknown) => isIsulaError(e, 'PLUGIN_OPTIONS_INVALID') && names.test(e.message), JSON.stringify(bad));
+  }
   for (const bad of [{ socket: 'rel.sock' }, { socket: `/${'a'.repeat(120)}` }, { nope: 1 }, { execSyncMaxOutputBytes: 0 }, { sandboxImage: '' }, { streamAddress: 'nope:99999' }, { streamAddress: 7 }, { streamIdleTimeout: 'forever' }, { streamIdleTimeout: 30 }, []]) {
     assert.throws(() => parseCriOptions(bad), (e: unknown) => isIsulaError(e, 'PLUGIN_OPTIONS_INVALID'), JSON.stringify(bad));
   }
