@@ -3,21 +3,27 @@
  * conmon and CNI; Exec/Attach/PortForward through the gRPC API give URLs,
  * and clients speaking SPDY/3.1 (the package's own framing module) and
  * WebSocket (ws) run commands, read the exit status on the error channel,
- * resize a TTY, attach to a container and fetch a page from a pod's httpd.
+ * resize a TTY, attach to a container and fetch a page from a pod's httpd;
+ * then the same over TLS (`streamTls`), and bad TLS config refused at start.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
+import tls from 'node:tls';
+import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { processesMatching } from '../lib/containers.js';
 import { spdyConnect, spdyPortForwardGet, spdyStdio, wsPortForwardGet, wsStdio } from '../lib/cri-streams.js';
-import { waitFor } from '../lib/harness.js';
+import { newDaemon, waitFor } from '../lib/harness.js';
 import { CRI_TOOLS, criDaemon } from '../lib/cri-daemon.js';
 import { cniPrerequisites } from '../lib/net-daemon.js';
 
 const skip = await cniPrerequisites('CRI streaming tests', [...CRI_TOOLS, '/usr/bin/nsenter']);
+const run = promisify(execFile);
 
 type Msg = Record<string, unknown>;
 
@@ -160,4 +166,129 @@ test('CRI streaming: exec, TTY resize, attach and port-forward over SPDY/3.1 and
   await rt['RemovePodSandbox']!({ pod_sandbox_id: podId });
   assert.equal((await d.isula(['ps', '-aq'])).stdout.trim(), '');
   t.diagnostic(`took ${Date.now() - started} ms`);
+});
+
+/** The certificate a TLS server presents, checked against itself as the only CA (its names included). */
+function verifiedCertificate(url: string): Promise<X509Certificate> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const probe = tls.connect({ host: hostname, port: Number(port), rejectUnauthorized: false }, () => {
+      const pem = new X509Certificate(probe.getPeerCertificate().raw).toString();
+      probe.destroy();
+      const checked = tls.connect({ host: hostname, port: Number(port), ca: pem }, () => { checked.destroy(); resolve(new X509Certificate(pem)); });
+      checked.on('error', reject);
+    });
+    probe.on('error', reject);
+  });
+}
+
+test('CRI streaming over TLS (streamTls, self-signed): https URLs; exec over SPDY and WebSocket, attach, port-forward', { skip, timeout: 120_000 }, async (t) => {
+  const tag = randomBytes(3).toString('hex');
+  const cgroupParent = `${CGROUP_PARENT}-tls`;
+  const { dir, v1 } = await criDaemon(t, {
+    bridgePrefix: 'isst', subnet: `10.246.${process.pid % 250}.0/24`, cgroupParent, cri: { streamAddress: '127.0.0.1:0', streamTls: true },
+  });
+  const rt = v1.runtime;
+  const podCfg = {
+    metadata: { name: 'stream-tls', uid: `uid-stream-tls-${tag}`, namespace: 'default', attempt: 0 },
+    log_directory: path.join(dir, 'pods', 'stream-tls'),
+    linux: { cgroup_parent: `/${cgroupParent}`, security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+  };
+  const { pod_sandbox_id: podId } = await rt['RunPodSandbox']!({ config: podCfg }) as { pod_sandbox_id: string };
+  t.after(async () => { await rt['RemovePodSandbox']!({ pod_sandbox_id: podId }).catch(() => undefined); });
+  const create = async (name: string, extra: Msg): Promise<string> => {
+    const { container_id: id } = await rt['CreateContainer']!({ pod_sandbox_id: podId, config: { metadata: { name, attempt: 0 }, image: { image: 'busybox' }, ...extra }, sandbox_config: podCfg }) as { container_id: string };
+    await rt['StartContainer']!({ container_id: id });
+    return id;
+  };
+  const web = await create('web', { command: ['sh', '-c', 'mkdir -p /tmp/www && echo hello-over-tls > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www'] });
+  const execUrl = async (req: Msg): Promise<string> => {
+    const { url } = await rt['Exec']!({ container_id: web, ...req }) as { url: string };
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]+$/);
+    return url;
+  };
+
+  // The certificate is made for the URL's host: a client that pins it can verify the name too.
+  const first = await execUrl({ cmd: ['true'], stdout: true });
+  const cert = await verifiedCertificate(first);
+  assert.match(cert.subjectAltName ?? '', /IP Address:127\.0\.0\.1/);
+  // A plain-http client gets nothing from the TLS port.
+  await assert.rejects(new Promise((resolve, reject) => http.get(first.replace(/^https/, 'http'), resolve).on('error', reject)));
+
+  // Exec over SPDY through TLS: stdout, stderr, the exit code; stdin with half-close.
+  const failing = await spdyStdio(await execUrl({ cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'], stdout: true, stderr: true }), { stdout: true, stderr: true });
+  assert.equal(failing.stdout, 'out\n');
+  assert.equal(failing.stderr, 'err\n');
+  assert.deepEqual(failing.status.details?.causes, [{ reason: 'ExitCode', message: '3' }]);
+  const cat = await spdyStdio(await execUrl({ cmd: ['sh', '-c', 'cat; head -c 300000 /dev/zero | tr "\\0" x'], stdin: true, stdout: true }), { stdin: true, drive: async ({ stdin }) => { stdin?.end('through tls\n'); } });
+  assert.equal(cat.status.status, 'Success');
+  assert.equal(cat.stdout, `through tls\n${'x'.repeat(300_000)}`);
+
+  // Exec over a WebSocket through TLS (wss://).
+  const v5 = await wsStdio(await execUrl({ cmd: ['sh', '-c', 'cat; echo done >&2; exit 4'], stdin: true, stdout: true, stderr: true }), 'v5.channel.k8s.io', { stdin: Buffer.from('abc'), closeStdin: true });
+  assert.equal(v5.protocol, 'v5.channel.k8s.io');
+  assert.equal(v5.stdout, 'abc');
+  assert.equal(v5.stderr, 'done\n');
+  assert.deepEqual(v5.status.details?.causes, [{ reason: 'ExitCode', message: '4' }]);
+
+  // Attach through TLS.
+  const echo = await create('echo', { command: ['sh', '-c', 'while read line; do echo "got:$line"; done; echo bye'], stdin: true, stdin_once: true });
+  const { url: attachUrl } = await rt['Attach']!({ container_id: echo, stdin: true, stdout: true, stderr: true }) as { url: string };
+  assert.match(attachUrl, /^https:\/\/127\.0\.0\.1:\d+\/attach\//);
+  const attached = await spdyStdio(attachUrl, {
+    stdin: true, stdout: true, stderr: true,
+    drive: async ({ stdin, stdout }) => {
+      stdin?.write('ping\n');
+      await new Promise<void>((resolve) => {
+        let seen = '';
+        const timer = setTimeout(resolve, 10_000);
+        stdout?.on('data', (c: Buffer) => { seen += c.toString(); if (seen.includes('got:ping')) { clearTimeout(timer); resolve(); } });
+      });
+      stdin?.end();
+    },
+  });
+  assert.equal(attached.stdout, 'got:ping\nbye\n');
+  assert.equal(attached.status.status, 'Success');
+
+  // Port-forward through TLS, over SPDY and over a WebSocket.
+  const pfUrl = async (): Promise<string> => {
+    const { url } = await rt['PortForward']!({ pod_sandbox_id: podId, port: [8080] }) as { url: string };
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/portforward\//);
+    return url;
+  };
+  await waitFor(async () => (await spdyPortForwardGet(await pfUrl(), 8080, ['/index.html'])).responses[0]?.includes('hello-over-tls') || undefined, { timeoutMs: 10_000, intervalMs: 200, what: 'httpd answers through port-forward over TLS' });
+  const pf = await spdyPortForwardGet(await pfUrl(), 8080, ['/index.html', '/missing']);
+  assert.match(pf.responses[0] ?? '', /^HTTP\/1\.[01] 200 OK\r\n[\s\S]*\r\n\r\nhello-over-tls\n$/);
+  assert.match(pf.responses[1] ?? '', /^HTTP\/1\.[01] 404/);
+  const wsPf = await wsPortForwardGet(await pfUrl(), 8080, '/index.html');
+  assert.match(wsPf.response, /200 OK[\s\S]*hello-over-tls/);
+  await waitFor(async () => (await processesMatching('dial tcp')).length === 0 || undefined, { timeoutMs: 5000, what: 'no port-forward relay left' });
+
+  await rt['StopPodSandbox']!({ pod_sandbox_id: podId });
+  await rt['RemovePodSandbox']!({ pod_sandbox_id: podId });
+});
+
+test('bad streaming TLS config stops isulad at start, naming the option and the file', { skip }, async (t) => {
+  const d = await newDaemon(t);
+  const certs = path.join(d.root, 'certs');
+  await fs.mkdir(certs);
+  const pair = async (name: string) => {
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(certs, `${name}.key`),
+      '-out', path.join(certs, `${name}.crt`), '-days', '2', '-subj', `/CN=${name}`], { timeout: 15_000 });
+  };
+  await pair('a');
+  await pair('b');
+  const refused = async (cri: Record<string, unknown>, reason: RegExp) => {
+    await d.writeConfig({ plugins: [{ package: '@isula/cri', options: { socket: path.join(d.root, 'cri.sock'), streamAddress: '127.0.0.1:0', ...cri } }] });
+    d.spawn();
+    const exit = await d.exited(20_000);
+    assert.equal(exit.code, 1, `isulad should refuse to start; stderr: ${d.stderr}`);
+    assert.match(d.stderr, reason);
+    assert.match(d.stderr, /PLUGIN_OPTIONS_INVALID/);
+    await assert.rejects(fs.stat(d.socket), { code: 'ENOENT' }, 'the engine API never listened');
+    d.stderr = '';
+  };
+  await refused({ streamTls: true, streamTlsCert: path.join(certs, 'a.crt'), streamTlsKey: path.join(certs, 'b.key') }, /"streamTlsKey" \S+b\.key is not the key of the certificate in "streamTlsCert" \S+a\.crt/);
+  await refused({ streamTls: true, streamTlsCert: path.join(certs, 'missing.crt'), streamTlsKey: path.join(certs, 'a.key') }, /"streamTlsCert" \S+missing\.crt cannot be read: no such file/);
+  await refused({ streamTls: true, streamTlsCert: path.join(certs, 'a.crt') }, /"streamTlsCert" and "streamTlsKey" go together/);
 });

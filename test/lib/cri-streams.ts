@@ -1,9 +1,12 @@
 /**
  * Clients of the CRI streaming server for the e2e tests: SPDY/3.1 (the
  * package's own framing module as the client side) and WebSocket (ws), for
- * exec/attach (v4/v5 channel protocols) and port-forward.
+ * exec/attach (v4/v5 channel protocols) and port-forward. An https:// URL
+ * (streamTls) is dialled over TLS without checking the certificate, as the
+ * kubelet's and crictl's streaming clients do.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import { WebSocket } from 'ws';
 import { SpdySession, type SpdyStream } from '@isula/cri';
@@ -13,7 +16,8 @@ export interface StdioResult { stdout: string; stderr: string; status: { status:
 /** Upgrades `url` to SPDY/3.1 offering `protocols`; resolves with the client session. */
 export function spdyConnect(url: string, protocols: string[]): Promise<{ session: SpdySession; protocol: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { Connection: 'Upgrade', Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': protocols } });
+    const options = { method: 'POST', headers: { Connection: 'Upgrade', Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': protocols } };
+    const req = url.startsWith('https:') ? https.request(url, { ...options, rejectUnauthorized: false }) : http.request(url, options);
     req.setTimeout(10_000, () => req.destroy(new Error('upgrade timed out')));
     req.on('upgrade', (res, socket: net.Socket, head: Buffer) => {
       const session = new SpdySession(socket, { role: 'client' });
@@ -73,7 +77,7 @@ export function wsStdio(url: string, protocol: string, opts: { stdin?: Buffer; c
   const base64 = protocol.endsWith('base64.channel.k8s.io');
   const frame = (ch: number, data: Buffer): Buffer | string => (base64 ? String.fromCharCode(48 + ch) + data.toString('base64') : Buffer.concat([Buffer.from([ch]), data]));
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url.replace(/^http/, 'ws'), [protocol]);
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), [protocol], { rejectUnauthorized: false });
     let stdout = '';
     let stderr = '';
     let status = '';
@@ -130,7 +134,7 @@ export async function spdyPortForwardGet(url: string, port: number, paths: strin
 /** Port-forward over a WebSocket: channel 0 data, 1 error, each starting with the port (LE). */
 export function wsPortForwardGet(url: string, port: number, p: string): Promise<{ response: string; prefixes: number[][]; errors: string }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}?port=${port}`, ['v4.channel.k8s.io']);
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}?port=${port}`, ['v4.channel.k8s.io'], { rejectUnauthorized: false });
     let response = '';
     let errors = '';
     const prefixes: number[][] = [];
