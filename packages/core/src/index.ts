@@ -25,6 +25,7 @@ export * from './spec/index.js';
 export type * from './container/docker-types.js';
 export { ContainerManager, mergeEnv } from './container/manager.js';
 export { signalNumber } from './signals.js';
+export { identify, isSameProcess, readStartTime, signalProcess, waitProcessGone, type ProcessIdentity } from './process-identity.js';
 export type { AttachSink, SpecBuilder, ContainerManagerDeps } from './container/manager.js';
 export type { ContainerRecord, ContainerState, ContainerStatus } from './container/record.js';
 export { ExecManager } from './container/exec.js';

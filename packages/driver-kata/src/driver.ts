@@ -17,7 +17,7 @@ import fs from 'node:fs/promises';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { IsulaError, ociLinuxResources, signalNumber } from '@isula/core';
+import { identify, IsulaError, isSameProcess, ociLinuxResources, signalNumber, signalProcess, waitProcessGone, type ProcessIdentity } from '@isula/core';
 import type {
   ContainerStats, DriverCallOptions, ExitStatus, OciProcess, OciSpec, ResourceUpdate, RuntimeContainerRef,
   RuntimeDriver, RuntimeState, StdioConfig, StdioStream,
@@ -26,7 +26,6 @@ import { readOomKills, readStats } from './cgroups.js';
 import type { EventsServer, TaskEvent } from './events-server.js';
 import { FifoPool, openHolding } from './fifo.js';
 import { LogWriter } from './log-writer.js';
-import { identify, isSameProcess, signalProcess, waitProcessGone, type ProcessIdentity } from './proc.js';
 import { ProcessIo, type IoPaths } from './process-io.js';
 import { exitTime } from './protos.js';
 import { TtrpcClient } from './ttrpc.js';

@@ -69,7 +69,8 @@ export function shimFor(name: string, configured: { path: string } | undefined):
 
 const plugin: IsulaPlugin<KataPluginOptions | undefined> = {
   name: '@isula/driver-kata',
-  apiVersion: '^1.2.0',
+  // 1.10: the process-identity helpers (identify, isSameProcess ...) come from core.
+  apiVersion: '^1.10.0',
   apply(host, options) {
     const opts = parseOptions(options);
     const log = host.logger.child({ plugin: plugin.name });

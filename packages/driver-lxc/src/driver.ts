@@ -23,7 +23,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { IsulaError, signalNumber, writeFileAtomic } from '@isula/core';
+import { identify, IsulaError, isSameProcess, signalNumber, signalProcess, waitProcessGone, writeFileAtomic, type ProcessIdentity } from '@isula/core';
 import type {
   PluginHost, ContainerStats, DriverCallOptions, ExitStatus, OciProcess, OciSpec, ResourceUpdate, RuntimeContainerRef,
   RuntimeDriver, RuntimeState, StdioConfig, StdioStream,
@@ -31,7 +31,7 @@ import type {
 import { cgroupPids, freezerState, isBfq, isUnified, readStats, removeCgroup, setFrozen, updateResources, CGROUP_ROOT } from './cgroups.js';
 import { shQuote, specToLxc, type HostFacts, type OciHook } from './lxc-config.js';
 import { OutputPump, StdinWriter, readOffsets } from './output.js';
-import { daemonHardLimits, identify, isSameProcess, signalProcess, waitProcessGone, type ProcessIdentity } from './proc.js';
+import { daemonHardLimits } from './proc.js';
 import { checkHookPath, execFailure, lastErrors, parseExitFile, setupScript, startHostScript, stopScript } from './scripts.js';
 
 /** core's logger type (pino's), without a dependency on pino. */

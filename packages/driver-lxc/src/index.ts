@@ -50,7 +50,8 @@ export function parseOptions(options: unknown): LxcPluginOptions {
 
 const plugin: IsulaPlugin<LxcPluginOptions | undefined> = {
   name: '@isula/driver-lxc',
-  apiVersion: '^1.2.0',
+  // 1.10: the process-identity helpers (identify, isSameProcess ...) come from core.
+  apiVersion: '^1.10.0',
   apply(host, options) {
     const opts = parseOptions(options);
     const names = opts.runtimes ?? DEFAULT_RUNTIMES;

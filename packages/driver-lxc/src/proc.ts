@@ -1,57 +1,5 @@
-/**
- * Host processes by identity: a pid plus its start time (field 22 of
- * /proc/<pid>/stat), so a recycled pid is never mistaken for ours.
- */
+/** The daemon's own limits, which a container never gets more of. */
 import fs from 'node:fs/promises';
-
-export interface ProcessIdentity { pid: number; startTime: number }
-
-export async function startTimeOf(pid: number): Promise<number | undefined> {
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    // comm may hold spaces and parentheses: split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return undefined; // a zombie is gone for our purposes
-    const t = Number(fields[19]);
-    return Number.isFinite(t) ? t : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export async function identify(pid: number): Promise<ProcessIdentity | undefined> {
-  const startTime = await startTimeOf(pid);
-  return startTime === undefined ? undefined : { pid, startTime };
-}
-
-export async function isSameProcess(p: ProcessIdentity | null | undefined): Promise<boolean> {
-  if (!p) return false;
-  return (await startTimeOf(p.pid)) === p.startTime;
-}
-
-/** Signals the process if it still is the one identified; false when it is gone. */
-export async function signalProcess(p: ProcessIdentity, signal: NodeJS.Signals | number): Promise<boolean> {
-  if (!(await isSameProcess(p))) return false;
-  try {
-    process.kill(p.pid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Polls until the process is gone; false on timeout. */
-export async function waitProcessGone(p: ProcessIdentity, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  let interval = 5;
-  while (await isSameProcess(p)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, interval));
-    interval = Math.min(interval * 2, 50);
-  }
-  return true;
-}
 
 /** The daemon's hard rlimits by OCI name, from /proc/self/limits (a container never gets more: PLATFORM.md §2). */
 export async function daemonHardLimits(): Promise<Record<string, number>> {

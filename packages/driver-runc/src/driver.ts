@@ -14,7 +14,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { IsulaError, ociLinuxResources, signalNumber, writeFileAtomic } from '@isula/core';
+import { identify, IsulaError, isSameProcess, ociLinuxResources, signalNumber, signalProcess, waitProcessGone, writeFileAtomic, type ProcessIdentity } from '@isula/core';
 import type {
   ContainerStats, DriverCallOptions, ExitStatus, OciProcess, OciSpec, ResourceUpdate, RuntimeContainerRef,
   RuntimeDriver, RuntimeState, StdioConfig, StdioStream,
@@ -23,7 +23,7 @@ import { connectAttach, type AttachStream } from './attach.js';
 import { bfqWeightFile, cgroupPathOf, readOomKills, readStats } from './cgroups.js';
 import { conmonLogLevel, spawnConmon, type SyncMessage } from './conmon.js';
 import { ExitWatcher } from './exit-watcher.js';
-import { findExecutable, identify, isSameProcess, signalProcess, waitProcessGone, type ProcessIdentity } from './proc.js';
+import { findExecutable } from './proc.js';
 import { startThroughFifo } from './exec-fifo.js';
 import { LOST_EXIT_CODE, exitStatusOf, readExitFile, readPidFile } from './status-files.js';
 import { deleteStoppedNatively } from './native-delete.js';

@@ -44,7 +44,8 @@ function parseOptions(options: unknown): RuncPluginOptions {
 
 const plugin: IsulaPlugin<RuncPluginOptions | undefined> = {
   name: '@isula/driver-runc',
-  apiVersion: '^1.2.0',
+  // 1.10: the process-identity helpers (identify, isSameProcess ...) come from core.
+  apiVersion: '^1.10.0',
   apply(host, options) {
     const opts = parseOptions(options);
     const log = host.logger.child({ plugin: plugin.name });

@@ -14,7 +14,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isSameProcess } from './proc.js';
+import { isSameProcess } from '@isula/core';
 
 export interface RuncState {
   init_process_pid?: number;

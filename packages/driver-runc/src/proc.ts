@@ -1,44 +1,11 @@
 /**
- * Small /proc helpers: process identity that survives pid reuse, and the
- * list of this process's fds that would leak into a child.
+ * Small host helpers: the list of this process's fds that would leak into a
+ * child, and finding an executable (process identity is core's:
+ * `identify`, `isSameProcess` ...).
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-
-/** A pid plus its start time (clock ticks since boot): a recycled pid has another start time. */
-export interface ProcessIdentity {
-  pid: number;
-  startTime: number;
-}
-
-/** Field 22 of /proc/<pid>/stat, or undefined when the process is gone (or a zombie's stat is unreadable). */
-export async function readStartTime(pid: number): Promise<number | undefined> {
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  let stat: string;
-  try {
-    stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); field 22 is fields[19].
-  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-  const value = Number(fields[19]);
-  return Number.isFinite(value) ? value : undefined;
-}
-
-/** True when `id.pid` is alive and still the process that was recorded (same start time). */
-export async function isSameProcess(id: ProcessIdentity | undefined): Promise<boolean> {
-  if (id === undefined || id.pid <= 0) return false;
-  return (await readStartTime(id.pid)) === id.startTime;
-}
-
-export async function identify(pid: number): Promise<ProcessIdentity | undefined> {
-  const startTime = await readStartTime(pid);
-  return startTime === undefined ? undefined : { pid, startTime };
-}
 
 const O_CLOEXEC = 0o2000000;
 
@@ -68,31 +35,6 @@ export function inheritableFds(): number[] {
     }
   }
   return out.sort((a, b) => a - b);
-}
-
-/** Resolves once the process is gone (or recycled), polling at `intervalMs`, at most `timeoutMs`. */
-export async function waitProcessGone(id: ProcessIdentity, timeoutMs: number, intervalMs = 20): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (!(await isSameProcess(id))) return true;
-    if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
-/**
- * Sends a signal only when `id` is still the recorded process; never throws.
- * True when it was that process (signalled, or gone in between), false when
- * its identity could not be confirmed.
- */
-export async function signalProcess(id: ProcessIdentity, signal: NodeJS.Signals | number): Promise<boolean> {
-  if (!(await isSameProcess(id))) return false;
-  try {
-    process.kill(id.pid, signal);
-  } catch {
-    // Gone in between.
-  }
-  return true;
 }
 
 /** Finds an executable: an absolute path as-is, otherwise PATH then the fallback directories. */

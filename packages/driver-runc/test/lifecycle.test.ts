@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { RuntimeContainerRef, StdioStream } from '@isula/core';
-import { readStartTime } from '../src/proc.js';
+import { readStartTime } from '@isula/core';
 import type { RuncDriver } from '../src/index.js';
 import {
   cgroupDirs, conmonsFor, crunSkip, forceRemove, leftovers, makeEnv, makeSpec, needs, removeRootfs, uniqueId, waitFor,

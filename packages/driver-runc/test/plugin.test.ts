@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { createHooks, defaultConfig, EventBus, PLUGIN_API_VERSION } from '@isula/core';
 import type { PluginHost } from '@isula/core';
 import plugin, { RuncDriver } from '../src/index.js';
-import { isSameProcess } from '../src/proc.js';
+import { isSameProcess } from '@isula/core';
 import { leftovers, log, makeEnv, makeSpec, needs, removeRootfs, uniqueId, waitFor, forceRemove } from './helpers.js';
 
 function fakeHost(state: string): PluginHost {

@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { classifyCreateError, ExitWatcher } from '../src/index.js';
-import { identify, inheritableFds, isSameProcess } from '../src/proc.js';
+import { identify, isSameProcess } from '@isula/core';
+import { inheritableFds } from '../src/proc.js';
 import { cleanRuntimeMessage } from '../src/runtime-cli.js';
 
 test('create failures map onto docker 127/126 codes; crun on a hybrid host names the runtime and reason', () => {
