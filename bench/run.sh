@@ -6,7 +6,7 @@
 #
 #   bench/run.sh [--quick] [--only STEPS] [--with STEPS] [--soak] [--soak-cycles N]
 #                [--engines isula,podman,docker] [--isula-runtimes runc,io.containerd.runc.v2,lcr]
-#                [--serial N] [--parallel N] [--few N] [--many N] [--interleave]
+#                [--serial N] [--parallel N] [--few N] [--many N] [--sequential]
 #   npm run bench [-- OPTIONS]
 #
 # Steps, in this order (default: the first seven; network, cri and soak are opt-in):
@@ -35,9 +35,10 @@
 #                isulad (runc: the plain isula engine; io.containerd.<x>.v<N>: @isula/driver-kata
 #                with containerd-shim-<x>-v<N>; lcr: @isula/driver-lxc), in place of `isula`
 #                in --engines; the summary adds a table per runtime (default: runc)
-# --interleave   ptcr runs its engines' daemons at once and alternates the calls between them
-#                (bench/ptcr.mjs --interleave), so that a machine whose load moves during the
-#                run loads each engine alike; without it, one engine after the other
+# --sequential   ptcr runs one engine after the other; by default (since 2026-12-03) its
+#                engines' daemons run at once and the calls alternate between them, so that a
+#                machine whose load moves during the run loads each engine alike (--interleave,
+#                the old way to ask for that, is still accepted)
 #
 # A failed step is reported and the run goes on to the next and to the summary; the exit
 # status is non-zero if any step (or the summary) failed. Ctrl-C ends the current step (each
@@ -74,7 +75,8 @@ while [ $# -gt 0 ]; do
     --engines=*) ENGINES=${1#*=} ;;
     --isula-runtimes) need "$@"; RUNTIMES=$2; shift ;;
     --isula-runtimes=*) RUNTIMES=${1#*=} ;;
-    --interleave) INTERLEAVE=(--interleave) ;;
+    --interleave) INTERLEAVE=() ;;
+    --sequential) INTERLEAVE=(--sequential) ;;
     --serial | --parallel | --few | --many)
       need "$@"; [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer"
       case $1 in --serial) SET_SERIAL=$2 ;; --parallel) SET_PARALLEL=$2 ;; --few) SET_FEW=$2 ;; --many) SET_MANY=$2 ;; esac

@@ -313,7 +313,7 @@ for (const mode of ['serial', 'parallel']) {
   runtimeTable(ptcr, 'ptcr.json', `ptcr by isula runtime, ${n ?? '?'} containers ${mode}`,
     `The ptcr workload (bench/ptcr.sh) on one isulad per runtime in the same run: runc through conmon (driver-runc), `
       + 'io.containerd.<x>.v<N> through its containerd shim v2 (driver-kata), lcr through lxc (driver-lxc); `create` and `run -d` with `--runtime`. '
-      + `${ptcr?._interleaved === true || /(^| )--interleave( |$)/.test(run?.args ?? '') ? 'The engines\' calls interleaved (--interleave): each saw the same load. ' : 'One engine after the other: a load that moved during the run weighs on one runtime more than on another. '}`
+      + `${ptcr?._interleaved === true || /(^| )--interleave( |$)/.test(run?.args ?? '') ? 'The engines\' calls interleaved: each saw the same load. ' : 'One engine after the other: a load that moved during the run weighs on one runtime more than on another. '}`
       + 'Median ms (p90); the ratios are each runtime / runc (below 1: faster than runc).',
     (cols) => [
       ...PTCR_OPS.map((op) => ({ metric: `${op} (ms)`, v: Object.fromEntries(cols.map((c) => [c, samples(ptcr[c]?.[mode]?.[op])])) })),
