@@ -15,6 +15,7 @@ import path from 'node:path';
 import { SeqpacketSocket } from 'node-unix-socket';
 import { IsulaError } from '@isula/core';
 import type { StdioStream } from '@isula/core';
+import { trackNewFds } from './proc.js';
 
 /** sun_path holds 108 bytes including the NUL; longer paths are silently truncated by the kernel. */
 const MAX_SOCKET_PATH = 107;
@@ -37,7 +38,9 @@ export async function connectAttach(socketPath: string): Promise<AttachStream> {
     dirFd = fs.openSync(path.dirname(socketPath), 'r');
     target = `/proc/self/fd/${dirFd}/${path.basename(socketPath)}`;
   }
-  const socket = new SeqpacketSocket();
+  // Its fd lacks close-on-exec: conmons spawned while it is open get /dev/null there instead.
+  const { value: socket, release } = trackNewFds(() => new SeqpacketSocket());
+  socket.once('close', release);
   const stream = new AttachStream(socket);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { classifyCreateError, ExitWatcher } from '../src/index.js';
 import { identify, isSameProcess } from '@isula/core';
-import { inheritableFds } from '../src/proc.js';
+import { SeqpacketSocket } from 'node-unix-socket';
+import { inheritableFds, scanInheritableFds, trackNewFds } from '../src/proc.js';
 import { cleanRuntimeMessage } from '../src/runtime-cli.js';
 
 test('create failures map onto docker 127/126 codes; crun on a hybrid host names the runtime and reason', () => {
@@ -65,4 +66,29 @@ test('a process identity includes its start time; fds opened by node are close-o
   } finally {
     fs.closeSync(fd);
   }
+});
+
+test('the fds a child would inherit: what the daemon started with and node-unix-socket\'s sockets while open, without a scan per start', async () => {
+  inheritableFds(); // the start-up set, fixed by the first call
+  const made = Array.from({ length: 3 }, () => trackNewFds(() => new SeqpacketSocket()));
+  const opened = fs.openSync('/dev/null', 'r'); // Node's own: close-on-exec
+  try {
+    const now = inheritableFds();
+    // The invariant conmon.ts relies on: every fd /proc says a child would inherit is hidden.
+    for (const fd of scanInheritableFds()) assert.ok(now.includes(fd), `fd ${fd} lacks close-on-exec but is not listed: ${now.join(',')}`);
+    assert.ok(!now.includes(opened));
+    assert.ok(scanInheritableFds().length >= 3, 'the sockets really are inheritable (PLATFORM.md §3 bug 1)');
+  } finally {
+    fs.closeSync(opened);
+  }
+  const before = inheritableFds();
+  for (const m of made) {
+    const closed = new Promise((resolve) => m.value.once('close', resolve));
+    m.value.destroy();
+    await closed;
+    m.release();
+  }
+  const after = inheritableFds();
+  assert.equal(before.length - after.length, 3, `released: ${before.join(',')} -> ${after.join(',')}`);
+  for (const fd of scanInheritableFds()) assert.ok(after.includes(fd));
 });
