@@ -324,6 +324,19 @@ test('network connect and disconnect: a running container joins and leaves a net
   const ev = ok(await d.isula(['events', '--since', '120s', '--until', '0s', '--filter', 'type=network', '--format', '{{.Action}} {{.Actor.Attributes.name}}']));
   assert.deepEqual(ev.split('\n').filter((l) => /^(connect|disconnect) /.test(l)), ['connect joinnet', 'disconnect isula', 'connect isula']);
 
+  // --network by a prefix of the id: disconnect by name finds the live interface all the same.
+  const netId12 = netId.slice(0, 12);
+  ok(await d.isula(['run', '-d', '--name', 'p1', '--network', netId12, '-p', '0:80', 'busybox', 'sleep', '300']));
+  ok(await d.isula(['network', 'disconnect', 'joinnet', 'p1']));
+  assert.deepEqual(Object.keys(await nets('p1')), []);
+  assert.doesNotMatch(ok(await d.isula(['exec', 'p1', 'ip', '-o', 'link'])), /eth0/, 'the interface went, live');
+  // On no network at all, a container that publishes ports still starts, on loopback, without them (as docker's).
+  ok(await d.isula(['restart', '-t', '0', 'p1']));
+  assert.equal((await inspect<{ State: { Running: boolean } }>(d, 'p1')).State.Running, true);
+  assert.equal(ok(await d.isula(['port', 'p1'])), '');
+  assert.match((await d.isula(['network', 'connect', '--ip', '192.0.2.10', 'joinnet', 'p1'])).stderr, /192\.0\.2\.10.*does not belong to any of network joinnet's subnets/);
+  ok(await d.isula(['rm', '-f', 'p1']));
+
   // A daemon killed with -9 comes back knowing both networks; disconnect and rm -f leave nothing.
   d.proc?.kill('SIGKILL');
   await d.exited();
@@ -331,9 +344,17 @@ test('network connect and disconnect: a running container joins and leaves a net
   assert.deepEqual(Object.keys(await nets('c1')), ['joinnet', 'bridge']);
   ok(await d.isula(['network', 'disconnect', 'joinnet', 'c1']));
   assert.equal((await pingU1()).code, 1, 'after disconnect: unreachable again');
-  ok(await d.isula(['rm', '-f', 'c1', 'u1', 'h1']));
-  await assertNoNetworkTrace(d, [c1, u1]);
+  ok(await d.isula(['rm', '-f', 'u1', 'h1']));
+  // A stopped container leaves a network removed since by the name it had, without -f.
+  ok(await d.isula(['stop', '-t', '0', 'c1']));
+  ok(await d.isula(['network', 'connect', 'joinnet', 'c1']));
   ok(await d.isula(['network', 'rm', 'joinnet']));
+  assert.match((await d.isula(['start', 'c1'])).stderr, /network joinnet not found/);
+  ok(await d.isula(['network', 'disconnect', 'joinnet', 'c1']));
+  ok(await d.isula(['start', 'c1']));
+  assert.deepEqual(Object.keys(await nets('c1')), ['bridge']);
+  ok(await d.isula(['rm', '-f', 'c1']));
+  await assertNoNetworkTrace(d, [c1, u1]);
 });
 
 test('bad input: unknown network, malformed conflist, missing plugin, exhausted subnet: clear errors, nothing half-networked', { skip }, async (t) => {

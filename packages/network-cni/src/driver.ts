@@ -297,11 +297,16 @@ export class CniNetworkDriver implements NetworkDriver {
         }
         await this.#cache.put(entry);
       } catch (err) {
-        // DEL of what was (or may have been) added, newest first; the entry goes back to what it was.
+        // DEL of what was (or may have been) added, newest first; the entry goes back to what it was,
+        // but for a network whose DEL failed too: it stays, for detach to try again.
+        const undone: CachedNetwork[] = [];
         for (const net of [...added].reverse()) {
-          await this.#delNetwork(entry, net, netnsPath, {}).catch((e: unknown) => this.#log.error({ err: e, container: entry.id, network: net.name }, 'undoing a failed network connect failed'));
+          await this.#delNetwork(entry, net, netnsPath, {}).then(
+            () => { undone.push(net); },
+            (e: unknown) => this.#log.error({ err: e, container: entry.id, network: net.name }, 'undoing a failed network connect failed; detach will retry from the cache'),
+          );
         }
-        entry.networks = entry.networks.filter((n) => !added.includes(n));
+        entry.networks = entry.networks.filter((n) => !undone.includes(n));
         await this.#cache.put(entry).catch((e: unknown) => this.#log.error({ err: e, container: entry.id }, 'writing the CNI cache failed'));
         throw err;
       }

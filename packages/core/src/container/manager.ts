@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { engineInternal } from '../metrics.js';
 import type { DaemonConfig } from '../config.js';
 import type { ContainerChange, ImageDriver, ImageRef, ImageRuntimeConfig } from '../drivers/image.js';
-import type { NetworkDriver, NetworkInfo } from '../drivers/network.js';
+import type { NetworkAttachResult, NetworkDriver, NetworkInfo } from '../drivers/network.js';
 import type { ExitStatus, OciSpec, ResourceUpdate, RuntimeContainerRef, RuntimeDriver, StdioStream } from '../drivers/runtime.js';
 import { IsulaError, toIsulaError } from '../errors.js';
 import { faultPoint } from '../fault.js';
@@ -29,7 +29,7 @@ import { applyCommitChanges, type ImageConfigChanges } from './commit-changes.js
 import { logSettings, resolveLogConfig, type LogSettings } from './log-config.js';
 import { LogRotation } from './log-rotation.js';
 import { mergeHealthcheck, type HealthState } from './health.js';
-import { checkIpv4, ContainerNetworking, endpointKeys, joinedNetworks, portMappings } from './network.js';
+import { checkInSubnets, checkIpv4, ContainerNetworking, endpointKeys, joinedNetworks, portMappings } from './network.js';
 import type { ContainerNetwork } from './network.js';
 import { VolumeStore, type VolumeMount, type VolumeRecord } from './volumes.js';
 import { parseUserMounts } from '../spec/mounts.js';
@@ -955,7 +955,9 @@ export class ContainerManager {
     if (opts.ipv4 !== undefined) checkIpv4(opts.ipv4);
     await this.#mutex.run(live.record.Id, async () => {
       const record = live.record;
+      this.#checkNetworkable(record, idOrName);
       const info = await this.#joinableNetwork(record, network, 'connected to', signal);
+      if (opts.ipv4 !== undefined) checkInSubnets(opts.ipv4, info);
       const key = info.isDefault ? 'bridge' : info.name;
       const joined = joinedNetworks(record);
       for (const name of joined) {
@@ -965,10 +967,19 @@ export class ContainerManager {
       const endpoints = { ...record.NetworkingConfig?.EndpointsConfig };
       if (opts.ipv4 !== undefined) endpoints[key] = { IPAMConfig: { IPv4Address: opts.ipv4 } };
       const net = record.Network;
-      const st = record.State.Status;
-      if (net !== undefined && (st === 'running' || st === 'paused')) {
+      if (net !== undefined && isUp(record)) {
         const args = opts.ipv4 === undefined ? undefined : { IP: opts.ipv4 };
-        const results = await this.#network.connect(record, info.name, args, signal);
+        let results: NetworkAttachResult[];
+        try {
+          results = await this.#network.connect(record, info.name, args, signal);
+        } catch (err) {
+          // The driver has it and the record does not: a connect the daemon died in before saving.
+          // Leave and join again, so the address and the record agree.
+          if (!(err instanceof IsulaError && err.code === 'NETWORK_ALREADY_EXISTS')) throw err;
+          this.#log.warn({ id: record.Id, network: info.name }, 'the network driver had a connection the record lacked; joining again');
+          await this.#network.disconnect(record, info.name, signal);
+          results = await this.#network.connect(record, info.name, args, signal);
+        }
         net.Networks = [...attachedKeys(net), key];
         net.Results = [...net.Results, ...results];
       }
@@ -981,39 +992,51 @@ export class ContainerManager {
 
   /**
    * Docker's `network disconnect`: a running container's interface on the
-   * network goes now; a stopped one no longer joins it at start. `force`:
-   * also when the network is gone or the attachment was lost.
+   * network goes now; a stopped one no longer joins it at start. A network
+   * removed since is left by the name it had. `force`: the record lets go of
+   * the network even when the driver fails to (its cache keeps it, and the
+   * exit's detach tries again).
    */
   async disconnectNetwork(idOrName: string, network: string, force = false): Promise<void> {
     const live = this.find(idOrName);
     const signal = this.#opSignal();
     await this.#mutex.run(live.record.Id, async () => {
       const record = live.record;
-      // A network removed since (only with force) is still left by the name it had.
+      this.#checkNetworkable(record, idOrName);
       const info = await this.#joinableNetwork(record, network, 'disconnected from', signal).catch((err: unknown) => {
-        if (force && err instanceof IsulaError && err.code === 'NETWORK_NOT_FOUND') return undefined;
+        if (err instanceof IsulaError && err.code === 'NETWORK_NOT_FOUND') return undefined;
         throw err;
       });
       const key = info === undefined ? network : info.isDefault ? 'bridge' : info.name;
       const joined = joinedNetworks(record);
       const kept: string[] = [];
       for (const name of joined) {
-        const same = name === key || (info !== undefined && (await this.#network.resolve(name, signal))?.name === info.name);
+        const same = name === key || name === network || (info !== undefined && (await this.#network.resolve(name, signal))?.name === info.name);
         if (!same) kept.push(name);
       }
       const net = record.Network;
-      const keys = net === undefined ? [] : attachedKeys(net);
-      const at = keys.indexOf(key);
-      if (kept.length === joined.length && at < 0) {
-        throw new IsulaError('NETWORK_NOT_FOUND', `container ${record.Id} is not connected to network ${network}`, { httpStatus: 403 });
-      }
-      const st = record.State.Status;
-      if (net !== undefined && at >= 0 && (st === 'running' || st === 'paused')) {
+      // By what the driver attached (the name --network gave may be an alias or an id prefix).
+      const at = net === undefined ? -1 : net.Results.findIndex((r) => r.network === (info?.name ?? network));
+      const up = net !== undefined && isUp(record);
+      const leave = async (): Promise<void> => {
         await this.#network.disconnect(record, info?.name ?? network, signal).catch((err: unknown) => {
-          if (force && err instanceof IsulaError && err.code === 'NETWORK_NOT_FOUND') return;
+          // Gone from the driver already: a disconnect the daemon died in before saving the record.
+          if (err instanceof IsulaError && err.code === 'NETWORK_NOT_FOUND') return;
+          if (!force) throw err;
+          this.#log.warn({ err, id: record.Id, network: key }, 'network disconnect failed; forced, the record lets go of it');
+        });
+      };
+      if (kept.length === joined.length && at < 0) {
+        if (info === undefined) throw new IsulaError('NETWORK_NOT_FOUND', `network ${network} not found`);
+        // Not in the record; a running container's driver may still have it (a connect the daemon died in).
+        const inDriver = up && await this.#network.disconnect(record, info.name, signal).then(() => true, (err: unknown) => {
+          if (err instanceof IsulaError && err.code === 'NETWORK_NOT_FOUND') return false;
           throw err;
         });
-        net.Networks = keys.filter((_, i) => i !== at);
+        if (!inDriver) throw new IsulaError('NETWORK_NOT_FOUND', `container ${record.Id} is not connected to network ${network}`, { httpStatus: 403 });
+      } else if (up && at >= 0 && net !== undefined) {
+        await leave();
+        net.Networks = attachedKeys(net).filter((_, i) => i !== at);
         net.Results = net.Results.filter((_, i) => i !== at);
       }
       record.JoinedNetworks = kept;
@@ -1021,10 +1044,17 @@ export class ContainerManager {
       for (const k of endpointKeys(key)) delete endpoints[k];
       record.NetworkingConfig = { ...record.NetworkingConfig, EndpointsConfig: endpoints };
       await saveRecord(this.containerDir(record.Id), record);
-      if (info !== undefined) {
-        this.#deps.events.emit({ Type: 'network', Action: 'disconnect', Actor: { ID: info.id, Attributes: { container: record.Id, name: info.name, type: info.driver } } });
-      }
+      const actor = { ID: info?.id ?? '', Attributes: { container: record.Id, name: info?.name ?? network, type: info?.driver ?? '' } };
+      this.#deps.events.emit({ Type: 'network', Action: 'disconnect', Actor: actor });
     });
+  }
+
+  /** Under the container's lock: it still exists (an rm may have gone first) and is not being removed. */
+  #checkNetworkable(record: ContainerRecord, idOrName: string): void {
+    if (!this.#byId.has(record.Id)) throw new IsulaError('CONTAINER_NOT_FOUND', `No such container: ${idOrName}`);
+    if (record.State.Status === 'removing' || record.State.Status === 'dead') {
+      throw new IsulaError('CONTAINER_STATE_CONFLICT', `Container ${record.Id} is marked for removal and cannot be connected or disconnected to the network`);
+    }
   }
 
   /** The network `name` names, when the container's network mode lets it join or leave networks (Docker's errors). */
@@ -1544,4 +1574,9 @@ function pickResources(hc: HostConfig): HostConfig {
 /** The name each result of an attachment is shown under (`bridge` for the default network joined by default). */
 function attachedKeys(net: ContainerNetwork): string[] {
   return net.Networks.length === 0 && net.Results.length > 0 ? ['bridge', ...net.Results.slice(1).map((r) => r.network)] : [...net.Networks];
+}
+
+/** Running or paused: the container's namespace is attached now. */
+function isUp(record: ContainerRecord): boolean {
+  return record.State.Status === 'running' || record.State.Status === 'paused';
 }

@@ -226,8 +226,10 @@ export class ContainerNetworking {
     // Once connect/disconnect chose the networks, each network's static address goes to it alone.
     const args = record.JoinedNetworks === undefined ? endpointArgs(record, plan.networks) : undefined;
     const networkArgs = record.JoinedNetworks === undefined ? undefined : endpointArgsByNetwork(record, record.JoinedNetworks);
+    // Disconnected from every network: loopback only, and no port to publish (as Docker).
+    const published = plan.networks.length === 1 && plan.networks[0] === 'none' ? [] : ports;
     const request: NetworkAttachRequest = {
-      id: record.Id, networks: plan.networks, portMappings: ports, ...(args !== undefined && { args }), ...(networkArgs !== undefined && { networkArgs }),
+      id: record.Id, networks: plan.networks, portMappings: published, ...(args !== undefined && { args }), ...(networkArgs !== undefined && { networkArgs }),
     };
     const ctx: NetworkHookContext = { netnsPath: file, request, results: [], signal };
     try {
@@ -238,7 +240,7 @@ export class ContainerNetworking {
       throw err;
     }
     // Networks[i] names Results[i] (`none` has no result).
-    return { SandboxKey: file, Networks: plan.networks.filter((n) => n !== 'none'), PortMappings: ports, Results: ctx.results };
+    return { SandboxKey: file, Networks: plan.networks.filter((n) => n !== 'none'), PortMappings: published, Results: ctx.results };
   }
 
   /** Undoes `setup`; idempotent, and fine when the namespace or the plugin's state is gone. */
@@ -337,14 +339,17 @@ export class ContainerNetworking {
 /**
  * Per network of `joined` (JoinedNetworks), the CNI_ARGS of its endpoint:
  * its own static address (`--ip`, `network connect --ip`), and the MAC
- * (`--mac-address`) on the first network, as Docker gives it to one endpoint.
+ * (`--mac-address`) on the network `--network` named, as Docker gives it to
+ * that endpoint only.
  */
 export function endpointArgsByNetwork(record: ContainerRecord, joined: readonly string[]): Record<string, Record<string, string>> | undefined {
   const endpoints = record.NetworkingConfig?.EndpointsConfig ?? {};
+  const mode = record.HostConfig.NetworkMode ?? '';
+  const modeKey = isDefaultName(mode) ? 'bridge' : mode;
   const out: Record<string, Record<string, string>> = {};
-  for (const [i, name] of joined.entries()) {
+  for (const name of joined) {
     const ip = endpointKeys(name).map((k) => endpoints[k]?.IPAMConfig?.IPv4Address).find((x) => x !== undefined && x !== '');
-    const mac = i === 0 ? record.Config.MacAddress : undefined;
+    const mac = name === modeKey ? record.Config.MacAddress : undefined;
     const args = { ...(ip !== undefined && { IP: ip }), ...(mac !== undefined && mac !== '' && { MAC: mac.toLowerCase() }) };
     if (Object.keys(args).length > 0) out[name] = args;
   }
@@ -373,4 +378,25 @@ export function endpointArgs(record: ContainerRecord, networks: readonly string[
 /** CONTAINER_CONFIG_INVALID unless `ip` is a dotted-quad IPv4 address. */
 export function checkIpv4(ip: string): void {
   if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(ip) || ip.split('.').some((x) => Number(x) > 255)) throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid IPv4 address ${JSON.stringify(ip)}`);
+}
+
+/**
+ * CONTAINER_CONFIG_INVALID unless `ip` is a host address of one of the
+ * network's IPv4 subnets (Docker refuses `connect --ip` outside them); a
+ * network that lists none is not checked.
+ */
+export function checkInSubnets(ip: string, network: NetworkInfo): void {
+  const toInt = (a: string): number => a.split('.').reduce((n, x) => n * 256 + Number(x), 0);
+  const v4 = network.subnets.filter((s) => /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(s.subnet));
+  if (v4.length === 0) return;
+  const addr = toInt(ip);
+  const inside = v4.some((s) => {
+    const [base = '', bits = '0'] = s.subnet.split('/');
+    const size = 2 ** (32 - Number(bits));
+    const start = Math.floor(toInt(base) / size) * size;
+    return addr > start && addr < start + size - 1;
+  });
+  if (!inside) {
+    throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid address ${ip}: it does not belong to any of network ${network.name}'s subnets (${v4.map((s) => s.subnet).join(', ')})`);
+  }
 }
