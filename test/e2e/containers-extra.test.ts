@@ -484,7 +484,10 @@ test('commit: the container\'s changes become an image (whiteouts, opaque dir, l
   assert.match(missing.stderr, /No such container: nosuch/);
   const badRef = await d.isula(['commit', 'src', 'NotLower:1']);
   assert.equal(badRef.code, 1);
-  assert.match(badRef.stderr, /NotLower/);
+  // Docker's client refuses it before any request, in the reference parser's words.
+  assert.equal(badRef.stderr, 'isula: invalid reference format: repository name must be lowercase\n');
+  const digestRef = await d.isula(['commit', 'src', `mine@sha256:${'a'.repeat(64)}`]);
+  assert.equal(digestRef.stderr, 'isula: refusing to create a tag with a digest reference\n');
   assert.equal(ok(await d.isula(['images', '-q', '--no-trunc'])), before, 'no image from a refused commit');
   ok(await d.isula(['rm', '-f', 'src', 'live']));
   ok(await d.isula(['rmi', 'mine:1', 'live:snap']));
