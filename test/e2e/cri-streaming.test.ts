@@ -120,24 +120,7 @@ test('CRI streaming: exec, TTY resize, attach and port-forward over SPDY/3.1 and
 
   lap('WebSocket exec');
   // ---- Attach to a running container ---------------------------------------------------------
-  const echo = await create('echo', { command: ['sh', '-c', 'while read line; do echo "got:$line"; done; echo bye'], stdin: true, stdin_once: true });
-  const { url: attachUrl } = await rt['Attach']!({ container_id: echo, stdin: true, stdout: true, stderr: true }) as { url: string };
-  assert.match(attachUrl, /\/attach\//);
-  const attached = await spdyStdio(attachUrl, {
-    stdin: true, stdout: true, stderr: true,
-    drive: async ({ stdin, stdout }) => {
-      stdin?.write('ping\n');
-      // The reply comes before we close stdin: the container is live.
-      await new Promise<void>((resolve) => {
-        let seen = '';
-        const timer = setTimeout(resolve, 10_000);
-        stdout?.on('data', (c: Buffer) => { seen += c.toString(); if (seen.includes('got:ping')) { clearTimeout(timer); resolve(); } });
-      });
-      stdin?.end();
-    },
-  });
-  assert.equal(attached.stdout, 'got:ping\nbye\n');
-  assert.equal(attached.status.status, 'Success');
+  const echo = await attachEcho(create, rt['Attach']!, /^http:\/\/127\.0\.0\.1:\d+\/attach\//);
   await waitFor(async () => ((await rt['ContainerStatus']!({ container_id: echo })) as { status: { state: string } }).status.state === 'CONTAINER_EXITED' || undefined, { timeoutMs: 10_000, what: 'the attached container exits at its stdin EOF' });
   await assert.rejects(rt['Attach']!({ container_id: echo, stdout: true }), (e: grpc.ServiceError) => e.code === grpc.status.FAILED_PRECONDITION);
 
@@ -167,6 +150,33 @@ test('CRI streaming: exec, TTY resize, attach and port-forward over SPDY/3.1 and
   assert.equal((await d.isula(['ps', '-aq'])).stdout.trim(), '');
   t.diagnostic(`took ${Date.now() - started} ms`);
 });
+
+/**
+ * Attach as the kubelet's client: to a new container that echoes its stdin
+ * lines (`got:LINE`), over SPDY at the URL Attach hands out (which must match
+ * `url`); writes `ping`, waits for the reply (the container is live), closes
+ * stdin, and checks all it printed and the Success status. Its id.
+ */
+async function attachEcho(create: (name: string, extra: Msg) => Promise<string>, attach: (req: Msg) => Promise<unknown>, url: RegExp): Promise<string> {
+  const echo = await create('echo', { command: ['sh', '-c', 'while read line; do echo "got:$line"; done; echo bye'], stdin: true, stdin_once: true });
+  const { url: attachUrl } = await attach({ container_id: echo, stdin: true, stdout: true, stderr: true }) as { url: string };
+  assert.match(attachUrl, url);
+  const attached = await spdyStdio(attachUrl, {
+    stdin: true, stdout: true, stderr: true,
+    drive: async ({ stdin, stdout }) => {
+      stdin?.write('ping\n');
+      await new Promise<void>((resolve) => {
+        let seen = '';
+        const timer = setTimeout(resolve, 10_000);
+        stdout?.on('data', (c: Buffer) => { seen += c.toString(); if (seen.includes('got:ping')) { clearTimeout(timer); resolve(); } });
+      });
+      stdin?.end();
+    },
+  });
+  assert.equal(attached.stdout, 'got:ping\nbye\n');
+  assert.equal(attached.status.status, 'Success');
+  return echo;
+}
 
 /** The certificate a TLS server presents, checked against itself as the only CA (its names included). */
 function verifiedCertificate(url: string): Promise<X509Certificate> {
@@ -232,23 +242,7 @@ test('CRI streaming over TLS (streamTls, self-signed): https URLs; exec over SPD
   assert.deepEqual(v5.status.details?.causes, [{ reason: 'ExitCode', message: '4' }]);
 
   // Attach through TLS.
-  const echo = await create('echo', { command: ['sh', '-c', 'while read line; do echo "got:$line"; done; echo bye'], stdin: true, stdin_once: true });
-  const { url: attachUrl } = await rt['Attach']!({ container_id: echo, stdin: true, stdout: true, stderr: true }) as { url: string };
-  assert.match(attachUrl, /^https:\/\/127\.0\.0\.1:\d+\/attach\//);
-  const attached = await spdyStdio(attachUrl, {
-    stdin: true, stdout: true, stderr: true,
-    drive: async ({ stdin, stdout }) => {
-      stdin?.write('ping\n');
-      await new Promise<void>((resolve) => {
-        let seen = '';
-        const timer = setTimeout(resolve, 10_000);
-        stdout?.on('data', (c: Buffer) => { seen += c.toString(); if (seen.includes('got:ping')) { clearTimeout(timer); resolve(); } });
-      });
-      stdin?.end();
-    },
-  });
-  assert.equal(attached.stdout, 'got:ping\nbye\n');
-  assert.equal(attached.status.status, 'Success');
+  await attachEcho(create, rt['Attach']!, /^https:\/\/127\.0\.0\.1:\d+\/attach\//);
 
   // Port-forward through TLS, over SPDY and over a WebSocket.
   const pfUrl = async (): Promise<string> => {
