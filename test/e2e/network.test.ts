@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { cniPrerequisites, netDaemon } from '../lib/net-daemon.js';
 import { daemon, inspect, ok } from '../lib/containers.js';
-import { type TestDaemon, waitFor } from '../lib/harness.js';
+import { httpRequest, type TestDaemon, waitFor } from '../lib/harness.js';
 
 const run = promisify(execFile);
 
@@ -320,6 +320,13 @@ test('network connect and disconnect: a running container joins and leaves a net
   assert.match((await d.isula(['network', 'connect', 'none', 'c1'])).stderr, /private \(none\) mode/);
   assert.match((await d.isula(['network', 'connect', 'joinnet', 'nosuchctr'])).stderr, /No such container: nosuchctr/);
   assert.match((await d.isula(['network', 'connect', '--ip', '300.1.1.1', 'joinnet', 'u1'])).stderr, /invalid IPv4 address "300\.1\.1\.1"/);
+  // What docker's client sends for --alias: refused by name (no embedded DNS would resolve it).
+  const alias = await httpRequest(d.socket, 'POST', '/networks/joinnet/connect', JSON.stringify({ Container: 'u1', EndpointConfig: { Aliases: ['db'] } }), { 'Content-Type': 'application/json' });
+  assert.equal(alias.status, 400);
+  assert.match(alias.body, /EndpointConfig\.Aliases is not supported/);
+  const noBody = await httpRequest(d.socket, 'POST', '/networks/joinnet/disconnect', JSON.stringify({ Force: 'yes' }), { 'Content-Type': 'application/json' });
+  assert.equal(noBody.status, 400);
+  assert.match(noBody.body, /Container must name a container/);
 
   const ev = ok(await d.isula(['events', '--since', '120s', '--until', '0s', '--filter', 'type=network', '--format', '{{.Action}} {{.Actor.Attributes.name}}']));
   assert.deepEqual(ev.split('\n').filter((l) => /^(connect|disconnect) /.test(l)), ['connect joinnet', 'disconnect isula', 'connect isula']);

@@ -158,6 +158,11 @@ export function registerNetworkRoutes(api: ApiServer, source: NetworkSource): vo
     const ipv4 = isObject(ipam) ? ipam['IPv4Address'] : undefined;
     if (ipv4 !== undefined && ipv4 !== null && typeof ipv4 !== 'string') throw new IsulaError('API_BAD_REQUEST', 'EndpointConfig.IPAMConfig.IPv4Address must be a string');
     if (isObject(ipam) && typeof ipam['IPv6Address'] === 'string' && ipam['IPv6Address'] !== '') throw new IsulaError('NETWORK_CONFIG_INVALID', 'IPv6 addresses are not supported');
+    // Names other containers would resolve: without an embedded DNS they would silently not work.
+    for (const field of ['Aliases', 'Links']) {
+      const v = isObject(endpoint) ? endpoint[field] : undefined;
+      if (Array.isArray(v) && v.length > 0) throw new IsulaError('NETWORK_CONFIG_INVALID', `EndpointConfig.${field} is not supported: isulad has no embedded DNS to resolve ${field === 'Aliases' ? 'network aliases' : 'links'}`);
+    }
     await source.connect(container, params['id'] ?? '', typeof ipv4 === 'string' && ipv4 !== '' ? { ipv4 } : {});
     res.writeHead(200);
     res.end();
