@@ -2,13 +2,19 @@
  * The environment the entry file reads (set by isula-driver-tests), parsed
  * with errors that name the variable.
  */
+import { parseKitImageJson, type KitImageJson } from './kit-image.js';
 import type { SuiteOptions } from './suite-options.js';
-import { parseSuites, SUITES } from './suites.js';
+import { defaultSuites, isRuntimeSuite, parseSuites } from './suites.js';
 
 export interface KitEnv {
+  /** The runtime the containers run under: ISULA_KIT_RUNTIME, else runc (image and network suites only). */
   runtime: string;
   suites: string[];
   options: SuiteOptions;
+  /** For the image suite: the format the driver registers and the image it runs. */
+  image?: { format: string; image: KitImageJson };
+  /** For the network suite: the driver's name and the bridge its host interfaces go on. */
+  network?: { driver: string; bridge?: string };
 }
 
 function jsonObject(env: NodeJS.ProcessEnv, name: string): Record<string, unknown> | undefined {
@@ -26,8 +32,13 @@ function jsonObject(env: NodeJS.ProcessEnv, name: string): Record<string, unknow
 
 export function kitOptionsFromEnv(env: NodeJS.ProcessEnv): KitEnv {
   const runtime = env['ISULA_KIT_RUNTIME'] ?? '';
-  if (runtime === '') throw new Error('ISULA_KIT_RUNTIME is not set: name the runtime to test');
-  const suites = parseSuites(env['ISULA_KIT_SUITES'] ?? Object.keys(SUITES).join(','));
+  const imageFormat = env['ISULA_KIT_IMAGE_FORMAT'] ?? '';
+  const networkDriver = env['ISULA_KIT_NETWORK_DRIVER'] ?? '';
+  const bridge = env['ISULA_KIT_NETWORK_BRIDGE'] ?? '';
+  const suites = env['ISULA_KIT_SUITES'] !== undefined && env['ISULA_KIT_SUITES'] !== ''
+    ? parseSuites(env['ISULA_KIT_SUITES'])
+    : defaultSuites({ runtime: runtime !== '', image: imageFormat !== '', network: networkDriver !== '' });
+  if (suites.length === 0 || (runtime === '' && suites.some(isRuntimeSuite))) throw new Error('ISULA_KIT_RUNTIME is not set: name the runtime to test');
   const config = jsonObject(env, 'ISULA_KIT_CONFIG');
   const skips = jsonObject(env, 'ISULA_KIT_SKIP_TESTS');
   const skipTests: Record<string, string> = {};
@@ -39,5 +50,21 @@ export function kitOptionsFromEnv(env: NodeJS.ProcessEnv): KitEnv {
     ...(config !== undefined ? { config } : {}),
     ...(skips !== undefined ? { skipTests } : {}),
   };
-  return { runtime, suites, options };
+  let image: KitEnv['image'];
+  if (suites.includes('image')) {
+    if (imageFormat === '') throw new Error('ISULA_KIT_IMAGE_FORMAT is not set: name the image format the image suite tests');
+    const json = jsonObject(env, 'ISULA_KIT_IMAGE');
+    if (json === undefined) throw new Error('ISULA_KIT_IMAGE is not set: give the image the image suite runs, as JSON');
+    try {
+      image = { format: imageFormat, image: parseKitImageJson(json) };
+    } catch (err) {
+      throw new Error(`ISULA_KIT_IMAGE: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  let network: KitEnv['network'];
+  if (suites.includes('network')) {
+    if (networkDriver === '') throw new Error('ISULA_KIT_NETWORK_DRIVER is not set: name the network driver the network suite tests');
+    network = { driver: networkDriver, ...(bridge !== '' ? { bridge } : {}) };
+  }
+  return { runtime: runtime === '' ? 'runc' : runtime, suites, options, ...(image !== undefined ? { image } : {}), ...(network !== undefined ? { network } : {}) };
 }

@@ -56,6 +56,8 @@ export interface ImageSuiteOptions {
   image: (t: TestContext, d: TestDaemon) => Promise<KitImage>;
   /** Tests to skip by name (test name → reason). */
   skipTests?: Record<string, string>;
+  /** Leave the check that each `skipTests` name is a test to the caller, who shares one list between suites (as `SuiteOptions.sharedSkips`). */
+  sharedSkips?: boolean;
 }
 
 interface Inspected {

@@ -1,8 +1,8 @@
 /**
- * @isula/driver-tests: isula's conformance kit for runtime drivers. The
- * suites are node:test suites parameterised by runtime name; call them from a
- * test file, or run `isula-driver-tests`. Importing this module declares no
- * test.
+ * @isula/driver-tests: isula's conformance kit for runtime, image and
+ * network drivers. The suites are node:test suites (the runtime ones
+ * parameterised by runtime name); call them from a test file, or run
+ * `isula-driver-tests`. Importing this module declares no test.
  */
 export { lifecycleSuite } from './lifecycle-suite.js';
 export { streamsSuite } from './streams-suite.js';
@@ -11,7 +11,10 @@ export { networkSuite } from './network-suite.js';
 export type { NetworkSuiteOptions } from './network-suite.js';
 export { imageSuite } from './image-suite.js';
 export type { ImageSuiteOptions, KitImage } from './image-suite.js';
-export { SUITES, parseSuites } from './suites.js';
+export { SUITES, SUITE_NAMES, parseSuites, isRuntimeSuite, defaultSuites } from './suites.js';
+export { parseKitImageJson, kitImage } from './kit-image.js';
+export type { KitImageJson } from './kit-image.js';
+export { configuredImageSuite, configuredNetworkSuite, bridgePorts } from './configured-suites.js';
 export { declaredTests, suiteTests } from './suite-options.js';
 export type { SuiteOptions } from './suite-options.js';
 export { runKit, preflight, kitConfig, collectSpecs, childEnv } from './runner.js';

@@ -31,6 +31,8 @@ export interface NetworkSuiteOptions {
   daemon: (t: TestContext) => Promise<TestDaemon>;
   /** Tests to skip by name (test name → reason). */
   skipTests?: Record<string, string>;
+  /** Leave the check that each `skipTests` name is a test to the caller, who shares one list between suites (as `SuiteOptions.sharedSkips`). */
+  sharedSkips?: boolean;
   /** Names of the host interfaces the driver made for `d`'s containers (e.g. the veths on its bridge). */
   interfaces?: (d: TestDaemon) => Promise<string[]>;
 }

@@ -21,7 +21,7 @@ test('usage errors name the problem', () => {
   const cases: [string[], RegExp][] = [
     [['--plugin', 'x'], /--runtime NAME is required/],
     [['--runtime', 'r'], /--plugin PKG is required/],
-    [['--runtime', 'r', '--plugin', 'x', '--suite', 'lifecycle,nope'], /unknown suite "nope" \(known: lifecycle, streams, tty\)/],
+    [['--runtime', 'r', '--plugin', 'x', '--suite', 'lifecycle,nope'], /unknown suite "nope" \(known: lifecycle, streams, tty, image, network\)/],
     [['--runtime', 'r', '--plugin', 'x', '--timeout', 'soon'], /--timeout must be a positive number/],
     [['--runtime', 'r', '--plugin', 'x', '--bogus'], /bogus/],
   ];

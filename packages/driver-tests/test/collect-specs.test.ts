@@ -18,6 +18,20 @@ const LIFECYCLE_TESTS = [
   'bad input: a clear error and no trace',
 ];
 
+const IMAGE_TESTS = [
+  'resolve: create with a reference the driver claims makes a container on it; an unknown reference is a clear not-found error and leaves nothing',
+  'mount: a container runs in the root filesystem the driver prepared, and its files survive stop and start',
+  "config: the image's env, working directory and default command reach the container",
+  'list and inspect: isula images lists the image and image inspect gives its config',
+  'release: rm releases the mount, a second rm is not-found, and a stopped daemon leaves no mount or path of the container',
+];
+const NETWORK_TESTS = [
+  'attach: a running container has an address on eth0 that inspect reports; stop detaches, start attaches again',
+  'detach is idempotent and safe after a crash: stop then rm, and a container that died while isulad was down, then rm -f',
+  'five create/start/rm cycles leave the host as it was',
+];
+const KIT_IMAGE = { args: ['i'], graphDriver: 'g', missing: { args: ['m'], error: 'x' }, config: { env: [] }, list: { skip: 'none' } };
+
 /** The kit's rows for these test files, collected in a child (run() does not nest in a test file). */
 async function specs(files: string[], env: NodeJS.ProcessEnv = {}): Promise<SpecResult[]> {
   const { stdout } = await promisify(execFile)(process.execPath, [fixture('collect'), JSON.stringify(env), ...files], { env: childEnv({}), timeout: 120_000 });
@@ -61,4 +75,27 @@ test('the entry file refuses a skip list naming no test, and an unknown suite', 
   const suite = await specs([ENTRY], { ISULA_KIT_RUNTIME: 'nosuch', ISULA_KIT_SUITES: 'lifecycle,bogus' });
   assert.deepEqual(suite.map((s) => s.status), ['fail']);
   assert.match(suite[0]?.reason ?? '', /unknown suite "bogus"/);
+});
+
+test('the entry file declares the image and network suites under the format and driver named, with no runtime (no daemon runs: all skipped)', async () => {
+  const skips = Object.fromEntries([...IMAGE_TESTS, ...NETWORK_TESTS].map((n) => [n, `skipped by the unit test: ${n.length}`]));
+  const env = { ISULA_KIT_SUITES: 'image,network', ISULA_KIT_IMAGE_FORMAT: 'fmt', ISULA_KIT_IMAGE: JSON.stringify(KIT_IMAGE), ISULA_KIT_NETWORK_DRIVER: 'net', ISULA_KIT_SKIP_TESTS: JSON.stringify(skips) };
+  const got = await specs([ENTRY], env);
+  assert.deepEqual(got.map((s) => s.name), [...IMAGE_TESTS.map((n) => `image driver fmt > ${n}`), ...NETWORK_TESTS.map((n) => `network driver net > ${n}`)]);
+  assert.ok(got.every((s) => s.status === 'skip' && s.reason === skips[s.name.split(' > ')[1] ?? '']));
+});
+
+test('the entry file refuses the image suite without its format or image, and the network suite without its driver', async () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ ISULA_KIT_SUITES: 'image', ISULA_KIT_IMAGE: JSON.stringify(KIT_IMAGE) }, /ISULA_KIT_IMAGE_FORMAT is not set/],
+    [{ ISULA_KIT_SUITES: 'image', ISULA_KIT_IMAGE_FORMAT: 'fmt' }, /ISULA_KIT_IMAGE is not set/],
+    [{ ISULA_KIT_SUITES: 'image', ISULA_KIT_IMAGE_FORMAT: 'fmt', ISULA_KIT_IMAGE: JSON.stringify({ ...KIT_IMAGE, args: [] }) }, /ISULA_KIT_IMAGE: args: must be a non-empty array/],
+    [{ ISULA_KIT_SUITES: 'network' }, /ISULA_KIT_NETWORK_DRIVER is not set/],
+    [{ ISULA_KIT_SUITES: 'network,lifecycle', ISULA_KIT_NETWORK_DRIVER: 'net' }, /ISULA_KIT_RUNTIME is not set/],
+  ];
+  for (const [env, re] of cases) {
+    const got = await specs([ENTRY], env);
+    assert.deepEqual(got.map((s) => s.status), ['fail'], JSON.stringify(env));
+    assert.match(got[0]?.reason ?? '', re);
+  }
 });
