@@ -14,10 +14,21 @@ export interface SpecResult {
   durationMs: number;
 }
 
+/**
+ * The report as JSON. `schemaVersion` 1: fields are only ever added (as
+ * `imageFormat` and `networkDriver` were, with the image and network
+ * suites), so a reader of an older report of version 1 reads this one.
+ */
 export interface KitReport {
   schemaVersion: 1;
+  /** The runtime under test, or the one the image and network suites' containers ran under (runc unless named). */
   runtime: string;
+  /** The plugins given, by package name (and @isula/driver-runc first when the kit loaded it for want of a runtime). */
   plugins: string[];
+  /** The image format under test (the image suite). */
+  imageFormat?: string;
+  /** The network driver under test (the network suite). */
+  networkDriver?: string;
   suites: string[];
   startedAt: string;
   durationMs: number;
@@ -35,7 +46,12 @@ const LABEL: Record<SpecStatus, string> = { pass: 'PASS', fail: 'FAIL', skip: 'S
 
 /** The report as lines of text; the last is "conformance: N passed, N failed, N skipped". */
 export function formatReport(report: KitReport): string {
-  const lines = [`isula-driver-tests: runtime ${report.runtime}; plugins ${report.plugins.join(', ')}; suites ${report.suites.join(', ')}`];
+  const under = [
+    `runtime ${report.runtime}`,
+    ...(report.imageFormat !== undefined ? [`image format ${report.imageFormat}`] : []),
+    ...(report.networkDriver !== undefined ? [`network driver ${report.networkDriver}`] : []),
+  ];
+  const lines = [`isula-driver-tests: ${under.join('; ')}; plugins ${report.plugins.join(', ')}; suites ${report.suites.join(', ')}`];
   for (const s of report.specs) {
     const secs = (s.durationMs / 1000).toFixed(1);
     lines.push(`  ${LABEL[s.status]}  ${s.name}${s.status === 'skip' ? '' : ` (${secs} s)`}${s.reason !== undefined ? `\n        ${s.reason}` : ''}`);

@@ -1,24 +1,43 @@
 /**
- * Runs the kit against one runtime: a preflight daemon that must load the
- * author's plugin, then the suites' file under node:test's run() (each spec
- * starts its own private isulad on temporary roots with the plugin listed in
- * daemon.json), collected into a KitReport.
+ * Runs the kit: a preflight daemon that must load the author's plugins (and
+ * register the image format or network driver under test), then the suites'
+ * file under node:test's run() (each spec starts its own private isulad on
+ * temporary roots with the plugins listed in daemon.json), collected into a
+ * KitReport.
  */
 import { run } from 'node:test';
 import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { httpRequest, tempRoot, TestDaemon } from './harness.js';
+import type { KitImageJson } from './kit-image.js';
 import { countSpecs, type KitReport, type SpecResult } from './report.js';
-import { parseSuites, SUITES } from './suites.js';
+import { defaultSuites, isRuntimeSuite, parseSuites } from './suites.js';
+
+/** A daemon.json `plugins` entry: a package name, or the package with its options. */
+export type PluginEntry = string | { package: string; options?: Record<string, unknown> };
 
 export interface KitRunOptions {
-  runtime: string;
+  /**
+   * The runtime under test (lifecycle, streams, tty need it). The image and
+   * network suites' containers run under it too; without it they use runc,
+   * and @isula/driver-runc is loaded.
+   */
+  runtime?: string;
   /** Packages to load besides @isula/image-oci (the author's plugin, and what it builds on). */
-  plugins: string[];
+  plugins: PluginEntry[];
   /** daemon.json `plugin-dirs`: where the plugins are installed (default: the daemon's own). */
   pluginDirs?: string[];
-  /** Suites to run (default all: lifecycle, streams, tty). */
+  /** Other daemon.json keys every daemon gets (`cni-conf-dir` ...). */
+  config?: Record<string, unknown>;
+  /** Suites to run (default: lifecycle, streams, tty with a runtime, image with an image format, network with a network driver). */
   suites?: string[];
+  /** The image format the image suite tests (`/info`'s ImageFormats), and the image it runs. */
+  imageFormat?: string;
+  kitImage?: KitImageJson;
+  /** The network driver the network suite tests (`isula info`'s networking feature). */
+  networkDriver?: string;
+  /** The bridge that network driver puts the containers' host interfaces on: the leak checks watch it. */
+  bridge?: string;
   /** Test name → reason it does not apply to this runtime. */
   skipTests?: Record<string, string>;
   /** A docker-archive of busybox:latest (default: ISULA_KIT_BUSYBOX or the repo's image cache). */
@@ -30,36 +49,85 @@ export interface KitRunOptions {
 }
 
 const ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
+const IMAGE_OCI = '@isula/image-oci';
+const DRIVER_RUNC = '@isula/driver-runc';
 
-/** The daemon.json part every spec's daemon gets. */
-export function kitConfig(opts: Pick<KitRunOptions, 'plugins' | 'pluginDirs'>): Record<string, unknown> {
+export function pluginName(p: PluginEntry): string {
+  return typeof p === 'string' ? p : p.package;
+}
+
+/** The plugins besides image-oci: the given ones, after @isula/driver-runc when no runtime is named (containers run under runc). */
+export function kitPlugins(opts: Pick<KitRunOptions, 'plugins' | 'runtime'>): PluginEntry[] {
+  const runc = opts.runtime === undefined && !opts.plugins.some((p) => pluginName(p) === DRIVER_RUNC);
+  return runc ? [DRIVER_RUNC, ...opts.plugins] : opts.plugins;
+}
+
+/**
+ * The daemon.json part every spec's daemon gets: `config`, then the plugins
+ * (@isula/image-oci first, unless listed: then where and as listed) and
+ * plugin dirs.
+ */
+export function kitConfig(opts: Pick<KitRunOptions, 'plugins' | 'pluginDirs' | 'config' | 'runtime'>): Record<string, unknown> {
+  const plugins = kitPlugins(opts);
   return {
-    plugins: ['@isula/image-oci', ...opts.plugins.filter((p) => p !== '@isula/image-oci')],
+    ...opts.config,
+    plugins: plugins.some((p) => pluginName(p) === IMAGE_OCI) ? plugins : [IMAGE_OCI, ...plugins],
     ...(opts.pluginDirs !== undefined && opts.pluginDirs.length > 0 ? { 'plugin-dirs': opts.pluginDirs } : {}),
   };
 }
 
+/** The suites `opts` asks for, checked: each has what it needs. Throws an Error naming the missing option. */
+export function kitSuites(opts: KitRunOptions): string[] {
+  const suites = opts.suites ?? defaultSuites({ runtime: opts.runtime !== undefined, image: opts.imageFormat !== undefined, network: opts.networkDriver !== undefined });
+  if (suites.length === 0) throw new Error('no suite to run: name a runtime, an image format or a network driver');
+  parseSuites(suites.join(','));
+  const runtimeSuite = suites.find(isRuntimeSuite);
+  if (runtimeSuite !== undefined && opts.runtime === undefined) throw new Error(`the ${runtimeSuite} suite needs a runtime`);
+  if (suites.includes('image') && (opts.imageFormat === undefined || opts.kitImage === undefined)) throw new Error('the image suite needs imageFormat and kitImage');
+  if (suites.includes('network') && opts.networkDriver === undefined) throw new Error('the network suite needs networkDriver');
+  return suites;
+}
+
+interface Info {
+  IsulaPlugins?: { Name: string }[];
+  ImageFormats?: string[];
+  IsulaFeatures?: { Name: string; Enabled: boolean; Detail: string }[];
+}
+
+/** Network drivers /info reports: the `networking` feature's detail lists their names ("cni, other"). */
+function networkDrivers(info: Info): string[] {
+  const f = info.IsulaFeatures?.find((x) => x.Name === 'networking');
+  return f?.Enabled === true ? f.Detail.split(',').map((s) => s.trim()).filter((s) => s !== '') : [];
+}
+
 /**
- * Starts isulad once with the plugins and checks each is listed by /info:
- * a plugin that does not load fails here, once, with the daemon's words,
- * instead of in every spec.
+ * Starts isulad once with the plugins and checks each is listed by /info,
+ * and registers the image format and network driver under test: a plugin
+ * that does not load fails here, once, with the daemon's words, instead of
+ * in every spec.
  */
 export async function preflight(opts: KitRunOptions): Promise<SpecResult> {
   const t0 = Date.now();
-  const name = `preflight: isulad loads ${opts.plugins.join(', ')}`;
+  const names = kitPlugins(opts).map(pluginName);
+  const name = `preflight: isulad loads ${names.join(', ')}${opts.imageFormat !== undefined ? `; image format ${opts.imageFormat}` : ''}${opts.networkDriver !== undefined ? `; network driver ${opts.networkDriver}` : ''}`;
+  const fail = (reason: string): SpecResult => ({ name, status: 'fail', reason, durationMs: Date.now() - t0 });
   const d = new TestDaemon(await tempRoot('isula-kit-'));
   try {
-    await d.writeConfig({ ...kitConfig(opts), 'default-runtime': opts.runtime });
+    await d.writeConfig({ ...kitConfig(opts), 'default-runtime': opts.runtime ?? 'runc' });
     await d.start();
-    const info = JSON.parse((await httpRequest(d.socket, 'GET', '/info')).body) as { IsulaPlugins?: { Name: string }[] };
+    const info = JSON.parse((await httpRequest(d.socket, 'GET', '/info')).body) as Info;
     const loaded = new Set((info.IsulaPlugins ?? []).map((p) => p.Name));
-    const missing = opts.plugins.filter((p) => !loaded.has(p));
-    if (missing.length > 0) return { name, status: 'fail', reason: `isulad started but does not list ${missing.join(', ')} among its plugins (${[...loaded].join(', ')})`, durationMs: Date.now() - t0 };
+    const missing = names.filter((p) => !loaded.has(p));
+    if (missing.length > 0) return fail(`isulad started but does not list ${missing.join(', ')} among its plugins (${[...loaded].join(', ')})`);
+    const formats = info.ImageFormats ?? [];
+    if (opts.imageFormat !== undefined && !formats.includes(opts.imageFormat)) return fail(`no plugin registers the image format "${opts.imageFormat}" (isulad has: ${formats.join(', ') || 'none'})`);
+    const nets = networkDrivers(info);
+    if (opts.networkDriver !== undefined && !nets.includes(opts.networkDriver)) return fail(`no plugin registers the network driver "${opts.networkDriver}" (isulad has: ${nets.join(', ') || 'none'})`);
     return { name, status: 'pass', durationMs: Date.now() - t0 };
   } catch (err) {
     // The daemon's stderr names a plugin that failed to load (PLUGIN_NOT_FOUND ...); the error may only say it timed out.
     await d.stop();
-    return { name, status: 'fail', reason: firstLine(`${d.stderr}\n${(err as Error).message}`), durationMs: Date.now() - t0 };
+    return fail(firstLine(`${d.stderr}\n${(err as Error).message}`));
   } finally {
     await d.stop();
     await fs.rm(d.root, { recursive: true, force: true });
@@ -92,8 +160,7 @@ function failureReason(error: unknown): string {
 
 export async function runKit(opts: KitRunOptions): Promise<KitReport> {
   const startedAt = new Date();
-  const suites = opts.suites ?? Object.keys(SUITES);
-  parseSuites(suites.join(','));
+  const suites = kitSuites(opts);
   const specs: SpecResult[] = [];
   const add = (s: SpecResult) => { specs.push(s); opts.onSpec?.(s); };
   const pre = await preflight(opts);
@@ -101,8 +168,10 @@ export async function runKit(opts: KitRunOptions): Promise<KitReport> {
   if (pre.status === 'pass') await runSuites(opts, suites, add);
   return {
     schemaVersion: 1,
-    runtime: opts.runtime,
-    plugins: opts.plugins,
+    runtime: opts.runtime ?? 'runc',
+    plugins: kitPlugins(opts).map(pluginName),
+    ...(opts.imageFormat !== undefined ? { imageFormat: opts.imageFormat } : {}),
+    ...(opts.networkDriver !== undefined ? { networkDriver: opts.networkDriver } : {}),
     suites,
     startedAt: startedAt.toISOString(),
     durationMs: Date.now() - startedAt.getTime(),
@@ -113,9 +182,11 @@ export async function runKit(opts: KitRunOptions): Promise<KitReport> {
 
 async function runSuites(opts: KitRunOptions, suites: string[], add: (s: SpecResult) => void): Promise<void> {
   const env = childEnv({
-    ISULA_KIT_RUNTIME: opts.runtime,
+    ISULA_KIT_RUNTIME: opts.runtime ?? 'runc',
     ISULA_KIT_CONFIG: JSON.stringify(kitConfig(opts)),
     ISULA_KIT_SUITES: suites.join(','),
+    ...(suites.includes('image') ? { ISULA_KIT_IMAGE_FORMAT: opts.imageFormat, ISULA_KIT_IMAGE: JSON.stringify(opts.kitImage) } : {}),
+    ...(suites.includes('network') ? { ISULA_KIT_NETWORK_DRIVER: opts.networkDriver, ...(opts.bridge !== undefined ? { ISULA_KIT_NETWORK_BRIDGE: opts.bridge } : {}) } : {}),
     ISULA_KIT_SKIP_TESTS: JSON.stringify(opts.skipTests ?? {}),
     ...(opts.busybox !== undefined ? { ISULA_KIT_BUSYBOX: opts.busybox } : {}),
   });

@@ -99,3 +99,9 @@ test('the entry file refuses the image suite without its format or image, and th
     assert.match(got[0]?.reason ?? '', re);
   }
 });
+
+test('the report names the image format and network driver under test when there are some', () => {
+  const base = { schemaVersion: 1 as const, runtime: 'runc', plugins: ['p'], startedAt: '', durationMs: 0, specs: [], counts: { pass: 0, fail: 0, skip: 0 } };
+  assert.match(formatReport({ ...base, suites: ['lifecycle'] }), /^isula-driver-tests: runtime runc; plugins p; suites lifecycle\n/);
+  assert.match(formatReport({ ...base, imageFormat: 'oci', networkDriver: 'cni', suites: ['image', 'network'] }), /^isula-driver-tests: runtime runc; image format oci; network driver cni; plugins p; suites image, network\n/);
+});
