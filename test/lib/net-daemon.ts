@@ -33,29 +33,46 @@ export async function cniPrerequisites(what: string, bins: readonly string[] = [
 
 let subnetCounter = 0;
 
-export type NetDaemon = TestDaemon & { bridge: string; subnet: string; confDir: string };
+/** A bridge, subnet and CNI conf dir of a test's own. */
+export interface PrivateNet { tag: string; bridge: string; subnet: string; confDir: string }
 
-/** `config` adds daemon.json keys (e.g. userns-remap). */
-export async function netDaemon(t: { after(fn: () => Promise<void>): void }, config: Record<string, unknown> = {}): Promise<NetDaemon> {
+/**
+ * Names no other test daemon uses at the same time, in this process or a
+ * parallel one: a random bridge and conf dir, and a subnet spread by the
+ * pid. Nothing is made yet.
+ */
+export function privateNet(): PrivateNet {
   const tag = randomBytes(3).toString('hex');
-  const bridge = `isut${tag}`;
   // 10.233-10.240 . x: distinct per daemon of this process; the pid spreads concurrent processes.
   const n = (process.pid * 7 + subnetCounter++) % 250;
   const subnet = `10.${233 + (subnetCounter % 7)}.${n}.0/24`;
-  const confDir = path.join('/tmp', `isula-e2e-cni-${tag}`);
-  await fs.mkdir(confDir, { recursive: true });
+  return { tag, bridge: `isut${tag}`, subnet, confDir: path.join('/tmp', `isula-e2e-cni-${tag}`) };
+}
+
+/**
+ * Removes what the containers' networking left of `net` on the host once
+ * its daemons are gone: the bridge and the firewall's isolation rules for it
+ * outlive the containers, as in Docker; and the conf dir.
+ */
+export async function removePrivateNet(net: PrivateNet): Promise<void> {
+  await run('ip', ['link', 'del', net.bridge]).catch(() => undefined);
+  await removeBridgeIsolation(net.bridge, pino({ level: 'silent' }));
+  await fs.rm(net.confDir, { recursive: true, force: true });
+}
+
+export type NetDaemon = TestDaemon & PrivateNet;
+
+/** `config` adds daemon.json keys (e.g. userns-remap). */
+export async function netDaemon(t: { after(fn: () => Promise<void>): void }, config: Record<string, unknown> = {}): Promise<NetDaemon> {
+  const net = privateNet();
+  await fs.mkdir(net.confDir, { recursive: true });
   const d = await daemon(t, {
-    plugins: ['@isula/image-oci', '@isula/driver-runc', { package: '@isula/network-cni', options: { bridge, subnet } }],
-    'cni-conf-dir': confDir,
+    plugins: ['@isula/image-oci', '@isula/driver-runc', { package: '@isula/network-cni', options: { bridge: net.bridge, subnet: net.subnet } }],
+    'cni-conf-dir': net.confDir,
     'cni-bin-dir': [CNI_BIN],
     ...config,
   });
-  t.after(async () => {
-    // After the daemon's own teardown (registered first, run first): the bridge and firewall's
-    // isolation rules for it outlive the containers, as in Docker.
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
-    await removeBridgeIsolation(bridge, pino({ level: 'silent' }));
-    await fs.rm(confDir, { recursive: true, force: true });
-  });
-  return Object.assign(d, { bridge, subnet, confDir });
+  // After the daemon's own teardown (registered first, run first).
+  t.after(() => removePrivateNet(net));
+  return Object.assign(d, net);
 }
