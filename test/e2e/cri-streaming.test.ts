@@ -19,7 +19,7 @@ import * as grpc from '@grpc/grpc-js';
 import { processesMatching } from '../lib/containers.js';
 import { spdyConnect, spdyPortForwardGet, spdyStdio, wsPortForwardGet, wsStdio } from '../lib/cri-streams.js';
 import { newDaemon, waitFor } from '../lib/harness.js';
-import { CRI_TOOLS, criDaemon } from '../lib/cri-daemon.js';
+import { CRI_TOOLS, criDaemon, type Call } from '../lib/cri-daemon.js';
 import { cniPrerequisites } from '../lib/net-daemon.js';
 
 const skip = await cniPrerequisites('CRI streaming tests', [...CRI_TOOLS, '/usr/bin/nsenter']);
@@ -41,19 +41,7 @@ test('CRI streaming: exec, TTY resize, attach and port-forward over SPDY/3.1 and
   const rt = v1.runtime;
   const alpha = { rt: v1alpha2.runtime };
 
-  const podCfg = {
-    metadata: { name: 'stream', uid: `uid-stream-${tag}`, namespace: 'default', attempt: 0 },
-    hostname: 'stream-host',
-    log_directory: path.join(dir, 'pods', 'stream'),
-    linux: { cgroup_parent: `/${CGROUP_PARENT}`, security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
-  };
-  const { pod_sandbox_id: podId } = await rt['RunPodSandbox']!({ config: podCfg }) as { pod_sandbox_id: string };
-  t.after(async () => { await rt['RemovePodSandbox']!({ pod_sandbox_id: podId }).catch(() => undefined); });
-  const create = async (name: string, extra: Msg): Promise<string> => {
-    const { container_id: id } = await rt['CreateContainer']!({ pod_sandbox_id: podId, config: { metadata: { name, attempt: 0 }, image: { image: 'busybox' }, ...extra }, sandbox_config: podCfg }) as { container_id: string };
-    await rt['StartContainer']!({ container_id: id });
-    return id;
-  };
+  const { podId, create } = await streamPod(t, rt, { name: 'stream', tag, dir, cgroupParent: CGROUP_PARENT, hostname: 'stream-host' });
   // The web server of the pod (port-forward's target) doubles as the exec target.
   const web = await create('web', { command: ['sh', '-c', 'mkdir -p /tmp/www && echo hello-from-pod > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www'] });
 
@@ -152,6 +140,32 @@ test('CRI streaming: exec, TTY resize, attach and port-forward over SPDY/3.1 and
 });
 
 /**
+ * A pod sandbox as the kubelet makes one (its own network namespace, one
+ * pid namespace per container), removed when the test ends, and a `create`
+ * that creates and starts a busybox container in it.
+ */
+async function streamPod(
+  t: { after(fn: () => Promise<void>): void },
+  rt: Record<string, Call>,
+  o: { name: string; tag: string; dir: string; cgroupParent: string; hostname?: string },
+): Promise<{ podId: string; create: (name: string, extra: Msg) => Promise<string> }> {
+  const podCfg = {
+    metadata: { name: o.name, uid: `uid-${o.name}-${o.tag}`, namespace: 'default', attempt: 0 },
+    ...(o.hostname !== undefined && { hostname: o.hostname }),
+    log_directory: path.join(o.dir, 'pods', o.name),
+    linux: { cgroup_parent: `/${o.cgroupParent}`, security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+  };
+  const { pod_sandbox_id: podId } = await rt['RunPodSandbox']!({ config: podCfg }) as { pod_sandbox_id: string };
+  t.after(async () => { await rt['RemovePodSandbox']!({ pod_sandbox_id: podId }).catch(() => undefined); });
+  const create = async (name: string, extra: Msg): Promise<string> => {
+    const { container_id: id } = await rt['CreateContainer']!({ pod_sandbox_id: podId, config: { metadata: { name, attempt: 0 }, image: { image: 'busybox' }, ...extra }, sandbox_config: podCfg }) as { container_id: string };
+    await rt['StartContainer']!({ container_id: id });
+    return id;
+  };
+  return { podId, create };
+}
+
+/**
  * Attach as the kubelet's client: to a new container that echoes its stdin
  * lines (`got:LINE`), over SPDY at the URL Attach hands out (which must match
  * `url`); writes `ping`, waits for the reply (the container is live), closes
@@ -199,18 +213,7 @@ test('CRI streaming over TLS (streamTls, self-signed): https URLs; exec over SPD
     bridgePrefix: 'isst', subnet: `10.246.${process.pid % 250}.0/24`, cgroupParent, cri: { streamAddress: '127.0.0.1:0', streamTls: true },
   });
   const rt = v1.runtime;
-  const podCfg = {
-    metadata: { name: 'stream-tls', uid: `uid-stream-tls-${tag}`, namespace: 'default', attempt: 0 },
-    log_directory: path.join(dir, 'pods', 'stream-tls'),
-    linux: { cgroup_parent: `/${cgroupParent}`, security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
-  };
-  const { pod_sandbox_id: podId } = await rt['RunPodSandbox']!({ config: podCfg }) as { pod_sandbox_id: string };
-  t.after(async () => { await rt['RemovePodSandbox']!({ pod_sandbox_id: podId }).catch(() => undefined); });
-  const create = async (name: string, extra: Msg): Promise<string> => {
-    const { container_id: id } = await rt['CreateContainer']!({ pod_sandbox_id: podId, config: { metadata: { name, attempt: 0 }, image: { image: 'busybox' }, ...extra }, sandbox_config: podCfg }) as { container_id: string };
-    await rt['StartContainer']!({ container_id: id });
-    return id;
-  };
+  const { podId, create } = await streamPod(t, rt, { name: 'stream-tls', tag, dir, cgroupParent });
   const web = await create('web', { command: ['sh', '-c', 'mkdir -p /tmp/www && echo hello-over-tls > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www'] });
   const execUrl = async (req: Msg): Promise<string> => {
     const { url } = await rt['Exec']!({ container_id: web, ...req }) as { url: string };
