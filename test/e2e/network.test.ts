@@ -265,10 +265,10 @@ test('kill -9 of isulad with networked containers, restart, rm -f: no netns, vet
 test('network connect and disconnect: a running container joins and leaves a network live; a stopped one at its next start', { skip }, async (t) => {
   const d = await netDaemon(t);
   const third = d.subnet.split('.')[2] ?? '0';
-  ok(await d.isula(['network', 'create', '--subnet', `10.244.${third}.0/24`, 'joinnet']));
+  const netId = ok(await d.isula(['network', 'create', '--subnet', `10.244.${third}.0/24`, 'joinnet'])).trim();
   const c1 = ok(await d.isula(['run', '-d', '--name', 'c1', 'busybox', 'sleep', '300'])).trim();
   const u1 = ok(await d.isula(['run', '-d', '--name', 'u1', '--network', 'joinnet', 'busybox', 'sleep', '300'])).trim();
-  type Nets = { NetworkSettings: { Networks: Record<string, { IPAddress: string; IPAMConfig: { IPv4Address?: string } | null }> } };
+  type Nets = { NetworkSettings: { Networks: Record<string, { IPAddress: string; IPAMConfig: { IPv4Address?: string } | null; NetworkID: string }> } };
   const nets = async (name: string) => (await inspect<Nets>(d, name)).NetworkSettings.Networks;
   const ipU1 = (await nets('u1'))['joinnet']?.IPAddress ?? '';
   const pingU1 = () => d.isula(['exec', 'c1', 'busybox', 'ping', '-c', '1', '-W', '2', ipU1]);
@@ -279,12 +279,13 @@ test('network connect and disconnect: a running container joins and leaves a net
   const both = await nets('c1');
   assert.deepEqual(Object.keys(both).sort(), ['bridge', 'joinnet']);
   assert.match(both['joinnet']?.IPAddress ?? '', new RegExp(`^10\\.244\\.${third}\\.`));
+  assert.equal(both['joinnet']?.NetworkID, netId, 'the network\'s id, as docker\'s inspect');
   const links = ok(await d.isula(['exec', 'c1', 'ip', '-o', 'link']));
   assert.match(links, /eth0/);
   assert.match(links, /eth1/);
   assert.match(ok(await d.isula(['network', 'inspect', '-f', '{{range .Containers}}{{.Name}} {{end}}', 'joinnet'])), /\bc1\b/);
   assert.deepEqual(ok(await d.isula(['ps', '--filter', 'network=joinnet', '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort(), ['c1', 'u1']);
-  const netId = ok(await d.isula(['network', 'inspect', '-f', '{{.Id}}', 'joinnet'])).trim();
+  assert.equal(ok(await d.isula(['network', 'inspect', '-f', '{{.Id}}', 'joinnet'])).trim(), netId);
   assert.deepEqual(ok(await d.isula(['ps', '--filter', `network=${netId.slice(0, 6)}`, '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort(), ['c1', 'u1'], 'by a prefix of its id, as docker');
   const twice = await d.isula(['network', 'connect', 'joinnet', 'c1']);
   assert.equal(twice.code, 1);

@@ -202,7 +202,7 @@ export class CniNetworkDriver implements NetworkDriver {
         throw err;
       }
       this.#log.info({ container: entry.id, networks: entry.networks.map((n) => n.name), durationMs: Date.now() - started }, 'network attached');
-      return entry.networks.map((n) => summarizeResult(n.name, n.result, n.ifName, n.portMappings.length > 0 ? n.portMappings : undefined));
+      return entry.networks.map((n) => ({ ...summarizeResult(n.name, n.result, n.ifName, n.portMappings.length > 0 ? n.portMappings : undefined), networkId: networkId(n.name) }));
     });
   }
 
@@ -311,7 +311,7 @@ export class CniNetworkDriver implements NetworkDriver {
         throw err;
       }
       this.#log.info({ container: entry.id, networks: done.map((n) => n.name), durationMs: Date.now() - started }, 'network connected');
-      return done.map((n) => summarizeResult(n.name, n.result, n.ifName, undefined));
+      return done.map((n) => ({ ...summarizeResult(n.name, n.result, n.ifName, undefined), networkId: networkId(n.name) }));
     });
   }
 

@@ -96,7 +96,7 @@ function networksView(r: ContainerRecord): Record<string, Record<string, unknown
     // The static address asked for (`--ip`, `network connect --ip`), as Docker shows it.
     const ip4 = endpointKeys(key).map((k) => r.NetworkingConfig?.EndpointsConfig?.[k]?.IPAMConfig?.IPv4Address).find((a) => a !== undefined && a !== '');
     networks[key] = {
-      IPAMConfig: ip4 === undefined ? null : { IPv4Address: ip4 }, Links: null, Aliases: null, NetworkID: res.network, EndpointID: '',
+      IPAMConfig: ip4 === undefined ? null : { IPv4Address: ip4 }, Links: null, Aliases: null, NetworkID: res.networkId ?? res.network, EndpointID: '',
       Gateway: v4?.gateway ?? '', IPAddress: ip, IPPrefixLen: Number(prefix),
       IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: res.mac ?? '', DriverOpts: null,
     };

@@ -45,6 +45,8 @@ export interface NetworkAttachResult {
   mac?: string;
   /** The port mappings in effect, with host ports chosen for requests of 0 (plugin API 1.4). */
   portMappings?: PortMapping[];
+  /** The network's id, as `NetworkInfo.id` (plugin API 1.10): inspect's `NetworkID`. */
+  networkId?: string;
 }
 
 /** A network as `isula network ls/inspect` shows it (plugin API 1.4). */
