@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { MAX_TIMEOUT_MS } from './env.js';
 import { parseKitImageJson } from './kit-image.js';
 import type { KitRunOptions, PluginEntry } from './runner.js';
 import { defaultSuites, isRuntimeSuite, parseSuites, SUITE_NAMES } from './suites.js';
@@ -164,7 +165,8 @@ export function parseCli(argv: string[]): CliOptions | 'help' {
   if (values.timeout !== undefined) {
     const secs = Number(values.timeout);
     if (!Number.isFinite(secs) || secs <= 0) throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
-    timeoutMs = secs * 1000;
+    timeoutMs = Math.ceil(secs * 1000);
+    if (timeoutMs > MAX_TIMEOUT_MS) throw new UsageError(`--timeout must be at most ${Math.floor(MAX_TIMEOUT_MS / 1000)} seconds, got ${values.timeout}`);
   }
   return {
     ...(runtime !== undefined ? { runtime } : {}),

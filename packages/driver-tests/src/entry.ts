@@ -14,6 +14,7 @@
  *                             those the variables above name)
  *   ISULA_KIT_SKIP_TESTS      JSON object: test name → reason it does not apply
  *   ISULA_KIT_BUSYBOX         a docker-archive of busybox:latest
+ *   ISULA_KIT_TIMEOUT_MS      a bound on each test (default none)
  *
  * A test file of the author's own can instead import the suites from
  * `@isula/driver-tests` and call them.

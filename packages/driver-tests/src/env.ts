@@ -4,6 +4,9 @@
  */
 import { parseKitImageJson, type KitImageJson } from './kit-image.js';
 import type { SuiteOptions } from './suite-options.js';
+
+/** The largest timer Node takes (2^31 − 1 ms, ~24.8 days). */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 import { defaultSuites, isRuntimeSuite, parseSuites } from './suites.js';
 
 export interface KitEnv {
@@ -46,9 +49,15 @@ export function kitOptionsFromEnv(env: NodeJS.ProcessEnv): KitEnv {
     if (typeof reason !== 'string' || reason === '') throw new Error(`ISULA_KIT_SKIP_TESTS: the reason for "${name}" must be a non-empty string`);
     skipTests[name] = reason;
   }
+  const timeoutText = env['ISULA_KIT_TIMEOUT_MS'] ?? '';
+  const testTimeoutMs = timeoutText === '' ? undefined : Number(timeoutText);
+  if (testTimeoutMs !== undefined && !(Number.isInteger(testTimeoutMs) && testTimeoutMs > 0 && testTimeoutMs <= MAX_TIMEOUT_MS)) {
+    throw new Error(`ISULA_KIT_TIMEOUT_MS must be a whole number of ms from 1 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(timeoutText)}`);
+  }
   const options: SuiteOptions = {
     ...(config !== undefined ? { config } : {}),
     ...(skips !== undefined ? { skipTests } : {}),
+    ...(testTimeoutMs !== undefined ? { testTimeoutMs } : {}),
   };
   let image: KitEnv['image'];
   if (suites.includes('image')) {

@@ -58,7 +58,8 @@ export function pluginName(p: PluginEntry): string {
 
 /** The plugins besides image-oci: the given ones, after @isula/driver-runc when no runtime is named (containers run under runc). */
 export function kitPlugins(opts: Pick<KitRunOptions, 'plugins' | 'runtime'>): PluginEntry[] {
-  const runc = opts.runtime === undefined && !opts.plugins.some((p) => pluginName(p) === DRIVER_RUNC);
+  // `--runtime runc` with the image or network suite means the same as no --runtime.
+  const runc = (opts.runtime === undefined || opts.runtime === 'runc') && !opts.plugins.some((p) => pluginName(p) === DRIVER_RUNC);
   return runc ? [DRIVER_RUNC, ...opts.plugins] : opts.plugins;
 }
 
@@ -147,7 +148,11 @@ function firstLine(text: string): string {
  * would make the children report to that runner instead of to ours.
  */
 export function childEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // The kit's variables are this run's alone: one left in the shell (from running entry.js by
+  // hand) must not reach a suite that this run does not set it for.
+  for (const k of Object.keys(env)) if (k.startsWith('ISULA_KIT_') && k !== 'ISULA_KIT_BUSYBOX') delete env[k];
+  Object.assign(env, extra);
   delete env['NODE_TEST_CONTEXT'];
   return env;
 }
@@ -189,8 +194,11 @@ async function runSuites(opts: KitRunOptions, suites: string[], add: (s: SpecRes
     ...(suites.includes('network') ? { ISULA_KIT_NETWORK_DRIVER: opts.networkDriver, ...(opts.bridge !== undefined ? { ISULA_KIT_NETWORK_BRIDGE: opts.bridge } : {}) } : {}),
     ISULA_KIT_SKIP_TESTS: JSON.stringify(opts.skipTests ?? {}),
     ...(opts.busybox !== undefined ? { ISULA_KIT_BUSYBOX: opts.busybox } : {}),
+    // Each spec's bound, inside the file: a bound on run() would be on the whole file, and would
+    // kill it mid-spec, its teardown (daemons, mounts) never run.
+    ISULA_KIT_TIMEOUT_MS: String(opts.timeoutMs ?? 600_000),
   });
-  await collectSpecs(run({ files: [ENTRY], env, timeout: opts.timeoutMs ?? 600_000 }), add);
+  await collectSpecs(run({ files: [ENTRY], env }), add);
 }
 
 /**

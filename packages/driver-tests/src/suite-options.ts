@@ -22,6 +22,8 @@ export interface SuiteOptions {
   sharedSkips?: boolean;
   /** Path of a docker-archive holding `busybox:latest`, made on demand (default: `busyboxArchive()`). */
   busybox?: () => Promise<string>;
+  /** A bound on each test of the suite, in ms (default: node:test's, none). */
+  testTimeoutMs?: number;
 }
 
 /**
@@ -42,7 +44,7 @@ export function suiteTests(suite: string, opts: SuiteOptions): { test(name: stri
       names.add(name);
       declared.add(name);
       const reason = opts.skipTests?.[name];
-      nodeTest(name, reason === undefined ? {} : { skip: reason }, fn);
+      nodeTest(name, { ...(reason !== undefined && { skip: reason }), ...(opts.testTimeoutMs !== undefined && { timeout: opts.testTimeoutMs }) }, fn);
     },
     checkSkips() {
       if (opts.sharedSkips === true) return;

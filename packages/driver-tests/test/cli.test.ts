@@ -63,6 +63,7 @@ test('usage errors name the problem', () => {
     [['--network-driver', 'n'], /--plugin PKG is required/],
     [['--runtime', 'r', '--plugin', 'x', '--suite', 'lifecycle,nope'], /unknown suite "nope" \(known: lifecycle, streams, tty, image, network\)/],
     [['--runtime', 'r', '--plugin', 'x', '--timeout', 'soon'], /--timeout must be a positive number/],
+    [['--runtime', 'r', '--plugin', 'x', '--timeout', '3000000'], /--timeout must be at most 2147483 seconds, got 3000000/],
     [['--runtime', 'r', '--plugin', 'x', '--bogus'], /bogus/],
     [['--plugin', 'x', '--suite', 'network,tty', '--network-driver', 'n'], /--runtime NAME is required by the tty suite/],
     [['--plugin', 'x', '--suite', 'image', '--kit-image', 'k.json'], /the image suite needs --image-format NAME/],

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { childEnv, countSpecs, formatReport, type SpecResult } from '../src/index.js';
+import { childEnv, countSpecs, formatReport, kitPlugins, type SpecResult } from '../src/index.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
 const ENTRY = fileURLToPath(new URL('../src/entry.js', import.meta.url));
@@ -104,4 +107,28 @@ test('the report names the image format and network driver under test when there
   const base = { schemaVersion: 1 as const, runtime: 'runc', plugins: ['p'], startedAt: '', durationMs: 0, specs: [], counts: { pass: 0, fail: 0, skip: 0 } };
   assert.match(formatReport({ ...base, suites: ['lifecycle'] }), /^isula-driver-tests: runtime runc; plugins p; suites lifecycle\n/);
   assert.match(formatReport({ ...base, imageFormat: 'oci', networkDriver: 'cni', suites: ['image', 'network'] }), /^isula-driver-tests: runtime runc; image format oci; network driver cni; plugins p; suites image, network\n/);
+});
+
+test('--timeout bounds each spec inside the file: a slow one fails and is torn down, the next still runs', async () => {
+  const mark = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kit-slow-')), 'mark');
+  const got = await specs([fixture('slow-specs')], { ISULA_KIT_TIMEOUT_MS: '300', SLOW_MARK: mark });
+  assert.deepEqual(got.map((s) => [s.name, s.status]), [['bounded > too slow', 'fail'], ['bounded > next', 'pass']]);
+  assert.match(got[0]?.reason ?? '', /timed out after 300ms/);
+  assert.equal(fs.readFileSync(mark, 'utf8'), 'torn down');
+  fs.rmSync(path.dirname(mark), { recursive: true, force: true });
+});
+
+test('a spec process gets this run\'s ISULA_KIT_* variables only; --runtime runc loads driver-runc like no --runtime', () => {
+  const saved = process.env['ISULA_KIT_NETWORK_BRIDGE'];
+  process.env['ISULA_KIT_NETWORK_BRIDGE'] = 'stale0';
+  try {
+    const env = childEnv({ ISULA_KIT_SUITES: 'image' });
+    assert.equal(env['ISULA_KIT_NETWORK_BRIDGE'], undefined, 'a variable left in the shell does not reach the suites');
+    assert.equal(env['ISULA_KIT_SUITES'], 'image');
+  } finally {
+    if (saved === undefined) delete process.env['ISULA_KIT_NETWORK_BRIDGE'];
+    else process.env['ISULA_KIT_NETWORK_BRIDGE'] = saved;
+  }
+  assert.deepEqual(kitPlugins({ plugins: ['@isula/image-oci'], runtime: 'runc' }), ['@isula/driver-runc', '@isula/image-oci']);
+  assert.deepEqual(kitPlugins({ plugins: ['my-rt'], runtime: 'myrt' }), ['my-rt']);
 });

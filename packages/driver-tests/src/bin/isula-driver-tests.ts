@@ -25,6 +25,15 @@ async function main(): Promise<number> {
     process.stderr.write('isula-driver-tests: needs root: the specs run isulad and real containers\n');
     return 2;
   }
+  // A report that cannot be written is found now, not after the whole run.
+  if (opts.reportFile !== undefined) {
+    try {
+      await fs.appendFile(opts.reportFile, '');
+    } catch (err) {
+      process.stderr.write(`isula-driver-tests: --report ${opts.reportFile}: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   const report = await runKit({
     ...opts,
     onSpec: (s) => process.stderr.write(`${s.status.toUpperCase()} ${s.name}\n`),
