@@ -46,7 +46,9 @@ export async function readXattrs(root: string, options: ReadXattrsOptions): Prom
   const argv = ['getfattr', '-R', '-h', '-P', '--absolute-names', '-d', '-m', options.match, '-e', 'base64', '--', top];
   const { signal } = options;
   signal?.throwIfAborted();
-  // LC_ALL=C: error lines in English (they are matched below) and every non-ASCII byte of a name quoted.
+  // LC_ALL=C: error lines in English (they are matched below). Names come out backslash-octal quoted
+  // for some bytes (\\, =, control characters) and raw for others (bytes >= 0x80): stdout is read
+  // as latin1, one character per byte, so no byte is lost to UTF-8 decoding before getfattrBytes.
   const child = spawn(argv[0] ?? '', argv.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LC_ALL: 'C' },
@@ -68,6 +70,7 @@ export async function readXattrs(root: string, options: ReadXattrsOptions): Prom
   let file: string | undefined;
   let attrs: Map<string, Buffer> | undefined;
   let bad: Error | undefined;
+  child.stdout.setEncoding('latin1');
   for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
     if (bad !== undefined) continue; // drained, so getfattr is not blocked on a full pipe
     if (line.startsWith('# file: ')) {
@@ -121,7 +124,7 @@ export function opaqueDirsIn(tree: TreeXattrs): Set<string> {
   return out;
 }
 
-/** Undoes getfattr's quoting of a name: backslash-octal bytes. */
+/** Undoes getfattr's quoting of a name read as latin1 (one character per byte): backslash-octal bytes. */
 export function unquoteGetfattr(s: string): string {
   return getfattrBytes(s).toString('utf8');
 }
@@ -130,7 +133,7 @@ function getfattrBytes(s: string): Buffer {
   const bytes: number[] = [];
   for (let i = 0; i < s.length; i++) {
     const m = s[i] === '\\' ? /^[0-7]{3}/.exec(s.slice(i + 1)) : null;
-    if (m !== null) { bytes.push(parseInt(m[0], 8)); i += 3; } else bytes.push(...Buffer.from(s[i] ?? '', 'utf8'));
+    if (m !== null) { bytes.push(parseInt(m[0], 8)); i += 3; } else bytes.push(s.charCodeAt(i) & 0xff);
   }
   return Buffer.from(bytes);
 }

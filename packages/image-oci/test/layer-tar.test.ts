@@ -213,3 +213,29 @@ test('a file gone after the xattr dump is left out; one gone during it does not 
     await assert.rejects(fs.lstat(file), { code: 'ENOENT' });
   });
 });
+
+test('attribute names: UTF-8 ones are carried as they are, a name that is not UTF-8 refuses the commit by name (none is merged into another)', { skip: needsRoot }, async (t) => {
+  const root = await tmp(t);
+  const upper = path.join(root, 'upper');
+  await fs.mkdir(upper);
+  await fs.writeFile(path.join(upper, 'utf8'), 'u');
+  // setfattr --restore undoes getfattr's backslash-octal quoting: raw bytes in the names.
+  const restore = async (file: string, names: string[]): Promise<void> => {
+    await exec('sh', ['-c', `printf '%s\\n' "# file: ${file}" ${names.map((n) => `'${n}="v"'`).join(' ')} | setfattr -h --restore=-`]);
+  };
+  await restore(path.join(upper, 'utf8'), ['user.\\303\\244']); // user.ä
+  const good = path.join(root, 'good.tar');
+  await writeLayerTar(upper, good, new Set());
+  assert.deepEqual(xattrsOf(readTar(await fs.readFile(good))[0]), { 'user.ä': hex('v') });
+
+  await fs.writeFile(path.join(upper, 'latin1'), 'l');
+  await restore(path.join(upper, 'latin1'), ['user.a\\376', 'user.a\\377']);
+  const bad = path.join(root, 'bad.tar');
+  await assert.rejects(writeLayerTar(upper, bad, new Set()), (err: unknown) => {
+    assert.ok(isIsulaError(err), String(err));
+    assert.equal(err.code, 'CONTAINER_PATH_INVALID');
+    assert.match(err.message, /\/latin1 has a name that is not valid UTF-8/);
+    return true;
+  });
+  await assert.rejects(fs.lstat(bad), { code: 'ENOENT' });
+});
