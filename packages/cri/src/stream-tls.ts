@@ -3,8 +3,9 @@
  * (`enable_tls_streaming`, `x509_key_pair_streaming`): a key pair from PEM
  * files, checked at start so a bad one stops the daemon with its reason, or
  * without files a self-signed certificate made at start for the names
- * clients dial (the kubelet's and crictl's streaming clients do not verify
- * it; the point is an encrypted stream).
+ * clients dial. crictl's streaming client does not verify it; the kubelet
+ * (1.20 on) does, against the node's CAs, and refuses a self-signed one
+ * (README, "The streaming server").
  *
  * node:crypto can check certificates and keys but not make a certificate;
  * the one made here comes from the `openssl` command (see the README for

@@ -147,6 +147,7 @@ export class StreamingServer {
       try {
         keyPair = await selfSignedKeyPair(certificateNames(host, urlHost));
         (server as https.Server).setSecureContext(secureContextOf(keyPair));
+        this.#opts.log.warn({ url: `https://${urlHost}:${addr.port}` }, 'CRI streaming over TLS with a self-signed certificate: crictl accepts it, a kubelet (1.20 on) does not (it verifies against the node\'s CAs); give streamTlsCert/streamTlsKey, or plain HTTP on loopback');
       } catch (err) {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         throw err;

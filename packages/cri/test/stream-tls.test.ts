@@ -165,7 +165,14 @@ test('streamTlsCert/streamTlsKey: the configured certificate is served', async (
   const certFile = path.join(dir, 'stream.crt');
   const keyFile = path.join(dir, 'stream.key');
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=stream test', '-addext', 'subjectAltName=IP:127.0.0.1']);
-  const server = await started(t, { tls: { certFile, keyFile } });
+  const warned: string[] = [];
+  const capture = pino({ level: 'warn' }, { write: (line: string) => { warned.push(line); } });
+  const server = await started(t, { tls: { certFile, keyFile }, log: capture });
+  assert.deepEqual(warned, [], 'a configured key pair is not warned about');
+  const selfSigned = await started(t, { tls: { selfSigned: true }, log: capture });
+  assert.match(selfSigned.baseUrl, /^https:/);
+  assert.equal(warned.length, 1);
+  assert.match(warned[0] ?? '', /self-signed certificate: crictl accepts it, a kubelet \(1\.20 on\) does not/);
   assert.match(server.baseUrl, /^https:/);
   const served = await servedCertificate(server.baseUrl);
   assert.equal(served.fingerprint256, new X509Certificate(await fs.readFile(certFile)).fingerprint256);
