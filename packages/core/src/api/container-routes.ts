@@ -8,7 +8,7 @@ import { untilFilterMs, type EventBus } from '../events.js';
 import type { ContainerCreateBody, HostConfig } from '../container/docker-types.js';
 import type { AttachSink, ContainerManager } from '../container/manager.js';
 import type { ContainerRecord } from '../container/record.js';
-import { parsePortSpec } from '../container/network.js';
+import { joinedNetworks, parsePortSpec } from '../container/network.js';
 import { inspectView, listView } from '../container/view.js';
 import { checkShape } from './body-shape.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
@@ -93,8 +93,7 @@ export function registerContainerRoutes(api: ApiServer, manager: ContainerManage
           && !view.Ports.some((p) => inRange(publish, p.PublicPort, p.Type) || inRange(expose, p.PrivatePort, p.Type))) return false;
         const nets = view.NetworkSettings.Networks;
         // The networks it is attached to now, and the ones it joins at start (a stopped container keeps them, as docker's).
-        const mode = r.HostConfig.NetworkMode ?? '';
-        const names = new Set([...Object.keys(nets), ...Object.values(nets).map((x) => x.NetworkID ?? ''), ...(r.JoinedNetworks ?? [mode === '' || mode === 'default' ? 'bridge' : mode])]);
+        const names = new Set([...Object.keys(nets), ...Object.values(nets).map((x) => x.NetworkID ?? ''), ...joinedNetworks(r)]);
         if (filters['network'] !== undefined && !filters['network'].some((n) => names.has(n) || [...names].some((name) => networkIds?.get(name)?.startsWith(n) === true))) return false;
         if (filters['volume'] !== undefined && !filters['volume'].some((v) => view.Mounts.some((m) => m.Name === v || m.Destination === v))) return false;
       }

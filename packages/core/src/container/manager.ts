@@ -961,8 +961,7 @@ export class ContainerManager {
       const key = info.isDefault ? 'bridge' : info.name;
       const joined = joinedNetworks(record);
       for (const name of joined) {
-        const same = name === key || (await this.#network.resolve(name, signal))?.name === info.name;
-        if (same) throw new IsulaError('NETWORK_ALREADY_EXISTS', `endpoint with name ${record.Name} already exists in network ${key}`, { httpStatus: 403 });
+        if (await this.#sameNetwork(name, key, info, signal)) throw new IsulaError('NETWORK_ALREADY_EXISTS', `endpoint with name ${record.Name} already exists in network ${key}`, { httpStatus: 403 });
       }
       const endpoints = { ...record.NetworkingConfig?.EndpointsConfig };
       if (opts.ipv4 !== undefined) endpoints[key] = { IPAMConfig: { IPv4Address: opts.ipv4 } };
@@ -1011,21 +1010,12 @@ export class ContainerManager {
       const joined = joinedNetworks(record);
       const kept: string[] = [];
       for (const name of joined) {
-        const same = name === key || name === network || (info !== undefined && (await this.#network.resolve(name, signal))?.name === info.name);
-        if (!same) kept.push(name);
+        if (name !== network && !(await this.#sameNetwork(name, key, info, signal))) kept.push(name);
       }
       const net = record.Network;
       // By what the driver attached (the name --network gave may be an alias or an id prefix).
       const at = net === undefined ? -1 : net.Results.findIndex((r) => r.network === (info?.name ?? network));
       const up = net !== undefined && isUp(record);
-      const leave = async (): Promise<void> => {
-        await this.#network.disconnect(record, info?.name ?? network, signal).catch((err: unknown) => {
-          // Gone from the driver already: a disconnect the daemon died in before saving the record.
-          if (err instanceof IsulaError && err.code === 'NETWORK_NOT_FOUND') return;
-          if (!force) throw err;
-          this.#log.warn({ err, id: record.Id, network: key }, 'network disconnect failed; forced, the record lets go of it');
-        });
-      };
       if (kept.length === joined.length && at < 0) {
         if (info === undefined) throw new IsulaError('NETWORK_NOT_FOUND', `network ${network} not found`);
         // Not in the record; a running container's driver may still have it (a connect the daemon died in).
@@ -1035,7 +1025,12 @@ export class ContainerManager {
         });
         if (!inDriver) throw new IsulaError('NETWORK_NOT_FOUND', `container ${record.Id} is not connected to network ${network}`, { httpStatus: 403 });
       } else if (up && at >= 0 && net !== undefined) {
-        await leave();
+        await this.#network.disconnect(record, info?.name ?? network, signal).catch((err: unknown) => {
+          // Gone from the driver already: a disconnect the daemon died in before saving the record.
+          if (err instanceof IsulaError && err.code === 'NETWORK_NOT_FOUND') return;
+          if (!force) throw err;
+          this.#log.warn({ err, id: record.Id, network: key }, 'network disconnect failed; forced, the record lets go of it');
+        });
         net.Networks = attachedKeys(net).filter((_, i) => i !== at);
         net.Results = net.Results.filter((_, i) => i !== at);
       }
@@ -1047,6 +1042,11 @@ export class ContainerManager {
       const actor = { ID: info?.id ?? '', Attributes: { container: record.Id, name: info?.name ?? network, type: info?.driver ?? '' } };
       this.#deps.events.emit({ Type: 'network', Action: 'disconnect', Actor: actor });
     });
+  }
+
+  /** Whether `name` (a JoinedNetworks entry) is the network `key`/`info` (unknown: only by its key). */
+  async #sameNetwork(name: string, key: string, info: NetworkInfo | undefined, signal: AbortSignal): Promise<boolean> {
+    return name === key || (info !== undefined && (await this.#network.resolve(name, signal))?.name === info.name);
   }
 
   /** Under the container's lock: it still exists (an rm may have gone first) and is not being removed. */

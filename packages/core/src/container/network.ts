@@ -65,11 +65,21 @@ export function endpointKeys(name: string): string[] {
   return name === 'bridge' ? ['bridge', 'default', ''] : [name];
 }
 
+/** The network `--network` names (`bridge` for the default). */
+function modeNetwork(record: ContainerRecord): string {
+  const m = record.HostConfig.NetworkMode ?? '';
+  return isDefaultName(m) ? 'bridge' : m;
+}
+
 /** The networks a container joins at start, by name (`bridge` for the default). */
 export function joinedNetworks(record: ContainerRecord): string[] {
-  if (record.JoinedNetworks !== undefined) return [...record.JoinedNetworks];
-  const m = record.HostConfig.NetworkMode ?? '';
-  return [isDefaultName(m) ? 'bridge' : m];
+  return record.JoinedNetworks !== undefined ? [...record.JoinedNetworks] : [modeNetwork(record)];
+}
+
+/** The static IPv4 address asked for on network `name` (`--ip`, `network connect --ip`), if any. */
+export function staticAddress(record: ContainerRecord, name: string): string | undefined {
+  const endpoints = record.NetworkingConfig?.EndpointsConfig ?? {};
+  return endpointKeys(name).map((k) => endpoints[k]?.IPAMConfig?.IPv4Address).find((a) => a !== undefined && a !== '');
 }
 
 /**
@@ -180,8 +190,7 @@ export class ContainerNetworking {
     const driver = this.#drivers().find((d) => d.disconnect !== undefined);
     if (driver?.disconnect === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no network plugin can disconnect a running container from a network');
     const file = record.Network?.SandboxKey ?? this.netnsPath(record.Id);
-    const exists = await fs.lstat(file).then(() => true, () => false);
-    await driver.disconnect(exists ? file : undefined, { id: record.Id, networks: [name], portMappings: [] }, { signal });
+    await driver.disconnect((await pathExists(file)) ? file : undefined, { id: record.Id, networks: [name], portMappings: [] }, { signal });
   }
 
   /** At create: the network named by `--network` must exist (NETWORK_NOT_FOUND otherwise); --ip and --mac-address well formed. */
@@ -283,8 +292,7 @@ export class ContainerNetworking {
   }
 
   async #detach(file: string, request: NetworkAttachRequest): Promise<void> {
-    const exists = await fs.lstat(file).then(() => true, () => false);
-    await this.#hooks.detachNetwork.promise({ netnsPath: exists ? file : undefined, request, results: [], signal: AbortSignal.timeout(60_000) });
+    await this.#hooks.detachNetwork.promise({ netnsPath: (await pathExists(file)) ? file : undefined, request, results: [], signal: AbortSignal.timeout(60_000) });
   }
 
   /** A new namespace, or (`ofPid`) the one a created container's process is in, pinned at `file`. */
@@ -322,7 +330,7 @@ export class ContainerNetworking {
 
   async #removeNetns(file: string): Promise<void> {
     // No file, nothing mounted on it (--network none, or already removed): no umount to spawn.
-    if (!(await fs.lstat(file).then(() => true, () => false))) return;
+    if (!(await pathExists(file))) return;
     await run('umount', [file], { timeout: 30_000 }).catch(() => undefined);
     await fs.rm(file, { force: true }).catch(async () => {
       await run('umount', ['-l', file], { timeout: 30_000 }).catch(() => undefined);
@@ -332,23 +340,16 @@ export class ContainerNetworking {
 }
 
 /**
- * CNI_ARGS for a static address (`--ip`: host-local's `IP`) and MAC
- * (`--mac-address`: the bridge plugin's `MAC`), from Docker's
- * NetworkingConfig endpoint of the network joined and Config.MacAddress.
- */
-/**
  * Per network of `joined` (JoinedNetworks), the CNI_ARGS of its endpoint:
  * its own static address (`--ip`, `network connect --ip`), and the MAC
  * (`--mac-address`) on the network `--network` named, as Docker gives it to
  * that endpoint only.
  */
 export function endpointArgsByNetwork(record: ContainerRecord, joined: readonly string[]): Record<string, Record<string, string>> | undefined {
-  const endpoints = record.NetworkingConfig?.EndpointsConfig ?? {};
-  const mode = record.HostConfig.NetworkMode ?? '';
-  const modeKey = isDefaultName(mode) ? 'bridge' : mode;
+  const modeKey = modeNetwork(record);
   const out: Record<string, Record<string, string>> = {};
   for (const name of joined) {
-    const ip = endpointKeys(name).map((k) => endpoints[k]?.IPAMConfig?.IPv4Address).find((x) => x !== undefined && x !== '');
+    const ip = staticAddress(record, name);
     const mac = name === modeKey ? record.Config.MacAddress : undefined;
     const args = { ...(ip !== undefined && { IP: ip }), ...(mac !== undefined && mac !== '' && { MAC: mac.toLowerCase() }) };
     if (Object.keys(args).length > 0) out[name] = args;
@@ -356,6 +357,11 @@ export function endpointArgsByNetwork(record: ContainerRecord, joined: readonly 
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
+/**
+ * CNI_ARGS for a static address (`--ip`: host-local's `IP`) and MAC
+ * (`--mac-address`: the bridge plugin's `MAC`), from Docker's
+ * NetworkingConfig endpoint of the network joined and Config.MacAddress.
+ */
 export function endpointArgs(record: ContainerRecord, networks: readonly string[]): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   const endpoints = record.NetworkingConfig?.EndpointsConfig ?? {};
@@ -399,4 +405,9 @@ export function checkInSubnets(ip: string, network: NetworkInfo): void {
   if (!inside) {
     throw new IsulaError('CONTAINER_CONFIG_INVALID', `invalid address ${ip}: it does not belong to any of network ${network.name}'s subnets (${v4.map((s) => s.subnet).join(', ')})`);
   }
+}
+
+/** Whether `file` exists (a namespace file, without following a link). */
+function pathExists(file: string): Promise<boolean> {
+  return fs.lstat(file).then(() => true, () => false);
 }

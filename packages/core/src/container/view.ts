@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { LOG_FILE, type ContainerRecord, type ContainerStatus } from './record.js';
-import { endpointKeys } from './network.js';
+import { staticAddress } from './network.js';
 
 export function inspectView(r: ContainerRecord, containerDir: string): Record<string, unknown> {
   const st = r.State;
@@ -94,7 +94,7 @@ function networksView(r: ContainerRecord): Record<string, Record<string, unknown
     const [ip = '', prefix = '0'] = (v4?.address ?? '').split('/');
     const key = networkKey(r, i, res.network);
     // The static address asked for (`--ip`, `network connect --ip`), as Docker shows it.
-    const ip4 = endpointKeys(key).map((k) => r.NetworkingConfig?.EndpointsConfig?.[k]?.IPAMConfig?.IPv4Address).find((a) => a !== undefined && a !== '');
+    const ip4 = staticAddress(r, key);
     networks[key] = {
       IPAMConfig: ip4 === undefined ? null : { IPv4Address: ip4 }, Links: null, Aliases: null, NetworkID: res.networkId ?? res.network, EndpointID: '',
       Gateway: v4?.gateway ?? '', IPAddress: ip, IPPrefixLen: Number(prefix),
