@@ -82,8 +82,7 @@ export class CniNetworkDriver implements NetworkDriver {
   async attach(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<NetworkAttachResult[]> {
     validateId(request.id);
     for (const m of request.portMappings) validateMapping(m);
-    cniArgs(request.args); // throws on a malformed pair before anything runs
-    for (const a of Object.values(request.networkArgs ?? {})) cniArgs(a);
+    checkArgs(request); // throws on a malformed pair before anything runs
     const netnsId = await netnsIdOf(netnsPath);
     if (netnsId === undefined) {
       throw new IsulaError('NETWORK_CONFIG_INVALID', `${netnsPath} is not a network namespace`, { details: { netnsPath } });
@@ -240,9 +239,7 @@ export class CniNetworkDriver implements NetworkDriver {
     await this.#mutex.run(`id:${request.id}`, async () => {
       const entry = await this.#cache.get(request.id);
       if (!entry || !entry.complete) throw notAttached(request.id);
-      if (!(await isAttachedNetns(netnsPath, entry))) {
-        throw new IsulaError('NETWORK_NOT_FOUND', `the network namespace ${netnsPath} of container ${request.id} is gone`, { details: { container: request.id, netnsPath } });
-      }
+      if (!(await isAttachedNetns(netnsPath, entry))) throw netnsGone(request.id, netnsPath);
       await this.#runner.checkNetworkList(loopbackList(), { containerId: entry.id, netns: netnsPath, ifName: 'lo' }, entry.loopback.result, opts);
       for (const net of entry.networks) {
         // portmap 1.1.1's CHECK fails on a missing IPv6 chain (PLATFORM.md §6).
@@ -253,8 +250,7 @@ export class CniNetworkDriver implements NetworkDriver {
 
   async connect(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<NetworkAttachResult[]> {
     validateId(request.id);
-    cniArgs(request.args);
-    for (const a of Object.values(request.networkArgs ?? {})) cniArgs(a);
+    checkArgs(request);
     if (request.portMappings.length > 0) throw new IsulaError('NETWORK_CONFIG_INVALID', 'ports are published when a container starts, not when it joins a network');
     if (request.networks.length === 0) throw new IsulaError('NETWORK_CONFIG_INVALID', 'no network to connect to');
     const reserved = request.networks.find((n) => n === 'host' || n === 'none');
@@ -263,9 +259,7 @@ export class CniNetworkDriver implements NetworkDriver {
       const started = Date.now();
       const entry = await this.#cache.get(request.id);
       if (!entry || !entry.complete) throw notAttached(request.id);
-      if (!(await isAttachedNetns(netnsPath, entry))) {
-        throw new IsulaError('NETWORK_NOT_FOUND', `the network namespace ${netnsPath} of container ${request.id} is gone`, { details: { container: request.id, netnsPath } });
-      }
+      if (!(await isAttachedNetns(netnsPath, entry))) throw netnsGone(request.id, netnsPath);
       await this.#confDirWithDefault();
       const added = await this.#mutex.run('conf', async () => {
         const dir = await loadConfDir(this.confDir);
@@ -766,6 +760,16 @@ function freeInterfaceNames(used: readonly string[], count: number): string[] {
     if (used.includes(n)) throw new IsulaError('NETWORK_CONFIG_INVALID', `interface ${n} is already in use`);
     return n;
   });
+}
+
+/** Throws NETWORK_CONFIG_INVALID for a malformed pair in the request's CNI_ARGS, shared or per network. */
+function checkArgs(request: NetworkAttachRequest): void {
+  cniArgs(request.args);
+  for (const a of Object.values(request.networkArgs ?? {})) cniArgs(a);
+}
+
+function netnsGone(id: string, netnsPath: string): IsulaError {
+  return new IsulaError('NETWORK_NOT_FOUND', `the network namespace ${netnsPath} of container ${id} is gone`, { details: { container: id, netnsPath } });
 }
 
 function notAttached(id: string): IsulaError {
