@@ -226,9 +226,10 @@ export class RuncDriver implements RuntimeDriver {
   async kill(ref: RuntimeContainerRef, opts: DriverCallOptions & { signal_: string | number; all?: boolean }): Promise<void> {
     const p = await this.#persisted(ref);
     const n = signalNumber(opts.signal_);
-    // The init process, checked by its start time, is signalled directly (what `runc kill`
-    // does for it), saving a runtime exec on every stop. `--all` goes through the runtime.
-    if (opts.all !== true && p.init.startTime >= 0 && (await signalProcess(p.init, n))) return;
+    // The init process, checked by its start time (an unknown one never matches), is signalled
+    // directly (what `runc kill` does for it), saving a runtime exec on every stop. `--all` goes
+    // through the runtime.
+    if (opts.all !== true && (await signalProcess(p.init, n))) return;
     const cli = this.#cliFor(p);
     const argv = ['kill', ...(opts.all ? ['--all'] : []), ref.id, String(n)];
     try {
