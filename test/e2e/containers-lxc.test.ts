@@ -3,14 +3,18 @@
  * @isula/driver-lxc), and restore: kill -9 of isulad with running lcr containers.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { waitFor } from '../lib/harness.js';
+import { promisify } from 'node:util';
+import { httpRequest, waitFor } from '../lib/harness.js';
 import { lifecycleSuite, streamsSuite, ttySuite } from '@isula/driver-tests';
 import { assertNoTrace, containerDaemon, inspect, isulaWithStdin, ok, processesMatching, REPO_IMAGES } from '../lib/containers.js';
 import { LXC_CONFIG, lxcUsable, reapLxcLeftovers } from '../lib/lxc-env.js';
+
+const execFileP = promisify(execFile);
 
 // The lxc tools come from the project's setup (Debian's lxc). Under CI the tests must run.
 const usable = await lxcUsable();
@@ -34,6 +38,22 @@ test('lcr: run -i with piped stdin, a shared network namespace', { skip }, async
   assert.equal(joined, await fs.readlink(`/proc/${pid}/ns/net`));
   ok(await d.isula(['rm', '-f', id]));
   await assertNoTrace(d, id);
+});
+
+test('lcr: a resize reaches the container\'s console even when lxc does not pass it on', { skip }, async (t) => {
+  const d = await containerDaemon(t, 'lcr', LXC_CONFIG);
+  const id = ok(await d.isula(['run', '-dit', 'busybox', 'sh'])).trim();
+  const pid = (await inspect<Inspected>(d, id)).State.Pid;
+  const size = async () => (await execFileP('stty', ['-F', `/proc/${pid}/fd/0`, 'size'])).stdout.trim();
+  const resize = async (h: number, w: number) => assert.ok((await httpRequest(d.socket, 'POST', `/containers/${id}/resize?h=${h}&w=${w}`)).status < 300);
+  await resize(40, 90);
+  assert.equal(await size(), '40 90', 'lxc relays the outer terminal\'s size');
+  // The console drifts from the outer terminal; the same size again changes nothing outside
+  // (no SIGWINCH for lxc), so only the driver's read-back can mend it.
+  await execFileP('stty', ['-F', `/proc/${pid}/fd/0`, 'rows', '5', 'cols', '5']);
+  await resize(40, 90);
+  assert.equal(await size(), '40 90');
+  ok(await d.isula(['rm', '-f', id]));
 });
 
 interface Inspected { Id: string; State: { Status: string; Pid: number; ExitCode: number; FinishedAt: string } }

@@ -524,9 +524,38 @@ export class LxcDriver implements RuntimeDriver {
       if (pty === undefined) await sleep(10);
     }
     if (pty === undefined) return;
+    const what = opts.execId === undefined ? `container ${ref.id}` : `exec ${opts.execId}`;
     await run('stty', ['-F', pty, 'rows', String(opts.rows), 'cols', String(opts.cols)], 10_000).catch((err: unknown) => {
-      throw new IsulaError('RUNTIME_FAILED', `cannot resize exec ${opts.execId}: ${(err as Error).message}`, { cause: err });
+      throw new IsulaError('RUNTIME_FAILED', `cannot resize ${what}: ${(err as Error).message}`, { cause: err });
     });
+    if (opts.execId === undefined) await this.#checkConsoleSize(ref, opts.rows, opts.cols);
+  }
+
+  /**
+   * lxc-start copies the outer pty's size to the container's console on SIGWINCH; a CI run once
+   * saw `run -it`'s first size never arrive. So the console is read back (its init's fd 0, bounded
+   * 1 s) and, still different, set directly: the shell gets its SIGWINCH from the kernel either way.
+   */
+  async #checkConsoleSize(ref: RuntimeContainerRef, rows: number, cols: number): Promise<void> {
+    const init = await this.#initOf(this.#persisted(ref));
+    if (!init || !(await isSameProcess(init))) return;
+    const consoleFd = `/proc/${init.pid}/fd/0`;
+    const want = `${rows} ${cols}`;
+    const deadline = Date.now() + 1000;
+    for (;;) {
+      const size = await new Promise<string | undefined>((resolve) => {
+        execFile('stty', ['-F', consoleFd, 'size'], { timeout: 5000, env: { PATH: CHILD_PATH } }, (err, out) => resolve(err ? undefined : out.trim()));
+      });
+      if (size === undefined || size === want) return; // not a terminal (redirected), or arrived
+      if (Date.now() > deadline) {
+        this.#log.warn({ container: ref.id, size, want }, 'lxc did not pass the terminal size on; setting the console directly');
+        await run('stty', ['-F', consoleFd, 'rows', String(rows), 'cols', String(cols)], 5000).catch((err: unknown) => {
+          this.#log.warn({ container: ref.id, err }, 'cannot set the console size');
+        });
+        return;
+      }
+      await sleep(20);
+    }
   }
 
   async pause(ref: RuntimeContainerRef, _opts: DriverCallOptions): Promise<void> {
