@@ -31,7 +31,15 @@ async function terminal(t: { after(fn: () => Promise<void>): void }, runtime: st
     tmux,
     screen,
     type: async (...keys) => { await tmux('send-keys', '-t', name, ...keys); },
-    waitScreen: (re, what) => waitFor(async () => { const s = await screen(); return re.test(s) ? s : undefined; }, { timeoutMs: 15_000, intervalMs: 50, what }),
+    // A timeout shows the screen: what the container printed instead is the clue.
+    waitScreen: async (re, what) => {
+      let last = '';
+      try {
+        return await waitFor(async () => { last = await screen(); return re.test(last) ? last : undefined; }, { timeoutMs: 15_000, intervalMs: 50, what });
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; the screen:\n${last.trimEnd()}`);
+      }
+    },
   };
 }
 
