@@ -11,6 +11,7 @@ import { parseLogSize } from './container/log-rotation.js';
 import { parseRemap } from './container/userns.js';
 import { IsulaError } from './errors.js';
 import { loadHookSpec } from './spec/oci-hooks.js';
+import { isRecord } from './is-record.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/isulad';
 export const DEFAULT_CONFIG_FILE = `${DEFAULT_CONFIG_DIR}/daemon.json`;
@@ -151,7 +152,6 @@ const expect = (what: string, value: unknown): never => {
 };
 const describe = (v: unknown): string =>
   v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `${typeof v} ${JSON.stringify(v)}`;
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const str: Check = (v) => (typeof v === 'string' ? v : expect('a string', v));
 const nonEmpty: Check = (v) => (typeof v === 'string' && v !== '' ? v : expect('a non-empty string', v));
@@ -170,9 +170,9 @@ const listOf = (item: Check, what: string): Check => (v) => {
   });
 };
 const strOrList = (item: Check, what: string): Check => (v) => (typeof v === 'string' ? [item(v)] : listOf(item, what)(v));
-const object: Check = (v) => (isObject(v) ? v : expect('an object', v));
+const object: Check = (v) => (isRecord(v) ? v : expect('an object', v));
 const stringMap: Check = (v) => {
-  if (!isObject(v)) return expect('an object of strings', v);
+  if (!isRecord(v)) return expect('an object of strings', v);
   for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw new Error(`"${k}": expected a string, got ${describe(x)}`);
   return v;
 };
@@ -212,7 +212,7 @@ const mirror: Check = (v) => {
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
 };
 const mirrorsByHost: Check = (v) => {
-  if (!isObject(v)) return expect('an object of registry host to a list of mirror URLs', v);
+  if (!isRecord(v)) return expect('an object of registry host to a list of mirror URLs', v);
   const out: Record<string, string[]> = {};
   for (const [h, list] of Object.entries(v)) {
     if (!REGISTRY_HOST.test(h)) throw new Error(`${JSON.stringify(h)} is not a registry host[:port]`);
@@ -225,10 +225,10 @@ const mirrorsByHost: Check = (v) => {
   return out;
 };
 const runtimes: Check = (v) => {
-  if (!isObject(v)) return expect('an object of runtime name to {"path", "runtime-args"}', v);
+  if (!isRecord(v)) return expect('an object of runtime name to {"path", "runtime-args"}', v);
   const out: Record<string, RuntimeConfig> = {};
   for (const [name, rt] of Object.entries(v)) {
-    if (!isObject(rt)) throw new Error(`"${name}": expected an object, got ${describe(rt)}`);
+    if (!isRecord(rt)) throw new Error(`"${name}": expected an object, got ${describe(rt)}`);
     const p = rt['path'];
     if (typeof p !== 'string' || p === '') throw new Error(`"${name}".path: expected a non-empty string, got ${describe(p)}`);
     const args = rt['runtime-args'] ?? [];
@@ -241,10 +241,10 @@ const plugins: Check = (v) => {
   if (!Array.isArray(v)) return expect('a list of package names or {"package", "options"} objects', v);
   return v.map((p, i): PluginSpec => {
     if (typeof p === 'string' && p !== '') return { package: p, options: {} };
-    if (isObject(p) && typeof p['package'] === 'string' && p['package'] !== '') {
+    if (isRecord(p) && typeof p['package'] === 'string' && p['package'] !== '') {
       for (const k of Object.keys(p)) if (k !== 'package' && k !== 'options') throw new Error(`item ${i}: unknown field "${k}" (want "package" and "options")`);
       const options = p['options'] ?? {};
-      if (!isObject(options)) throw new Error(`item ${i}: "options" must be an object, got ${describe(options)}`);
+      if (!isRecord(options)) throw new Error(`item ${i}: "options" must be an object, got ${describe(options)}`);
       return { package: p['package'], options };
     }
     throw new Error(`item ${i}: expected a package name or {"package": NAME, "options": {...}}, got ${describe(p)}`);
@@ -394,7 +394,7 @@ export interface ValidationResult {
  * naming the file and the first bad key; unknown keys are returned, not fatal.
  */
 export function validateConfig(raw: unknown, source: string, base: DaemonConfig = defaultConfig()): ValidationResult {
-  if (!isObject(raw)) throw new IsulaError('CONFIG_INVALID', `${source}: expected a JSON object at the top level, got ${describe(raw)}`);
+  if (!isRecord(raw)) throw new IsulaError('CONFIG_INVALID', `${source}: expected a JSON object at the top level, got ${describe(raw)}`);
   const out: Record<string, unknown> = { ...base };
   const unknownKeys: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
@@ -476,7 +476,7 @@ export async function loadConfig(options: { configFile?: string; searchDir?: str
 
 /** Command-line roots beat the file; derived defaults (socket, pid file) follow them unless the file set them. */
 function applyRootOverrides(config: DaemonConfig, options: { state?: string; graph?: string }, raw: unknown = {}): DaemonConfig {
-  const set = isObject(raw) ? raw : {};
+  const set = isRecord(raw) ? raw : {};
   const out = { ...config };
   if (options.graph !== undefined) out.graph = absPathOption('--graph', options.graph);
   if (options.state !== undefined) {

@@ -11,6 +11,7 @@ import { untilFilterMs, type EventBus } from '../events.js';
 import type { ContainerRecord } from '../container/record.js';
 import { matchLabels, matchPruneLabels, parseFilters } from './filters.js';
 import { sendJson, type ApiServer } from './server.js';
+import { isRecord } from '../is-record.js';
 
 export interface NetworkSource {
   drivers(): readonly NetworkDriver[];
@@ -154,13 +155,13 @@ export function registerNetworkRoutes(api: ApiServer, source: NetworkSource): vo
     const body = (await json()) as Record<string, unknown> | null;
     const container = containerField(body, '{Container, EndpointConfig}');
     const endpoint = body?.['EndpointConfig'];
-    const ipam = isObject(endpoint) ? endpoint['IPAMConfig'] : undefined;
-    const ipv4 = isObject(ipam) ? ipam['IPv4Address'] : undefined;
+    const ipam = isRecord(endpoint) ? endpoint['IPAMConfig'] : undefined;
+    const ipv4 = isRecord(ipam) ? ipam['IPv4Address'] : undefined;
     if (ipv4 !== undefined && ipv4 !== null && typeof ipv4 !== 'string') throw new IsulaError('API_BAD_REQUEST', 'EndpointConfig.IPAMConfig.IPv4Address must be a string');
-    if (isObject(ipam) && typeof ipam['IPv6Address'] === 'string' && ipam['IPv6Address'] !== '') throw new IsulaError('NETWORK_CONFIG_INVALID', 'IPv6 addresses are not supported');
+    if (isRecord(ipam) && typeof ipam['IPv6Address'] === 'string' && ipam['IPv6Address'] !== '') throw new IsulaError('NETWORK_CONFIG_INVALID', 'IPv6 addresses are not supported');
     // Names other containers would resolve: without an embedded DNS they would silently not work.
     for (const field of ['Aliases', 'Links']) {
-      const v = isObject(endpoint) ? endpoint[field] : undefined;
+      const v = isRecord(endpoint) ? endpoint[field] : undefined;
       if (Array.isArray(v) && v.length > 0) throw new IsulaError('NETWORK_CONFIG_INVALID', `EndpointConfig.${field} is not supported: isulad has no embedded DNS to resolve ${field === 'Aliases' ? 'network aliases' : 'links'}`);
     }
     await source.connect(container, params['id'] ?? '', typeof ipv4 === 'string' && ipv4 !== '' ? { ipv4 } : {});
@@ -193,11 +194,10 @@ export function registerNetworkRoutes(api: ApiServer, source: NetworkSource): vo
   });
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The request's `Container`: a non-empty string. */
 function containerField(body: Record<string, unknown> | null, shape: string): string {
-  if (!isObject(body)) throw new IsulaError('API_BAD_REQUEST', `expected a JSON object ${shape}`);
+  if (!isRecord(body)) throw new IsulaError('API_BAD_REQUEST', `expected a JSON object ${shape}`);
   const c = body['Container'];
   if (typeof c !== 'string' || c === '') throw new IsulaError('API_BAD_REQUEST', 'Container must name a container');
   return c;

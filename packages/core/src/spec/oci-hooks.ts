@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseTree, type ParseError } from 'jsonc-parser';
 import { IsulaError } from '../errors.js';
+import { isRecord } from '../is-record.js';
 
 export interface OciHook {
   path: string;
@@ -30,7 +31,6 @@ const MAX_HOOK_SPEC_BYTES = 1024 * 1024;
 // Types only, never values: the file is one a client named, and its content is not theirs to read.
 const describe = (v: unknown): string =>
   v === null ? 'null' : v === undefined ? 'nothing' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Checks a parsed hook spec and returns it normalised (every hook with a
@@ -42,14 +42,14 @@ export function parseHookSpec(raw: unknown, source: string): OciHooks {
   const fail = (msg: string): never => {
     throw new Error(`${source}: ${msg}`);
   };
-  if (!isObject(raw)) return fail(`expected an object of hook lists (${HOOK_POINTS.join(', ')}), got ${describe(raw)}`);
+  if (!isRecord(raw)) return fail(`expected an object of hook lists (${HOOK_POINTS.join(', ')}), got ${describe(raw)}`);
   const out: OciHooks = {};
   for (const [point, list] of Object.entries(raw)) {
     if (!(HOOK_POINTS as readonly string[]).includes(point)) fail(`unknown hook point "${point}" (want ${HOOK_POINTS.join(', ')})`);
     if (!Array.isArray(list)) return fail(`"${point}": expected a list of hooks, got ${describe(list)}`);
     out[point as HookPoint] = list.map((h, i): OciHook => {
       const where = `${point}[${i}]`;
-      if (!isObject(h)) return fail(`${where}: expected an object with "path", got ${describe(h)}`);
+      if (!isRecord(h)) return fail(`${where}: expected an object with "path", got ${describe(h)}`);
       for (const k of Object.keys(h)) if (!['path', 'args', 'env', 'timeout'].includes(k)) fail(`${where}: unknown field "${k}" (want path, args, env, timeout)`);
       const p = h['path'];
       if (typeof p !== 'string' || !path.isAbsolute(p)) return fail(`${where}.path: expected an absolute path, got ${describe(p)}`);

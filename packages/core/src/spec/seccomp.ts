@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { OciSeccomp, OciSeccompArg, OciSeccompSyscall } from './oci-types.js';
 import { invalidConfig } from './invalid.js';
+import { isRecord } from '../is-record.js';
 
 /** One rule of a Docker profile, narrowed from JSON. */
 export interface DockerSeccompRule {
@@ -36,12 +37,6 @@ export interface DockerSeccompProfile {
   syscalls: DockerSeccompRule[];
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function strings(v: unknown, where: string): string[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw new Error(`${where} must be an array of strings`);
@@ -56,7 +51,7 @@ function optionalUint(v: unknown, where: string): number | undefined {
 
 function filter(v: unknown, where: string): SeccompFilter {
   if (v === undefined || v === null) return { arches: [], caps: [] };
-  if (!isObject(v)) throw new Error(`${where} must be an object`);
+  if (!isRecord(v)) throw new Error(`${where} must be an object`);
   const f: SeccompFilter = { arches: strings(v.arches, `${where}.arches`), caps: strings(v.caps, `${where}.caps`) };
   if (typeof v.minKernel === 'string' && v.minKernel !== '') f.minKernel = v.minKernel;
   return f;
@@ -64,17 +59,17 @@ function filter(v: unknown, where: string): SeccompFilter {
 
 /** Narrows a parsed Docker profile; throws a plain Error naming the bad field. */
 export function parseSeccompProfile(json: unknown): DockerSeccompProfile {
-  if (!isObject(json)) throw new Error('profile must be a JSON object');
+  if (!isRecord(json)) throw new Error('profile must be a JSON object');
   if (typeof json.defaultAction !== 'string' || json.defaultAction === '') throw new Error('defaultAction must be a non-empty string');
   const archMap = (Array.isArray(json.archMap) ? json.archMap : []).map((a: unknown, i) => {
-    if (!isObject(a) || typeof a.architecture !== 'string') throw new Error(`archMap[${i}].architecture must be a string`);
+    if (!isRecord(a) || typeof a.architecture !== 'string') throw new Error(`archMap[${i}].architecture must be a string`);
     return { architecture: a.architecture, subArchitectures: strings(a.subArchitectures, `archMap[${i}].subArchitectures`) };
   });
   const architectures = strings(json.architectures, 'architectures');
   if (architectures.length > 0 && archMap.length > 0) throw new Error("'architectures' and 'archMap' were specified in the seccomp profile, use either 'architectures' or 'archMap'");
   const syscalls = (Array.isArray(json.syscalls) ? json.syscalls : []).map((s: unknown, i): DockerSeccompRule => {
     const where = `syscalls[${i}]`;
-    if (!isObject(s)) throw new Error(`${where} must be an object`);
+    if (!isRecord(s)) throw new Error(`${where} must be an object`);
     const names = strings(s.names, `${where}.names`);
     if (typeof s.name === 'string' && s.name !== '') {
       if (names.length > 0) throw new Error(`${where}: use either 'name' or 'names'`);
@@ -82,7 +77,7 @@ export function parseSeccompProfile(json: unknown): DockerSeccompProfile {
     }
     if (typeof s.action !== 'string' || s.action === '') throw new Error(`${where}.action must be a non-empty string`);
     const args = (Array.isArray(s.args) ? s.args : []).map((a: unknown, j): OciSeccompArg => {
-      if (!isObject(a) || typeof a.index !== 'number' || typeof a.value !== 'number' || typeof a.op !== 'string') throw new Error(`${where}.args[${j}] needs index, value and op`);
+      if (!isRecord(a) || typeof a.index !== 'number' || typeof a.value !== 'number' || typeof a.op !== 'string') throw new Error(`${where}.args[${j}] needs index, value and op`);
       const arg: OciSeccompArg = { index: a.index, value: a.value, op: a.op };
       if (typeof a.valueTwo === 'number' && a.valueTwo !== 0) arg.valueTwo = a.valueTwo;
       return arg;
