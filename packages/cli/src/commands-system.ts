@@ -114,7 +114,7 @@ function pruneWarning(o: PruneOptions): string {
 
 function declareSystemSubcommands(system: Command, client: () => EngineClient): void {
   subcommand(system, 'system', 'df')
-    .description('Show docker disk usage')
+    .description('Show isula disk usage (images, containers, local volumes)')
     .option('--format <template>', 'Go template over .Type .TotalCount .Active .Size .Reclaimable; "table ..." adds a header')
     .option('-v, --verbose', 'show detailed information on space usage')
     .action(async (opts: { format?: string; verbose?: boolean }) => {
