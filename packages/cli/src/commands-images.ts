@@ -3,10 +3,10 @@ import type { Command } from 'commander';
 import { jsonLines, openUpload, type EngineClient } from './client.js';
 import { ExitCode } from './exit-code.js';
 import { alignTabs, compileRowTemplate, createdSince, goTime, humanSize, humanSizePrecision, rfc3339NanoFixed, shortId } from './format.js';
-import { UsageError } from './usage-error.js';
 import { filtersJson } from './commands-containers.js';
 import { managementHelp } from './management.js';
 import { deletedBlock, imagePruneLines } from './volume-format.js';
+import { confirmPrune } from './commands-volume.js';
 
 interface ImageSummary {
   Id: string;
@@ -198,19 +198,16 @@ export function registerImageCommands(program: Command, client: () => EngineClie
     .command('prune')
     .description('Remove unused images')
     .option('-a, --all', 'remove all unused images, not just dangling ones')
-    .option('-f, --force', 'do not refuse (isula does not prompt: without -f it removes nothing)')
+    .option('-f, --force', 'do not prompt for confirmation')
     .option('--filter <key=value>', 'filter: until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE]; repeatable', collect)
     .action(async (opts: { all?: boolean; force?: boolean; filter?: string[] }) => {
       const warning = opts.all
         ? 'WARNING! This will remove all images without at least one container associated to them.'
         : 'WARNING! This will remove all dangling images.';
-      // docker asks "Are you sure you want to continue? [y/N]" on stdin. isula does not prompt:
-      // a script piping into it must not have a stray line of input taken as consent, and a
-      // prompt on a terminal would be the only interactive read in the CLI. So without -f it
-      // removes nothing: on a terminal it shows docker's warning first, and it exits 1 either way.
-      if (!opts.force) {
-        if (process.stdin.isTTY) process.stderr.write(`${warning}\n`);
-        throw new UsageError('image prune removes nothing without -f (--force); isula does not prompt for confirmation');
+      // As the other prunes: docker's question on a terminal, a usage error naming -f off one.
+      if (!opts.force && !await confirmPrune('image prune', warning)) {
+        out('Total reclaimed space: 0B');
+        return;
       }
       const report = await client().json<PruneReport>('/images/prune', {
         method: 'POST',
