@@ -26,7 +26,7 @@ import { cidrSize, contains, firstHost, formatCidr, formatIpv4, overlaps, parseC
 import type { Ipv4Cidr } from './ipv4.js';
 import { removeBridgeIsolation, teardownIpMasq } from './iptables.js';
 import { DEFAULT_OPTIONS, IFNAME, RESERVED_NAMES } from './options.js';
-import { collides, portInUse, probePort, validateMapping } from './ports.js';
+import { collides, portInUse, probePort, publishingNetwork, validateMapping } from './ports.js';
 import { sandboxIps, summarizeResult } from './result.js';
 
 export interface CniNetworkDriverOptions {
@@ -123,18 +123,15 @@ export class CniNetworkDriver implements NetworkDriver {
         }
         // Every binary is found before anything is added: a missing one leaves nothing to undo.
         for (const type of new Set(['loopback', ...lists.flatMap((l) => l.list.plugins.map((p) => p.type))])) await this.#runner.findPlugin(type);
-        const portTarget = request.portMappings.length === 0 ? -1 : lists.findIndex((l) => l.list.plugins.some((p) => p.capabilities?.['portMappings'] === true));
-        if (request.portMappings.length > 0 && portTarget < 0) {
-          throw new IsulaError('NETWORK_CONFIG_INVALID', isNone
-            ? 'cannot publish ports of a container on network none'
-            : `cannot publish ports: no plugin of network(s) ${lists.map((l) => l.list.name).join(', ')} has the portMappings capability`);
-        }
+        // No network that can map ports (an internal one, `none`): the container starts without them.
+        const portTarget = request.portMappings.length === 0 ? -1 : publishingNetwork(lists.map((l) => l.list));
         const ifNames = interfaceNames(request.ifName, lists.length);
 
         await this.#cache.entries();
         // Ports are chosen and recorded under one lock, so two attachments never take the same one.
         return this.#mutex.run('ports', async () => {
-          const mappings = await this.#allocatePorts(request.id, request.portMappings);
+          // Unpublished ports take no host port: nothing to hold, nothing to leak.
+          const mappings = portTarget < 0 ? [] : await this.#allocatePorts(request.id, request.portMappings);
           const planned: CacheEntry = {
             schemaVersion: CACHE_SCHEMA_VERSION,
             id: request.id,
@@ -201,6 +198,11 @@ export class CniNetworkDriver implements NetworkDriver {
         throw err;
       }
       this.#log.info({ container: entry.id, networks: entry.networks.map((n) => n.name), durationMs: Date.now() - started }, 'network attached');
+      if (request.portMappings.length > 0 && entry.networks.every((n) => n.portMappings.length === 0)) {
+        // Docker says nothing; here whoever asked for -p finds in the daemon log why the ports do not answer.
+        const networks = isNone ? ['none'] : entry.networks.map((n) => n.name);
+        this.#log.warn({ container: entry.id, networks, portMappings: request.portMappings }, 'ports not published: no network of the container can map ports');
+      }
       return entry.networks.map((n) => ({ ...summarizeResult(n.name, n.result, n.ifName, n.portMappings.length > 0 ? n.portMappings : undefined), networkId: networkId(n.name) }));
     });
   }

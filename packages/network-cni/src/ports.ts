@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { IsulaError } from '@isula/core';
 import type { PortMapping } from '@isula/core';
+import type { NetworkConfList } from './conf.js';
 
 const isUnspecified = (ip: string | undefined): boolean => ip === undefined || ip === '' || ip === '0.0.0.0' || ip === '::';
 
@@ -24,6 +25,18 @@ export function portInUse(m: PortMapping, heldBy?: string): IsulaError {
   return new IsulaError('NETWORK_PORT_IN_USE', `Bind for ${shown}:${m.hostPort} failed: port is already allocated`, {
     details: { hostIp: host, hostPort: m.hostPort, protocol: m.protocol, ...(heldBy === undefined ? {} : { container: heldBy }) },
   });
+}
+
+/**
+ * The network of an attachment that publishes its ports: the first whose chain
+ * has a plugin with the `portMappings` capability (two networks' DNAT rules
+ * for one host port would shadow each other), or -1 when none has one. Then
+ * nothing is published and no host port is taken: Docker publishes only on a
+ * container's gateway endpoint, which an internal network never is, and the
+ * container starts all the same.
+ */
+export function publishingNetwork(lists: readonly Pick<NetworkConfList, 'plugins'>[]): number {
+  return lists.findIndex((l) => l.plugins.some((p) => p.capabilities?.['portMappings'] === true));
 }
 
 export function validateMapping(m: PortMapping): void {

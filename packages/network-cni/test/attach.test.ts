@@ -8,7 +8,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { pino } from 'pino';
 import { createHooks, defaultConfig, EventBus, PLUGIN_API_VERSION } from '@isula/core';
 import type { NetworkAttachRequest, NetworkAttachResult, NetworkDriver, PluginHost } from '@isula/core';
 import plugin from '../src/index.js';
@@ -190,6 +192,60 @@ test('sweep at start detaches what the cache holds for containers the engine no 
   assert.ok(!rules.includes(gone), 'no iptables rule mentions it');
   assert.equal(leasesOf(env.ipamDir, kept).length, 1, 'the known container keeps its address');
   assert.ok(fs.existsSync(path.join(env.graph, 'cni', 'cache', `${kept}.json`)));
+});
+
+test('ports on networks that cannot map them: the attach goes on without them, takes no host port and says so in the log', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const logged: { msg?: string; container?: string; networks?: string[]; portMappings?: unknown[] }[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, done) { logged.push(JSON.parse(chunk.toString())); done(); } });
+  const driver = env.driver({ log: pino({ level: 'warn' }, sink) });
+  const warnings = (id: string) => logged.filter((l) => l.container === id && l.msg === 'ports not published: no network of the container can map ports');
+  const opts = { signal: signal() };
+  const name = `sealed-${process.pid}`;
+  const inner = await driver.create({ name, subnet: newSubnet(), internal: true }, opts);
+  env.track.bridges.add(bridgeOf(inner));
+
+  // A port a host process holds, and a free one: neither is probed, so neither is refused.
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  t.after(() => { server.close(); });
+  const busy = (server.address() as net.AddressInfo).port;
+  const free = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '0.0.0.0', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+  });
+  const [a, b, c, d] = [newId(), newId(), newId(), newId()];
+  env.track.ids.add(a).add(b).add(c).add(d);
+  const [nsA, nsB, nsC, nsD] = [env.netns('a'), env.netns('b'), env.netns('c'), env.netns('d')];
+  const asked = [{ hostPort: free, containerPort: 80, protocol: 'tcp' as const }, { hostPort: busy, containerPort: 81, protocol: 'tcp' as const }, { hostPort: 0, containerPort: 82, protocol: 'udp' as const }];
+  const ra = await driver.attach(nsA, req(a, { networks: [name], portMappings: asked }), opts);
+  assert.equal(ra.length, 1);
+  assert.equal(ra[0]?.network, name);
+  assert.equal(ra[0]?.portMappings, undefined, 'no mapping in effect');
+  const cached = JSON.parse(fs.readFileSync(path.join(env.graph, 'cni', 'cache', `${a}.json`), 'utf8')) as { networks: { portMappings: unknown[] }[] };
+  assert.deepEqual(cached.networks.map((n) => n.portMappings), [[]], 'no host port recorded for the attachment');
+  assert.deepEqual((await rulesMentioning('DNAT')).filter((r) => r.includes(a) || r.includes(`--dport ${free} `) || r.includes(`--dport ${busy} `)), [], 'no DNAT rule');
+  assert.deepEqual(warnings(a).map((w) => [w.networks, w.portMappings]), [[[name], asked]], 'one warning naming the container, the network and the ports');
+
+  // The free port is not held: another container publishes it on the default network.
+  const rb = await driver.attach(nsB, req(b, { portMappings: [{ hostPort: free, containerPort: 80, protocol: 'tcp' }] }), opts);
+  assert.deepEqual(rb[0]?.portMappings, [{ hostPort: free, containerPort: 80, protocol: 'tcp' }]);
+  assert.deepEqual(warnings(b), []);
+
+  // Docker's none: loopback only, the ports nowhere.
+  assert.deepEqual(await driver.attach(nsC, req(c, { networks: ['none'], portMappings: [{ hostPort: free, containerPort: 80, protocol: 'tcp' }] }), opts), []);
+  assert.deepEqual(warnings(c).map((w) => w.networks), [['none']]);
+
+  // An internal network and an ordinary one: the ordinary one publishes, whichever comes first.
+  const rd = await driver.attach(nsD, req(d, { networks: [name, 'default'], portMappings: [{ hostPort: 0, containerPort: 80, protocol: 'tcp' }] }), opts);
+  assert.deepEqual(rd.map((r) => r.network), [name, 'isula']);
+  assert.equal(rd[0]?.portMappings, undefined);
+  assert.ok((rd[1]?.portMappings?.[0]?.hostPort ?? 0) > 0, 'published on the default network');
+  assert.deepEqual(warnings(d), []);
+
+  for (const [id, ns] of [[a, nsA], [b, nsB], [c, nsC], [d, nsD]] as const) await driver.detach(ns, req(id), opts);
+  for (const id of [a, b, c, d]) assert.deepEqual(await leftoversOf(env, id), [], `nothing of ${id.slice(0, 12)} left`);
+  assert.deepEqual(await portsOf(bridgeOf(inner)), [], 'no veth on the internal bridge');
+  await driver.remove(name, opts);
 });
 
 test('an unknown network, a malformed conflist and a missing plugin fail with their codes and leave nothing', { skip }, async (t) => {

@@ -12,8 +12,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { createHooks, defaultConfig, EventBus, PLUGIN_API_VERSION } from '@isula/core';
 import type { NetworkDriver, PluginHost } from '@isula/core';
-import plugin, { CniRunner, cniArgs, loadConfDir, parseConfList, parseOptions, pluginStdin, summarizeResult } from '../src/index.js';
+import plugin, { bridgeConfList, CniRunner, cniArgs, loadConfDir, parseConfList, parseOptions, pluginStdin, summarizeResult } from '../src/index.js';
 import { overlaps, parseCidr, pickFreeSubnet } from '../src/ipv4.js';
+import { publishingNetwork } from '../src/ports.js';
 import { masqChainName } from '../src/iptables.js';
 import { log } from './helpers.js';
 
@@ -122,6 +123,18 @@ test('plugin stdin: list name and version, prevResult, runtimeConfig only for de
   assert.equal(cniArgs(undefined), '');
   assert.equal(cniArgs({ K8S_POD_NAME: 'p', IP: '10.0.0.9' }), 'IgnoreUnknown=1;K8S_POD_NAME=p;IP=10.0.0.9');
   assert.throws(() => cniArgs({ 'a;b': 'c' }), code('NETWORK_CONFIG_INVALID'));
+});
+
+test('ports go to the first network that can map them; on internal networks alone, to none', () => {
+  const list = (name: string, internal: boolean) => parseConfList(bridgeConfList({ name, bridge: `br-${name}`, subnet: '10.9.0.0/24', internal, dataDir: '/nonexistent' }));
+  const [inner, outer, other] = [list('inner', true), list('outer', false), list('other', false)];
+  assert.equal(publishingNetwork([outer]), 0);
+  assert.equal(publishingNetwork([inner, outer]), 1, 'an internal network first: the ports go to the ordinary one, as Docker\'s gateway endpoint');
+  assert.equal(publishingNetwork([outer, other]), 0, 'two that can: the first only');
+  assert.equal(publishingNetwork([inner]), -1);
+  assert.equal(publishingNetwork([]), -1, 'none: loopback only');
+  const noCapability = parseConfList({ cniVersion: '1.0.0', name: 'plain', plugins: [{ type: 'bridge' }, { type: 'portmap' }] });
+  assert.equal(publishingNetwork([noCapability]), -1, 'portmap without the declared capability gets no mappings (libcni\'s rule)');
 });
 
 test('subnets: overlap, and a free /24 skips taken ones', () => {
