@@ -199,8 +199,10 @@ export class ContainerNetworking {
     if (plan.kind === 'container' || plan.kind === 'host' || plan.kind === 'none') {
       const hc = record.HostConfig;
       const publishes = Object.keys(hc.PortBindings ?? {}).length > 0 || hc.PublishAllPorts === true;
-      // Docker's conflicts: the namespace is not this container's to configure.
-      if (publishes && plan.kind !== 'host') throw new IsulaError('CONTAINER_CONFIG_INVALID', `conflicting options: port publishing and the ${plan.kind} network mode`);
+      // Docker's conflicts: the namespace is not this container's to configure. Ports of a
+      // host or none container are accepted and published nowhere, as Docker's (runconfig's
+      // validateNetContainerMode refuses them for container: only).
+      if (publishes && plan.kind === 'container') throw new IsulaError('CONTAINER_CONFIG_INVALID', 'conflicting options: port publishing and the container type network mode');
       if ((record.Config.MacAddress ?? '') !== '') throw new IsulaError('CONTAINER_CONFIG_INVALID', `conflicting options: mac-address and the ${plan.kind} network mode`);
       if (Object.values(record.NetworkingConfig?.EndpointsConfig ?? {}).some((e) => (e?.IPAMConfig?.IPv4Address ?? '') !== '')) {
         throw new IsulaError('CONTAINER_CONFIG_INVALID', `conflicting options: ip and the ${plan.kind} network mode`);

@@ -74,6 +74,10 @@ export function portsView(r: ContainerRecord): Record<string, { HostIp: string; 
   const out: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
   // Docker shows ports only while the container runs (its sandbox exists).
   if (r.Network === undefined && r.State.Status !== 'running' && r.State.Status !== 'paused') return out;
+  // And through its network endpoints: host, none, another container's namespace, or no network
+  // left after disconnects have none, so not even the exposed ports show (moby's getPortMapInfo).
+  const mode = r.HostConfig.NetworkMode ?? '';
+  if (mode === 'host' || mode === 'none' || mode.startsWith('container:') || r.Network?.Results.length === 0) return out;
   for (const key of Object.keys(r.Config.ExposedPorts ?? {})) out[key.includes('/') ? key : `${key}/tcp`] = null;
   const mappings = r.Network?.Results.find((x) => x.portMappings !== undefined)?.portMappings ?? [];
   for (const m of mappings) {
