@@ -190,6 +190,45 @@ test('a user network from isula network create isolates from the default one; rm
   assert.doesNotMatch(ok(await d.isula(['network', 'ls'])), /usernet/);
 });
 
+test('-p on an internal network or none: the container runs, nothing is published or held, the daemon log says why', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const third = d.subnet.split('.')[2] ?? '0';
+  ok(await d.isula(['network', 'create', '--internal', '--subnet', `10.247.${third}.0/24`, 'sealed']));
+  const port = await freePort();
+  const inner = ok(await d.isula(['run', '-d', '--name', 'in1', '--network', 'sealed', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'mkdir /www && echo inner > /www/index.html && exec httpd -f -p 80 -h /www'])).trim();
+  type Settings = { State: { Running: boolean }; NetworkSettings: { Ports: Record<string, { HostIp: string; HostPort: string }[] | null> } };
+  const seen = await inspect<Settings>(d, 'in1');
+  assert.equal(seen.State.Running, true);
+  // Docker's: the exposed port with no binding; port prints nothing; ps the container side only.
+  assert.deepEqual(seen.NetworkSettings.Ports, { '80/tcp': null });
+  assert.equal(ok(await d.isula(['port', 'in1'])), '');
+  const one = await d.isula(['port', 'in1', '80']);
+  assert.equal(one.code, 1);
+  assert.equal(one.stderr, "Error: No public port '80/tcp' published for in1\n");
+  assert.equal(ok(await d.isula(['ps', '--filter', 'name=in1', '--format', '{{.Ports}}'])).trim(), '80/tcp');
+  await assert.rejects(get(`http://127.0.0.1:${port}/`), 'nothing answers on the host port');
+  const warned = (await d.log()).split('\n').filter((l) => l.includes('ports not published')).map((l) => JSON.parse(l) as { level: number; container?: string; networks?: string[] });
+  assert.deepEqual(warned.map((w) => [w.level, w.container, w.networks]), [[40, inner, ['sealed']]], 'one warning naming the container and the network');
+
+  // Nothing held: another container publishes the same host port on the default network.
+  const outer = ok(await d.isula(['run', '-d', '--name', 'out1', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'mkdir /www && echo outer > /www/index.html && exec httpd -f -p 80 -h /www'])).trim();
+  const body = await waitFor(async () => (await get(`http://127.0.0.1:${port}/`).catch(() => undefined)), { timeoutMs: 10_000, what: 'out1 to answer on the published port' });
+  assert.equal(body.trim(), 'outer');
+  assert.match(ok(await d.isula(['port', 'out1'])), new RegExp(`80/tcp -> 0\\.0\\.0\\.0:${port}`));
+
+  // --network none -p: accepted and published nowhere, as Docker's (its null driver reports no port).
+  const none = ok(await d.isula(['run', '-d', '--name', 'nn', '--network', 'none', '-p', `${await freePort()}:80`, 'busybox', 'sleep', '300'])).trim();
+  const noneSeen = await inspect<Settings>(d, 'nn');
+  assert.equal(noneSeen.State.Running, true);
+  assert.deepEqual(noneSeen.NetworkSettings.Ports, {});
+  assert.equal(ok(await d.isula(['port', 'nn'])), '');
+  assert.equal(ok(await d.isula(['ps', '--filter', 'name=nn', '--format', '{{.Ports}}'])).trim(), '');
+
+  ok(await d.isula(['rm', '-f', 'in1', 'out1', 'nn']));
+  ok(await d.isula(['network', 'rm', 'sealed']));
+  await assertNoNetworkTrace(d, [inner, outer, none]);
+});
+
 test('network prune removes the user networks no container uses or names, within its filters; the default stays', { skip }, async (t) => {
   const d = await netDaemon(t);
   const third = d.subnet.split('.')[2] ?? '0';
