@@ -270,7 +270,7 @@ test('stdin: run -i passes piped input and its end; start -a shows output and ex
   const small = await isulaWithStdin(d, ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'exit 6'], 'unread\n');
   assert.equal(small.code, 6, small.stderr);
   await t.test('run -i ends when the container exits with much input unread', async () => {
-    const early = await isulaWithStdin(d, ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'exit 6'], big, 4000);
+    const early = await isulaWithStdin(d, ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'exit 6'], big);
     assert.equal(early.code, 6, early.stderr);
   });
   const code = await isulaWithStdin(d, ['run', '--rm', '-i', 'busybox', 'sh', '-c', 'read x; echo "got $x"; exit 7'], 'line\n');
@@ -279,7 +279,7 @@ test('stdin: run -i passes piped input and its end; start -a shows output and ex
 
   // No input at all (`isula run -i busybox cat < /dev/null`): cat must see the end at once, as under docker.
   await t.test('run -i with an empty stdin ends', async () => {
-    const empty = await isulaWithStdin(d, ['run', '--rm', '-i', 'busybox', 'cat'], '', 4000);
+    const empty = await isulaWithStdin(d, ['run', '--rm', '-i', 'busybox', 'cat'], '');
     assert.equal(empty.code, 0, empty.stderr);
     assert.equal(empty.stdout, '');
   });

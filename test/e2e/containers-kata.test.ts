@@ -81,7 +81,7 @@ describe('shim v2 containers: restarts, events, run -i', { skip, concurrency: 2 
     // Re-attached containers are followed: an exit is seen, exec and stop work through the shim.
     assert.equal(ok(await d.isula(['exec', 'r1', 'sh', '-c', 'echo exec-ok'])), 'exec-ok\n');
     ok(await d.isula(['kill', 'r0']));
-    await waitFor(async () => (await inspect<Inspected>(d, 'r0')).State.Status === 'exited', { timeoutMs: 5000, what: 'the exit of a re-attached container' });
+    await waitFor(async () => (await inspect<Inspected>(d, 'r0')).State.Status === 'exited', { timeoutMs: 30_000, what: 'the exit of a re-attached container' });
     assert.equal((await inspect<Inspected>(d, 'r0')).State.ExitCode, 137);
     ok(await d.isula(['stop', '-t', '0', 'r1']));
     ok(await d.isula(['rm', '-f', 'r2']));
@@ -98,7 +98,7 @@ describe('shim v2 containers: restarts, events, run -i', { skip, concurrency: 2 
     const shims = await shimsOf(id);
     assert.ok(shims.length >= 1);
     for (const pid of shims) process.kill(pid, 'SIGKILL');
-    await waitFor(async () => (await shimsOf(id)).length === 0, { timeoutMs: 5000, what: 'the shim to die' });
+    await waitFor(async () => (await shimsOf(id)).length === 0, { timeoutMs: 30_000, what: 'the shim to die' });
     await d.start();
     const info = await waitFor(async () => {
       const i = await inspect<Inspected>(d, id);
@@ -115,10 +115,10 @@ describe('shim v2 containers: restarts, events, run -i', { skip, concurrency: 2 
     assert.equal(ok(await d.isula(['wait', hog])).trim(), '137');
     assert.equal((await inspect<Inspected>(d, hog)).State.OOMKilled, true);
     const events = async () => (await d.log()).split('\n').filter((l) => l.includes('"msg":"shim event"') && l.includes(hog));
-    await waitFor(async () => (await events()).some((l) => l.includes('"topic":"/tasks/exit"')), { timeoutMs: 5000, what: 'the exit event in the daemon log' });
+    await waitFor(async () => (await events()).some((l) => l.includes('"topic":"/tasks/exit"')), { timeoutMs: 30_000, what: 'the exit event in the daemon log' });
     // The shim publishes /tasks/oom from its own OOM watcher, not in order with the exit: it may
     // come just after it (a CI run saw the exit first).
-    await waitFor(async () => (await events()).some((l) => l.includes('"topic":"/tasks/oom"')), { timeoutMs: 5000, what: 'an OOM event from the shim in the daemon log' });
+    await waitFor(async () => (await events()).some((l) => l.includes('"topic":"/tasks/oom"')), { timeoutMs: 30_000, what: 'an OOM event from the shim in the daemon log' });
     const seen = await events();
     assert.ok(seen.some((l) => l.includes('"topic":"/tasks/start"')), 'a start event from the shim');
     const ev = await d.isula(['events', '--since', '0', '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'event=oom', '--filter', `container=${hog}`]);

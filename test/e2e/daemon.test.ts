@@ -96,8 +96,11 @@ test('SIGTERM stops the daemon cleanly: exit 0, socket and pid file gone, open e
   await d.writeConfig({ plugins: [] });
   await d.start();
 
+  let connected!: () => void;
+  const streamOpen = new Promise<void>((resolve) => { connected = resolve; });
   const streamEnded = new Promise<number>((resolve, reject) => {
     const req = http.request({ socketPath: d.socket, path: '/events' }, (res) => {
+      connected();
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', reject);
@@ -106,8 +109,8 @@ test('SIGTERM stops the daemon cleanly: exit 0, socket and pid file gone, open e
     req.end();
   });
   await waitFor(async () => (await d.log()).includes('engine API listening'), { what: 'daemon log' });
-  // Let the events request reach the daemon before stopping it.
-  await new Promise((r) => setTimeout(r, 100));
+  // The events stream is open (its headers are sent at once) before the daemon is stopped.
+  await streamOpen;
   const exit = await d.stop();
   assert.deepEqual(exit, { code: 0, signal: null });
   assert.equal(await streamEnded, 200);

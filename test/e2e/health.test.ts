@@ -21,10 +21,11 @@ async function health(d: TestDaemon, name: string): Promise<Health | undefined> 
 test('a container turns unhealthy then healthy as a file disappears and appears, with events; ps shows it', async (t) => {
   const d = await daemon(t);
   const since = Math.floor(Date.now() / 1000) - 1;
-  ok(await d.isula(['run', '-d', '--name', 'hc', '--health-cmd', 'test -f /tmp/ok', '--health-interval', '300ms', '--health-retries', '2', '--health-timeout', '2s', 'busybox', 'sleep', '300']));
+  ok(await d.isula(['run', '-d', '--name', 'hc', '--health-cmd', 'test -f /tmp/ok', '--health-interval', '300ms', '--health-retries', '2', '--health-timeout', '2s', '--health-start-period', '5s', 'busybox', 'sleep', '300']));
+  // The start period keeps it `starting` while the CLI calls below run, however slow the host.
   assert.equal((await health(d, 'hc'))?.Status, 'starting');
   assert.match(ok(await d.isula(['ps', '--format', '{{.Status}}', '-f', 'name=hc'])), /\(health: starting\)/);
-  const bad = await waitFor(async () => { const h = await health(d, 'hc'); return h?.Status === 'unhealthy' ? h : undefined; }, { timeoutMs: 10_000, what: 'unhealthy' });
+  const bad = await waitFor(async () => { const h = await health(d, 'hc'); return h?.Status === 'unhealthy' ? h : undefined; }, { timeoutMs: 20_000, what: 'unhealthy' });
   assert.ok(bad.FailingStreak >= 2);
   assert.ok(bad.Log.length > 0 && bad.Log.every((l) => l.ExitCode === 1));
   ok(await d.isula(['exec', 'hc', 'touch', '/tmp/ok']));

@@ -50,7 +50,7 @@ test('kill -9 of isulad: 10 running containers are re-attached, 2 that exited me
 
   // A re-attached container is followed: its exit is seen.
   ok(await d.isula(['kill', running[0] ?? '']));
-  await waitFor(async () => (await inspect<Inspected>(d, running[0] ?? '')).State.Status === 'exited', { timeoutMs: 5000, what: 'the exit of a re-attached container' });
+  await waitFor(async () => (await inspect<Inspected>(d, running[0] ?? '')).State.Status === 'exited', { timeoutMs: 30_000, what: 'the exit of a re-attached container' });
   ok(await d.isula(['stop', '-t', '0', ...running.slice(1, 5)]));
   ok(await d.isula(['rm', '-f', ...running.slice(5)]));
   ok(await d.isula(['rm', ...running.slice(0, 5), ...exiting]));
@@ -76,7 +76,7 @@ test('restart policies across a daemon restart: unless-stopped keeps running, st
   await d.start();
   info = await inspect<Inspected>(d, keep);
   assert.equal(info.State.Status, 'exited', 'unless-stopped: stopped by hand, stays stopped after a daemon restart');
-  await waitFor(async () => (await inspect<Inspected>(d, always)).State.Status === 'running', { timeoutMs: 5000, what: 'the always container to come back' });
+  await waitFor(async () => (await inspect<Inspected>(d, always)).State.Status === 'running', { timeoutMs: 30_000, what: 'the always container to come back' });
   ok(await d.isula(['rm', '-f', keep, always]));
   await assertNoTrace(d, keep);
   await assertNoTrace(d, always);

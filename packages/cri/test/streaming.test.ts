@@ -23,7 +23,7 @@ function upgrade(url: string, headers: Record<string, string | string[]>): Promi
 }
 
 test('streaming: URLs carry single-use tokens that expire; bad upgrades are refused', async (t) => {
-  const server = new StreamingServer({ address: '127.0.0.1:0', log: pino({ level: 'silent' }), engine: () => ({}) as Engine, tokenTtlMs: 300 });
+  const server = new StreamingServer({ address: '127.0.0.1:0', log: pino({ level: 'silent' }), engine: () => ({}) as Engine });
   assert.throws(() => server.url({ kind: 'portforward', req: { pod_sandbox_id: 'p', port: [80] } }), (e: unknown) => isIsulaError(e, 'RUNTIME_UNAVAILABLE'));
   await server.start();
   t.after(() => server.stop());
@@ -44,8 +44,12 @@ test('streaming: URLs carry single-use tokens that expire; bad upgrades are refu
   assert.match(wrong.body, /unable to negotiate protocol/);
   const u3 = server.url({ kind: 'exec', req: { container_id: 'c', cmd: ['true'], tty: false, stdin: false, stdout: true, stderr: false } });
   assert.equal((await upgrade(u3, { Upgrade: 'h2c' })).status, 400);
-  // Expired after the TTL.
-  const u4 = server.url({ kind: 'attach', req: { container_id: 'c', tty: false, stdin: false, stdout: true, stderr: false } });
+  // Expired after the TTL: a server of its own with a short one (the checks above take
+  // round trips a loaded host can stretch past any short TTL).
+  const shortLived = new StreamingServer({ address: '127.0.0.1:0', log: pino({ level: 'silent' }), engine: () => ({}) as Engine, tokenTtlMs: 300 });
+  await shortLived.start();
+  t.after(() => shortLived.stop());
+  const u4 = shortLived.url({ kind: 'attach', req: { container_id: 'c', tty: false, stdin: false, stdout: true, stderr: false } });
   await new Promise((r) => setTimeout(r, 400));
   assert.equal((await upgrade(u4, { Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': 'v4.channel.k8s.io' })).status, 404);
   // Unknown paths.

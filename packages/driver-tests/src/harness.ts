@@ -108,7 +108,7 @@ export class TestDaemon {
     const exited = this.exit!.then((e) => { throw new Error(`isulad exited early (${e.code ?? e.signal}): ${this.stderr}`); }); // set by spawn
     await Promise.race([
       exited,
-      waitFor(async () => (await httpRequest(this.socket, 'GET', '/_ping').catch(() => undefined))?.status === 200, { timeoutMs: 10000, what: 'isulad to answer /_ping' }),
+      waitFor(async () => (await httpRequest(this.socket, 'GET', '/_ping').catch(() => undefined))?.status === 200, { timeoutMs: 60_000, what: 'isulad to answer /_ping' }),
     ]);
     exited.catch(() => {});
   }

@@ -113,7 +113,9 @@ export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
       await sleep(100);
       ok(await d.isula(['kill', 'web']));
       assert.equal((await waited).stdout.trim(), '137');
-      ok(await d.isula(['run', '-d', '--name', 'trap', 'busybox', 'sh', '-c', 'trap "exit 42" USR1; while true; do sleep 0.1; done']));
+      ok(await d.isula(['run', '-d', '--name', 'trap', 'busybox', 'sh', '-c', 'trap "exit 42" USR1; touch /tmp/ready; while true; do sleep 0.1; done']));
+      // A USR1 before the trap is set is dropped (PID 1): send it once the shell says it is ready.
+      await waitFor(async () => (await d.isula(['exec', 'trap', 'test', '-e', '/tmp/ready'])).code === 0, { timeoutMs: 30_000, intervalMs: 100, what: 'the trap to be set' });
       ok(await d.isula(['kill', '--signal', 'SIGUSR1', 'trap']));
       assert.equal(ok(await d.isula(['wait', 'trap'])).trim(), '42');
       ok(await d.isula(['rm', 'trap']));
@@ -239,14 +241,14 @@ export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
       const flaky = await waitFor(async () => {
         const i = await inspect<Inspected>(d, 'flaky');
         return i.State.Status === 'exited' && i.RestartCount === 2 ? i : undefined;
-      }, { timeoutMs: 15000, intervalMs: 100, what: 'on-failure:2 to give up' });
+      }, { timeoutMs: 60_000, intervalMs: 100, what: 'on-failure:2 to give up' });
       assert.equal(flaky.State.ExitCode, 1);
       await sleep(700);
       assert.equal((await inspect<Inspected>(d, 'flaky')).RestartCount, 2, 'no restart past the maximum');
 
       const t0 = Date.now();
       ok(await d.isula(['run', '-d', '--name', 'crasher', '--restart', 'always', 'busybox', 'sh', '-c', 'exit 2']));
-      await waitFor(async () => (await inspect<Inspected>(d, 'crasher')).RestartCount >= 4, { timeoutMs: 20000, intervalMs: 100, what: 'four restarts' });
+      await waitFor(async () => (await inspect<Inspected>(d, 'crasher')).RestartCount >= 4, { timeoutMs: 60_000, intervalMs: 100, what: 'four restarts' });
       // Back-off 100+200+400+800 ms between the five runs: at least 1.5 s.
       assert.ok(Date.now() - t0 >= 1400, `four restarts took ${Date.now() - t0} ms: the back-off doubles`);
       ok(await d.isula(['stop', 'crasher']));

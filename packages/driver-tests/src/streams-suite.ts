@@ -163,7 +163,8 @@ export function streamsSuite(runtime: string, opts: SuiteOptions = {}): void {
       await fs.mkdir(sig);
       const waitGo = 'i=0; while [ ! -e /sig/go ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done';
       ok(await d.isula(['run', '-d', '--name', 'down', '-v', `${sig}:/sig`, 'busybox', 'sh', '-c', `echo before; sleep 2; echo during; ${waitGo}; echo after`]));
-      await waitFor(async () => (await d.isula(['logs', 'down'])).stdout === 'before\n', { what: 'the first line' });
+      // startsWith: 'during' follows 2 s later, and one slow CLI call on a loaded host can miss the moment.
+      await waitFor(async () => (await d.isula(['logs', 'down'])).stdout.startsWith('before\n'), { timeoutMs: 30_000, what: 'the first line' });
       // A `logs -f` started now goes on across the restart, each line once.
       const follower = following(d, ['logs', '-f', 'down'], 60_000);
       await follower.seen('before\n'); // connected (a loaded host can take seconds to start the CLI)
