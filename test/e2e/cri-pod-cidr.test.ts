@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CRI_TOOLS, criDaemon, type Msg } from '../lib/cri-daemon.js';
 import { cniPrerequisites } from '../lib/net-daemon.js';
+import { claimSubnetSlot } from '../lib/subnets.js';
 
 const skip = await cniPrerequisites('CRI tests', CRI_TOOLS);
 
@@ -29,7 +30,7 @@ function podConfig(name: string, logDir: string): Msg {
 
 test('CRI: UpdateRuntimeConfig\'s pod CIDR gives new pods their IPs; a running pod keeps the subnet, which changes when the last one stops', { skip }, async (t) => {
   // Distinct per test process: two daemons' bridges must not route the same subnet.
-  const third = process.pid % 250;
+  const third = claimSubnetSlot();
   const configured = `10.241.${third}.0/24`;
   const podCidr = `10.244.${third}.0/24`;
   const later = `10.245.${third}.0/24`;

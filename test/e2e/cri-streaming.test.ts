@@ -21,9 +21,20 @@ import { spdyConnect, spdyPortForwardGet, spdyStdio, wsPortForwardGet, wsStdio }
 import { newDaemon, waitFor } from '../lib/harness.js';
 import { CRI_TOOLS, criDaemon, type Call } from '../lib/cri-daemon.js';
 import { cniPrerequisites } from '../lib/net-daemon.js';
+import { claimSubnetSlot } from '../lib/subnets.js';
 
 const skip = await cniPrerequisites('CRI streaming tests', [...CRI_TOOLS, '/usr/bin/nsenter']);
 const run = promisify(execFile);
+
+/** Port-forward relays (nsenter → node) of the daemon `pid`: another test file's relays are not ours. */
+async function relaysOf(pid: number | undefined): Promise<number[]> {
+  const out: number[] = [];
+  for (const p of await processesMatching('dial tcp')) {
+    const status = await fs.readFile(`/proc/${p}/status`, 'utf8').catch(() => '');
+    if (new RegExp(`^PPid:\\s+${pid ?? -1}$`, 'm').test(status)) out.push(p);
+  }
+  return out;
+}
 
 type Msg = Record<string, unknown>;
 
@@ -35,7 +46,7 @@ test('CRI streaming: exec, TTY resize, attach and port-forward over SPDY/3.1 and
   const lap = (what: string) => { const now = Date.now(); t.diagnostic(`${what}: ${now - last} ms`); last = now; };
   const tag = randomBytes(3).toString('hex');
   const { d, dir, v1, v1alpha2 } = await criDaemon(t, {
-    bridgePrefix: 'issr', subnet: `10.242.${process.pid % 250}.0/24`, cgroupParent: CGROUP_PARENT, cri: { streamAddress: '127.0.0.1:0' },
+    bridgePrefix: 'issr', subnet: `10.242.${claimSubnetSlot()}.0/24`, cgroupParent: CGROUP_PARENT, cri: { streamAddress: '127.0.0.1:0' },
   });
   lap('daemon up');
   const rt = v1.runtime;
@@ -130,7 +141,7 @@ test('CRI streaming: exec, TTY resize, attach and port-forward over SPDY/3.1 and
   assert.match(wsPf.response, /200 OK[\s\S]*hello-from-pod/);
   assert.equal(wsPf.errors, '');
   // The relays are gone once the connections are.
-  await waitFor(async () => (await processesMatching('dial tcp')).length === 0 || undefined, { timeoutMs: 5000, what: 'no port-forward relay left' });
+  await waitFor(async () => (await relaysOf(d.proc?.pid)).length === 0 || undefined, { timeoutMs: 15_000, what: 'no port-forward relay left' });
 
   lap('port-forward');
   await rt['StopPodSandbox']!({ pod_sandbox_id: podId });
@@ -209,8 +220,8 @@ function verifiedCertificate(url: string): Promise<X509Certificate> {
 test('CRI streaming over TLS (streamTls, self-signed): https URLs; exec over SPDY and WebSocket, attach, port-forward', { skip, timeout: 120_000 }, async (t) => {
   const tag = randomBytes(3).toString('hex');
   const cgroupParent = `${CGROUP_PARENT}-tls`;
-  const { dir, v1 } = await criDaemon(t, {
-    bridgePrefix: 'isst', subnet: `10.246.${process.pid % 250}.0/24`, cgroupParent, cri: { streamAddress: '127.0.0.1:0', streamTls: true },
+  const { d, dir, v1 } = await criDaemon(t, {
+    bridgePrefix: 'isst', subnet: `10.246.${claimSubnetSlot()}.0/24`, cgroupParent, cri: { streamAddress: '127.0.0.1:0', streamTls: true },
   });
   const rt = v1.runtime;
   const { podId, create } = await streamPod(t, rt, { name: 'stream-tls', tag, dir, cgroupParent });
@@ -259,7 +270,7 @@ test('CRI streaming over TLS (streamTls, self-signed): https URLs; exec over SPD
   assert.match(pf.responses[1] ?? '', /^HTTP\/1\.[01] 404/);
   const wsPf = await wsPortForwardGet(await pfUrl(), 8080, '/index.html');
   assert.match(wsPf.response, /200 OK[\s\S]*hello-over-tls/);
-  await waitFor(async () => (await processesMatching('dial tcp')).length === 0 || undefined, { timeoutMs: 5000, what: 'no port-forward relay left' });
+  await waitFor(async () => (await relaysOf(d.proc?.pid)).length === 0 || undefined, { timeoutMs: 15_000, what: 'no port-forward relay left' });
 
   await rt['StopPodSandbox']!({ pod_sandbox_id: podId });
   await rt['RemovePodSandbox']!({ pod_sandbox_id: podId });

@@ -17,16 +17,16 @@ import { freePort, pushTestImage, registrySkip, startRegistry } from '../lib/reg
 import { waitFor } from '../lib/harness.js';
 import { CRI_TOOLS, criClient, criDaemon as startCriDaemon, type Msg } from '../lib/cri-daemon.js';
 import { cniPrerequisites } from '../lib/net-daemon.js';
+import { claimSubnetSlot } from '../lib/subnets.js';
 
 const run = promisify(execFile);
 
 const skip = await cniPrerequisites('CRI tests', CRI_TOOLS);
 
-let counter = 0;
 /** Per test process, so parallel runs never share (or remove) each other's. */
 const CGROUP_PARENT = `isula-cri-test-${process.pid}`;
 const criDaemon = (t: { after(fn: () => Promise<void>): void }, config: Record<string, unknown> = {}) =>
-  startCriDaemon(t, { bridgePrefix: 'iscr', subnet: `10.241.${(process.pid * 5 + counter++) % 250}.0/24`, cgroupParent: CGROUP_PARENT, config });
+  startCriDaemon(t, { bridgePrefix: 'iscr', subnet: `10.241.${claimSubnetSlot()}.0/24`, cgroupParent: CGROUP_PARENT, config });
 
 function podConfig(name: string, logDir: string, extra: Msg = {}): Msg {
   return {

@@ -28,6 +28,7 @@ import { PROTO_DIR } from '@isula/cri';
 import { removeBridgeIsolation } from '@isula/network-cni';
 import { daemon } from '../lib/containers.js';
 import { CNI_BIN } from '../lib/net-daemon.js';
+import { claimSubnetSlot } from '../lib/subnets.js';
 
 const run = promisify(execFile);
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? 150);
@@ -72,7 +73,7 @@ test('every CRI RPC answers random and garbage requests with a status that names
   await fs.mkdir(path.join(dir, 'cni'));
   const socket = path.join(dir, 'cri.sock');
   const d = await daemon(t, {
-    plugins: ['@isula/image-oci', '@isula/driver-runc', { package: '@isula/network-cni', options: { bridge, subnet: `10.242.${process.pid % 250}.0/24` } }, { package: '@isula/cri', options: { socket } }],
+    plugins: ['@isula/image-oci', '@isula/driver-runc', { package: '@isula/network-cni', options: { bridge, subnet: `10.242.${claimSubnetSlot()}.0/24` } }, { package: '@isula/cri', options: { socket } }],
     'cni-conf-dir': path.join(dir, 'cni'),
     'cni-bin-dir': [CNI_BIN],
   });

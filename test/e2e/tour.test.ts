@@ -31,6 +31,7 @@ import { removeBridgeIsolation } from '@isula/network-cni';
 import { IMAGES_DIR, mountsUnder, testImages } from '../lib/containers.js';
 import { ISULA, ISULAD, REPO, httpRequest, tempRoot, waitFor } from '../lib/harness.js';
 import { CNI_BIN } from '../lib/net-daemon.js';
+import { claimSubnetSlot } from '../lib/subnets.js';
 
 const run = promisify(execFile);
 
@@ -77,7 +78,7 @@ async function sandbox(t: { after(fn: () => Promise<void>): void }): Promise<San
   const tag = randomBytes(3).toString('hex');
   const bridge = `isut${tag}`;
   // 10.242.x: outside the ranges the other network tests take (lib/net-daemon.ts 10.233-10.240, network and cri 10.241).
-  const subnet = `10.242.${process.pid % 250}.0/24`;
+  const subnet = `10.242.${claimSubnetSlot()}.0/24`;
   const cniConfDir = path.join(root, 'cni');
   const dirs = { state: path.join(root, 'state'), graph: path.join(root, 'graph'), etc: path.join(root, 'etc'), plugins: path.join(root, 'plugins'), tmp: path.join(root, 'tmp'), bin: path.join(root, 'bin') };
   for (const d of [...Object.values(dirs), cniConfDir]) await fs.mkdir(d, { recursive: true });
@@ -110,6 +111,8 @@ async function sandbox(t: { after(fn: () => Promise<void>): void }): Promise<San
       [/\/usr\/local\/lib\/isula\/plugins/g, dirs.plugins],
       [/\/tmp\/isula-tour/g, path.join(dirs.tmp, 'isula-tour')],
       [/\b8080\b/g, String(port)],
+      // The README's daemon (re)starts wait 10 s; a loaded CI host may need longer.
+      [/\btimeout 10\b/g, 'timeout 60'],
     ],
   };
 }

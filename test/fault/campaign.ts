@@ -24,6 +24,7 @@ import pino from 'pino';
 import { removeBridgeIsolation } from '@isula/network-cni';
 import { httpRequest, tempRoot, TestDaemon, type HttpResult } from '../lib/harness.js';
 import { IMAGES_DIR, testImages } from '../lib/containers.js';
+import { claimSubnetSlot } from '../lib/subnets.js';
 
 const run = promisify(execFile);
 
@@ -75,7 +76,7 @@ export async function runCampaign(opts: { kills: number; seed?: number; networks
   const d = new TestDaemon(root);
   const cgroupParent = `/isulad-fault-${process.pid}`;
   const net: Net | undefined = opts.networks === true
-    ? { bridge: `isuf${process.pid % 100000}`, subnet: `10.241.${process.pid % 250}.0/24`, confDir: path.join(root, 'cni-conf'), network: 'isula' }
+    ? { bridge: `isuf${process.pid % 100000}`, subnet: `10.241.${claimSubnetSlot()}.0/24`, confDir: path.join(root, 'cni-conf'), network: 'isula' }
     : undefined;
   const points = net === undefined ? POINTS : [...POINTS, 'network:mid-cni-add'];
   if (net !== undefined) await fs.mkdir(net.confDir, { recursive: true });

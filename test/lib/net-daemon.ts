@@ -11,6 +11,7 @@ import pino from 'pino';
 import { removeBridgeIsolation } from '@isula/network-cni';
 import { daemon } from './containers.js';
 import type { TestDaemon } from './harness.js';
+import { claimSubnetSlot, releaseSubnetSlot } from './subnets.js';
 
 const run = promisify(execFile);
 export const CNI_BIN = '/usr/lib/cni';
@@ -34,19 +35,18 @@ export async function cniPrerequisites(what: string, bins: readonly string[] = [
 let subnetCounter = 0;
 
 /** A bridge, subnet and CNI conf dir of a test's own. */
-export interface PrivateNet { tag: string; bridge: string; subnet: string; confDir: string }
+export interface PrivateNet { tag: string; bridge: string; subnet: string; confDir: string; slot: number }
 
 /**
  * Names no other test daemon uses at the same time, in this process or a
- * parallel one: a random bridge and conf dir, and a subnet spread by the
- * pid. Nothing is made yet.
+ * parallel one: a random bridge and conf dir, and a subnet whose third octet
+ * is a slot of its own (./subnets.ts). Nothing is made yet.
  */
 export function privateNet(): PrivateNet {
   const tag = randomBytes(3).toString('hex');
-  // 10.233-10.240 . x: distinct per daemon of this process; the pid spreads concurrent processes.
-  const n = (process.pid * 7 + subnetCounter++) % 250;
-  const subnet = `10.${233 + (subnetCounter % 7)}.${n}.0/24`;
-  return { tag, bridge: `isut${tag}`, subnet, confDir: path.join('/tmp', `isula-e2e-cni-${tag}`) };
+  const slot = claimSubnetSlot();
+  const subnet = `10.${233 + (subnetCounter++ % 7)}.${slot}.0/24`;
+  return { tag, bridge: `isut${tag}`, subnet, confDir: path.join('/tmp', `isula-e2e-cni-${tag}`), slot };
 }
 
 /**
@@ -58,6 +58,7 @@ export async function removePrivateNet(net: PrivateNet): Promise<void> {
   await run('ip', ['link', 'del', net.bridge]).catch(() => undefined);
   await removeBridgeIsolation(net.bridge, pino({ level: 'silent' }));
   await fs.rm(net.confDir, { recursive: true, force: true });
+  releaseSubnetSlot(net.slot);
 }
 
 export type NetDaemon = TestDaemon & PrivateNet;

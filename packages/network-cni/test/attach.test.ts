@@ -337,7 +337,7 @@ test('networks: create, list, resolve, isolation between networks, internal ones
   assert.match(auto.subnets[0]?.subnet ?? '', /^10\.\d+\.\d+\.0\/24$/);
 
   // A conflist written by hand counts.
-  fs.writeFileSync(path.join(env.confDir, 'handmade.conf'), JSON.stringify({ cniVersion: '0.4.0', name: 'handmade', type: 'bridge', bridge: newBridge(), ipam: { type: 'host-local', subnet: '10.239.1.0/24' } }));
+  fs.writeFileSync(path.join(env.confDir, 'handmade.conf'), JSON.stringify({ cniVersion: '0.4.0', name: 'handmade', type: 'bridge', bridge: newBridge(), ipam: { type: 'host-local', subnet: newSubnet() } }));
   const names = (await driver.list(opts)).map((n) => n.name).sort();
   assert.deepEqual(names, [`auto-${process.pid}`, name, 'handmade', 'isula'].sort());
   assert.equal((await driver.resolve('default', opts))?.isDefault, true);
@@ -443,7 +443,7 @@ test('connect joins a live attachment to one more network on eth1 and disconnect
   const ghostBridge = newBridge();
   env.track.bridges.add(ghostBridge);
   fs.writeFileSync(path.join(env.confDir, '60-ghost.conflist'), JSON.stringify({
-    cniVersion: '1.0.0', name: 'ghost', plugins: [{ type: 'bridge', bridge: ghostBridge, ipam: { type: 'host-local', ranges: [[{ subnet: '10.239.250.0/30' }]], dataDir: env.ipamDir } }],
+    cniVersion: '1.0.0', name: 'ghost', plugins: [{ type: 'bridge', bridge: ghostBridge, ipam: { type: 'host-local', ranges: [[{ subnet: newSubnet().replace(/\/24$/, '/30') }]], dataDir: env.ipamDir } }],
   }));
   await driver.attach(nsC, req(c, { networks: ['ghost'] }), opts); // takes the /30's only address
   await assert.rejects(driver.connect(nsA, req(a, { networks: ['ghost'] }), opts), code('NETWORK_PLUGIN_FAILED'));

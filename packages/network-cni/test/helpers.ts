@@ -53,11 +53,14 @@ export function newBridge(): string {
 }
 
 const picked: string[] = [];
-/** A random 10.240-254.x.0/24 that no host interface uses and this process did not hand out yet. */
+/**
+ * A random 10.248-254.x.0/24 that no host interface uses and this process did not hand out yet
+ * (the e2e tests, running beside these, keep to 10.233-10.247: test/lib/subnets.ts).
+ */
 export function newSubnet(): string {
   const used = Object.values(os.networkInterfaces()).flatMap((a) => (a ?? []).filter((i) => i.family === 'IPv4').map((i) => i.address));
   for (;;) {
-    const x = 240 + Math.floor(Math.random() * 15);
+    const x = 248 + Math.floor(Math.random() * 7);
     const y = Math.floor(Math.random() * 256);
     const prefix = `10.${x}.${y}.`;
     if (picked.includes(prefix) || used.some((u) => u.startsWith(prefix))) continue;
