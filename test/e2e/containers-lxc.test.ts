@@ -22,7 +22,15 @@ if (!usable.ok && process.env['CI'] === 'true') throw new Error(`lxc cannot run 
 const skip = usable.ok ? false : usable.reason;
 
 lifecycleSuite('lcr', { skip, config: LXC_CONFIG, ...REPO_IMAGES });
-streamsSuite('lcr', { skip, config: LXC_CONFIG, ...REPO_IMAGES });
+streamsSuite('lcr', {
+  skip,
+  config: LXC_CONFIG,
+  ...REPO_IMAGES,
+  skipTests: {
+    'logs --tail across stdout and stderr: the records in the order written':
+      'stdout and stderr are two files the daemon tails one after the other: a line written to stderr while stdout is being read may be logged before the stdout lines around it (packages/driver-lxc/README.md, "Not supported, and why")',
+  },
+});
 ttySuite('lcr', { skip, config: LXC_CONFIG, ...REPO_IMAGES });
 
 // exec, logs, terminals (run -it, exec -it, resize), top, stats are the streams and tty suites' (above).
@@ -99,7 +107,7 @@ test('lcr: kill -9 of isulad leaves the containers running; restart re-attaches 
 
   // A re-attached container is followed: its exit is seen.
   ok(await d.isula(['kill', running[0] ?? '']));
-  await waitFor(async () => (await inspect<Inspected>(d, running[0] ?? '')).State.Status === 'exited', { timeoutMs: 5000, what: 'the exit of a re-attached container' });
+  await waitFor(async () => (await inspect<Inspected>(d, running[0] ?? '')).State.Status === 'exited', { timeoutMs: 30_000, what: 'the exit of a re-attached container' });
   assert.equal((await inspect<Inspected>(d, running[0] ?? '')).State.ExitCode, 137);
   ok(await d.isula(['rm', '-f', ...running, five, zero, killed]));
   assert.equal(ok(await d.isula(['ps', '-aq'])), '');
