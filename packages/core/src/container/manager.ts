@@ -456,7 +456,7 @@ export class ContainerManager {
     this.#byId.set(id, newLive(record));
     this.#emit(record, 'create');
     await notify(this.#deps.hooks, this.#log, 'containerCreated', this.#event(record));
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: createWarnings(record) };
   }
 
   async #resolveImage(body: ContainerCreateBody, signal: AbortSignal): Promise<{ driver: ImageDriver; ref: ImageRef }> {
@@ -1579,4 +1579,11 @@ function attachedKeys(net: ContainerNetwork): string[] {
 /** Running or paused: the container's namespace is attached now. */
 function isUp(record: ContainerRecord): boolean {
   return record.State.Status === 'running' || record.State.Status === 'paused';
+}
+
+/** Docker's create warnings (daemon_unix.go's verifyPlatformContainerSettings) that apply here. */
+function createWarnings(record: ContainerRecord): string[] {
+  const hc = record.HostConfig;
+  const publishes = Object.keys(hc.PortBindings ?? {}).length > 0;
+  return hc.NetworkMode === 'host' && publishes ? ['Published ports are discarded when using host network mode'] : [];
 }
