@@ -268,7 +268,9 @@ export class Daemon {
       DefaultRuntime: this.config['default-runtime'],
       Runtimes: await this.#runtimes(),
       RegistryConfig: { Mirrors: this.config['registry-mirrors'], InsecureRegistryCIDRs: [], IndexConfigs: {} },
-      Plugins: { Volume: [], Network: [], Authorization: null, Log: [] },
+      // Docker lists its network drivers here (bridge, host ...); ours are the plugins' (the
+      // networking feature's Detail names the same, as text).
+      Plugins: { Volume: [], Network: this.#networkDriverNames(), Authorization: null, Log: [] },
       IsulaPlugins: this.plugins.map(({ name, version, apiVersion }) => ({ Name: name, Version: version, ApiVersion: apiVersion })),
       PluginApiVersion: PLUGIN_API_VERSION,
       FrontEnds: this.#frontEnds.map(({ frontEnd, endpoints }) => ({ Name: frontEnd.name, Endpoints: endpoints })),
@@ -281,7 +283,7 @@ export class Daemon {
   #features(): EngineFeature[] {
     const u = this.#userns;
     const hookSpec = this.config['hook-spec'];
-    const networks = this.networkDrivers.map((d) => d.name);
+    const networks = this.#networkDriverNames();
     return [
       { Name: 'health-checks', Enabled: true, Detail: 'HEALTHCHECK, --health-*' },
       { Name: 'volumes', Enabled: true, Detail: 'driver local' },
@@ -291,6 +293,11 @@ export class Daemon {
       { Name: 'external-rootfs', Enabled: this.imageDrivers.some((d) => d.format === 'external'), Detail: '--external-rootfs' },
       { Name: 'networking', Enabled: networks.length > 0, Detail: networks.length > 0 ? networks.join(', ') : 'no network plugin' },
     ];
+  }
+
+  /** The registered network drivers' names, in registration order. */
+  #networkDriverNames(): string[] {
+    return this.networkDrivers.map((d) => d.name);
   }
 
   /** Runtimes a plugin claims: the configured ones, the default, and runc/crun when claimed without configuration. */
