@@ -34,7 +34,7 @@ export interface KitRunOptions {
   /** The image format the image suite tests (`/info`'s ImageFormats), and the image it runs. */
   imageFormat?: string;
   kitImage?: KitImageJson;
-  /** The network driver the network suite tests (`isula info`'s networking feature). */
+  /** The network driver the network suite tests (/info's `Plugins.Network`). */
   networkDriver?: string;
   /** The bridge that network driver puts the containers' host interfaces on: the leak checks watch it. */
   bridge?: string;
@@ -89,23 +89,35 @@ export function kitSuites(opts: KitRunOptions): string[] {
   return suites;
 }
 
-interface Info {
+/** What the preflight reads of /info. */
+export interface PreflightInfo {
   IsulaPlugins?: { Name: string }[];
   ImageFormats?: string[];
-  IsulaFeatures?: { Name: string; Enabled: boolean; Detail: string }[];
+  /** Docker's field; `Network` lists the registered network drivers' names. */
+  Plugins?: { Network?: string[] | null };
 }
 
-/** Network drivers /info reports: the `networking` feature's detail lists their names ("cni, other"). */
-function networkDrivers(info: Info): string[] {
-  const f = info.IsulaFeatures?.find((x) => x.Name === 'networking');
-  return f?.Enabled === true ? f.Detail.split(',').map((s) => s.trim()).filter((s) => s !== '') : [];
+/**
+ * Why the daemon the preflight started cannot run the suites `opts` asks
+ * for, or undefined when it can: a plugin it does not list, the image
+ * format or network driver none registers.
+ */
+export function preflightProblem(opts: Pick<KitRunOptions, 'plugins' | 'runtime' | 'imageFormat' | 'networkDriver'>, info: PreflightInfo): string | undefined {
+  const loaded = new Set((info.IsulaPlugins ?? []).map((p) => p.Name));
+  const missing = kitPlugins(opts).map(pluginName).filter((p) => !loaded.has(p));
+  if (missing.length > 0) return `isulad started but does not list ${missing.join(', ')} among its plugins (${[...loaded].join(', ')})`;
+  const formats = info.ImageFormats ?? [];
+  if (opts.imageFormat !== undefined && !formats.includes(opts.imageFormat)) return `no plugin registers the image format "${opts.imageFormat}" (isulad has: ${formats.join(', ') || 'none'})`;
+  const nets = info.Plugins?.Network ?? [];
+  if (opts.networkDriver !== undefined && !nets.includes(opts.networkDriver)) return `no plugin registers the network driver "${opts.networkDriver}" (isulad has: ${nets.join(', ') || 'none'})`;
+  return undefined;
 }
 
 /**
  * Starts isulad once with the plugins and checks each is listed by /info,
- * and registers the image format and network driver under test: a plugin
- * that does not load fails here, once, with the daemon's words, instead of
- * in every spec.
+ * and that they register the image format and network driver under test:
+ * a plugin that does not load fails here, once, with the daemon's words,
+ * instead of in every spec.
  */
 export async function preflight(opts: KitRunOptions): Promise<SpecResult> {
   const t0 = Date.now();
@@ -116,15 +128,8 @@ export async function preflight(opts: KitRunOptions): Promise<SpecResult> {
   try {
     await d.writeConfig({ ...kitConfig(opts), 'default-runtime': opts.runtime ?? 'runc' });
     await d.start();
-    const info = JSON.parse((await httpRequest(d.socket, 'GET', '/info')).body) as Info;
-    const loaded = new Set((info.IsulaPlugins ?? []).map((p) => p.Name));
-    const missing = names.filter((p) => !loaded.has(p));
-    if (missing.length > 0) return fail(`isulad started but does not list ${missing.join(', ')} among its plugins (${[...loaded].join(', ')})`);
-    const formats = info.ImageFormats ?? [];
-    if (opts.imageFormat !== undefined && !formats.includes(opts.imageFormat)) return fail(`no plugin registers the image format "${opts.imageFormat}" (isulad has: ${formats.join(', ') || 'none'})`);
-    const nets = networkDrivers(info);
-    if (opts.networkDriver !== undefined && !nets.includes(opts.networkDriver)) return fail(`no plugin registers the network driver "${opts.networkDriver}" (isulad has: ${nets.join(', ') || 'none'})`);
-    return { name, status: 'pass', durationMs: Date.now() - t0 };
+    const problem = preflightProblem(opts, JSON.parse((await httpRequest(d.socket, 'GET', '/info')).body) as PreflightInfo);
+    return problem !== undefined ? fail(problem) : { name, status: 'pass', durationMs: Date.now() - t0 };
   } catch (err) {
     // The daemon's stderr names a plugin that failed to load (PLUGIN_NOT_FOUND ...); the error may only say it timed out.
     await d.stop();
