@@ -61,6 +61,13 @@ test('isula-driver-tests refuses --suite network without a network driver, befor
   assert.equal(r.stdout, '');
 });
 
+test('isula-driver-tests fails in the preflight, once, naming the runtime no plugin claims and those isulad has', { skip: notRoot || false }, async () => {
+  const r = await kit(['--runtime', 'nosuch', '--plugin', '@isula/driver-runc', '--suite', 'lifecycle'], 120_000);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /FAIL {2}preflight: isulad loads @isula\/driver-runc .*\n {8}no plugin claims the runtime "nosuch" \(isulad has: runc, crun\)$/m);
+  assert.match(r.stdout, /^conformance: 0 passed, 1 failed, 0 skipped$/m);
+});
+
 describe('isula-driver-tests --suite image against @isula/image-oci', { skip: notRoot || false }, () => {
   let work = '';
   const kitImage = () => path.join(work, 'kit-image.json');

@@ -92,6 +92,8 @@ export function kitSuites(opts: KitRunOptions): string[] {
 /** What the preflight reads of /info. */
 export interface PreflightInfo {
   IsulaPlugins?: { Name: string }[];
+  /** Runtime name → its settings: the runtimes a plugin claims (and those configured under `runtimes`). */
+  Runtimes?: Record<string, unknown>;
   ImageFormats?: string[];
   /** Docker's field; `Network` lists the registered network drivers' names. */
   Plugins?: { Network?: string[] | null };
@@ -99,13 +101,17 @@ export interface PreflightInfo {
 
 /**
  * Why the daemon the preflight started cannot run the suites `opts` asks
- * for, or undefined when it can: a plugin it does not list, the image
- * format or network driver none registers.
+ * for, or undefined when it can: a plugin it does not list, the runtime no
+ * plugin claims, the image format or network driver none registers.
  */
 export function preflightProblem(opts: Pick<KitRunOptions, 'plugins' | 'runtime' | 'imageFormat' | 'networkDriver'>, info: PreflightInfo): string | undefined {
   const loaded = new Set((info.IsulaPlugins ?? []).map((p) => p.Name));
   const missing = kitPlugins(opts).map(pluginName).filter((p) => !loaded.has(p));
   if (missing.length > 0) return `isulad started but does not list ${missing.join(', ')} among its plugins (${[...loaded].join(', ')})`;
+  // The daemons run with this default-runtime, which isulad accepts unclaimed: each spec would fail on it instead.
+  const runtime = opts.runtime ?? 'runc';
+  const runtimes = Object.keys(info.Runtimes ?? {});
+  if (!runtimes.includes(runtime)) return `no plugin claims the runtime "${runtime}" (isulad has: ${runtimes.join(', ') || 'none'})`;
   const formats = info.ImageFormats ?? [];
   if (opts.imageFormat !== undefined && !formats.includes(opts.imageFormat)) return `no plugin registers the image format "${opts.imageFormat}" (isulad has: ${formats.join(', ') || 'none'})`;
   const nets = info.Plugins?.Network ?? [];
@@ -115,9 +121,9 @@ export function preflightProblem(opts: Pick<KitRunOptions, 'plugins' | 'runtime'
 
 /**
  * Starts isulad once with the plugins and checks each is listed by /info,
- * and that they register the image format and network driver under test:
- * a plugin that does not load fails here, once, with the daemon's words,
- * instead of in every spec.
+ * that one claims the runtime under test, and that they register the image
+ * format and network driver under test: a plugin that does not load fails
+ * here, once, with the daemon's words, instead of in every spec.
  */
 export async function preflight(opts: KitRunOptions): Promise<SpecResult> {
   const t0 = Date.now();

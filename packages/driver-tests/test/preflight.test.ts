@@ -5,12 +5,21 @@ import { preflightProblem, type PreflightInfo } from '../src/runner.js';
 /** /info of a daemon with image-oci, driver-runc and network-cni loaded, as core answers it. */
 const INFO: PreflightInfo = {
   IsulaPlugins: [{ Name: '@isula/image-oci' }, { Name: '@isula/driver-runc' }, { Name: '@isula/network-cni' }],
+  Runtimes: { runc: {}, crun: {} },
   ImageFormats: ['oci'],
   Plugins: { Network: ['cni'] },
 };
 
-test('the preflight passes a daemon that loads the plugins, registers the image format and network driver', () => {
+test('the preflight passes a daemon that loads the plugins, claims the runtime and registers the image format and network driver', () => {
   assert.equal(preflightProblem({ plugins: ['@isula/network-cni'], networkDriver: 'cni', imageFormat: 'oci' }, INFO), undefined);
+  assert.equal(preflightProblem({ plugins: ['@isula/driver-runc'], runtime: 'crun' }, INFO), undefined);
+});
+
+test('the preflight fails naming the runtime no plugin claims, and the runtimes isulad has', () => {
+  assert.equal(preflightProblem({ plugins: ['@isula/driver-runc'], runtime: 'sandbox' }, INFO), 'no plugin claims the runtime "sandbox" (isulad has: runc, crun)');
+  assert.equal(preflightProblem({ plugins: ['@isula/driver-runc'], runtime: 'sandbox' }, { ...INFO, Runtimes: {} }), 'no plugin claims the runtime "sandbox" (isulad has: none)');
+  // Without --runtime the containers run under runc: it must be claimed too.
+  assert.match(preflightProblem({ plugins: ['@isula/network-cni'], networkDriver: 'cni' }, { ...INFO, Runtimes: { crun: {} } }) ?? '', /the runtime "runc" \(isulad has: crun\)/);
 });
 
 test('the preflight reads the network drivers from Plugins.Network, not from the networking feature\'s text', () => {
