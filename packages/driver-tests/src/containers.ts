@@ -3,14 +3,11 @@
  * offline busybox image, and checks for leftovers on the host.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { ISULA, newDaemon, tempRoot, TestDaemon, type RunResult } from './harness.js';
 import { busyboxArchive } from './images.js';
-
-const run = promisify(execFile);
 
 /** Where busybox comes from: a function giving the path of its docker-archive. */
 export interface ImageOptions {
@@ -43,10 +40,7 @@ export async function containerDaemon(t: Parameters<typeof newDaemon>[0], runtim
 
 /** Force-removes every container of the daemon (teardown), so nothing outlives a test. */
 export async function removeAll(d: TestDaemon): Promise<void> {
-  if (d.proc === undefined || d.proc.exitCode !== null || d.proc.signalCode !== null) return;
-  const ps = await d.isula(['ps', '-aq', '--no-trunc']);
-  const ids = ps.stdout.split('\n').filter((l) => l !== '');
-  if (ids.length > 0) await d.isula(['rm', '-f', ...ids]);
+  await d.removeContainers();
 }
 
 export function ok(r: RunResult, what = 'command'): string {
@@ -107,15 +101,8 @@ export function sleep(ms: number): Promise<void> {
 export async function daemon(t: { after(fn: () => Promise<void>): void }, config: Record<string, unknown> = {}, opts: { loadBusybox?: boolean } & ImageOptions = {}): Promise<TestDaemon> {
   const busybox = opts.loadBusybox === false ? undefined : await (opts.busybox ?? busyboxArchive)();
   const d = new TestDaemon(await tempRoot());
-  t.after(async () => {
-    if (d.proc !== undefined && d.proc.exitCode === null && d.proc.signalCode === null) {
-      const ids = (await d.isula(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
-      if (ids.length > 0) await d.isula(['rm', '-f', ...ids]);
-    }
-    await d.stop();
-    for (const m of (await mountsUnder(d.root)).reverse()) await run('umount', ['-l', m]).catch(() => {});
-    await fs.rm(d.root, { recursive: true, force: true });
-  });
+  // reapLeftovers (in teardown) detaches what a test left mounted under the roots.
+  t.after(() => d.teardown({ beforeStop: removeAll }));
   await d.writeConfig({ plugins: ['@isula/image-oci', '@isula/driver-runc'], 'default-runtime': 'runc', ...config });
   await d.start();
   if (busybox !== undefined) ok(await d.isula(['load', '-i', busybox]), 'load busybox');

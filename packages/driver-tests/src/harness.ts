@@ -2,6 +2,16 @@
  * The kit's harness: a real isulad on temporary roots and socket, driven by
  * the real `isula` binary and by raw HTTP. The repo's own e2e tests use it
  * too (test/lib/harness.ts re-exports it).
+ *
+ * Interruption: each isulad runs in a session of its own, so a terminal's
+ * ctrl-c (SIGINT to the foreground process group) reaches the test process
+ * but not its daemons. The first daemon a process spawns installs SIGINT
+ * and SIGTERM handlers there that tear down every daemon not yet torn down
+ * (containers removed while the daemon is up, daemon stopped, mounts
+ * detached, roots deleted), bounded by INTERRUPT_CLEANUP_MS, and then exit
+ * with 128 + the signal's number (130, 143): the teardowns registered with
+ * t.after() would never run, as node:test dies with its process. A program
+ * that handles the signals itself calls leaveSignalsToCaller() first.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -9,6 +19,83 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { programs } from './paths.js';
+
+/** The bound on what an interrupted process does before it exits (removing containers, stopping daemons, unmounting). */
+export const INTERRUPT_CLEANUP_MS = 30_000;
+/** Daemons spawned and not yet torn down: what an interrupt tears down. */
+const liveDaemons = new Set<TestDaemon>();
+/** Other things an interrupt undoes (a tmux server), by onInterrupt(). */
+const interruptCleanups = new Set<() => Promise<void>>();
+let signalsLeftToCaller = false;
+let handlersInstalled = false;
+let interruptSignal: NodeJS.Signals | undefined;
+
+/** The signal this process was interrupted by, once its handler ran (then no daemon starts any more). */
+export function interruptedBy(): NodeJS.Signals | undefined {
+  return interruptSignal;
+}
+
+/**
+ * For a program that handles SIGINT and SIGTERM itself (isula-driver-tests'
+ * command does, to report the run): TestDaemons then install no handler;
+ * the program calls stopLiveDaemons() when a signal comes.
+ */
+export function leaveSignalsToCaller(): void {
+  signalsLeftToCaller = true;
+}
+
+/** Registers `cleanup` to run if this process is interrupted; the function returned unregisters it. */
+export function onInterrupt(cleanup: () => Promise<void>): () => void {
+  installSignalHandlers();
+  interruptCleanups.add(cleanup);
+  return () => { interruptCleanups.delete(cleanup); };
+}
+
+function installSignalHandlers(): void {
+  if (handlersInstalled || signalsLeftToCaller) return;
+  handlersInstalled = true;
+  // A listener keeps no process alive, and runs only on a signal: a run that is not interrupted is as before.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  // A repeated signal (ctrl-c pressed again) does not cut the teardown short: it is bounded.
+  if (interruptSignal !== undefined) return;
+  interruptSignal = signal;
+  // The reporter's pipe may be gone (node --test's own process exits at once on ctrl-c): an EPIPE
+  // on stdout or stderr must not end this process before its daemons are down.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  void stopLiveDaemons().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 0)));
+}
+
+/**
+ * Tears down every daemon this process spawned whose teardown has not run,
+ * all at once, each as newDaemon's teardown does but removing its
+ * containers first; and runs what onInterrupt() registered. After
+ * `timeoutMs` a daemon still running is killed (SIGKILL) and this returns.
+ */
+export async function stopLiveDaemons(timeoutMs = INTERRUPT_CLEANUP_MS): Promise<void> {
+  // Half the bound for each isula call: stop() takes up to 10 s more.
+  const work = [
+    ...[...interruptCleanups].map((c) => c()),
+    ...[...liveDaemons].map((d) => d.teardown({ beforeStop: (x) => x.removeContainers(Math.floor(timeoutMs / 2)) })),
+  ];
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    Promise.allSettled(work).then(() => false),
+    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), timeoutMs); }),
+  ]);
+  clearTimeout(timer);
+  if (timedOut) {
+    for (const d of liveDaemons) if (d.isRunning) d.proc?.kill('SIGKILL');
+  }
+}
+
+function refuseIfInterrupted(what: string): void {
+  if (interruptSignal !== undefined) throw new Error(`interrupted by ${interruptSignal}: ${what}`);
+}
 
 /** The isulad script under test (@isula/core's bin, or ISULA_KIT_ISULAD). */
 export const ISULAD = programs().isulad;
@@ -27,6 +114,7 @@ export async function waitFor<T>(check: () => Promise<T> | T, { timeoutMs = 5000
 }
 
 export async function tempRoot(prefix = 'isula-e2e-'): Promise<string> {
+  refuseIfInterrupted('no new root is made');
   return fs.mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
@@ -75,6 +163,7 @@ export class TestDaemon {
   proc: ChildProcess | undefined;
   stderr = '';
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  #teardown: Promise<void> | undefined;
 
   constructor(root: string) {
     this.root = root;
@@ -93,10 +182,22 @@ export class TestDaemon {
     await fs.writeFile(this.configFile, typeof config === 'string' ? config : JSON.stringify(config, null, 2));
   }
 
-  /** Spawns isulad; does not wait for it to be ready. */
+  /** Is the isulad last spawned still running? */
+  get isRunning(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /**
+   * Spawns isulad; does not wait for it to be ready. It runs in a session
+   * of its own (the module's doc says why); this process tears it down if
+   * interrupted.
+   */
   spawn(extraArgs: string[] = []): void {
+    refuseIfInterrupted('isulad is not started');
     const args = [ISULAD, '--config-file', this.configFile, '--state', this.state, '--graph', this.graph, ...extraArgs];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    installSignalHandlers();
+    liveDaemons.add(this);
     this.proc = proc;
     proc.stderr?.on('data', (c: Buffer) => { this.stderr += c.toString('utf8'); });
     this.exit = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
@@ -108,7 +209,11 @@ export class TestDaemon {
     const exited = this.exit!.then((e) => { throw new Error(`isulad exited early (${e.code ?? e.signal}): ${this.stderr}`); }); // set by spawn
     await Promise.race([
       exited,
-      waitFor(async () => (await httpRequest(this.socket, 'GET', '/_ping').catch(() => undefined))?.status === 200, { timeoutMs: 60_000, what: 'isulad to answer /_ping' }),
+      waitFor(async () => {
+        // Gone (a failed start, or stopped by an interrupt): `exited` says why; stop polling.
+        if (!this.isRunning) throw new Error('isulad exited');
+        return (await httpRequest(this.socket, 'GET', '/_ping').catch(() => undefined))?.status === 200;
+      }, { timeoutMs: 60_000, what: 'isulad to answer /_ping' }),
     ]);
     exited.catch(() => {});
   }
@@ -142,6 +247,43 @@ export class TestDaemon {
     return runNode(ISULA, ['-H', this.host, ...args], { env: { ...process.env, ...env } });
   }
 
+  /**
+   * Force-removes every container while the daemon runs (nothing when it
+   * does not), each isula call bounded by `timeoutMs`. Once interrupted, it
+   * lists again after a removal, a few times: the test still running (by
+   * SIGTERM its isula calls live on) may have created one meanwhile.
+   */
+  async removeContainers(timeoutMs = 60_000): Promise<void> {
+    const options = { env: process.env, timeoutMs };
+    for (let round = 0; round < 3 && this.isRunning; round++) {
+      const ps = await runNode(ISULA, ['-H', this.host, 'ps', '-aq', '--no-trunc'], options);
+      const ids = ps.stdout.split('\n').filter((l) => l !== '');
+      if (ps.code !== 0 || ids.length === 0) return;
+      await runNode(ISULA, ['-H', this.host, 'rm', '-f', ...ids], options);
+      if (interruptSignal === undefined) return;
+    }
+  }
+
+  /**
+   * The end of a daemon's life: `beforeStop` (errors ignored; removing the
+   * containers, say), stop, what a runtime left (reapLeftovers), the roots
+   * deleted. Once: a second call (a test's teardown while an interrupt's
+   * runs) waits for the first.
+   */
+  teardown(opts: { beforeStop?: (d: TestDaemon) => Promise<void> } = {}): Promise<void> {
+    this.#teardown ??= (async () => {
+      try {
+        await opts.beforeStop?.(this).catch(() => {});
+        await this.stop();
+        await reapLeftovers(this);
+        await fs.rm(this.root, { recursive: true, force: true });
+      } finally {
+        liveDaemons.delete(this);
+      }
+    })();
+    return this.#teardown;
+  }
+
   async log(): Promise<string> {
     return fs.readFile(path.join(this.state, 'isulad.log'), 'utf8').catch(() => '');
   }
@@ -150,12 +292,7 @@ export class TestDaemon {
 /** A daemon on fresh temporary roots whose teardown is registered on the test. */
 export async function newDaemon(t: { after(fn: () => Promise<void>): void }, opts: { beforeStop?: (d: TestDaemon) => Promise<void> } = {}): Promise<TestDaemon> {
   const d = new TestDaemon(await tempRoot());
-  t.after(async () => {
-    await opts.beforeStop?.(d).catch(() => {});
-    await d.stop();
-    await reapLeftovers(d);
-    await fs.rm(d.root, { recursive: true, force: true });
-  });
+  t.after(() => d.teardown(opts));
   return d;
 }
 

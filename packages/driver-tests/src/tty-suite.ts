@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { describe } from 'node:test';
 import { suiteTests, type SuiteOptions } from './suite-options.js';
 import { promisify } from 'node:util';
-import { ISULA, waitFor } from './harness.js';
+import { ISULA, onInterrupt, waitFor } from './harness.js';
 import { daemon, inspect, ok } from './containers.js';
 
 const run = promisify(execFile);
@@ -24,7 +24,10 @@ interface Term {
 async function terminal(t: { after(fn: () => Promise<void>): void }, runtime: string, name: string, command: string, size = { cols: 80, rows: 24 }): Promise<Term & { tmux(...args: string[]): Promise<string> }> {
   const server = `isula-e2e-${process.pid}-${name}-${runtime.replace(/[^A-Za-z0-9]/g, '')}`;
   const tmux = async (...args: string[]) => (await run('tmux', ['-L', server, '-f', '/dev/null', ...args], { timeout: 10_000 })).stdout;
-  t.after(async () => { await tmux('kill-server').catch(() => {}); });
+  const killServer = async () => { await tmux('kill-server').catch(() => {}); };
+  // Its server is a daemon of its own: an interrupted run that skips t.after must still end it.
+  const forget = onInterrupt(killServer);
+  t.after(async () => { forget(); await killServer(); });
   await tmux('new-session', '-d', '-s', name, '-x', String(size.cols), '-y', String(size.rows), `${command}; echo "[exit $?]"; sleep 600`);
   const screen = () => tmux('capture-pane', '-p', '-t', name);
   return {

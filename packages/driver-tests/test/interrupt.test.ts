@@ -1,0 +1,91 @@
+/**
+ * Interruption (ctrl-c, SIGTERM) of a process that runs daemons through the
+ * harness, with a fake isulad and isula (fixtures/fake-isulad.ts says why):
+ * no root needed.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test, type TestContext } from 'node:test';
+import { childEnv } from '../src/index.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
+/** What the fixtures need to run the fakes instead of isulad and isula. */
+const FAKES = { ISULA_KIT_ISULAD: fixture('fake-isulad'), ISULA_KIT_ISULA: fixture('fake-isula') };
+
+interface Ended { code: number | null; signal: NodeJS.Signals | null; stdout: string }
+
+/**
+ * A Node script in a process group of its own, as a shell runs a job: a
+ * signal to the group is what a terminal's ctrl-c sends. Killed (the group)
+ * after the test if still running.
+ */
+function job(t: TestContext, script: string, args: string[], env: NodeJS.ProcessEnv): { pid: number; firstLine: Promise<string>; ended: Promise<Ended> } {
+  const child = spawn(process.execPath, [script, ...args], { env, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  const firstLine = new Promise<string>((resolve) => {
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString('utf8');
+      if (stdout.includes('\n')) resolve(stdout.slice(0, stdout.indexOf('\n')));
+    });
+  });
+  const ended = new Promise<Ended>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout })));
+  t.after(() => { try { process.kill(-(child.pid ?? 0), 'SIGKILL'); } catch { /* ended */ } });
+  return { pid: child.pid ?? 0, firstLine, ended };
+}
+
+/** The fakes' log (FAKE_LOG), line by line. */
+const logLines = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const exists = (p: string) => fs.existsSync(p);
+
+/** A TMPDIR of the test's own (the daemons' roots go there, and it is checked empty), and a log for the fakes outside it. */
+function tmpDir(t: TestContext): { tmp: string; log: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kit-interrupt-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'tmp'));
+  return { tmp: path.join(dir, 'tmp'), log: path.join(dir, 'fake.log') };
+}
+
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  test(`${sig} to the process group: the daemon is not signalled, the harness removes its containers, stops it, deletes its root and exits ${code}`, async (t) => {
+    const { tmp, log } = tmpDir(t);
+    const { pid, firstLine, ended } = job(t, fixture('interrupt-daemon'), ['wait'], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
+    const { root, pid: daemonPid } = JSON.parse(await firstLine) as { root: string; pid: number };
+    process.kill(-pid, sig);
+    const end = await ended;
+    assert.deepEqual([end.code, end.signal], [code, null]);
+    assert.equal(exists(root), false, 'the root is deleted before the process ends');
+    assert.deepEqual(logLines(log), ['isula ps -aq --no-trunc', 'isula rm -f c1', 'isula ps -aq --no-trunc', 'isulad SIGTERM'],
+      'the containers are removed while the daemon runs, then it is stopped; the group\'s signal never reached it');
+    assert.equal(alive(daemonPid), false);
+    assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('isula-')), []);
+  });
+}
+
+test('a process not interrupted is as without the handlers: it tears its daemon down and ends on its own, exit 0', async (t) => {
+  const { tmp, log } = tmpDir(t);
+  const { ended } = job(t, fixture('interrupt-daemon'), ['normal'], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
+  const end = await ended;
+  assert.deepEqual([end.code, end.signal], [0, null]);
+  const { root, pid } = JSON.parse(end.stdout) as { root: string; pid: number };
+  assert.equal(alive(pid), false);
+  assert.equal(exists(root), false);
+  assert.deepEqual(logLines(log), ['isulad SIGTERM'], 'stopped as before: no container removal that teardown was not asked for');
+});
+
+test('leaveSignalsToCaller: the harness installs no handler, so SIGINT ends the process at once and its daemon is the caller\'s', async (t) => {
+  const { tmp, log } = tmpDir(t);
+  const { pid, firstLine, ended } = job(t, fixture('interrupt-daemon'), ['caller'], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
+  const { root, pid: daemonPid } = JSON.parse(await firstLine) as { root: string; pid: number };
+  t.after(() => { try { process.kill(daemonPid, 'SIGKILL'); } catch { /* gone */ } });
+  process.kill(-pid, 'SIGINT');
+  const end = await ended;
+  assert.deepEqual([end.code, end.signal], [null, 'SIGINT']);
+  assert.equal(alive(daemonPid), true, 'the daemon, in a session of its own, runs on');
+  assert.equal(exists(root), true);
+});
