@@ -48,7 +48,9 @@ roots, with @isula/image-oci and the --plugin packages in daemon.json.
   -h, --help             this text
 
 Exit status: 0 when every spec passed or was skipped, 1 when one failed,
-2 on a usage error. Needs root (the specs run real containers).`;
+2 on a usage error, 130 (SIGINT, ctrl-c) or 143 (SIGTERM) when interrupted:
+the spec then running is torn down and the partial report says so. Needs
+root (the specs run real containers).`;
 
 export interface CliOptions extends KitRunOptions {
   reportFile?: string;

@@ -18,7 +18,7 @@ export { configuredImageSuite, configuredNetworkSuite, bridgePorts } from './con
 export { declaredTests, suiteTests } from './suite-options.js';
 export type { SuiteOptions } from './suite-options.js';
 export { runKit, preflight, preflightProblem, kitConfig, kitPlugins, kitSuites, pluginName, collectSpecs, childEnv } from './runner.js';
-export type { KitRunOptions, PluginEntry, PreflightInfo } from './runner.js';
+export type { KitRunOptions, PluginEntry, PreflightInfo, SpecProgress } from './runner.js';
 export { formatReport, countSpecs } from './report.js';
 export type { KitReport, SpecResult, SpecStatus } from './report.js';
 export { busyboxArchive, DEFAULT_IMAGES_DIR } from './images.js';

@@ -17,7 +17,8 @@ export interface SpecResult {
 /**
  * The report as JSON. `schemaVersion` 1: fields are only ever added (as
  * `imageFormat` and `networkDriver` were, with the image and network
- * suites), so a reader of an older report of version 1 reads this one.
+ * suites, and `interrupted`), so a reader of an older report of version 1
+ * reads this one.
  */
 export interface KitReport {
   schemaVersion: 1;
@@ -34,6 +35,12 @@ export interface KitReport {
   durationMs: number;
   specs: SpecResult[];
   counts: { pass: number; fail: number; skip: number };
+  /**
+   * Set when the run was interrupted (ctrl-c, SIGTERM): the signal, and the
+   * spec then running (none between specs), whose result is not in `specs`.
+   * The specs after it did not run.
+   */
+  interrupted?: { signal: string; spec?: string };
 }
 
 export function countSpecs(specs: readonly SpecResult[]): KitReport['counts'] {
@@ -44,7 +51,11 @@ export function countSpecs(specs: readonly SpecResult[]): KitReport['counts'] {
 
 const LABEL: Record<SpecStatus, string> = { pass: 'PASS', fail: 'FAIL', skip: 'SKIP' };
 
-/** The report as lines of text; the last is "conformance: N passed, N failed, N skipped". */
+/**
+ * The report as lines of text; the last is "conformance: N passed, N
+ * failed, N skipped", with "; interrupted by SIGINT" after an interruption
+ * (whose spec is a STOP row).
+ */
 export function formatReport(report: KitReport): string {
   const under = [
     `runtime ${report.runtime}`,
@@ -56,7 +67,9 @@ export function formatReport(report: KitReport): string {
     const secs = (s.durationMs / 1000).toFixed(1);
     lines.push(`  ${LABEL[s.status]}  ${s.name}${s.status === 'skip' ? '' : ` (${secs} s)`}${s.reason !== undefined ? `\n        ${s.reason}` : ''}`);
   }
+  const stop = report.interrupted;
+  if (stop !== undefined) lines.push(`  STOP  ${stop.spec ?? '(between specs)'}\n        interrupted by ${stop.signal}; the specs after it did not run`);
   const { pass, fail, skip } = report.counts;
-  lines.push(`conformance: ${pass} passed, ${fail} failed, ${skip} skipped`);
+  lines.push(`conformance: ${pass} passed, ${fail} failed, ${skip} skipped${stop !== undefined ? `; interrupted by ${stop.signal}` : ''}`);
   return `${lines.join('\n')}\n`;
 }

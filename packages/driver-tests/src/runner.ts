@@ -3,12 +3,14 @@
  * register the image format or network driver under test), then the suites'
  * file under node:test's run() (each spec starts its own private isulad on
  * temporary roots with the plugins listed in daemon.json), collected into a
- * KitReport.
+ * KitReport. An interrupted run (KitRunOptions.signal) ends with the spec
+ * process's daemons torn down and a partial report that says so.
  */
 import { run } from 'node:test';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { httpRequest, tempRoot, TestDaemon } from './harness.js';
+import { httpRequest, INTERRUPT_CLEANUP_MS, leaveSignalsToCaller, tempRoot, TestDaemon } from './harness.js';
 import type { KitImageJson } from './kit-image.js';
 import { countSpecs, type KitReport, type SpecResult } from './report.js';
 import { defaultSuites, isRuntimeSuite, parseSuites } from './suites.js';
@@ -46,6 +48,15 @@ export interface KitRunOptions {
   timeoutMs?: number;
   /** Called with each spec as it ends (progress). */
   onSpec?: (spec: SpecResult) => void;
+  /**
+   * Aborting it interrupts the run: its reason, a signal name (`SIGINT`,
+   * `SIGTERM`; else SIGTERM), is sent to the spec process, which tears down
+   * the daemons it started and exits; the preflight's daemon is stopped.
+   * runKit then returns what ran, with `interrupted`. Passing it means the
+   * caller handles SIGINT and SIGTERM: the harness installs no handler in
+   * this process (leaveSignalsToCaller()).
+   */
+  signal?: AbortSignal;
 }
 
 const ENTRY = fileURLToPath(new URL('./entry.js', import.meta.url));
@@ -133,17 +144,33 @@ export async function preflight(opts: KitRunOptions): Promise<SpecResult> {
   const d = new TestDaemon(await tempRoot('isula-kit-'));
   try {
     await d.writeConfig({ ...kitConfig(opts), 'default-runtime': opts.runtime ?? 'runc' });
-    await d.start();
-    const problem = preflightProblem(opts, JSON.parse((await httpRequest(d.socket, 'GET', '/info')).body) as PreflightInfo);
+    await unlessAborted(d.start(), opts.signal);
+    const problem = preflightProblem(opts, JSON.parse((await unlessAborted(httpRequest(d.socket, 'GET', '/info'), opts.signal)).body) as PreflightInfo);
     return problem !== undefined ? fail(problem) : { name, status: 'pass', durationMs: Date.now() - t0 };
   } catch (err) {
     // The daemon's stderr names a plugin that failed to load (PLUGIN_NOT_FOUND ...); the error may only say it timed out.
     await d.stop();
     return fail(firstLine(`${d.stderr}\n${(err as Error).message}`));
   } finally {
-    await d.stop();
-    await fs.rm(d.root, { recursive: true, force: true });
+    await d.teardown();
   }
+}
+
+/** `work`, or a rejection as soon as `signal` aborts (what `work` does then is left to run out). */
+function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new Error(`interrupted by ${signalName(signal)}`));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** The signal an aborted KitRunOptions.signal stands for: its reason when that names one, else SIGTERM. */
+function signalName(signal: AbortSignal): NodeJS.Signals {
+  const reason: unknown = signal.reason;
+  return typeof reason === 'string' && Object.hasOwn(os.constants.signals, reason) ? reason as NodeJS.Signals : 'SIGTERM';
 }
 
 /** The line of an error text that names the problem: "SomeError: ...", a daemon's code, else the first. */
@@ -179,9 +206,15 @@ export async function runKit(opts: KitRunOptions): Promise<KitReport> {
   const suites = kitSuites(opts);
   const specs: SpecResult[] = [];
   const add = (s: SpecResult) => { specs.push(s); opts.onSpec?.(s); };
+  if (opts.signal !== undefined) leaveSignalsToCaller();
+  let interrupted: KitReport['interrupted'];
   const pre = await preflight(opts);
-  add(pre);
-  if (pre.status === 'pass') await runSuites(opts, suites, add);
+  // Interrupted during the preflight: its row would only say so.
+  if (opts.signal?.aborted === true) interrupted = { signal: signalName(opts.signal), spec: pre.name };
+  else {
+    add(pre);
+    if (pre.status === 'pass') interrupted = await runSuites(opts, suites, add);
+  }
   return {
     schemaVersion: 1,
     runtime: opts.runtime ?? 'runc',
@@ -193,10 +226,12 @@ export async function runKit(opts: KitRunOptions): Promise<KitReport> {
     durationMs: Date.now() - startedAt.getTime(),
     specs,
     counts: countSpecs(specs),
+    ...(interrupted !== undefined ? { interrupted } : {}),
   };
 }
 
-async function runSuites(opts: KitRunOptions, suites: string[], add: (s: SpecResult) => void): Promise<void> {
+/** The suites' file in a spec process (runSpecFiles); what was interrupted, when `opts.signal` aborts. */
+async function runSuites(opts: KitRunOptions, suites: string[], add: (s: SpecResult) => void): Promise<KitReport['interrupted']> {
   const env = childEnv({
     ISULA_KIT_RUNTIME: opts.runtime ?? 'runc',
     ISULA_KIT_CONFIG: JSON.stringify(kitConfig(opts)),
@@ -209,7 +244,81 @@ async function runSuites(opts: KitRunOptions, suites: string[], add: (s: SpecRes
     // kill it mid-spec, its teardown (daemons, mounts) never run.
     ISULA_KIT_TIMEOUT_MS: String(opts.timeoutMs ?? 600_000),
   });
-  await collectSpecs(run({ files: [ENTRY], env }), add);
+  return runSpecFiles([ENTRY], env, add, opts.signal);
+}
+
+/**
+ * node:test's run() on `files` (in a spec process), each spec passed to
+ * `add` as it ends. When `signal` aborts, the spec process gets the signal
+ * (see KitRunOptions.signal) and this waits for it to end: it returns the
+ * signal and the spec then running, and drops what ends after (the
+ * interruption's doing).
+ */
+export async function runSpecFiles(files: string[], env: NodeJS.ProcessEnv, add: (s: SpecResult) => void, signal?: AbortSignal): Promise<KitReport['interrupted']> {
+  if (signal?.aborted === true) return { signal: signalName(signal) };
+  const progress: SpecProgress = { running: undefined, interrupted: false };
+  let interrupted: KitReport['interrupted'];
+  let forwarding: { stop(): void } | undefined;
+  // Not run()'s own signal: on abort it sends SIGTERM and stops listening at once, while the spec
+  // process is still tearing down; this waits for it to end (its stream to close).
+  const onAbort = () => {
+    const sig = signalName(signal!); // set: onAbort listens to it
+    progress.interrupted = true;
+    interrupted = { signal: sig, ...(progress.running !== undefined ? { spec: progress.running } : {}) };
+    forwarding = signalSpecProcesses(files, sig, INTERRUPT_CLEANUP_MS + 15_000);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await collectSpecs(run({ files, env }), add, progress);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    forwarding?.stop();
+  }
+  return interrupted;
+}
+
+/** This process's children running one of `files` (node:test's run() spawns one per file). */
+async function specProcesses(files: string[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const e of await fs.readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(e)) continue;
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+    const stat = await fs.readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.pid) continue;
+    const argv = (await fs.readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (files.some((f) => argv.includes(f))) out.push(Number(e));
+  }
+  return out;
+}
+
+/**
+ * Sends `sig` to the spec process, and to one started later (the signal
+ * came just before run() spawned it), until stopped. A terminal's ctrl-c
+ * reached it already; a SIGTERM to this process did not. One still alive
+ * after `killAfterMs` (its own teardown is bounded shorter) is killed.
+ */
+function signalSpecProcesses(files: string[], sig: NodeJS.Signals, killAfterMs: number): { stop(): void } {
+  const signalled = new Set<number>();
+  const kill = (pid: number, s: NodeJS.Signals) => { try { process.kill(pid, s); } catch { /* gone */ } };
+  const tick = async () => {
+    for (const pid of await specProcesses(files)) if (!signalled.has(pid)) { signalled.add(pid); kill(pid, sig); }
+  };
+  void tick();
+  const interval = setInterval(() => void tick(), 250);
+  const killer = setTimeout(() => void specProcesses(files).then((pids) => { for (const pid of pids) kill(pid, 'SIGKILL'); }), killAfterMs);
+  return { stop() { clearInterval(interval); clearTimeout(killer); } };
+}
+
+/**
+ * What collectSpecs says while it runs, and is told: the spec running now
+ * (its name as its row will have it), and that the run was interrupted:
+ * what ends after that (a spec failing because its daemon was stopped, the
+ * file's exit code) is the interruption's doing, not a result, and is
+ * dropped.
+ */
+export interface SpecProgress {
+  running: string | undefined;
+  interrupted: boolean;
 }
 
 /**
@@ -218,15 +327,24 @@ async function runSuites(opts: KitRunOptions, suites: string[], add: (s: SpecRes
  * failed by itself (not through its tests); a test file that fails to load
  * is one failure carrying its stderr.
  */
-export async function collectSpecs(stream: ReturnType<typeof run>, add: (s: SpecResult) => void): Promise<void> {
+export async function collectSpecs(stream: ReturnType<typeof run>, add: (s: SpecResult) => void, progress: SpecProgress = { running: undefined, interrupted: false }): Promise<void> {
   const parents: string[] = [];
+  // test:start comes when a test reports (after it ends); test:dequeue when it starts running.
+  const started: string[] = [];
   let stderr = '';
   for await (const event of stream) {
+    if (progress.interrupted) continue;
+    // Not by the event's `type`: node 24 gives a queued test its parent's ('suite').
+    if (event.type === 'test:dequeue' && !(event.data.nesting === 0 && event.data.name === event.data.file)) {
+      started[event.data.nesting] = event.data.name;
+      progress.running = [...started.slice(0, event.data.nesting), event.data.name].join(' > ');
+    }
     if (event.type === 'test:stderr') stderr += event.data.message;
     if (event.type === 'test:start') parents[event.data.nesting] = event.data.name;
     if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
     const { data } = event;
     const name = [...parents.slice(0, data.nesting), data.name].join(' > ');
+    if (name === progress.running) progress.running = undefined;
     const durationMs = data.details.duration_ms;
     const skipped = data.skip !== undefined && data.skip !== false;
     const reason = typeof data.skip === 'string' ? data.skip : 'skipped';

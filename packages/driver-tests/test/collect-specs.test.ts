@@ -109,6 +109,15 @@ test('the report names the image format and network driver under test when there
   assert.match(formatReport({ ...base, imageFormat: 'oci', networkDriver: 'cni', suites: ['image', 'network'] }), /^isula-driver-tests: runtime runc; image format oci; network driver cni; plugins p; suites image, network\n/);
 });
 
+test('an interrupted report says which spec the signal stopped, and its closing line says so', () => {
+  const specs: SpecResult[] = [{ name: 'preflight: isulad loads p', status: 'pass', durationMs: 300 }];
+  const base = { schemaVersion: 1 as const, runtime: 'runc', plugins: ['p'], suites: ['lifecycle'], startedAt: '', durationMs: 0, specs, counts: countSpecs(specs) };
+  const text = formatReport({ ...base, interrupted: { signal: 'SIGINT', spec: 'container life cycle on runc > run: output' } });
+  assert.match(text, /\n {2}PASS {2}preflight: isulad loads p \(0\.3 s\)\n {2}STOP {2}container life cycle on runc > run: output\n {8}interrupted by SIGINT; the specs after it did not run\nconformance: 1 passed, 0 failed, 0 skipped; interrupted by SIGINT\n$/);
+  assert.match(formatReport({ ...base, interrupted: { signal: 'SIGTERM' } }), /\n {2}STOP {2}\(between specs\)\n.*\nconformance: 1 passed, 0 failed, 0 skipped; interrupted by SIGTERM\n$/);
+  assert.match(formatReport(base), /\n {2}PASS {2}preflight: isulad loads p \(0\.3 s\)\nconformance: 1 passed, 0 failed, 0 skipped\n$/, 'a run not interrupted reads as before');
+});
+
 test('--timeout bounds each spec inside the file: a slow one fails and is torn down, the next still runs', async () => {
   const mark = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kit-slow-')), 'mark');
   const got = await specs([fixture('slow-specs')], { ISULA_KIT_TIMEOUT_MS: '300', SLOW_MARK: mark });

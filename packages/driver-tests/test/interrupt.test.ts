@@ -1,7 +1,8 @@
 /**
  * Interruption (ctrl-c, SIGTERM) of a process that runs daemons through the
- * harness, with a fake isulad and isula (fixtures/fake-isulad.ts says why):
- * no root needed.
+ * harness, and of the kit's spec process, with a fake isulad and isula
+ * (fixtures/fake-isulad.ts says why): no root needed. The kit's command
+ * against a real daemon is test/e2e/driver-kit-interrupt.test.ts.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
-import { childEnv } from '../src/index.js';
+import { childEnv, waitFor, type KitReport } from '../src/index.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
 /** What the fixtures need to run the fakes instead of isulad and isula. */
@@ -88,4 +89,39 @@ test('leaveSignalsToCaller: the harness installs no handler, so SIGINT ends the 
   assert.deepEqual([end.code, end.signal], [null, 'SIGINT']);
   assert.equal(alive(daemonPid), true, 'the daemon, in a session of its own, runs on');
   assert.equal(exists(root), true);
+});
+
+test('an interrupted spec process: what ran is reported, the spec running is named, its daemon torn down before the run returns, the next spec never runs', async (t) => {
+  const { tmp, log } = tmpDir(t);
+  const ready = path.join(path.dirname(tmp), 'ready');
+  const env = { ...FAKES, INTERRUPT_READY: ready, TMPDIR: tmp, FAKE_LOG: log };
+  const { pid, ended } = job(t, fixture('interrupt-run'), [JSON.stringify(env), fixture('interruptible-specs')], childEnv({}));
+  await waitFor(() => exists(ready), { timeoutMs: 20_000, what: 'the second spec to run its daemon' });
+  const root = fs.readFileSync(ready, 'utf8');
+  // To the runner alone, as `kill PID` does: it must pass the signal on to the spec process.
+  process.kill(pid, 'SIGTERM');
+  const end = await ended;
+  assert.equal(exists(root), false, 'the spec process deleted its daemon\'s root before the run returned');
+  assert.equal(end.code, 0, end.stdout);
+  assert.deepEqual(JSON.parse(end.stdout), {
+    specs: [['interruptible > passes', 'pass']],
+    interrupted: { signal: 'SIGTERM', spec: 'interruptible > waits' },
+  });
+  assert.deepEqual(logLines(log).slice(-2), ['isula ps -aq --no-trunc', 'isulad SIGTERM'], 'the spec\'s daemon was stopped once its containers were gone');
+  assert.ok(logLines(log).includes('isula rm -f c1'));
+  assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('isula-')), []);
+  assert.equal(exists(`${ready}.ran`), false, 'the spec after it did not run');
+});
+
+test('an interrupted preflight: its isulad is stopped and its root deleted, and the report names it with no row', async (t) => {
+  const { tmp, log } = tmpDir(t);
+  const { pid, ended } = job(t, fixture('interrupt-kit'), [], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
+  await waitFor(() => exists(log) && logLines(log).includes('isulad GET /info'), { timeoutMs: 20_000, what: 'the preflight to ask /info' });
+  process.kill(pid, 'SIGTERM');
+  const end = await ended;
+  assert.equal(end.code, 0, end.stdout);
+  const report = JSON.parse(end.stdout) as KitReport;
+  assert.deepEqual([report.interrupted, report.specs, report.counts], [{ signal: 'SIGTERM', spec: 'preflight: isulad loads isula-fake-plugin' }, [], { pass: 0, fail: 0, skip: 0 }]);
+  assert.equal(logLines(log).at(-1), 'isulad SIGTERM');
+  assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('isula-')), []);
 });

@@ -4,6 +4,7 @@
  * package README.
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import { loadCliFiles, parseCli, USAGE, UsageError, type CliOptions } from '../cli.js';
 import { formatReport } from '../report.js';
 import { runKit } from '../runner.js';
@@ -34,12 +35,26 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  // ctrl-c reaches the spec process too (the terminal signals the whole process group), SIGTERM
+  // only this one: either way runKit has the spec process tear its daemons down, then reports.
+  const interrupt = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) return; // a second ctrl-c: the teardown is under way, and bounded
+    process.stderr.write(`isula-driver-tests: ${sig}: stopping the spec running now and its daemons\n`);
+    interrupt.abort(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const report = await runKit({
     ...opts,
+    signal: interrupt.signal,
     onSpec: (s) => process.stderr.write(`${s.status.toUpperCase()} ${s.name}\n`),
   });
+  if (report.interrupted !== undefined) process.stderr.write(`STOP ${report.interrupted.spec ?? '(between specs)'} (${report.interrupted.signal})\n`);
   process.stdout.write(formatReport(report));
   if (opts.reportFile !== undefined) await fs.writeFile(opts.reportFile, `${JSON.stringify(report, null, 2)}\n`);
+  // As a shell reports a command a signal ended: 128 + its number (130 for SIGINT, 143 for SIGTERM).
+  if (report.interrupted !== undefined) return 128 + (os.constants.signals[report.interrupted.signal as NodeJS.Signals] ?? 0);
   return report.counts.fail > 0 ? 1 : 0;
 }
 
