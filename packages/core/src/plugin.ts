@@ -13,7 +13,7 @@ import type { Hooks } from './hooks.js';
  * refuses a plugin whose range does not include this version.
  * New hook or optional member: minor bump. Changed hook or driver method: major.
  */
-export const PLUGIN_API_VERSION = '1.10.0';
+export const PLUGIN_API_VERSION = '1.11.0';
 
 export interface PluginHost {
   /** The host's PLUGIN_API_VERSION. */

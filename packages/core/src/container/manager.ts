@@ -981,6 +981,7 @@ export class ContainerManager {
         }
         net.Networks = [...attachedKeys(net), key];
         net.Results = [...net.Results, ...results];
+        await this.#followPorts(record, signal);
       }
       record.JoinedNetworks = [...joined, key];
       record.NetworkingConfig = { ...record.NetworkingConfig, EndpointsConfig: endpoints };
@@ -1024,6 +1025,7 @@ export class ContainerManager {
           throw err;
         });
         if (!inDriver) throw new IsulaError('NETWORK_NOT_FOUND', `container ${record.Id} is not connected to network ${network}`, { httpStatus: 403 });
+        await this.#followPorts(record, signal);
       } else if (up && at >= 0 && net !== undefined) {
         await this.#network.disconnect(record, info?.name ?? network, signal).catch((err: unknown) => {
           // Gone from the driver already: a disconnect the daemon died in before saving the record.
@@ -1033,6 +1035,8 @@ export class ContainerManager {
         });
         net.Networks = attachedKeys(net).filter((_, i) => i !== at);
         net.Results = net.Results.filter((_, i) => i !== at);
+        // The ports it published moved to another network, or were released.
+        await this.#followPorts(record, signal);
       }
       record.JoinedNetworks = kept;
       const endpoints = { ...record.NetworkingConfig?.EndpointsConfig };
@@ -1042,6 +1046,15 @@ export class ContainerManager {
       const actor = { ID: info?.id ?? '', Attributes: { container: record.Id, name: info?.name ?? network, type: info?.driver ?? '' } };
       this.#deps.events.emit({ Type: 'network', Action: 'disconnect', Actor: actor });
     });
+  }
+
+  /**
+   * After a live connect or disconnect: the record's published ports as the
+   * network driver holds them (plugin API 1.11). The driver's step is done, so
+   * a failure to read them is logged, not thrown; restore reads them again.
+   */
+  async #followPorts(record: ContainerRecord, signal: AbortSignal): Promise<void> {
+    await this.#network.syncPorts(record, signal).catch((err: unknown) => this.#log.warn({ err, id: record.Id }, 'reading the published ports from the network driver failed'));
   }
 
   /** Whether `name` (a JoinedNetworks entry) is the network `key`/`info` (unknown: only by its key). */
@@ -1326,6 +1339,13 @@ export class ContainerManager {
       if (state.status === 'running' || state.status === 'paused') {
         record.State.Status = state.status;
         record.State.Pid = state.pid;
+        // A crash between the network driver's connect/disconnect and this record's save leaves the
+        // driver's published ports the ones in effect: the record takes them.
+        const moved = await this.#network.syncPorts(record, signal).catch((err: unknown) => {
+          this.#log.warn({ err, id: record.Id }, 'reading the published ports from the network driver failed');
+          return false;
+        });
+        if (moved) this.#log.warn({ id: record.Id, ports: record.Network?.Results.flatMap((r) => r.portMappings ?? []) }, 'published ports taken from the network driver, which had moved them');
         await saveRecord(this.containerDir(record.Id), record);
         await this.#trackLog(record);
         this.#watch(live, runtime);

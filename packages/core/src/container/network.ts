@@ -28,6 +28,11 @@ export interface ContainerNetwork {
   SandboxKey?: string;
   /** The names asked for (empty: the default network). */
   Networks: string[];
+  /**
+   * The ports the container publishes, as asked for (host port 0: any); where
+   * they are published, if anywhere, the Results say. Kept for `connect` (a
+   * network joined later may publish them), also when none could be.
+   */
   PortMappings: PortMapping[];
   Results: NetworkAttachResult[];
 }
@@ -176,13 +181,34 @@ export class ContainerNetworking {
   /**
    * `network connect` of a running container: `name`'s network joins its
    * namespace through the driver that connects (plugin API 1.10). Returns the
-   * new attachment's results.
+   * new attachment's results. A driver that reports its attachment (1.11)
+   * gets the container's ports, to publish them there when none are (Docker's
+   * new gateway endpoint); an older one gets none, as before: it may refuse them.
    */
   async connect(record: ContainerRecord, name: string, args: Record<string, string> | undefined, signal: AbortSignal): Promise<NetworkAttachResult[]> {
     const driver = this.#drivers().find((d) => d.connect !== undefined);
     if (driver?.connect === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no network plugin can connect a running container to a network');
     const file = record.Network?.SandboxKey ?? this.netnsPath(record.Id);
-    return driver.connect(file, { id: record.Id, networks: [name], portMappings: [], ...(args !== undefined && { args }) }, { signal });
+    const ports = driver.attachment !== undefined ? (record.Network?.PortMappings ?? []) : [];
+    return driver.connect(file, { id: record.Id, networks: [name], portMappings: ports, ...(args !== undefined && { args }) }, { signal });
+  }
+
+  /**
+   * The record's published ports made what the network driver holds (plugin
+   * API 1.11: `NetworkDriver.attachment`): after a connect or disconnect,
+   * which may move them, and at restore. Returns whether they changed; false
+   * without such a driver or an attachment (nothing is known better).
+   */
+  async syncPorts(record: ContainerRecord, signal: AbortSignal): Promise<boolean> {
+    const net = record.Network;
+    const driver = this.#drivers().find((d) => d.attachment !== undefined);
+    if (net === undefined || driver?.attachment === undefined) return false;
+    const live = await driver.attachment(record.Id, { signal });
+    if (live === undefined) return false;
+    const followed = followPorts(net.Results, live);
+    const changed = followed.some((r, i) => JSON.stringify(r.portMappings) !== JSON.stringify(net.Results[i]?.portMappings));
+    net.Results = followed;
+    return changed;
   }
 
   /** `network disconnect` of a running container: its namespace leaves `name`'s network only. */
@@ -250,8 +276,9 @@ export class ContainerNetworking {
       await this.#removeNetns(file);
       throw err;
     }
-    // Networks[i] names Results[i] (`none` has no result).
-    return { SandboxKey: file, Networks: plan.networks.filter((n) => n !== 'none'), PortMappings: published, Results: ctx.results };
+    // Networks[i] names Results[i] (`none` has no result). The ports asked for are kept even when
+    // none could be published: a network connected later may publish them.
+    return { SandboxKey: file, Networks: plan.networks.filter((n) => n !== 'none'), PortMappings: ports, Results: ctx.results };
   }
 
   /** Undoes `setup`; idempotent, and fine when the namespace or the plugin's state is gone. */
@@ -339,6 +366,19 @@ export class ContainerNetworking {
       await fs.rm(file, { force: true }).catch((err: unknown) => this.#log.warn({ err, file }, 'removing a network namespace file failed'));
     });
   }
+}
+
+/**
+ * `results` with each network's published ports as the driver's `live`
+ * results say, by network name: a network `live` shows without ports (or not
+ * at all) publishes none. Addresses and the rest stay the record's.
+ */
+export function followPorts(results: readonly NetworkAttachResult[], live: readonly NetworkAttachResult[]): NetworkAttachResult[] {
+  return results.map((r) => {
+    const { portMappings: _was, ...rest } = r;
+    const now = live.find((l) => l.network === r.network)?.portMappings;
+    return now === undefined || now.length === 0 ? rest : { ...rest, portMappings: now.map((m) => ({ ...m })) };
+  });
 }
 
 /**

@@ -17,6 +17,11 @@ export interface NetworkAttachRequest {
   id: string;
   /** Network names to join; empty means the driver's default network. */
   networks: string[];
+  /**
+   * The ports to publish (`attach`; `connect` since plugin API 1.11, see
+   * there), on the first network that can map them; none can (internal
+   * networks, `none`): the attach goes on without them.
+   */
   portMappings: PortMapping[];
   /** Interface name inside the namespace. */
   ifName?: string;
@@ -102,14 +107,41 @@ export interface NetworkDriver {
    * unknown network or an id with no attachment; NETWORK_ALREADY_EXISTS when it
    * is on one of them already. On failure the attachment is as before; `detach`
    * leaves the joined networks too. Optional (plugin API 1.10).
+   *
+   * Ports (plugin API 1.11; core relies on it only from a driver that has
+   * `attachment`, and passes older ones none): `request.portMappings` are the
+   * container's published ports, as `attach` got them. When the attachment
+   * publishes none (its networks could not map them) and a joined network
+   * can, they are published there, host ports chosen as at attach
+   * (NETWORK_PORT_IN_USE, and nothing joined, when one is taken), and its
+   * result carries them (Docker's new gateway endpoint). Ports published
+   * already stay where they are.
    */
   connect?(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<NetworkAttachResult[]>;
   /**
    * Leaves only `request.networks` of `request.id`'s attachment; the others,
    * and loopback, stay (`network disconnect`). NETWORK_NOT_FOUND when it is on
    * none of them. Works when the namespace is gone. Optional (plugin API 1.10).
+   *
+   * Ports (plugin API 1.11, a driver that has `attachment`): when a network
+   * that leaves published the ports, they move to another network of the
+   * attachment that can map them, on the same host ports, or are released
+   * (no DNAT rule, no host port held) when none can; a move that fails is
+   * logged and the ports released, the disconnect stands (as Docker's).
+   * Core reads where they went with `attachment`.
    */
   disconnect?(netnsPath: string | undefined, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void>;
+  /**
+   * The attachment of `id` as the driver holds it now: one result per network,
+   * in the order joined, the network publishing the ports with
+   * `portMappings`; undefined when it holds none. Read-only. Core follows the
+   * ports with it after `connect`/`disconnect`, and at restore takes a running
+   * container's published ports from it (the driver saves before core does,
+   * so after a crash in between the driver's is the truth). A driver that has
+   * it publishes and moves ports as `connect`/`disconnect` say since 1.11.
+   * Optional (plugin API 1.11).
+   */
+  attachment?(id: string, opts: DriverCallOptions): Promise<NetworkAttachResult[] | undefined>;
 
   /** Optional network management (plugin API 1.4): what `isula network` and `/networks` use. */
   list?(opts: DriverCallOptions): Promise<NetworkInfo[]>;

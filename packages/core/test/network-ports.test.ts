@@ -1,0 +1,106 @@
+/**
+ * Published ports across `network connect`/`disconnect` (plugin API 1.11):
+ * what core passes a network driver and how the record follows the ports the
+ * driver moved. Only a driver that reports its attachment (`attachment`) gets
+ * the container's ports at connect; an older one gets none, as in 1.10.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pino from 'pino';
+import { ContainerNetworking, followPorts } from '../src/container/network.js';
+import type { ContainerRecord } from '../src/container/record.js';
+import { portsView } from '../src/container/view.js';
+import type { NetworkAttachRequest, NetworkAttachResult, NetworkDriver, PortMapping } from '../src/drivers/network.js';
+import { IsulaError } from '../src/errors.js';
+import { createHooks } from '../src/hooks.js';
+
+const result = (network: string, portMappings?: PortMapping[]): NetworkAttachResult =>
+  ({ network, addresses: [{ address: '10.1.0.2/24' }], routes: [], dns: { nameservers: [], search: [], options: [] }, ...(portMappings !== undefined && { portMappings }) });
+
+const WEB: PortMapping = { hostPort: 8080, containerPort: 80, protocol: 'tcp' };
+
+/** A running container that asked for `-p 8080:80`, on the networks of `results`. */
+function record(results: NetworkAttachResult[]): ContainerRecord {
+  return {
+    Id: 'ab'.repeat(32), Name: 'web', Created: '2026-01-01T00:00:00Z', Path: 'httpd', Args: [],
+    Config: { Image: 'busybox', ExposedPorts: { '80/tcp': {} } },
+    HostConfig: { NetworkMode: 'sealed', PortBindings: { '80/tcp': [{ HostPort: '8080' }] } },
+    Image: 'sha256:' + 'cd'.repeat(32), ImageFormat: 'oci', Runtime: 'runc',
+    State: { Status: 'running', Pid: 42, ExitCode: 0, Error: '', StartedAt: '2026-01-01T00:00:01Z', FinishedAt: '0001-01-01T00:00:00Z', OOMKilled: false },
+    RestartCount: 0, HasBeenManuallyStopped: false,
+    Network: { SandboxKey: '/run/isulad/netns/x', Networks: results.map((r) => r.network), PortMappings: [WEB], Results: results },
+  } as ContainerRecord;
+}
+
+/**
+ * Stand-in drivers that record what core passes them and answer as the
+ * contract says: the contract's core side is under test here; the CNI
+ * driver's side runs against real plugins in network-cni's attach tests.
+ */
+function driverOf(apiMinor: 10 | 11, held: () => NetworkAttachResult[] | undefined): { driver: NetworkDriver; connects: NetworkAttachRequest[] } {
+  const connects: NetworkAttachRequest[] = [];
+  const unused = async (): Promise<never> => { throw new IsulaError('NOT_IMPLEMENTED', 'not used here'); };
+  const driver: NetworkDriver = {
+    name: `api-1.${apiMinor}`,
+    attach: unused, detach: unused, check: unused,
+    async connect(_netns, request) {
+      connects.push(structuredClone(request));
+      // network-cni before 1.11 refused ports at connect.
+      if (apiMinor === 10 && request.portMappings.length > 0) throw new IsulaError('NETWORK_CONFIG_INVALID', 'ports are published when a container starts');
+      return [result(request.networks[0] ?? '', apiMinor === 11 && request.portMappings.length > 0 ? request.portMappings : undefined)];
+    },
+    async disconnect() {},
+    ...(apiMinor === 11 && { attachment: async () => held() }),
+  };
+  return { driver, connects };
+}
+
+function networking(driver: NetworkDriver): ContainerNetworking {
+  return new ContainerNetworking({ stateDir: '/nonexistent/state', hooks: createHooks(), log: pino({ level: 'silent' }), drivers: () => [driver] });
+}
+
+test('connect passes the container\'s ports only to a driver that reports its attachment (1.11); a 1.10 driver gets none, as before', async () => {
+  const signal = AbortSignal.timeout(5000);
+  const old = driverOf(10, () => []);
+  const r10 = record([result('sealed')]);
+  const got10 = await networking(old.driver).connect(r10, 'bridge', undefined, signal);
+  assert.deepEqual(old.connects.map((c) => c.portMappings), [[]]);
+  assert.equal(got10[0]?.portMappings, undefined);
+  assert.equal(await networking(old.driver).syncPorts(r10, signal), false, 'nothing to follow without attachment');
+
+  const r11 = record([result('sealed')]);
+  const current = driverOf(11, () => [result('sealed'), result('isula', [WEB])]);
+  const got11 = await networking(current.driver).connect(r11, 'bridge', { IP: '10.1.0.9' }, signal);
+  assert.deepEqual(current.connects.map((c) => [c.networks, c.portMappings, c.args]), [[['bridge'], [WEB], { IP: '10.1.0.9' }]]);
+  assert.deepEqual(got11[0]?.portMappings, [WEB]);
+});
+
+test('the record follows the ports the driver moved: after a disconnect, and at restore after a crash between the two saves', async () => {
+  const signal = AbortSignal.timeout(5000);
+  let held: NetworkAttachResult[] = [result('sealed'), result('extra', [WEB])];
+  const { driver } = driverOf(11, () => held);
+  const nets = networking(driver);
+  // The record still says `isula` publishes (its disconnect was not saved), the driver moved them to `extra`.
+  const r = record([result('sealed'), result('isula', [WEB]), result('extra')]);
+  assert.equal(await nets.syncPorts(r, signal), true);
+  assert.deepEqual(r.Network?.Results.map((x) => [x.network, x.portMappings ?? null]), [['sealed', null], ['isula', null], ['extra', [WEB]]]);
+  assert.equal(await nets.syncPorts(r, signal), false, 'nothing changed the second time');
+  assert.deepEqual(portsView(r), { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }] });
+
+  // Released (no network left could map them): the exposed port, no binding, as after a start on an internal network.
+  held = [result('sealed')];
+  assert.equal(await nets.syncPorts(r, signal), true);
+  assert.deepEqual(portsView(r), { '80/tcp': null });
+  // The driver holds no attachment: the record is left as it is.
+  const noAttachment = networking(driverOf(11, () => undefined).driver);
+  const before = structuredClone(r.Network);
+  assert.equal(await noAttachment.syncPorts(r, signal), false);
+  assert.deepEqual(r.Network, before);
+});
+
+test('followPorts takes each network\'s ports from the driver by name and keeps the rest of the record\'s results', () => {
+  const mine = [{ ...result('a'), mac: '02:00:00:00:00:01' }, result('b', [WEB])];
+  const moved = followPorts(mine, [result('a', [{ ...WEB, hostPort: 9090 }]), result('b', [])]);
+  assert.deepEqual(moved, [{ ...result('a', [{ ...WEB, hostPort: 9090 }]), mac: '02:00:00:00:00:01' }, result('b')]);
+  assert.deepEqual(followPorts(mine, []), [{ ...result('a'), mac: '02:00:00:00:00:01' }, result('b')], 'a network the driver no longer has publishes nothing');
+});
