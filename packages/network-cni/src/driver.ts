@@ -203,7 +203,7 @@ export class CniNetworkDriver implements NetworkDriver {
         const networks = isNone ? ['none'] : entry.networks.map((n) => n.name);
         this.#log.warn({ container: entry.id, networks, portMappings: request.portMappings }, 'ports not published: no network of the container can map ports');
       }
-      return entry.networks.map((n) => ({ ...summarizeResult(n.name, n.result, n.ifName, n.portMappings.length > 0 ? n.portMappings : undefined), networkId: networkId(n.name) }));
+      return entry.networks.map((n) => summary(n));
     });
   }
 
@@ -253,7 +253,7 @@ export class CniNetworkDriver implements NetworkDriver {
   async connect(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<NetworkAttachResult[]> {
     validateId(request.id);
     checkArgs(request);
-    if (request.portMappings.length > 0) throw new IsulaError('NETWORK_CONFIG_INVALID', 'ports are published when a container starts, not when it joins a network');
+    for (const m of request.portMappings) validateMapping(m);
     if (request.networks.length === 0) throw new IsulaError('NETWORK_CONFIG_INVALID', 'no network to connect to');
     const reserved = request.networks.find((n) => n === 'host' || n === 'none');
     if (reserved !== undefined) throw new IsulaError('NETWORK_CONFIG_INVALID', `a running container cannot join network ${reserved}`);
@@ -280,8 +280,19 @@ export class CniNetworkDriver implements NetworkDriver {
         const ifNames = freeInterfaceNames(entry.networks.map((n) => n.ifName), lists.length);
         // Its own CNI_ARGS (a static address, or none), never the first attach's.
         const nets = lists.map((l, i): CachedNetwork => ({ name: l.list.name, file: l.file, ifName: ifNames[i] as string, config: l.list.raw, portMappings: [], args: listArgs[i] ?? {} }));
-        // On disk before the first ADD, as attach's: after a crash mid-ADD, detach DELs it.
-        entry.networks.push(...nets);
+        // Ports that no network of the attachment could publish go to the first joined network that
+        // can map them: Docker's new gateway endpoint, when the container had none (only internal
+        // networks, or none). Ports published already stay where they are.
+        const portTarget = request.portMappings.length === 0 || entry.networks.some((n) => n.portMappings.length > 0)
+          ? -1
+          : publishingNetwork(lists.map((l) => l.list));
+        // Chosen and recorded under the ports lock, as attach's; on disk before the first ADD, as
+        // attach's: after a crash mid-ADD, detach DELs the network and its DNAT rules.
+        await this.#mutex.run('ports', async () => {
+          const target = nets[portTarget];
+          if (target !== undefined) target.portMappings = await this.#allocatePorts(request.id, request.portMappings);
+          entry.networks.push(...nets);
+        });
         await this.#cache.put(entry);
         return nets;
       });
@@ -306,8 +317,9 @@ export class CniNetworkDriver implements NetworkDriver {
         await this.#cache.put(entry).catch((e: unknown) => this.#log.error({ err: e, container: entry.id }, 'writing the CNI cache failed'));
         throw err;
       }
-      this.#log.info({ container: entry.id, networks: done.map((n) => n.name), durationMs: Date.now() - started }, 'network connected');
-      return done.map((n) => ({ ...summarizeResult(n.name, n.result, n.ifName, undefined), networkId: networkId(n.name) }));
+      const publishing = done.find((n) => n.portMappings.length > 0);
+      this.#log.info({ container: entry.id, networks: done.map((n) => n.name), ...(publishing && { portsPublishedOn: publishing.name }), durationMs: Date.now() - started }, 'network connected');
+      return done.map((n) => summary(n));
     });
   }
 
@@ -325,6 +337,22 @@ export class CniNetworkDriver implements NetworkDriver {
       }
       const live = await isAttachedNetns(netnsPath ?? entry.netnsPath, entry);
       const netns = live ? (netnsPath ?? entry.netnsPath) : '';
+      // Docker re-selects the gateway endpoint when the one publishing the ports leaves, and the
+      // new one publishes them: here the first network left that can map ports, on the same host
+      // ports. Recorded for it before the DEL (under the ports lock, so no other attachment takes a
+      // port between the DEL and the move), published after it (two DNAT rules for a port shadow).
+      const carrier = leaving.find((n) => n.portMappings.length > 0);
+      const target = carrier === undefined || !live ? undefined : entry.networks.find((n) => !leaving.includes(n) && canMapPorts(n));
+      if (carrier !== undefined && target !== undefined) {
+        await this.#mutex.run('ports', async () => {
+          try {
+            target.portMappings = await this.#allocatePorts(entry.id, carrier.portMappings);
+          } catch (err) {
+            this.#log.error({ err, container: entry.id, network: target.name, portMappings: carrier.portMappings }, 'published ports could not move to another network; they are released');
+          }
+        });
+        if (target.portMappings.length > 0) await this.#cache.put(entry);
+      }
       let first: unknown;
       for (const net of [...leaving].reverse()) {
         try {
@@ -334,11 +362,51 @@ export class CniNetworkDriver implements NetworkDriver {
           first ??= err;
         }
       }
+      // The carrier's DEL failed: it keeps its ports (and its DNAT rules, for detach to remove).
+      if (target !== undefined && carrier !== undefined && entry.networks.includes(carrier)) target.portMappings = [];
       // What did not go stays in the entry, for detach's DEL.
       await this.#cache.put(entry);
       if (first !== undefined) throw first;
-      this.#log.info({ container: entry.id, networks: leaving.map((n) => n.name) }, 'network disconnected');
+      if (target !== undefined && target.portMappings.length > 0) await this.#publish(entry, target, netns);
+      this.#log.info({ container: entry.id, networks: leaving.map((n) => n.name), ...(carrier && { portsPublishedOn: target?.portMappings.length ? target.name : null }) }, 'network disconnected');
     });
+  }
+
+  /**
+   * The live attachment of `id`: each network's result, the one publishing the
+   * ports with them; undefined when there is none. What core reads after a
+   * disconnect moved the ports, and at restore.
+   */
+  async attachment(id: string, _opts: DriverCallOptions): Promise<NetworkAttachResult[] | undefined> {
+    validateId(id);
+    return this.#mutex.run(`id:${id}`, async () => (await this.#cache.get(id))?.networks.map((n) => summary(n)));
+  }
+
+  /**
+   * ADD of the plugins of `net`'s chain that map ports (portmap), alone, with
+   * the network's result as prevResult: its DNAT rules for `net.portMappings`
+   * on a network joined before. On failure the rules are DELed and the ports
+   * released (logged, as Docker logs a gateway endpoint it could not
+   * program; the disconnect stands); should that DEL fail too, the cache keeps
+   * the ports for detach's DEL to remove the rules.
+   */
+  async #publish(entry: CacheEntry, net: CachedNetwork, netns: string): Promise<void> {
+    const list = parseConfList(net.config);
+    const mappers = list.plugins.filter((p) => p.capabilities?.['portMappings'] === true);
+    const rt = this.#rt(entry, net, netns);
+    try {
+      for (const plugin of mappers) await this.#runner.execPlugin('ADD', list, plugin, rt, net.result);
+    } catch (err) {
+      this.#log.error({ err, container: entry.id, network: net.name, portMappings: net.portMappings }, 'published ports could not move to another network; they are released');
+      try {
+        for (const plugin of [...mappers].reverse()) await this.#runner.execPlugin('DEL', list, plugin, rt, net.result);
+      } catch (e) {
+        this.#log.warn({ err: e, container: entry.id, network: net.name }, 'CNI DEL failed');
+        return;
+      }
+      net.portMappings = [];
+      await this.#cache.put(entry);
+    }
   }
 
   /** Runtime arguments of one network of an attachment. */
@@ -738,6 +806,20 @@ function singleHostLocalRange(list: NetworkConfList): { subnet: string; gateway?
   const { subnet, gateway } = set[0];
   if (typeof subnet !== 'string' || parseCidr(subnet) === undefined) return undefined;
   return typeof gateway === 'string' ? { subnet, gateway } : { subnet };
+}
+
+/** What the engine sees of one network of an attachment: the ports in effect on the one that publishes them. */
+function summary(n: CachedNetwork): NetworkAttachResult {
+  return { ...summarizeResult(n.name, n.result, n.ifName, n.portMappings.length > 0 ? n.portMappings : undefined), networkId: networkId(n.name) };
+}
+
+/** Whether a cached network's chain has a plugin that maps ports (a conflist that no longer parses cannot). */
+function canMapPorts(n: CachedNetwork): boolean {
+  try {
+    return publishingNetwork([parseConfList(n.config)]) === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** eth0, eth1, ... (or the request's name, then the same stem numbered on). */

@@ -25,7 +25,7 @@ export type { CacheEntry, CachedNetwork } from './cache.js';
 
 const plugin: IsulaPlugin = {
   name: '@isula/network-cni',
-  apiVersion: '^1.4.0',
+  apiVersion: '^1.11.0',
   apply(host, options) {
     const opts = parseOptions(options);
     const log = host.logger.child({ plugin: plugin.name });

@@ -469,3 +469,96 @@ test('connect joins a live attachment to one more network on eth1 and disconnect
   assert.deepEqual(await leftoversOf(env, a, bridge), []);
   await driver.remove(name, opts);
 });
+
+test('ports follow connect and disconnect: published on a network joined when none could, moved off a network that leaves, released when none is left; the cache keeps them across a restart', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const driver = env.driver();
+  const opts = { signal: signal() };
+  const [sealedName, extraName] = [`sealed-${process.pid}`, `extra-${process.pid}`];
+  const sealed = await driver.create({ name: sealedName, subnet: newSubnet(), internal: true }, opts);
+  const extra = await driver.create({ name: extraName, subnet: newSubnet() }, opts);
+  env.track.bridges.add(bridgeOf(sealed)).add(bridgeOf(extra));
+  const [a, b] = [newId(), newId()];
+  env.track.ids.add(a).add(b);
+  const [nsA, nsB] = [env.netns('a'), env.netns('b')];
+  const fixed = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '0.0.0.0', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+  });
+  const web = { hostPort: fixed, containerPort: 8080, protocol: 'tcp' as const };
+  const asked = [web, { hostPort: 0, containerPort: 8081, protocol: 'tcp' as const }];
+  const docroot = path.join(env.root, 'www');
+  fs.mkdirSync(docroot);
+  fs.writeFileSync(path.join(docroot, 'index.html'), 'moving ports\n');
+  const answers = async (port: number): Promise<boolean> => {
+    try {
+      return (await (await fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(1000) })).text()) === 'moving ports\n';
+    } catch {
+      return false;
+    }
+  };
+  /** DNAT rules portmap wrote for host port `port`. */
+  const dnat = async (port: number): Promise<string[]> => (await rulesMentioning('DNAT')).filter((r) => new RegExp(`--dports? ${port}\\b`).test(r));
+  const published = async (d = driver) => (await d.attachment(a, opts))?.map((r) => [r.network, r.portMappings?.map((m) => m.hostPort) ?? null]);
+
+  // On an internal network only: nothing published, nothing held.
+  const first = await driver.attach(nsA, req(a, { networks: [sealedName], portMappings: asked }), opts);
+  assert.equal(first[0]?.portMappings, undefined);
+  const httpd = spawn('nsenter', [`--net=${nsA}`, '/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', docroot], { stdio: 'ignore' });
+  env.track.processes.add(httpd.pid ?? 0);
+  t.after(() => { httpd.kill('SIGKILL'); });
+  assert.deepEqual(await dnat(fixed), []);
+
+  // Joined to a network that can map them: published there, the 0 on a port picked now.
+  const joined = await driver.connect(nsA, req(a, { networks: ['default'], portMappings: asked }), opts);
+  assert.equal(joined[0]?.network, 'isula');
+  const picked = joined[0]?.portMappings?.[1]?.hostPort ?? 0;
+  assert.ok(picked > 0 && picked !== fixed, 'host port 0 picked a port');
+  assert.deepEqual(joined[0]?.portMappings, [web, { ...asked[1], hostPort: picked }]);
+  assert.ok(await waitFor(() => answers(fixed), { timeoutMs: 10_000, what: 'the port published at connect to answer' }));
+  assert.deepEqual(await published(), [[sealedName, null], ['isula', [fixed, picked]]]);
+  await assert.rejects(driver.attach(nsB, req(b, { portMappings: [web] }), opts), code('NETWORK_PORT_IN_USE'), 'held by a');
+
+  // Another network that can map ports: the ports stay where they are.
+  const second = await driver.connect(nsA, req(a, { networks: [extraName], portMappings: asked }), opts);
+  assert.equal(second[0]?.portMappings, undefined);
+  assert.deepEqual(await published(), [[sealedName, null], ['isula', [fixed, picked]], [extraName, null]]);
+
+  // The network publishing them leaves: they move to the other one, same host ports, one DNAT each.
+  await driver.disconnect(nsA, req(a, { networks: ['default'] }), opts);
+  assert.deepEqual(await published(), [[sealedName, null], [extraName, [fixed, picked]]]);
+  assert.ok(await waitFor(() => answers(fixed), { timeoutMs: 10_000, what: 'the moved port to answer' }));
+  assert.equal((await dnat(fixed)).filter((r) => r.includes('CNI-HOSTPORT-DNAT')).length, 1, 'one jump for the host port');
+
+  // A restarted daemon's driver reads the same from the cache, and holds the ports still.
+  const restarted = env.driver();
+  assert.deepEqual(await published(restarted), [[sealedName, null], [extraName, [fixed, picked]]]);
+  await assert.rejects(restarted.attach(nsB, req(b, { portMappings: [web] }), opts), code('NETWORK_PORT_IN_USE'));
+
+  // It leaves too, and only the internal network is left: released, no rule, no port held.
+  await restarted.disconnect(nsA, req(a, { networks: [extraName] }), opts);
+  assert.deepEqual(await published(restarted), [[sealedName, null]]);
+  assert.deepEqual(await dnat(fixed), [], 'no DNAT rule left for the host port');
+  assert.deepEqual(await dnat(picked), []);
+  assert.equal(await answers(fixed), false);
+  const cached = JSON.parse(fs.readFileSync(path.join(env.graph, 'cni', 'cache', `${a}.json`), 'utf8')) as { networks: { portMappings: unknown[] }[] };
+  assert.deepEqual(cached.networks.map((n) => n.portMappings), [[]]);
+  const rb = await restarted.attach(nsB, req(b, { portMappings: [web] }), opts);
+  assert.deepEqual(rb[0]?.portMappings, [web], 'the host port is free for another container');
+  await restarted.detach(nsB, req(b), opts);
+
+  // A connect whose port is taken joins nothing.
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(fixed, '0.0.0.0', resolve));
+  t.after(() => { server.close(); });
+  await assert.rejects(restarted.connect(nsA, req(a, { networks: ['default'], portMappings: asked }), opts), code('NETWORK_PORT_IN_USE'));
+  assert.deepEqual(await published(restarted), [[sealedName, null]]);
+  const { stdout: links } = await run('nsenter', [`--net=${nsA}`, 'ip', '-o', 'link']);
+  assert.ok(!links.includes('eth1'), links);
+
+  httpd.kill('SIGKILL');
+  await restarted.detach(nsA, req(a), opts);
+  for (const id of [a, b]) assert.deepEqual(await leftoversOf(env, id), [], `nothing of ${id.slice(0, 12)} left`);
+  assert.equal(await restarted.attachment(a, opts), undefined);
+  await restarted.remove(sealedName, opts);
+  await restarted.remove(extraName, opts);
+});
