@@ -410,6 +410,64 @@ test('network connect and disconnect: a running container joins and leaves a net
   await assertNoNetworkTrace(d, [c1, u1]);
 });
 
+test('ports follow network connect and disconnect: published when a container on an internal network joins the default one, moved or released when their network leaves', { skip }, async (t) => {
+  const d = await netDaemon(t);
+  const third = d.subnet.split('.')[2] ?? '0';
+  ok(await d.isula(['network', 'create', '--internal', '--subnet', `10.247.${third}.0/24`, 'sealed']));
+  ok(await d.isula(['network', 'create', '--subnet', `10.246.${third}.0/24`, 'open']));
+  const port = await freePort();
+  const id = ok(await d.isula(['run', '-d', '--name', 'mover', '--network', 'sealed', '-p', `${port}:80`, 'busybox', 'sh', '-c', 'mkdir /www && echo mover > /www/index.html && exec httpd -f -p 80 -h /www'])).trim();
+  type Settings = { NetworkSettings: { Ports: Record<string, { HostIp: string; HostPort: string }[] | null> } };
+  const ports = async () => (await inspect<Settings>(d, 'mover')).NetworkSettings.Ports;
+  const answers = async () => (await get(`http://127.0.0.1:${port}/`).catch(() => '')).trim() === 'mover';
+  /** The DNAT rules (portmap's) for the host port, in any chain. */
+  const dnat = async () => (await run('iptables-save', ['-t', 'nat'])).stdout.split('\n').filter((l) => l.includes('DNAT') && new RegExp(`--dports? ${port}\\b`).test(l));
+  const bound = { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(port) }] };
+  const published = async () => {
+    assert.deepEqual(await ports(), bound);
+    assert.match(ok(await d.isula(['port', 'mover'])), new RegExp(`^80/tcp -> 0\\.0\\.0\\.0:${port}$`, 'm'));
+    assert.equal(ok(await d.isula(['ps', '--filter', 'name=mover', '--format', '{{.Ports}}'])).trim(), `0.0.0.0:${port}->80/tcp`);
+    assert.ok(await waitFor(answers, { timeoutMs: 10_000, what: 'httpd to answer on the published port' }));
+  };
+  const released = async () => {
+    assert.deepEqual(await ports(), { '80/tcp': null }, 'the exposed port without a binding, as after a start on an internal network');
+    assert.equal(ok(await d.isula(['port', 'mover'])), '');
+    assert.equal(ok(await d.isula(['ps', '--filter', 'name=mover', '--format', '{{.Ports}}'])).trim(), '80/tcp');
+    assert.equal(await answers(), false, 'nothing answers on the host port');
+    assert.deepEqual(await dnat(), [], 'no DNAT rule left for the host port');
+  };
+  await released();
+
+  // Docker's gateway endpoint: the default network can map ports and none were published, so they are now.
+  ok(await d.isula(['network', 'connect', 'bridge', 'mover']));
+  await published();
+  // A daemon killed with -9 comes back with the ports the network driver's cache holds.
+  d.proc?.kill('SIGKILL');
+  await d.exited();
+  await d.start();
+  await published();
+  ok(await d.isula(['network', 'disconnect', 'bridge', 'mover']));
+  await released();
+
+  // Published on the first joined network that maps them; when it leaves they move to the other one.
+  ok(await d.isula(['network', 'connect', 'open', 'mover']));
+  ok(await d.isula(['network', 'connect', 'bridge', 'mover']));
+  await published();
+  assert.equal((await dnat()).filter((l) => l.startsWith('-A CNI-HOSTPORT-DNAT')).length, 1, 'one network publishes');
+  ok(await d.isula(['network', 'disconnect', 'open', 'mover']));
+  await published();
+  assert.equal((await dnat()).filter((l) => l.startsWith('-A CNI-HOSTPORT-DNAT')).length, 1, 'moved, not copied');
+  // Nothing else may take the port meanwhile: it is held as at start.
+  const clash = await d.isula(['run', '-d', '--name', 'clash', '-p', `${port}:80`, 'busybox', 'sleep', '300']);
+  assert.match(clash.stderr, /port is already allocated/);
+  const clashId = (await inspect<{ Id: string }>(d, 'clash')).Id;
+
+  ok(await d.isula(['rm', '-f', 'mover', 'clash']));
+  assert.deepEqual(await dnat(), []);
+  ok(await d.isula(['network', 'rm', 'sealed', 'open']));
+  await assertNoNetworkTrace(d, [id, clashId]);
+});
+
 test('bad input: unknown network, malformed conflist, missing plugin, exhausted subnet: clear errors, nothing half-networked', { skip }, async (t) => {
   const d = await netDaemon(t);
   const unknown = await d.isula(['run', '--rm', '--network', 'nosuchnet', 'busybox', 'true']);
