@@ -6,7 +6,7 @@
  */
 import type { ImageDriver, ImageRef } from '../drivers/image.js';
 import { IsulaError } from '../errors.js';
-import { API_VERSION, type ApiServer } from './server.js';
+import { API_VERSION, uploadBody, type ApiServer } from './server.js';
 import { driverWith, type ImageSource } from './image-routes.js';
 import { handlePull } from './registry-routes.js';
 
@@ -48,7 +48,7 @@ export function registerImageArchiveRoutes(api: ApiServer, source: ImageSource):
     const repo = query.get('repo');
     const tag = query.get('tag');
     const reference = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
-    const ref = await driver.import(req, { signal, ...(reference !== undefined && { reference }) });
+    const ref = await driver.import(uploadBody(req), { signal, ...(reference !== undefined && { reference }) });
     source.events.emit({ Type: 'image', Action: 'import', Actor: { ID: ref.id, Attributes: { name: ref.reference } } });
     res.writeHead(200, { 'Content-Type': 'application/json', 'Api-Version': API_VERSION });
     res.end(`${JSON.stringify({ status: ref.id })}\n`);

@@ -6,7 +6,7 @@ import type { ImageDriver, ImageRef, ImageSummary } from '../drivers/image.js';
 import { IsulaError } from '../errors.js';
 import { untilFilterMs, type EventBus } from '../events.js';
 import { filterBool, globToRegExp, matchLabels, matchPruneLabels, parseFilters } from './filters.js';
-import { API_VERSION, type ApiServer } from './server.js';
+import { API_VERSION, uploadBody, type ApiServer } from './server.js';
 
 export interface ImageSource {
   drivers(): readonly ImageDriver[];
@@ -217,7 +217,7 @@ export function registerImageRoutes(api: ApiServer, source: ImageSource): void {
       throw new IsulaError('API_UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type} is not an image archive (want application/x-tar)`);
     }
     const tag = query.get('tag') ?? undefined;
-    const refs = await driverWith(source, 'load', 'load archives').load(req, { signal, ...(tag !== undefined && { tag }) });
+    const refs = await driverWith(source, 'load', 'load archives').load(uploadBody(req), { signal, ...(tag !== undefined && { tag }) });
     res.writeHead(200, { 'Content-Type': 'application/json', 'Api-Version': API_VERSION });
     for (const ref of refs) {
       source.events.emit({ Type: 'image', Action: 'load', Actor: { ID: ref.id, Attributes: { name: ref.reference } } });

@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
 import findMyWay, { type HTTPMethod } from 'find-my-way';
 import type { Logger } from 'pino';
 import { IsulaError, toIsulaError } from '../errors.js';
@@ -204,9 +205,10 @@ export class ApiServer {
       if (hijacked) {
         (upgraded ?? req.socket).destroy();
       } else if (!res.headersSent) {
-        // Drain what the client is still sending so it can read the answer.
+        // Drain what the client is still sending (bounded) so it can read the answer.
+        await drainBody(req);
         if (!req.complete) req.resume();
-        sendJson(res, e.httpStatus, { message: e.message, code: e.code });
+        if (!res.destroyed) sendJson(res, e.httpStatus, { message: e.message, code: e.code });
       } else {
         res.destroy();
       }
@@ -265,6 +267,45 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
     Server: 'isulad',
   });
   res.end(data);
+}
+
+/**
+ * A streamed request body (an image archive, a tarball for cp) as a stream of
+ * its own, for a driver to read. Node destroys the connection with an
+ * IncomingMessage destroyed before its end, which a failed pipeline does: the
+ * client then never reads the error answer (it saw `write EPIPE`). Destroying
+ * this stream leaves `req` paused and the connection up; the client going
+ * away still fails it.
+ */
+export function uploadBody(req: http.IncomingMessage): Readable {
+  const body = new PassThrough();
+  req.pipe(body);
+  req.once('error', (err) => body.destroy(err));
+  req.once('aborted', () => body.destroy(new IsulaError('API_BAD_REQUEST', 'the client closed the connection before the request body ended')));
+  return body;
+}
+
+/** How much of an unread request body is read and dropped before an error answer (Go's net/http reads 256 KiB). */
+const DRAIN_MAX_BYTES = 4 * 1024 * 1024;
+const DRAIN_MAX_MS = 2000;
+
+/**
+ * Reads and drops what is left of a request body, up to DRAIN_MAX_BYTES or
+ * DRAIN_MAX_MS: a client still sending a refused archive can then finish and
+ * read the answer, instead of its next write failing on a closed socket.
+ */
+async function drainBody(req: http.IncomingMessage): Promise<void> {
+  if (req.complete || req.destroyed) return;
+  await new Promise<void>((resolve) => {
+    let size = 0;
+    const done = () => { clearTimeout(timer); req.off('data', onData); req.off('end', done); req.off('close', done); resolve(); };
+    const onData = (chunk: Buffer) => { size += chunk.length; if (size > DRAIN_MAX_BYTES) done(); };
+    const timer = setTimeout(done, DRAIN_MAX_MS);
+    req.on('data', onData);
+    req.once('end', done);
+    req.once('close', done);
+    req.resume();
+  });
 }
 
 export async function readJsonBody(req: http.IncomingMessage, limit = MAX_JSON_BODY_BYTES): Promise<unknown> {

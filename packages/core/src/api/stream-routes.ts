@@ -16,7 +16,7 @@ import { IsulaError } from '../errors.js';
 import { bool, optionalInt, param } from './container-routes.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 import { frameHeader, HijackedStdio } from './hijacked-stdio.js';
-import { API_VERSION, sendJson, type ApiServer } from './server.js';
+import { API_VERSION, sendJson, uploadBody, type ApiServer } from './server.js';
 
 const STREAM_HEADERS = { 'Content-Type': 'application/vnd.docker.raw-stream', 'Api-Version': API_VERSION, Server: 'isulad' };
 
@@ -207,7 +207,7 @@ export function registerStreamRoutes(api: ApiServer, manager: ContainerManager, 
     const ctrPath = archivePath(query.get('path'));
     const record = manager.find(param(params['id'])).record;
     if (record.HostConfig.ReadonlyRootfs === true) throw new IsulaError('CONTAINER_PATH_INVALID', 'container rootfs is marked read-only');
-    await manager.withRootfs(record.Id, (rootfs) => extractToContainer(rootfs, ctrPath, req, { noOverwriteDirNonDir: bool(query.get('noOverwriteDirNonDir')), signal, ...(record.IdMap !== undefined && { idMap: record.IdMap }) }));
+    await manager.withRootfs(record.Id, (rootfs) => extractToContainer(rootfs, ctrPath, uploadBody(req), { noOverwriteDirNonDir: bool(query.get('noOverwriteDirNonDir')), signal, ...(record.IdMap !== undefined && { idMap: record.IdMap }) }));
     // Docker answers 200 with no body.
     res.writeHead(200, { 'Content-Length': 0, 'Api-Version': API_VERSION, Server: 'isulad' });
     res.end();
