@@ -180,9 +180,14 @@ export class EngineClient {
           reject(err);
         }
       });
-      socket.on('error', (err) => {
+      socket.on('error', (err: NodeJS.ErrnoException) => {
         if (!connected) reject(new DaemonUnreachableError(this.host, err));
-        else if (!parser.done && !options.signal?.aborted) reject(err);
+        else if (parser.done || options.signal?.aborted) return;
+        // The daemon answers a refused upload once it has read a few MiB more of it, then closes:
+        // a write after that fails before its answer is read (a large refused archive).
+        else if (options.bodyStream !== undefined && (err.code === 'EPIPE' || err.code === 'ECONNRESET')) {
+          reject(new Error(`the daemon closed the connection before the upload ended (${err.code}): the daemon stopped reading it, having refused it`, { cause: err }));
+        } else reject(err);
       });
       socket.on('close', () => {
         options.signal?.removeEventListener('abort', onAbort);
