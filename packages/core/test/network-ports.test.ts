@@ -37,8 +37,12 @@ function record(results: NetworkAttachResult[]): ContainerRecord {
  * contract says: the contract's core side is under test here; the CNI
  * driver's side runs against real plugins in network-cni's attach tests.
  */
-function driverOf(apiMinor: 10 | 11, held: () => NetworkAttachResult[] | undefined): { driver: NetworkDriver; connects: NetworkAttachRequest[] } {
+function driverOf(
+  apiMinor: 10 | 11,
+  held: () => NetworkAttachResult[] | undefined,
+): { driver: NetworkDriver; connects: NetworkAttachRequest[]; disconnects: [netnsPath: string | undefined, request: NetworkAttachRequest][] } {
   const connects: NetworkAttachRequest[] = [];
+  const disconnects: [string | undefined, NetworkAttachRequest][] = [];
   const unused = async (): Promise<never> => { throw new IsulaError('NOT_IMPLEMENTED', 'not used here'); };
   const driver: NetworkDriver = {
     name: `api-1.${apiMinor}`,
@@ -49,10 +53,12 @@ function driverOf(apiMinor: 10 | 11, held: () => NetworkAttachResult[] | undefin
       if (apiMinor === 10 && request.portMappings.length > 0) throw new IsulaError('NETWORK_CONFIG_INVALID', 'ports are published when a container starts');
       return [result(request.networks[0] ?? '', apiMinor === 11 && request.portMappings.length > 0 ? request.portMappings : undefined)];
     },
-    async disconnect() {},
+    async disconnect(netnsPath, request) {
+      disconnects.push([netnsPath, structuredClone(request)]);
+    },
     ...(apiMinor === 11 && { attachment: async () => held() }),
   };
-  return { driver, connects };
+  return { driver, connects, disconnects };
 }
 
 function networking(driver: NetworkDriver): ContainerNetworking {
@@ -103,4 +109,23 @@ test('followPorts takes each network\'s ports from the driver by name and keeps 
   const moved = followPorts(mine, [result('a', [{ ...WEB, hostPort: 9090 }]), result('b', [])]);
   assert.deepEqual(moved, [{ ...result('a', [{ ...WEB, hostPort: 9090 }]), mac: '02:00:00:00:00:01' }, result('b')]);
   assert.deepEqual(followPorts(mine, []), [{ ...result('a'), mac: '02:00:00:00:00:01' }, result('b')], 'a network the driver no longer has publishes nothing');
+});
+
+test('connect, disconnect and the ports sync go to one driver: the one that changes a running container\'s attachment', async () => {
+  const signal = AbortSignal.timeout(5000);
+  // A driver listed first that reports an attachment but cannot connect: never asked.
+  const bystander: NetworkDriver = {
+    name: 'bystander',
+    attach: async () => [], detach: async () => {}, check: async () => {},
+    attachment: async () => { throw new Error('the bystander was asked for its attachment'); },
+  };
+  const current = driverOf(11, () => [result('sealed'), result('isula', [WEB])]);
+  const nets = new ContainerNetworking({ stateDir: '/nonexistent/state', hooks: createHooks(), log: pino({ level: 'silent' }), drivers: () => [bystander, current.driver] });
+  const r = record([result('sealed')]);
+  await nets.connect(r, 'bridge', undefined, signal);
+  assert.deepEqual(current.connects.map((c) => c.portMappings), [[WEB]], 'the connecting driver reports its attachment: it gets the ports');
+  r.Network?.Results.push(result('isula'));
+  assert.equal(await nets.syncPorts(r, signal), true);
+  await nets.disconnect(r, 'isula', signal);
+  assert.equal(current.disconnects.length, 1);
 });

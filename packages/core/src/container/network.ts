@@ -186,7 +186,7 @@ export class ContainerNetworking {
    * new gateway endpoint); an older one gets none, as before: it may refuse them.
    */
   async connect(record: ContainerRecord, name: string, args: Record<string, string> | undefined, signal: AbortSignal): Promise<NetworkAttachResult[]> {
-    const driver = this.#drivers().find((d) => d.connect !== undefined);
+    const driver = this.#liveDriver();
     if (driver?.connect === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no network plugin can connect a running container to a network');
     const file = record.Network?.SandboxKey ?? this.netnsPath(record.Id);
     const ports = driver.attachment !== undefined ? (record.Network?.PortMappings ?? []) : [];
@@ -200,20 +200,14 @@ export class ContainerNetworking {
    * without such a driver or an attachment (nothing is known better).
    */
   async syncPorts(record: ContainerRecord, signal: AbortSignal): Promise<boolean> {
-    const net = record.Network;
-    const driver = this.#drivers().find((d) => d.attachment !== undefined);
-    if (net === undefined || driver?.attachment === undefined) return false;
-    const live = await driver.attachment(record.Id, { signal });
-    if (live === undefined) return false;
-    const followed = followPorts(net.Results, live);
-    const changed = followed.some((r, i) => JSON.stringify(r.portMappings) !== JSON.stringify(net.Results[i]?.portMappings));
-    net.Results = followed;
-    return changed;
+    const driver = this.#liveDriver();
+    if (record.Network === undefined || driver?.attachment === undefined) return false;
+    return takePorts(record.Network, await driver.attachment(record.Id, { signal }));
   }
 
   /** `network disconnect` of a running container: its namespace leaves `name`'s network only. */
   async disconnect(record: ContainerRecord, name: string, signal: AbortSignal): Promise<void> {
-    const driver = this.#drivers().find((d) => d.disconnect !== undefined);
+    const driver = this.#liveDriver();
     if (driver?.disconnect === undefined) throw new IsulaError('NOT_IMPLEMENTED', 'no network plugin can disconnect a running container from a network');
     const file = record.Network?.SandboxKey ?? this.netnsPath(record.Id);
     await driver.disconnect((await pathExists(file)) ? file : undefined, { id: record.Id, networks: [name], portMappings: [] }, { signal });
@@ -248,6 +242,15 @@ export class ContainerNetworking {
 
   netnsPath(id: string): string {
     return path.join(this.#dir, id);
+  }
+
+  /**
+   * The driver that changes and reports a running container's attachment:
+   * one for connect, disconnect and `attachment`, so the ports core reads are
+   * those of the attachment it changed.
+   */
+  #liveDriver(): NetworkDriver | undefined {
+    return this.#drivers().find((d) => d.connect !== undefined || d.disconnect !== undefined);
   }
 
   /**
@@ -366,6 +369,15 @@ export class ContainerNetworking {
       await fs.rm(file, { force: true }).catch((err: unknown) => this.#log.warn({ err, file }, 'removing a network namespace file failed'));
     });
   }
+}
+
+/** `net`'s Results with the ports of `held` (the driver's attachment; undefined: left as they are); whether they changed. */
+function takePorts(net: ContainerNetwork, held: readonly NetworkAttachResult[] | undefined): boolean {
+  if (held === undefined) return false;
+  const followed = followPorts(net.Results, held);
+  const changed = followed.some((r, i) => JSON.stringify(r.portMappings) !== JSON.stringify(net.Results[i]?.portMappings));
+  net.Results = followed;
+  return changed;
 }
 
 /**
