@@ -5,8 +5,10 @@
  * the container's ports at connect; an older one gets none, as in 1.10.
  */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
+import type { Logger } from 'pino';
 import { ContainerNetworking, followPorts } from '../src/container/network.js';
 import type { ContainerRecord } from '../src/container/record.js';
 import { portsView } from '../src/container/view.js';
@@ -40,6 +42,7 @@ function record(results: NetworkAttachResult[]): ContainerRecord {
 function driverOf(
   apiMinor: 10 | 11,
   held: () => NetworkAttachResult[] | undefined,
+  onDisconnect: (request: NetworkAttachRequest) => void = () => {},
 ): { driver: NetworkDriver; connects: NetworkAttachRequest[]; disconnects: [netnsPath: string | undefined, request: NetworkAttachRequest][] } {
   const connects: NetworkAttachRequest[] = [];
   const disconnects: [string | undefined, NetworkAttachRequest][] = [];
@@ -55,14 +58,22 @@ function driverOf(
     },
     async disconnect(netnsPath, request) {
       disconnects.push([netnsPath, structuredClone(request)]);
+      onDisconnect(request);
     },
     ...(apiMinor === 11 && { attachment: async () => held() }),
   };
   return { driver, connects, disconnects };
 }
 
-function networking(driver: NetworkDriver): ContainerNetworking {
-  return new ContainerNetworking({ stateDir: '/nonexistent/state', hooks: createHooks(), log: pino({ level: 'silent' }), drivers: () => [driver] });
+function networking(driver: NetworkDriver, log: Logger = pino({ level: 'silent' })): ContainerNetworking {
+  return new ContainerNetworking({ stateDir: '/nonexistent/state', hooks: createHooks(), log, drivers: () => [driver] });
+}
+
+/** A logger at `warn` whose lines land in `lines`. */
+function capture(): { log: Logger; lines: { msg?: string; id?: string; network?: string }[] } {
+  const lines: { msg?: string; id?: string; network?: string }[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString())); done(); } });
+  return { log: pino({ level: 'warn' }, sink), lines };
 }
 
 test('connect passes the container\'s ports only to a driver that reports its attachment (1.11); a 1.10 driver gets none, as before', async () => {
@@ -109,6 +120,56 @@ test('followPorts takes each network\'s ports from the driver by name and keeps 
   const moved = followPorts(mine, [result('a', [{ ...WEB, hostPort: 9090 }]), result('b', [])]);
   assert.deepEqual(moved, [{ ...result('a', [{ ...WEB, hostPort: 9090 }]), mac: '02:00:00:00:00:01' }, result('b')]);
   assert.deepEqual(followPorts(mine, []), [{ ...result('a'), mac: '02:00:00:00:00:01' }, result('b')], 'a network the driver no longer has publishes nothing');
+});
+
+test('at restore a network the driver holds and the record lacks (a connect the daemon died in) is disconnected, with a warning, and the record takes the ports where that left them', async () => {
+  const signal = AbortSignal.timeout(5000);
+  const WARNING = 'the network driver holds a network the record lacks; disconnecting it';
+
+  // Died after the driver published the ports on `isula` and before the record was saved: the
+  // connect is undone, the ports released (nothing else could map them), the record unchanged.
+  let held: NetworkAttachResult[] = [result('sealed'), result('isula', [WEB])];
+  const released = driverOf(11, () => held, (request) => { held = held.filter((h) => !request.networks.includes(h.network)); });
+  const { log, lines } = capture();
+  const r = record([result('sealed')]);
+  assert.equal(await networking(released.driver, log).reconcile(r, signal), false);
+  assert.deepEqual(released.disconnects, [[undefined, { id: r.Id, networks: ['isula'], portMappings: [] }]], 'the namespace file is gone here: no path');
+  assert.deepEqual(held, [result('sealed')]);
+  assert.deepEqual(r.Network?.Results, [result('sealed')]);
+  assert.deepEqual(r.Network?.PortMappings, [WEB], 'the ports asked for stay, for a later connect');
+  assert.deepEqual(portsView(r), { '80/tcp': null });
+  assert.deepEqual(lines.filter((l) => l.msg === WARNING).map((l) => [l.id, l.network]), [[r.Id, 'isula']]);
+
+  // What the disconnect did is read after it: here the stand-in moved the ports to `extra`.
+  held = [result('sealed'), result('extra'), result('late', [WEB])];
+  const moved = driverOf(11, () => held, () => { held = [result('sealed'), result('extra', [WEB])]; });
+  const r2 = record([result('sealed'), result('extra')]);
+  assert.equal(await networking(moved.driver).reconcile(r2, signal), true);
+  assert.deepEqual(moved.disconnects.map(([, req]) => req.networks), [['late']]);
+  assert.deepEqual(portsView(r2), { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }] });
+
+  // A disconnect that fails is logged; the record still takes the ports the driver holds.
+  const failing = driverOf(11, () => held, () => { throw new IsulaError('NETWORK_PLUGIN_FAILED', 'DEL refused'); });
+  const warned = capture();
+  const r3 = record([result('sealed')]);
+  held = [result('sealed', [WEB]), result('stuck')];
+  assert.equal(await networking(failing.driver, warned.log).reconcile(r3, signal), true);
+  assert.deepEqual(warned.lines.map((l) => [l.msg, l.network]), [[WARNING, 'stuck'], ['disconnecting a network the record lacks failed', 'stuck']]);
+  assert.deepEqual(portsView(r3), { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }] });
+
+  // Nothing the record lacks: no disconnect, the ports followed as after any connect.
+  held = [result('sealed'), result('isula', [WEB])];
+  const agreeing = driverOf(11, () => held);
+  const r4 = record([result('sealed'), result('isula')]);
+  assert.equal(await networking(agreeing.driver).reconcile(r4, signal), true);
+  assert.deepEqual(agreeing.disconnects, []);
+  assert.deepEqual(r4.Network?.Results.map((x) => x.portMappings ?? null), [null, [WEB]]);
+
+  // A driver without `attachment` (before 1.11) is not asked: nothing is known better.
+  const old = driverOf(10, () => [result('sealed'), result('isula')]);
+  const r5 = record([result('sealed')]);
+  assert.equal(await networking(old.driver).reconcile(r5, signal), false);
+  assert.deepEqual(old.disconnects, []);
 });
 
 test('connect, disconnect and the ports sync go to one driver: the one that changes a running container\'s attachment', async () => {

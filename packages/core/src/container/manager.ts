@@ -1339,9 +1339,10 @@ export class ContainerManager {
       if (state.status === 'running' || state.status === 'paused') {
         record.State.Status = state.status;
         record.State.Pid = state.pid;
-        // A crash between the network driver's connect/disconnect and this record's save leaves the
-        // driver's published ports the ones in effect: the record takes them.
-        const moved = await this.#network.syncPorts(record, signal).catch((err: unknown) => {
+        // A crash between the network driver's connect/disconnect and this record's save: a network
+        // the driver joined and the record lacks is disconnected (the connect undone), and the
+        // record takes the published ports the driver holds, which are the ones in effect.
+        const moved = await this.#network.reconcile(record, signal).catch((err: unknown) => {
           this.#log.warn({ err, id: record.Id }, 'reading the published ports from the network driver failed');
           return false;
         });

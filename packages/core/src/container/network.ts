@@ -196,13 +196,42 @@ export class ContainerNetworking {
   /**
    * The record's published ports made what the network driver holds (plugin
    * API 1.11: `NetworkDriver.attachment`): after a connect or disconnect,
-   * which may move them, and at restore. Returns whether they changed; false
-   * without such a driver or an attachment (nothing is known better).
+   * which may move them, and at restore (`reconcile`). Returns whether they
+   * changed; false without such a driver or an attachment (nothing is known
+   * better).
    */
   async syncPorts(record: ContainerRecord, signal: AbortSignal): Promise<boolean> {
     const driver = this.#liveDriver();
     if (record.Network === undefined || driver?.attachment === undefined) return false;
     return takePorts(record.Network, await driver.attachment(record.Id, { signal }));
+  }
+
+  /**
+   * At restore of a running container (plugin API 1.11): the driver's
+   * attachment made to agree with the record. Each network `attachment` lists
+   * that the record lacks is disconnected, with a warning naming the container
+   * and the network: a connect the daemon died in after the driver saved the
+   * network and before the record was saved (or a forced disconnect whose DEL
+   * failed) is undone, the ports it published moved to another network or
+   * released as at any disconnect. A disconnect that fails is logged; the
+   * container keeps running. Then the record's ports are taken from the
+   * driver (`syncPorts`). Returns whether they changed.
+   */
+  async reconcile(record: ContainerRecord, signal: AbortSignal): Promise<boolean> {
+    const net = record.Network;
+    const driver = this.#liveDriver();
+    if (net === undefined || driver?.attachment === undefined) return false;
+    const held = await driver.attachment(record.Id, { signal });
+    const recorded = new Set(net.Results.map((r) => r.network));
+    const unrecorded = [...new Set((held ?? []).map((h) => h.network).filter((n) => !recorded.has(n)))];
+    if (unrecorded.length === 0) return takePorts(net, held);
+    for (const name of unrecorded) {
+      this.#log.warn({ id: record.Id, network: name }, 'the network driver holds a network the record lacks; disconnecting it');
+      await this.disconnect(record, name, signal)
+        .catch((err: unknown) => this.#log.warn({ err, id: record.Id, network: name }, 'disconnecting a network the record lacks failed'));
+    }
+    // Where the disconnects left the ports.
+    return this.syncPorts(record, signal);
   }
 
   /** `network disconnect` of a running container: its namespace leaves `name`'s network only. */

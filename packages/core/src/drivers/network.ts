@@ -128,18 +128,27 @@ export interface NetworkDriver {
    * attachment that can map them, on the same host ports, or are released
    * (no DNAT rule, no host port held) when none can; a move that fails is
    * logged and the ports released, the disconnect stands (as Docker's).
-   * Core reads where they went with `attachment`.
+   * Core reads where they went with `attachment`. Core also calls it at
+   * restore for a network `attachment` lists and the record lacks, which may
+   * be half-joined (a connect the daemon died in: its ADD may never have
+   * finished); the DEL must undo what there is.
    */
   disconnect?(netnsPath: string | undefined, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<void>;
   /**
-   * The attachment of `id` as the driver holds it now: one result per network,
-   * in the order joined, the network publishing the ports with
-   * `portMappings`; undefined when it holds none. Read-only. Core follows the
-   * ports with it after `connect`/`disconnect`, and at restore takes a running
-   * container's published ports from it (the driver saves before core does,
-   * so after a crash in between the driver's is the truth). A driver that has
-   * it publishes and moves ports as `connect`/`disconnect` say since 1.11.
-   * Optional (plugin API 1.11).
+   * The attachment of `id` as the driver holds it now: one result per network
+   * it holds (also one whose connect never finished or whose DEL failed), in
+   * the order joined, the network publishing the ports with `portMappings`;
+   * undefined when it holds none. Read-only. Core asks it of the driver it
+   * connects and disconnects through, and follows the ports with it after
+   * each `connect`/`disconnect`. At restore of a running container, core first
+   * calls `disconnect` for each network listed here that the record lacks (a
+   * connect the daemon died in after the driver saved the network and before
+   * core saved the record: undone, its ports moved or released as at any
+   * disconnect; a failure is logged and the container keeps running), then
+   * takes the record's ports from it: a network the record has gets the ports
+   * listed for it here, or none when it is not listed (a disconnect the
+   * daemon died in). A driver that has it publishes and moves ports as
+   * `connect`/`disconnect` say since 1.11. Optional (plugin API 1.11).
    */
   attachment?(id: string, opts: DriverCallOptions): Promise<NetworkAttachResult[] | undefined>;
 
