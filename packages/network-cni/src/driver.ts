@@ -169,20 +169,7 @@ export class CniNetworkDriver implements NetworkDriver {
         try {
           for (const [i, net] of entry.networks.entries()) {
             reached = i;
-            const list = parseConfList(net.config);
-            let savedIps = false;
-            net.result = await this.#runner.addNetworkList(list, this.#rt(entry, net, netnsPath), {
-              ...opts,
-              onResult: async (partial, index) => {
-                net.result = partial;
-                // On disk once the addresses are known and more plugins follow: a crash after the firewall
-                // plugin's ADD must leave DEL the IPs whose rules it removes (the crash campaign found it).
-                if (!savedIps && index < list.plugins.length - 1 && hasIps(partial)) {
-                  savedIps = true;
-                  await this.#cache.put(entry);
-                }
-              },
-            });
+            await this.#addNetwork(entry, net, netnsPath, opts);
             // On disk before the next network: after a crash there, DEL gets this one's prevResult
             // (firewall's rules need it). The last network's result goes with `complete` below.
             if (i < entry.networks.length - 1) await this.#cache.put(entry);
@@ -253,7 +240,6 @@ export class CniNetworkDriver implements NetworkDriver {
   async connect(netnsPath: string, request: NetworkAttachRequest, opts: DriverCallOptions): Promise<NetworkAttachResult[]> {
     validateId(request.id);
     checkArgs(request);
-    for (const m of request.portMappings) validateMapping(m);
     if (request.networks.length === 0) throw new IsulaError('NETWORK_CONFIG_INVALID', 'no network to connect to');
     const reserved = request.networks.find((n) => n === 'host' || n === 'none');
     if (reserved !== undefined) throw new IsulaError('NETWORK_CONFIG_INVALID', `a running container cannot join network ${reserved}`);
@@ -286,6 +272,8 @@ export class CniNetworkDriver implements NetworkDriver {
         const portTarget = request.portMappings.length === 0 || entry.networks.some((n) => n.portMappings.length > 0)
           ? -1
           : publishingNetwork(lists.map((l) => l.list));
+        // Checked only when published here: ports that go nowhere cannot fail the connect.
+        if (portTarget >= 0) for (const m of request.portMappings) validateMapping(m);
         // Chosen and recorded under the ports lock, as attach's; on disk before the first ADD, as
         // attach's: after a crash mid-ADD, detach DELs the network and its DNAT rules.
         await this.#mutex.run('ports', async () => {
@@ -293,16 +281,24 @@ export class CniNetworkDriver implements NetworkDriver {
           if (target !== undefined) target.portMappings = await this.#allocatePorts(request.id, request.portMappings);
           entry.networks.push(...nets);
         });
-        await this.#cache.put(entry);
+        try {
+          await this.#cache.put(entry);
+        } catch (err) {
+          // Nothing was added: the entry lets go of the networks, and so of the host ports they held.
+          entry.networks = entry.networks.filter((n) => !nets.includes(n));
+          throw err;
+        }
         return nets;
       });
       const done: CachedNetwork[] = [];
       try {
         for (const net of added) {
-          net.result = await this.#runner.addNetworkList(parseConfList(net.config), this.#rt(entry, net, netnsPath), opts);
+          await this.#addNetwork(entry, net, netnsPath, opts);
           done.push(net);
+          // On disk before the next network (after a crash there, DEL gets this one's prevResult), and
+          // the last one before the connect is reported.
+          await this.#cache.put(entry);
         }
-        await this.#cache.put(entry);
       } catch (err) {
         // DEL of what was (or may have been) added, newest first; the entry goes back to what it was,
         // but for a network whose DEL failed too: it stays, for detach to try again.
@@ -407,6 +403,28 @@ export class CniNetworkDriver implements NetworkDriver {
       net.portMappings = [];
       await this.#cache.put(entry);
     }
+  }
+
+  /**
+   * ADD of `net`'s chain into `entry` (attach, connect). The partial result is
+   * on disk once the addresses are known and more plugins follow: a crash
+   * after the firewall plugin's ADD must leave DEL the IPs whose rules it
+   * removes (the crash campaign found it). The final result is the caller's
+   * to save.
+   */
+  async #addNetwork(entry: CacheEntry, net: CachedNetwork, netnsPath: string, opts: DriverCallOptions): Promise<void> {
+    const list = parseConfList(net.config);
+    let savedIps = false;
+    net.result = await this.#runner.addNetworkList(list, this.#rt(entry, net, netnsPath), {
+      ...opts,
+      onResult: async (partial, index) => {
+        net.result = partial;
+        if (!savedIps && index < list.plugins.length - 1 && hasIps(partial)) {
+          savedIps = true;
+          await this.#cache.put(entry);
+        }
+      },
+    });
   }
 
   /** Runtime arguments of one network of an attachment. */

@@ -15,6 +15,7 @@ import { createHooks, defaultConfig, EventBus, PLUGIN_API_VERSION } from '@isula
 import type { NetworkAttachRequest, NetworkAttachResult, NetworkDriver, PluginHost } from '@isula/core';
 import plugin from '../src/index.js';
 import { leasesOf, leftoversOf, log, makeEnv, newBridge, newId, newSubnet, ping, portsOf, rulesMentioning, run, signal, waitFor, CNI_BIN, needs } from './helpers.js';
+import type { Env } from './helpers.js';
 
 const skip = needs();
 const req = (id: string, over: Partial<NetworkAttachRequest> = {}): NetworkAttachRequest => ({ id, networks: [], portMappings: [], ...over });
@@ -561,4 +562,110 @@ test('ports follow connect and disconnect: published on a network joined when no
   assert.equal(await restarted.attachment(a, opts), undefined);
   await restarted.remove(sealedName, opts);
   await restarted.remove(extraName, opts);
+});
+
+/** A free TCP port on the host (bound, read back, released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '0.0.0.0', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+  });
+}
+
+/**
+ * A network that can map ports (bridge, portmap) with a stand-in last in its
+ * chain, `fake-flaky`: the real plugins cannot be made to fail a DEL on demand,
+ * nor show what the cache held while a chain ran. Its ADD passes prevResult on,
+ * first copying the container's cache entry to `<snapshots>/<id>-<ifname>.json`;
+ * its DEL fails while the file `failDel` exists (DEL goes on to portmap and
+ * bridge all the same: every plugin's DEL runs).
+ */
+function flakyNetwork(env: Env): { name: string; bridge: string; bin: string; failDel: string; snapshots: string } {
+  const name = `flaky-${process.pid}`;
+  const bridge = newBridge();
+  env.track.bridges.add(bridge);
+  const bin = path.join(env.root, 'bin');
+  const snapshots = path.join(env.root, 'snapshots');
+  const failDel = path.join(env.root, 'fail-del');
+  fs.mkdirSync(bin, { recursive: true });
+  fs.mkdirSync(snapshots, { recursive: true });
+  // CommonJS or ESM alike (no package.json governs the temp dir): dynamic import in an async function.
+  fs.writeFileSync(path.join(bin, 'fake-flaky'), `#!${process.execPath}
+(async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const text = fs.readFileSync(0, 'utf8');
+  const conf = text === '' ? {} : JSON.parse(text);
+  const { CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_IFNAME: ifName } = process.env;
+  if (command === 'VERSION') {
+    process.stdout.write(JSON.stringify({ cniVersion: '1.0.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0'] }));
+  } else if (command === 'ADD') {
+    fs.copyFileSync(path.join(conf.cacheDir, id + '.json'), path.join(conf.snapshots, id + '-' + ifName + '.json'));
+    process.stdout.write(JSON.stringify(conf.prevResult));
+  } else if (command === 'DEL' && fs.existsSync(conf.failDel)) {
+    process.stdout.write(JSON.stringify({ cniVersion: '1.0.0', code: 999, msg: 'DEL refused' }));
+    process.exitCode = 1;
+  }
+})();
+`, { mode: 0o755 });
+  fs.mkdirSync(env.confDir, { recursive: true });
+  fs.writeFileSync(path.join(env.confDir, '70-flaky.conflist'), JSON.stringify({
+    cniVersion: '1.0.0',
+    name,
+    plugins: [
+      { type: 'bridge', bridge, isGateway: true, ipam: { type: 'host-local', ranges: [[{ subnet: newSubnet() }]], dataDir: env.ipamDir } },
+      { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+      { type: 'fake-flaky', cacheDir: path.join(env.graph, 'cni', 'cache'), snapshots, failDel },
+    ],
+  }));
+  return { name, bridge, bin, failDel, snapshots };
+}
+
+test('connect saves a network\'s addresses before its later plugins run, checks ports only when it publishes them, and holds none when its cache write fails', { skip }, async (t) => {
+  const env = makeEnv(t);
+  const flaky = flakyNetwork(env);
+  const driver = env.driver({ binDirs: [flaky.bin, CNI_BIN] });
+  const opts = { signal: signal() };
+  const sealedName = `sealed-${process.pid}`;
+  const sealed = await driver.create({ name: sealedName, subnet: newSubnet(), internal: true }, opts);
+  env.track.bridges.add(bridgeOf(sealed));
+  const [a, b, c] = [newId(), newId(), newId()];
+  env.track.ids.add(a).add(b).add(c);
+  const [nsA, nsB, nsC] = [env.netns('a'), env.netns('b'), env.netns('c')];
+  const webA = { hostPort: await freePort(), containerPort: 80, protocol: 'tcp' as const };
+  const webC = { hostPort: await freePort(), containerPort: 80, protocol: 'tcp' as const };
+  const bad = { hostPort: 1, containerPort: 0, protocol: 'tcp' as const };
+  const published = async (id: string) => (await driver.attachment(id, opts))?.map((r) => [r.network, r.portMappings?.map((m) => m.hostPort) ?? null]);
+
+  // a publishes on the default network, so a connect publishes nothing: a mapping this driver
+  // would refuse does not fail it.
+  await driver.attach(nsA, req(a, { portMappings: [webA] }), opts);
+  const joined = await driver.connect(nsA, req(a, { networks: [flaky.name], portMappings: [webA, bad] }), opts);
+  assert.equal(joined[0]?.portMappings, undefined);
+  assert.deepEqual(await published(a), [['isula', [webA.hostPort]], [flaky.name, null]]);
+  // The stand-in, last in the chain, found the bridge plugin's addresses in the cache already:
+  // a DEL after a crash there has them as prevResult.
+  const seen = JSON.parse(fs.readFileSync(path.join(flaky.snapshots, `${a}-eth1.json`), 'utf8')) as { networks: { name: string; result?: { ips?: { address?: string }[] } }[] };
+  const during = seen.networks.find((n) => n.name === flaky.name)?.result?.ips?.[0]?.address;
+  assert.equal(during, joined[0]?.addresses[0]?.address);
+
+  // c on an internal network only: a connect publishes its ports, so they are checked.
+  await driver.attach(nsC, req(c, { networks: [sealedName], portMappings: [webC] }), opts);
+  await assert.rejects(driver.connect(nsC, req(c, { networks: ['default'], portMappings: [webC, bad] }), opts), code('NETWORK_CONFIG_INVALID'));
+  // The cache entry cannot be written (a directory in its place): nothing is joined and the host
+  // port chosen for it is let go, so another container takes it.
+  const file = path.join(env.graph, 'cni', 'cache', `${c}.json`);
+  fs.rmSync(file);
+  fs.mkdirSync(file);
+  await assert.rejects(driver.connect(nsC, req(c, { networks: ['default'], portMappings: [webC] }), opts), code('EISDIR'));
+  fs.rmdirSync(file);
+  assert.deepEqual(await published(c), [[sealedName, null]]);
+  const { stdout: links } = await run('nsenter', [`--net=${nsC}`, 'ip', '-o', 'link']);
+  assert.ok(!links.includes('eth1'), links);
+  const rb = await driver.attach(nsB, req(b, { portMappings: [webC] }), opts);
+  assert.deepEqual(rb[0]?.portMappings, [webC], 'the host port is free for another container');
+
+  for (const [id, ns] of [[a, nsA], [b, nsB], [c, nsC]] as const) await driver.detach(ns, req(id), opts);
+  for (const id of [a, b, c]) assert.deepEqual(await leftoversOf(env, id), [], `nothing of ${id.slice(0, 12)} left`);
+  assert.deepEqual(await portsOf(flaky.bridge), []);
+  await driver.remove(sealedName, opts);
 });
