@@ -28,6 +28,13 @@ export interface CachedNetwork {
   portMappings: PortMapping[];
   /** CNI_ARGS of a network joined later (`connect`), instead of the request's. */
   args?: Record<string, string>;
+  /**
+   * A DEL of it failed (a disconnect, or the undo of a failed connect): kept
+   * only for detach (or a later disconnect) to DEL again. It publishes no
+   * ports and is never chosen to take them; its `portMappings` stay for that
+   * DEL to remove portmap's rules.
+   */
+  isLeaving?: boolean;
 }
 
 export interface CacheEntry {

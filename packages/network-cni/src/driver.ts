@@ -266,10 +266,11 @@ export class CniNetworkDriver implements NetworkDriver {
         const ifNames = freeInterfaceNames(entry.networks.map((n) => n.ifName), lists.length);
         // Its own CNI_ARGS (a static address, or none), never the first attach's.
         const nets = lists.map((l, i): CachedNetwork => ({ name: l.list.name, file: l.file, ifName: ifNames[i] as string, config: l.list.raw, portMappings: [], args: listArgs[i] ?? {} }));
-        // Ports that no network of the attachment could publish go to the first joined network that
+        // Ports that no network of the attachment publishes go to the first joined network that
         // can map them: Docker's new gateway endpoint, when the container had none (only internal
-        // networks, or none). Ports published already stay where they are.
-        const portTarget = request.portMappings.length === 0 || entry.networks.some((n) => n.portMappings.length > 0)
+        // networks, or none). Ports published already stay where they are. A network kept only
+        // for a DEL that failed, or whose ADD never finished, publishes nothing.
+        const portTarget = request.portMappings.length === 0 || entry.networks.some(publishes)
           ? -1
           : publishingNetwork(lists.map((l) => l.list));
         // Checked only when published here: ports that go nowhere cannot fail the connect.
@@ -306,7 +307,10 @@ export class CniNetworkDriver implements NetworkDriver {
         for (const net of [...added].reverse()) {
           await this.#delNetwork(entry, net, netnsPath, {}).then(
             () => { undone.push(net); },
-            (e: unknown) => this.#log.error({ err: e, container: entry.id, network: net.name }, 'undoing a failed network connect failed; detach will retry from the cache'),
+            (e: unknown) => {
+              net.isLeaving = true;
+              this.#log.error({ err: e, container: entry.id, network: net.name }, 'undoing a failed network connect failed; detach will retry from the cache');
+            },
           );
         }
         entry.networks = entry.networks.filter((n) => !undone.includes(n));
@@ -337,17 +341,26 @@ export class CniNetworkDriver implements NetworkDriver {
       // new one publishes them: here the first network left that can map ports, on the same host
       // ports. Recorded for it before the DEL (under the ports lock, so no other attachment takes a
       // port between the DEL and the move), published after it (two DNAT rules for a port shadow).
+      // Never to a network kept only for a DEL that failed or whose ADD never finished, nor when
+      // another network publishes already (the ports were published anew after such a DEL).
       const carrier = leaving.find((n) => n.portMappings.length > 0);
-      const target = carrier === undefined || !live ? undefined : entry.networks.find((n) => !leaving.includes(n) && canMapPorts(n));
+      const stays = entry.networks.filter((n) => !leaving.includes(n));
+      const target = carrier === undefined || !live || stays.some(publishes) ? undefined : stays.find((n) => isJoined(n) && canMapPorts(n));
+      let moveFailure: { err: unknown } | undefined;
       if (carrier !== undefined && target !== undefined) {
         await this.#mutex.run('ports', async () => {
           try {
             target.portMappings = await this.#allocatePorts(entry.id, carrier.portMappings);
           } catch (err) {
-            this.#log.error({ err, container: entry.id, network: target.name, portMappings: carrier.portMappings }, 'published ports could not move to another network; they are released');
+            moveFailure = { err }; // logged once the carrier's DEL says what became of the ports
           }
         });
-        if (target.portMappings.length > 0) await this.#cache.put(entry);
+        if (target.portMappings.length > 0) {
+          await this.#cache.put(entry).catch((err: unknown) => {
+            target.portMappings = []; // nothing left yet: the move is off, the disconnect fails
+            throw err;
+          });
+        }
       }
       let first: unknown;
       for (const net of [...leaving].reverse()) {
@@ -355,23 +368,32 @@ export class CniNetworkDriver implements NetworkDriver {
           await this.#delNetwork(entry, net, netns, {});
           entry.networks = entry.networks.filter((n) => n !== net);
         } catch (err) {
+          net.isLeaving = true;
           first ??= err;
         }
       }
       // The carrier's DEL failed: it keeps its ports (and its DNAT rules, for detach to remove).
-      if (target !== undefined && carrier !== undefined && entry.networks.includes(carrier)) target.portMappings = [];
+      const isCarrierKept = carrier !== undefined && entry.networks.includes(carrier);
+      if (target !== undefined && isCarrierKept) target.portMappings = [];
+      if (moveFailure !== undefined && carrier !== undefined) {
+        this.#log.error({ err: moveFailure.err, container: entry.id, network: target?.name, portMappings: carrier.portMappings },
+          isCarrierKept ? 'published ports could not move to another network; they are kept for detach' : 'published ports could not move to another network; they are released');
+      }
       // What did not go stays in the entry, for detach's DEL.
       await this.#cache.put(entry);
-      if (first !== undefined) throw first;
+      // The carrier is gone: its ports go to the target also when another leaving network's DEL failed.
       if (target !== undefined && target.portMappings.length > 0) await this.#publish(entry, target, netns);
+      if (first !== undefined) throw first;
       this.#log.info({ container: entry.id, networks: leaving.map((n) => n.name), ...(carrier && { portsPublishedOn: target?.portMappings.length ? target.name : null }) }, 'network disconnected');
     });
   }
 
   /**
-   * The live attachment of `id`: each network's result, the one publishing the
-   * ports with them; undefined when there is none. What core reads after a
-   * disconnect moved the ports, and at restore.
+   * The live attachment of `id`: each network's result (those marked as
+   * leaving too), the one publishing the ports with them; undefined when there
+   * is none. What core reads after a disconnect moved the ports, and at
+   * restore, where it disconnects a network the record lacks (a connect the
+   * daemon died in).
    */
   async attachment(id: string, _opts: DriverCallOptions): Promise<NetworkAttachResult[] | undefined> {
     validateId(id);
@@ -384,7 +406,8 @@ export class CniNetworkDriver implements NetworkDriver {
    * on a network joined before. On failure the rules are DELed and the ports
    * released (logged, as Docker logs a gateway endpoint it could not
    * program; the disconnect stands); should that DEL fail too, the cache keeps
-   * the ports for detach's DEL to remove the rules.
+   * the ports for detach's DEL to remove the rules. The log says which, after
+   * the DEL.
    */
   async #publish(entry: CacheEntry, net: CachedNetwork, netns: string): Promise<void> {
     const list = parseConfList(net.config);
@@ -393,13 +416,15 @@ export class CniNetworkDriver implements NetworkDriver {
     try {
       for (const plugin of mappers) await this.#runner.execPlugin('ADD', list, plugin, rt, net.result);
     } catch (err) {
-      this.#log.error({ err, container: entry.id, network: net.name, portMappings: net.portMappings }, 'published ports could not move to another network; they are released');
+      const fields = { err, container: entry.id, network: net.name, portMappings: net.portMappings };
       try {
         for (const plugin of [...mappers].reverse()) await this.#runner.execPlugin('DEL', list, plugin, rt, net.result);
       } catch (e) {
         this.#log.warn({ err: e, container: entry.id, network: net.name }, 'CNI DEL failed');
+        this.#log.error(fields, 'published ports could not move to another network; they are kept for detach');
         return;
       }
+      this.#log.error(fields, 'published ports could not move to another network; they are released');
       net.portMappings = [];
       await this.#cache.put(entry);
     }
@@ -829,6 +854,16 @@ function singleHostLocalRange(list: NetworkConfList): { subnet: string; gateway?
 /** What the engine sees of one network of an attachment: the ports in effect on the one that publishes them. */
 function summary(n: CachedNetwork): NetworkAttachResult {
   return { ...summarizeResult(n.name, n.result, n.ifName, n.portMappings.length > 0 ? n.portMappings : undefined), networkId: networkId(n.name) };
+}
+
+/** Whether a cached network is joined: its ADD finished (it has a result) and no DEL of it failed. */
+function isJoined(n: CachedNetwork): boolean {
+  return n.isLeaving !== true && n.result !== undefined;
+}
+
+/** Whether a cached network publishes the attachment's ports (Docker's gateway endpoint). */
+function publishes(n: CachedNetwork): boolean {
+  return isJoined(n) && n.portMappings.length > 0;
 }
 
 /** Whether a cached network's chain has a plugin that maps ports (a conflist that no longer parses cannot). */
