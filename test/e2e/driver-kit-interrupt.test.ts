@@ -11,13 +11,13 @@
  * left (a process naming it, a mount under it, a root) is the run's.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { childEnv, mountsUnder, packageDir, processesMatching, type KitReport } from '@isula/driver-tests';
 import { repoBusybox } from '../lib/containers.js';
-import { tempRoot, waitFor } from '../lib/harness.js';
+import { reapLeftovers, tempRoot, TestDaemon, waitFor } from '../lib/harness.js';
 
 const CLI = path.join(packageDir('@isula/driver-tests'), 'dist/src/bin/isula-driver-tests.js');
 const notRoot = process.getuid?.() !== 0 ? 'needs root' : '';
@@ -53,11 +53,33 @@ async function startKit(t: TestContext): Promise<Run> {
   child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
   const ended = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  // A spawn that failed has no pid, and -0 would signal this process's group (node --test and
+  // every test file it runs): wait until the kit runs, and clean up its roots even if it did not.
+  const started = new Promise<void>((resolve, reject) => { child.once('spawn', resolve); child.once('error', reject); });
   t.after(async () => {
-    try { process.kill(-(child.pid ?? 0), 'SIGKILL'); } catch { /* ended */ }
+    if (child.pid !== undefined) try { process.kill(-child.pid, 'SIGKILL'); } catch { /* ended */ }
+    await reapRun(tmp);
     await fs.rm(work, { recursive: true, force: true });
   });
-  return { pid: child.pid ?? 0, ended, tmp, report };
+  await started;
+  if (child.pid === undefined) throw new Error('isula-driver-tests: spawned with no pid');
+  return { pid: child.pid, ended, tmp, report };
+}
+
+/**
+ * What a run that failed its test leaves under `tmp`, undone so that
+ * deleting it deletes nothing in use: its processes (isulad and conmon name
+ * their roots) killed, its containers deleted with runc (reapLeftovers),
+ * then whatever is still mounted under it detached.
+ */
+async function reapRun(tmp: string): Promise<void> {
+  for (const pid of await processesOf(tmp)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const name of await fs.readdir(tmp).catch(() => [] as string[])) {
+    if (name.startsWith('isula-')) await reapLeftovers(new TestDaemon(path.join(tmp, name)));
+  }
+  for (const m of (await mountsUnder(`${tmp}/`)).reverse()) {
+    await new Promise<void>((resolve) => execFile('umount', ['-l', m], { timeout: 10_000 }, () => resolve()));
+  }
 }
 
 /** Processes of the run: their command line names a path under its TMPDIR (isulad's roots, conmon's bundle). */

@@ -22,9 +22,11 @@ interface Ended { code: number | null; signal: NodeJS.Signals | null; stdout: st
 /**
  * A Node script in a process group of its own, as a shell runs a job: a
  * signal to the group is what a terminal's ctrl-c sends. Killed (the group)
- * after the test if still running.
+ * after the test if still running. Resolves once it runs, so `pid` is its
+ * own: a spawn that failed has no pid, and -0 would signal this process's
+ * group (node --test and every test file it runs).
  */
-function job(t: TestContext, script: string, args: string[], env: NodeJS.ProcessEnv): { pid: number; firstLine: Promise<string>; ended: Promise<Ended> } {
+async function job(t: TestContext, script: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ pid: number; firstLine: Promise<string>; ended: Promise<Ended> }> {
   const child = spawn(process.execPath, [script, ...args], { env, detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   const firstLine = new Promise<string>((resolve) => {
@@ -34,8 +36,11 @@ function job(t: TestContext, script: string, args: string[], env: NodeJS.Process
     });
   });
   const ended = new Promise<Ended>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout })));
-  t.after(() => { try { process.kill(-(child.pid ?? 0), 'SIGKILL'); } catch { /* ended */ } });
-  return { pid: child.pid ?? 0, firstLine, ended };
+  await new Promise<void>((resolve, reject) => { child.once('spawn', resolve); child.once('error', reject); });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${script}: spawned with no pid`);
+  t.after(() => { try { process.kill(-pid, 'SIGKILL'); } catch { /* ended */ } });
+  return { pid, firstLine, ended };
 }
 
 /** The fakes' log (FAKE_LOG), line by line. */
@@ -55,7 +60,7 @@ function tmpDir(t: TestContext): { tmp: string; log: string } {
 for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
   test(`${sig} to the process group: the daemon is not signalled, the harness removes its containers, stops it, deletes its root and exits ${code}`, async (t) => {
     const { tmp, log } = tmpDir(t);
-    const { pid, firstLine, ended } = job(t, fixture('interrupt-daemon'), ['wait'], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
+    const { pid, firstLine, ended } = await job(t, fixture('interrupt-daemon'), ['wait'], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
     const { root, pid: daemonPid } = JSON.parse(await firstLine) as { root: string; pid: number };
     process.kill(-pid, sig);
     const end = await ended;
@@ -70,7 +75,7 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 
 test('a process not interrupted is as without the handlers: it tears its daemon down and ends on its own, exit 0', async (t) => {
   const { tmp, log } = tmpDir(t);
-  const { ended } = job(t, fixture('interrupt-daemon'), ['normal'], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
+  const { ended } = await job(t, fixture('interrupt-daemon'), ['normal'], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
   const end = await ended;
   assert.deepEqual([end.code, end.signal], [0, null]);
   const { root, pid } = JSON.parse(end.stdout) as { root: string; pid: number };
@@ -81,7 +86,7 @@ test('a process not interrupted is as without the handlers: it tears its daemon 
 
 test('leaveSignalsToCaller: the harness installs no handler, so SIGINT ends the process at once and its daemon is the caller\'s', async (t) => {
   const { tmp, log } = tmpDir(t);
-  const { pid, firstLine, ended } = job(t, fixture('interrupt-daemon'), ['caller'], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
+  const { pid, firstLine, ended } = await job(t, fixture('interrupt-daemon'), ['caller'], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
   const { root, pid: daemonPid } = JSON.parse(await firstLine) as { root: string; pid: number };
   t.after(() => { try { process.kill(daemonPid, 'SIGKILL'); } catch { /* gone */ } });
   process.kill(-pid, 'SIGINT');
@@ -95,7 +100,7 @@ test('an interrupted spec process: what ran is reported, the spec running is nam
   const { tmp, log } = tmpDir(t);
   const ready = path.join(path.dirname(tmp), 'ready');
   const env = { ...FAKES, INTERRUPT_READY: ready, TMPDIR: tmp, FAKE_LOG: log };
-  const { pid, ended } = job(t, fixture('interrupt-run'), [JSON.stringify(env), fixture('interruptible-specs')], childEnv({}));
+  const { pid, ended } = await job(t, fixture('interrupt-run'), [JSON.stringify(env), fixture('interruptible-specs')], childEnv({}));
   await waitFor(() => exists(ready), { timeoutMs: 20_000, what: 'the second spec to run its daemon' });
   const root = fs.readFileSync(ready, 'utf8');
   // To the runner alone, as `kill PID` does: it must pass the signal on to the spec process.
@@ -115,7 +120,7 @@ test('an interrupted spec process: what ran is reported, the spec running is nam
 
 test('an interrupted preflight: its isulad is stopped and its root deleted, and the report names it with no row', async (t) => {
   const { tmp, log } = tmpDir(t);
-  const { pid, ended } = job(t, fixture('interrupt-kit'), [], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
+  const { pid, ended } = await job(t, fixture('interrupt-kit'), [], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
   await waitFor(() => exists(log) && logLines(log).includes('isulad GET /info'), { timeoutMs: 20_000, what: 'the preflight to ask /info' });
   process.kill(pid, 'SIGTERM');
   const end = await ended;
