@@ -130,3 +130,25 @@ test('an interrupted preflight: its isulad is stopped and its root deleted, and 
   assert.equal(logLines(log).at(-1), 'isulad SIGTERM');
   assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('isula-')), []);
 });
+
+test('ctrl-c with the command\'s output piped to a reader ctrl-c ended too (`| tee log`): no EPIPE crash, the report file is written, exit 130', { skip: process.getuid?.() !== 0 ? 'the command needs root' : false }, async (t) => {
+  const { tmp, log } = tmpDir(t);
+  const report = path.join(path.dirname(tmp), 'report.json');
+  const bin = fileURLToPath(new URL('../src/bin/isula-driver-tests.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, '--runtime', 'fakert', '--plugin', 'isula-fake-plugin', '--suite', 'lifecycle', '--report', report],
+    { env: { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  await new Promise<void>((resolve, reject) => { child.once('spawn', resolve); child.once('error', reject); });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${bin}: spawned with no pid`);
+  t.after(() => { try { process.kill(-pid, 'SIGKILL'); } catch { /* ended */ } });
+  await waitFor(() => exists(log) && logLines(log).includes('isulad GET /info'), { timeoutMs: 20_000, what: 'the preflight to ask /info' });
+  // The reader is gone: the command's next write gets EPIPE.
+  child.stdout.destroy();
+  child.stderr.destroy();
+  process.kill(-pid, 'SIGINT');
+  assert.deepEqual(await ended, { code: 130, signal: null });
+  const json = JSON.parse(fs.readFileSync(report, 'utf8')) as KitReport;
+  assert.deepEqual(json.interrupted, { signal: 'SIGINT', spec: 'preflight: isulad loads isula-fake-plugin' });
+  assert.deepEqual(fs.readdirSync(tmp).filter((n) => n.startsWith('isula-')), []);
+});

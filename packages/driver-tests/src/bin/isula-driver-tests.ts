@@ -40,6 +40,10 @@ async function main(): Promise<number> {
   const interrupt = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     if (interrupt.signal.aborted) return; // a second ctrl-c: the teardown is under way, and bounded
+    // Piped (`| tee log`), ctrl-c ended the reader too: an EPIPE on stdout or stderr must not end
+    // this process before the spec process is down and the report written.
+    process.stdout.on('error', () => {});
+    process.stderr.on('error', () => {});
     process.stderr.write(`isula-driver-tests: ${sig}: stopping the spec running now and its daemons\n`);
     interrupt.abort(sig);
   };
@@ -50,9 +54,10 @@ async function main(): Promise<number> {
     signal: interrupt.signal,
     onSpec: (s) => process.stderr.write(`${s.status.toUpperCase()} ${s.name}\n`),
   });
+  // The file first: after an interrupt, stdout and stderr may lead nowhere.
+  if (opts.reportFile !== undefined) await fs.writeFile(opts.reportFile, `${JSON.stringify(report, null, 2)}\n`);
   if (report.interrupted !== undefined) process.stderr.write(`STOP ${report.interrupted.spec ?? '(between specs)'} (${report.interrupted.signal})\n`);
   process.stdout.write(formatReport(report));
-  if (opts.reportFile !== undefined) await fs.writeFile(opts.reportFile, `${JSON.stringify(report, null, 2)}\n`);
   // As a shell reports a command a signal ended: 128 + its number (130 for SIGINT, 143 for SIGTERM).
   if (report.interrupted !== undefined) return 128 + (os.constants.signals[report.interrupted.signal as NodeJS.Signals] ?? 0);
   return report.counts.fail > 0 ? 1 : 0;
