@@ -11,11 +11,11 @@
  * left (a process naming it, a mount under it, a root) is the run's.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { childEnv, mountsUnder, packageDir, processesMatching, type KitReport } from '@isula/driver-tests';
+import { childEnv, mountsUnder, packageDir, processesMatching, runDetached, type KitReport } from '@isula/driver-tests';
 import { repoBusybox } from '../lib/containers.js';
 import { reapLeftovers, tempRoot, TestDaemon, waitFor } from '../lib/harness.js';
 
@@ -78,7 +78,7 @@ async function reapRun(tmp: string): Promise<void> {
     if (name.startsWith('isula-')) await reapLeftovers(new TestDaemon(path.join(tmp, name)));
   }
   for (const m of (await mountsUnder(`${tmp}/`)).reverse()) {
-    await new Promise<void>((resolve) => execFile('umount', ['-l', m], { timeout: 10_000 }, () => resolve()));
+    await runDetached('umount', ['-l', m], { timeoutMs: 10_000 });
   }
 }
 

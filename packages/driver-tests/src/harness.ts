@@ -144,12 +144,40 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a Node script with this Node (24) and collects its output; killed after 60 s (generous: the suite runs two files at once on two cores). */
-export function runNode(script: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+/**
+ * Runs a Node script with this Node (24) and collects its output; killed after 60 s (generous: the
+ * suite runs two files at once on two cores). `detached`: in a process group of its own (runDetached).
+ */
+export function runNode(script: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; detached?: boolean } = {}): Promise<RunResult> {
+  if (options.detached === true) return runDetached(process.execPath, [script, ...args], options);
   return new Promise((resolve) => {
     execFile(process.execPath, [script, ...args], { env: options.env ?? process.env, timeout: options.timeoutMs ?? 60_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
       resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/**
+ * Runs `file` in a process group of its own and collects its output, as
+ * execFile does (which cannot detach): SIGTERM after `timeoutMs` (60 s),
+ * code 1 when it could not run or a signal ended it. For teardown: a
+ * terminal's second ctrl-c goes to its foreground process group, which
+ * would kill a helper there (an `isula rm -f`, a `umount`) mid-teardown.
+ */
+export function runDetached(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { env: options.env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
+    const timer = setTimeout(() => child.kill('SIGTERM'), options.timeoutMs ?? 60_000);
+    let failed = false;
+    child.on('error', (err) => { failed = true; stderr += err.message; });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: !failed && code !== null ? code : 1, stdout, stderr });
     });
   });
 }
@@ -254,7 +282,8 @@ export class TestDaemon {
    * SIGTERM its isula calls live on) may have created one meanwhile.
    */
   async removeContainers(timeoutMs = 60_000): Promise<void> {
-    const options = { env: process.env, timeoutMs };
+    // Detached: a second ctrl-c must not kill them mid-teardown (runDetached says why).
+    const options = { env: process.env, timeoutMs, detached: true };
     for (let round = 0; round < 3 && this.isRunning; round++) {
       const ps = await runNode(ISULA, ['-H', this.host, 'ps', '-aq', '--no-trunc'], options);
       const ids = ps.stdout.split('\n').filter((l) => l !== '');
@@ -300,15 +329,16 @@ export async function newDaemon(t: { after(fn: () => Promise<void>): void }, opt
  * What a test that failed with its daemon down (a kill -9 test) would leave
  * on the host: its containers are deleted with their runtime (which kills
  * them; their conmons then exit), then mounts under the roots are detached.
+ * Each command runs detached (runDetached), out of a second ctrl-c's reach.
  */
 export async function reapLeftovers(d: TestDaemon): Promise<void> {
   for (const runtime of ['runc', 'crun']) {
     const root = path.join(d.state, 'runtime', runtime);
     for (const id of await fs.readdir(root).catch(() => [] as string[])) {
-      await new Promise<void>((resolve) => execFile(runtime, ['--root', root, 'delete', '--force', id], { timeout: 10_000 }, () => resolve()));
+      await runDetached(runtime, ['--root', root, 'delete', '--force', id], { timeoutMs: 10_000 });
     }
   }
   const info = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
   const mounts = info.split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${d.root}/`)).reverse();
-  for (const m of mounts) await new Promise<void>((resolve) => execFile('umount', ['-l', m], { timeout: 10_000 }, () => resolve()));
+  for (const m of mounts) await runDetached('umount', ['-l', m], { timeoutMs: 10_000 });
 }

@@ -5,14 +5,10 @@
  * ctrl-p ctrl-q, re-attaching, and an exec with a TTY.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { describe } from 'node:test';
 import { suiteTests, type SuiteOptions } from './suite-options.js';
-import { promisify } from 'node:util';
-import { ISULA, onInterrupt, waitFor } from './harness.js';
+import { ISULA, onInterrupt, runDetached, waitFor } from './harness.js';
 import { daemon, inspect, ok } from './containers.js';
-
-const run = promisify(execFile);
 
 interface Term {
   screen(): Promise<string>;
@@ -23,7 +19,12 @@ interface Term {
 /** A detached tmux session on a private server running `command`; the pane stays after it ends. */
 async function terminal(t: { after(fn: () => Promise<void>): void }, runtime: string, name: string, command: string, size = { cols: 80, rows: 24 }): Promise<Term & { tmux(...args: string[]): Promise<string> }> {
   const server = `isula-e2e-${process.pid}-${name}-${runtime.replace(/[^A-Za-z0-9]/g, '')}`;
-  const tmux = async (...args: string[]) => (await run('tmux', ['-L', server, '-f', '/dev/null', ...args], { timeout: 10_000 })).stdout;
+  // Detached (runDetached says why): killServer runs in an interrupt's teardown.
+  const tmux = async (...args: string[]) => {
+    const r = await runDetached('tmux', ['-L', server, '-f', '/dev/null', ...args], { timeoutMs: 10_000 });
+    if (r.code !== 0) throw new Error(`tmux ${args[0] ?? ''} exited ${r.code}: ${r.stderr.trim()}`);
+    return r.stdout;
+  };
   const killServer = async () => { await tmux('kill-server').catch(() => {}); };
   // Its server is a daemon of its own: an interrupted run that skips t.after must still end it.
   const forget = onInterrupt(killServer);
