@@ -7,6 +7,7 @@
  * process's daemons torn down and a partial report that says so.
  */
 import { run } from 'node:test';
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -277,18 +278,55 @@ export async function runSpecFiles(files: string[], env: NodeJS.ProcessEnv, add:
   return interrupted;
 }
 
-/** This process's children running one of `files` (node:test's run() spawns one per file). */
-async function specProcesses(files: string[]): Promise<number[]> {
+/** "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'. */
+function ppidOf(stat: string): number {
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+/** Does `pid` run one of `files`? */
+function runsOneOf(cmdline: string, files: string[]): boolean {
+  const argv = cmdline.split('\0');
+  return files.some((f) => argv.includes(f));
+}
+
+/**
+ * This process's children: each thread's /proc/self/task/TID/children
+ * (CONFIG_PROC_CHILDREN), else a scan of /proc for those whose parent is
+ * this process.
+ */
+async function childPids(): Promise<number[]> {
+  const tasks = await fs.readdir('/proc/self/task').catch(() => [] as string[]);
+  const lists = await Promise.all(tasks.map((tid) => fs.readFile(`/proc/self/task/${tid}/children`, 'utf8').catch(() => undefined)));
+  if (lists.some((l) => l !== undefined)) return lists.flatMap((l) => (l ?? '').split(' ').filter((p) => p !== '').map(Number));
   const out: number[] = [];
   for (const e of await fs.readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(e)) continue;
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
-    const stat = await fs.readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
-    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== process.pid) continue;
-    const argv = (await fs.readFile(`/proc/${e}/cmdline`, 'utf8').catch(() => '')).split('\0');
-    if (files.some((f) => argv.includes(f))) out.push(Number(e));
+    if (ppidOf(await fs.readFile(`/proc/${e}/stat`, 'utf8').catch(() => '')) === process.pid) out.push(Number(e));
   }
   return out;
+}
+
+/** This process's children running one of `files` (node:test's run() spawns one per file). */
+async function specProcesses(files: string[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const pid of await childPids()) {
+    if (runsOneOf(await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''), files)) out.push(pid);
+  }
+  return out;
+}
+
+/**
+ * Is `pid` still a spec process of ours? Read synchronously just before
+ * it is signalled: the one found may have ended (run() reaps it) since,
+ * and its pid been reused by a process that is not ours. While it is our
+ * child unreaped, its pid cannot be reused.
+ */
+function isSpecProcess(pid: number, files: string[]): boolean {
+  try {
+    return ppidOf(readFileSync(`/proc/${pid}/stat`, 'utf8')) === process.pid && runsOneOf(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), files);
+  } catch {
+    return false; // gone
+  }
 }
 
 /**
@@ -299,7 +337,10 @@ async function specProcesses(files: string[]): Promise<number[]> {
  */
 function signalSpecProcesses(files: string[], sig: NodeJS.Signals, killAfterMs: number): { stop(): void } {
   const signalled = new Set<number>();
-  const kill = (pid: number, s: NodeJS.Signals) => { try { process.kill(pid, s); } catch { /* gone */ } };
+  const kill = (pid: number, s: NodeJS.Signals) => {
+    if (!isSpecProcess(pid, files)) return;
+    try { process.kill(pid, s); } catch { /* gone */ }
+  };
   const tick = async () => {
     for (const pid of await specProcesses(files)) if (!signalled.has(pid)) { signalled.add(pid); kill(pid, sig); }
   };
