@@ -37,11 +37,16 @@ export function interruptedBy(): NodeJS.Signals | undefined {
 
 /**
  * For a program that handles SIGINT and SIGTERM itself (isula-driver-tests'
- * command does, to report the run): TestDaemons then install no handler;
- * the program calls stopLiveDaemons() when a signal comes.
+ * command does, to report the run): TestDaemons then install no handler,
+ * and those a daemon already installed are removed; the program calls
+ * stopLiveDaemons(signal) when a signal comes.
  */
 export function leaveSignalsToCaller(): void {
   signalsLeftToCaller = true;
+  if (!handlersInstalled) return;
+  handlersInstalled = false;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
 }
 
 /** Registers `cleanup` to run if this process is interrupted; the function returned unregisters it. */
@@ -67,7 +72,7 @@ function onSignal(signal: NodeJS.Signals): void {
   // on stdout or stderr must not end this process before its daemons are down.
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
-  void stopLiveDaemons().finally(() => process.exit(128 + (os.constants.signals[signal] ?? 0)));
+  void stopLiveDaemons(signal).finally(() => process.exit(128 + (os.constants.signals[signal] ?? 0)));
 }
 
 /**
@@ -75,8 +80,12 @@ function onSignal(signal: NodeJS.Signals): void {
  * all at once, each as newDaemon's teardown does but removing its
  * containers first; and runs what onInterrupt() registered. After
  * `timeoutMs` a daemon still running is killed (SIGKILL) and this returns.
+ * From then on this process counts as interrupted by `signal`
+ * (interruptedBy()): no daemon or root is made any more, and the
+ * containers are listed again after a removal.
  */
-export async function stopLiveDaemons(timeoutMs = INTERRUPT_CLEANUP_MS): Promise<void> {
+export async function stopLiveDaemons(signal: NodeJS.Signals, timeoutMs = INTERRUPT_CLEANUP_MS): Promise<void> {
+  interruptSignal ??= signal;
   // Half the bound for each isula call: stop() takes up to 10 s more.
   const work = [
     ...[...interruptCleanups].map((c) => c()),

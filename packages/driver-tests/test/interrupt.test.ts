@@ -84,9 +84,9 @@ test('a process not interrupted is as without the handlers: it tears its daemon 
   assert.deepEqual(logLines(log), ['isulad SIGTERM'], 'stopped as before: no container removal that teardown was not asked for');
 });
 
-test('leaveSignalsToCaller: the harness installs no handler, so SIGINT ends the process at once and its daemon is the caller\'s', async (t) => {
+for (const mode of ['caller', 'late'] as const) test(`leaveSignalsToCaller ${mode === 'caller' ? 'before' : 'after'} a daemon started: the harness leaves no handler, so SIGINT ends the process at once and its daemon is the caller's`, async (t) => {
   const { tmp, log } = tmpDir(t);
-  const { pid, firstLine, ended } = await job(t, fixture('interrupt-daemon'), ['caller'], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
+  const { pid, firstLine, ended } = await job(t, fixture('interrupt-daemon'), [mode], { ...childEnv(FAKES), TMPDIR: tmp, FAKE_LOG: log });
   const { root, pid: daemonPid } = JSON.parse(await firstLine) as { root: string; pid: number };
   t.after(() => { try { process.kill(daemonPid, 'SIGKILL'); } catch { /* gone */ } });
   process.kill(-pid, 'SIGINT');
