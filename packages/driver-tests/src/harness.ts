@@ -232,8 +232,10 @@ export class TestDaemon {
   spawn(extraArgs: string[] = []): void {
     refuseIfInterrupted('isulad is not started');
     const args = [ISULAD, '--config-file', this.configFile, '--state', this.state, '--graph', this.graph, ...extraArgs];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    // Handlers first: a signal between the spawn and their install would end this process and
+    // leave the daemon, in a session of its own, running.
     installSignalHandlers();
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     liveDaemons.add(this);
     this.proc = proc;
     proc.stderr?.on('data', (c: Buffer) => { this.stderr += c.toString('utf8'); });
