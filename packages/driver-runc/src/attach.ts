@@ -22,6 +22,36 @@ const MAX_SOCKET_PATH = 107;
 const STDIN_CHUNK = 8192;
 
 /** Connects to a conmon attach socket; resolves once connected. */
+/** The sockets `pid` holds (`socket:[inode]` of its fds); undefined when it is gone. */
+export async function socketsOf(pid: number): Promise<Set<string> | undefined> {
+  const dir = `/proc/${pid}/fd`;
+  const fds = await fs.promises.readdir(dir).catch(() => undefined);
+  if (fds === undefined) return undefined;
+  const out = new Set<string>();
+  await Promise.all(fds.map(async (fd) => {
+    const target = await fs.promises.readlink(`${dir}/${fd}`).catch(() => '');
+    if (target.startsWith('socket:')) out.add(target);
+  }));
+  return out;
+}
+
+/**
+ * Waits until `pid` holds a socket not in `before`, up to `timeoutMs`: conmon
+ * accepts an attach connection in its main loop some time after connect()
+ * returned, and output the container writes before that reaches no client.
+ * True when it did in time.
+ */
+export async function waitNewSocket(pid: number, before: ReadonlySet<string>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = await socketsOf(pid);
+    if (now === undefined) return false;
+    for (const s of now) if (!before.has(s)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 export async function connectAttach(socketPath: string): Promise<AttachStream> {
   let st: fs.Stats;
   try {

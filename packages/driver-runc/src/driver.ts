@@ -19,7 +19,7 @@ import type {
   ContainerStats, DriverCallOptions, ExitStatus, OciProcess, OciSpec, ResourceUpdate, RuntimeContainerRef,
   RuntimeDriver, RuntimeState, StdioConfig, StdioStream,
 } from '@isula/core';
-import { connectAttach, type AttachStream } from './attach.js';
+import { connectAttach, socketsOf, waitNewSocket, type AttachStream } from './attach.js';
 import { bfqWeightFile, cgroupPathOf, readOomKills, readStats } from './cgroups.js';
 import { conmonLogLevel, spawnConmon, type SyncMessage } from './conmon.js';
 import { ExitWatcher } from './exit-watcher.js';
@@ -33,6 +33,8 @@ export const DEFAULT_CONMON = '/usr/bin/conmon';
 export { LOST_EXIT_CODE };
 const SEARCH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** How long an attach before the start waits for conmon to accept it. */
+const ACCEPT_WAIT_MS = 2000;
 
 export interface RuncDriverOptions {
   /** Runtime name (`runc`, `crun`, a daemon.json `runtimes` key); `path` defaults to the name looked up in PATH. */
@@ -86,6 +88,8 @@ export class RuncDriver implements RuntimeDriver {
   readonly #watcher: ExitWatcher;
   readonly #ownsWatcher: boolean;
   readonly #streams = new Map<string, Set<AttachStream>>();
+  /** Containers created and not started yet by this daemon: attach waits for conmon's accept. */
+  readonly #notStarted = new Set<string>();
   #cli: RuntimeCli | undefined;
   #probed: Promise<void> | undefined;
 
@@ -201,6 +205,7 @@ export class RuncDriver implements RuntimeDriver {
       if (file !== undefined) await fs.writeFile(file, String(bfqWeight)).catch((err: unknown) => this.#log.warn({ err, container: id }, 'setting the BFQ blkio weight failed'));
     }
     this.#log.info({ container: id, pid: msg.data, conmonPid, durationMs: Date.now() - started }, 'container created');
+    this.#notStarted.add(id);
     return { persisted: persisted as unknown as Record<string, unknown>, pid: msg.data };
   }
 
@@ -216,6 +221,7 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async start(ref: RuntimeContainerRef, opts: DriverCallOptions): Promise<void> {
+    this.#notStarted.delete(ref.id);
     const p = await this.#persisted(ref);
     const cli = this.#cliFor(p);
     // runc's own start is reading its exec FIFO: done here, it spares a runc process per start.
@@ -307,7 +313,15 @@ export class RuncDriver implements RuntimeDriver {
 
   async attach(ref: RuntimeContainerRef, _opts: DriverCallOptions): Promise<StdioStream> {
     const p = await this.#persisted(ref);
+    // Before the start, the caller wants the first bytes (`isula run`): the start must wait until
+    // conmon has accepted the connection, or a quick container's output goes to no client (a
+    // loaded CI host lost `echo out` so). conmon then holds one more socket.
+    const conmonPid = this.#notStarted.has(ref.id) ? p.conmon?.pid : undefined;
+    const before = conmonPid === undefined ? undefined : await socketsOf(conmonPid);
     const stream = await connectAttach(p.attachSocket);
+    if (conmonPid !== undefined && before !== undefined && !(await waitNewSocket(conmonPid, before, ACCEPT_WAIT_MS))) {
+      this.#log.warn({ container: ref.id, conmonPid }, `conmon did not accept the attach connection within ${ACCEPT_WAIT_MS} ms; the first output may be missed`);
+    }
     let set = this.#streams.get(ref.id);
     if (!set) this.#streams.set(ref.id, (set = new Set()));
     set.add(stream);
@@ -409,6 +423,7 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async delete(ref: RuntimeContainerRef, opts: DriverCallOptions & { force?: boolean }): Promise<void> {
+    this.#notStarted.delete(ref.id);
     const p = await this.#persisted(ref);
     const cli = this.#cliFor(p);
     if (!opts.force) {

@@ -217,6 +217,25 @@ for (const runtime of ['runc', 'crun']) {
       await remove(c.ref);
     });
 
+    test('attach before the start returns once conmon accepted it: a quick container\'s output is never missed', async () => {
+      const c = await run('accept', ['sh', '-c', 'echo first-words'], { start: false });
+      // A conmon that is slow to run its main loop (a loaded host): stopped, resumed 400 ms later.
+      const conmon = conmonsFor(c.ref.id)[0];
+      assert.ok(conmon !== undefined, 'conmon runs');
+      process.kill(conmon, 'SIGSTOP');
+      const resumed = new Promise<number>((resolve) => setTimeout(() => { process.kill(conmon, 'SIGCONT'); resolve(Date.now()); }, 400));
+      const stream = await driver.attach(c.ref, { signal: signal() });
+      const attachedAt = Date.now();
+      assert.ok(attachedAt >= (await resumed) - 5, 'attach waited for conmon to accept');
+      const out: string[] = [];
+      stream.onOutput((_s, chunk) => out.push(chunk.toString()));
+      await driver.start(c.ref, { signal: signal() });
+      assert.equal((await driver.wait(c.ref, { signal: signal() })).exitCode, 0);
+      await waitFor(() => out.join('').includes('first-words'), { what: 'the output through attach' });
+      stream.close();
+      await remove(c.ref);
+    });
+
     test('a terminal container is resizable through conmon', async () => {
       // conmon applies a resize from its control fifo while stdin arrives on
       // the attach socket: the two are not ordered, so the shell asks for the
