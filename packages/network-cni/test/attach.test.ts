@@ -4,7 +4,7 @@
  * published ports) and what the host keeps after detach (nothing).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -487,16 +487,7 @@ test('ports follow connect and disconnect: published on a network joined when no
   });
   const web = { hostPort: fixed, containerPort: 8080, protocol: 'tcp' as const };
   const asked = [web, { hostPort: 0, containerPort: 8081, protocol: 'tcp' as const }];
-  const docroot = path.join(env.root, 'www');
-  fs.mkdirSync(docroot);
-  fs.writeFileSync(path.join(docroot, 'index.html'), 'moving ports\n');
-  const answers = async (port: number): Promise<boolean> => {
-    try {
-      return (await (await fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(1000) })).text()) === 'moving ports\n';
-    } catch {
-      return false;
-    }
-  };
+  const { answers, serve } = webPage(t, env, 'moving ports\n');
   /** DNAT rules portmap wrote for host port `port`. */
   const dnat = async (port: number): Promise<string[]> => (await rulesMentioning('DNAT')).filter((r) => new RegExp(`--dports? ${port}\\b`).test(r));
   const published = async (d = driver) => (await d.attachment(a, opts))?.map((r) => [r.network, r.portMappings?.map((m) => m.hostPort) ?? null]);
@@ -504,9 +495,7 @@ test('ports follow connect and disconnect: published on a network joined when no
   // On an internal network only: nothing published, nothing held.
   const first = await driver.attach(nsA, req(a, { networks: [sealedName], portMappings: asked }), opts);
   assert.equal(first[0]?.portMappings, undefined);
-  const httpd = spawn('nsenter', [`--net=${nsA}`, '/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', docroot], { stdio: 'ignore' });
-  env.track.processes.add(httpd.pid ?? 0);
-  t.after(() => { httpd.kill('SIGKILL'); });
+  const httpd = serve(nsA);
   assert.deepEqual(await dnat(fixed), []);
 
   // Joined to a network that can map them: published there, the 0 on a port picked now.
@@ -696,16 +685,7 @@ test('a network whose DEL failed is kept for detach and never takes the ports; t
   const nsA = env.netns('a');
   const fixed = await freePort();
   const asked = [{ hostPort: fixed, containerPort: 8080, protocol: 'tcp' as const }, { hostPort: 0, containerPort: 8081, protocol: 'tcp' as const }];
-  const docroot = path.join(env.root, 'www');
-  fs.mkdirSync(docroot);
-  fs.writeFileSync(path.join(docroot, 'index.html'), 'kept ports\n');
-  const answers = async (port: number): Promise<boolean> => {
-    try {
-      return (await (await fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(1000) })).text()) === 'kept ports\n';
-    } catch {
-      return false;
-    }
-  };
+  const { answers, serve } = webPage(t, env, 'kept ports\n');
   const jumps = async (port: number): Promise<number> => (await rulesMentioning('CNI-HOSTPORT-DNAT')).filter((r) => new RegExp(`--dports? ${port}\\b`).test(r)).length;
   const published = async () => (await driver.attachment(a, opts))?.map((r) => [r.network, r.portMappings?.map((m) => m.hostPort) ?? null]);
   const outcome = (msg: string) => logged.filter((l) => l.container === a && l.msg === `published ports could not move to another network; they are ${msg}`).map((l) => l.network);
@@ -713,9 +693,7 @@ test('a network whose DEL failed is kept for detach and never takes the ports; t
   const disconnect = (...networks: string[]) => driver.disconnect(nsA, req(a, { networks }), opts);
 
   await driver.attach(nsA, req(a, { networks: [sealedName], portMappings: asked }), opts);
-  const httpd = spawn('nsenter', [`--net=${nsA}`, '/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', docroot], { stdio: 'ignore' });
-  env.track.processes.add(httpd.pid ?? 0);
-  t.after(() => { httpd.kill('SIGKILL'); });
+  const httpd = serve(nsA);
   const picked = (await connect('default'))[0]?.portMappings?.[1]?.hostPort ?? 0;
   await connect(flaky.name);
   await connect(extraName);
@@ -772,3 +750,28 @@ test('a network whose DEL failed is kept for detach and never takes the ports; t
   await driver.remove(sealedName, opts);
   await driver.remove(extraName, opts);
 });
+
+/**
+ * A page for the published-port tests: `serve(netns)` runs busybox httpd on port 8080 there
+ * (killed when the test ends); `answers(port)` says whether host port `port` serves it.
+ */
+function webPage(t: { after(fn: () => void): void }, env: ReturnType<typeof makeEnv>, text: string): { answers: (port: number) => Promise<boolean>; serve: (netns: string) => ChildProcess } {
+  const docroot = path.join(env.root, `www-${Math.random().toString(36).slice(2)}`);
+  fs.mkdirSync(docroot);
+  fs.writeFileSync(path.join(docroot, 'index.html'), text);
+  return {
+    answers: async (port) => {
+      try {
+        return (await (await fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(1000) })).text()) === text;
+      } catch {
+        return false;
+      }
+    },
+    serve: (netns) => {
+      const httpd = spawn('nsenter', [`--net=${netns}`, '/bin/busybox', 'httpd', '-f', '-p', '8080', '-h', docroot], { stdio: 'ignore' });
+      env.track.processes.add(httpd.pid ?? 0);
+      t.after(() => { httpd.kill('SIGKILL'); });
+      return httpd;
+    },
+  };
+}
