@@ -16,7 +16,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { bridgePorts, childEnv, packageDir, type KitReport } from '@isula/driver-tests';
+import { bridgePorts, childEnv, IMAGE_SPECS, NETWORK_SPECS, packageDir, type KitReport } from '@isula/driver-tests';
 import { bridgeConfList } from '@isula/network-cni';
 import { repoBusybox } from '../lib/containers.js';
 import { craftImage } from '../lib/craft-image.js';
@@ -40,19 +40,9 @@ function kit(args: string[], timeoutMs: number): Promise<{ code: number; stdout:
 
 const readReport = async (file: string) => JSON.parse(await fs.readFile(file, 'utf8')) as KitReport;
 const rows = (r: KitReport) => r.specs.map((s) => [s.name, s.status]);
+const IMAGE_TESTS = Object.values(IMAGE_SPECS);
+const NETWORK_TESTS = Object.values(NETWORK_SPECS);
 
-const IMAGE_TESTS = [
-  'resolve: create with a reference the driver claims makes a container on it; an unknown reference is a clear not-found error and leaves nothing',
-  'mount: a container runs in the root filesystem the driver prepared, and its files survive stop and start',
-  "config: the image's env, working directory and default command reach the container",
-  'list and inspect: isula images lists the image and image inspect gives its config',
-  'release: rm releases the mount, a second rm is not-found, and a stopped daemon leaves no mount or path of the container',
-];
-const NETWORK_TESTS = [
-  'attach: a running container has an address on eth0 that inspect reports; stop detaches, start attaches again',
-  'detach is idempotent and safe after a crash: stop then rm, and a container that died while isulad was down, then rm -f',
-  'five create/start/rm cycles leave the host as it was',
-];
 
 test('isula-driver-tests refuses --suite network without a network driver, before needing root', async () => {
   const r = await kit(['--suite', 'network', '--plugin', '@isula/network-cni'], 30_000);

@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { childEnv, mountsUnder, packageDir, processesMatching, runDetached, type KitReport } from '@isula/driver-tests';
+import { childEnv, LIFECYCLE_SPECS, mountsUnder, packageDir, processesMatching, runDetached, type KitReport } from '@isula/driver-tests';
 import { repoBusybox } from '../lib/containers.js';
 import { reapLeftovers, tempRoot, TestDaemon, waitFor } from '../lib/harness.js';
 
@@ -24,17 +24,9 @@ const notRoot = process.getuid?.() !== 0 ? 'needs root' : '';
 if (notRoot !== '' && process.env['CI'] === 'true') throw new Error(`driver kit interrupt e2e: ${notRoot}`);
 
 const LIFECYCLE = 'container life cycle on runc';
-const CREATE_START = 'create, start, stop, kill, restart, rename, wait, rm with docker\'s semantics';
+const CREATE_START = LIFECYCLE_SPECS.createStart;
 /** The life-cycle specs but CREATE_START, skipped: the run reaches it at once. */
-const OTHERS = [
-  'run: output, exit codes, --rm, env/user/workdir/entrypoint as docker',
-  'bind mounts: read-write, read-only enforced, tmpfs, read-only rootfs',
-  'process and security options: capabilities, privileged, devices, ulimits (clamped), shm, hostname, init',
-  'resources: limits land in the cgroup files, update changes them, OOM is reported',
-  'pause freezes the container (a counter stops) and unpause resumes it',
-  'restart policies: on-failure:N stops after N, always restarts with back-off, stop ends it',
-  'bad input: a clear error and no trace',
-];
+const OTHERS = Object.values(LIFECYCLE_SPECS).filter((n) => n !== CREATE_START);
 
 interface Run { pid: number; ended: Promise<{ code: number | null; stdout: string; stderr: string }>; tmp: string; report: string }
 

@@ -73,6 +73,15 @@ async function driverMounts(d: TestDaemon, image: KitImage): Promise<string[]> {
   return all.flat().sort();
 }
 
+/** The names of the image suite's tests, in order: what `skipTests` keys and the kit's report rows name. */
+export const IMAGE_SPECS = {
+  resolve: 'resolve: create with a reference the driver claims makes a container on it; an unknown reference is a clear not-found error and leaves nothing',
+  mount: 'mount: a container runs in the root filesystem the driver prepared, and its files survive stop and start',
+  config: "config: the image's env, working directory and default command reach the container",
+  listInspect: 'list and inspect: isula images lists the image and image inspect gives its config',
+  release: 'release: rm releases the mount, a second rm is not-found, and a stopped daemon leaves no mount or path of the container',
+} as const;
+
 /**
  * Paths under `dir` whose name contains `id` (a container's layer, state or
  * log dir). Bounded: the roots of a test daemon are small, but a runaway walk
@@ -94,7 +103,7 @@ export function imageSuite(driver: string, opts: ImageSuiteOptions): void {
   describe(`image driver ${driver}`, { skip: opts.skip ?? false }, () => {
     const { test, checkSkips } = suiteTests(`imageSuite(${driver})`, opts);
 
-    test('resolve: create with a reference the driver claims makes a container on it; an unknown reference is a clear not-found error and leaves nothing', async (t) => {
+    test(IMAGE_SPECS.resolve, async (t) => {
       const d = await opts.daemon(t);
       const image = await opts.image(t, d);
       ok(await d.isula(['create', '--name', 'r1', ...image.args, 'true']), `create ${image.args.join(' ')}`);
@@ -108,7 +117,7 @@ export function imageSuite(driver: string, opts: ImageSuiteOptions): void {
       ok(await d.isula(['rm', 'r1']));
     });
 
-    test('mount: a container runs in the root filesystem the driver prepared, and its files survive stop and start', async (t) => {
+    test(IMAGE_SPECS.mount, async (t) => {
       const d = await opts.daemon(t);
       const image = await opts.image(t, d);
       assert.match(ok(await d.isula(['run', '--rm', ...image.args, 'cat', '/etc/passwd']), 'cat /etc/passwd'), /^root:[^:]*:0:0:/m, '/etc/passwd of the rootfs');
@@ -122,7 +131,7 @@ export function imageSuite(driver: string, opts: ImageSuiteOptions): void {
       ok(await d.isula(['rm', '-f', 'm1']));
     });
 
-    test("config: the image's env, working directory and default command reach the container", async (t) => {
+    test(IMAGE_SPECS.config, async (t) => {
       const d = await opts.daemon(t);
       const image = await opts.image(t, d);
       const env = ok(await d.isula(['run', '--rm', ...image.args, 'env']), 'env').split('\n');
@@ -140,7 +149,7 @@ export function imageSuite(driver: string, opts: ImageSuiteOptions): void {
       ok(await d.isula(['rm', 'c1']));
     });
 
-    test('list and inspect: isula images lists the image and image inspect gives its config', async (t) => {
+    test(IMAGE_SPECS.listInspect, async (t) => {
       const d = await opts.daemon(t);
       const image = await opts.image(t, d);
       if ('skip' in image.list) {
@@ -158,7 +167,7 @@ export function imageSuite(driver: string, opts: ImageSuiteOptions): void {
       assert.equal(img.Config.WorkingDir ?? '', image.config.workingDir ?? '', 'Config.WorkingDir');
     });
 
-    test('release: rm releases the mount, a second rm is not-found, and a stopped daemon leaves no mount or path of the container', async (t) => {
+    test(IMAGE_SPECS.release, async (t) => {
       const d = await opts.daemon(t);
       const image = await opts.image(t, d);
       const before = await driverMounts(d, image);

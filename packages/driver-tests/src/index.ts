@@ -4,12 +4,12 @@
  * parameterised by runtime name); call them from a test file, or run
  * `isula-driver-tests`. Importing this module declares no test.
  */
-export { lifecycleSuite } from './lifecycle-suite.js';
+export { lifecycleSuite, LIFECYCLE_SPECS } from './lifecycle-suite.js';
 export { streamsSuite } from './streams-suite.js';
 export { ttySuite } from './tty-suite.js';
-export { networkSuite } from './network-suite.js';
+export { networkSuite, NETWORK_SPECS } from './network-suite.js';
 export type { NetworkSuiteOptions } from './network-suite.js';
-export { imageSuite } from './image-suite.js';
+export { imageSuite, IMAGE_SPECS } from './image-suite.js';
 export type { ImageSuiteOptions, KitImage } from './image-suite.js';
 export { SUITES, SUITE_NAMES, parseSuites, isRuntimeSuite, defaultSuites } from './suites.js';
 export { parseKitImageJson, kitImage } from './kit-image.js';

@@ -17,6 +17,18 @@ interface Inspected { Id: string; Name: string; State: State; RestartCount: numb
 
 const cg = (ctrl: string, id: string, file: string) => fs.readFile(path.join('/sys/fs/cgroup', ctrl, 'isulad', id, file), 'utf8').then((s) => s.trim());
 
+/** The names of the life-cycle suite's tests, in order: what `skipTests` keys and the kit's report rows name. */
+export const LIFECYCLE_SPECS = {
+  run: 'run: output, exit codes, --rm, env/user/workdir/entrypoint as docker',
+  createStart: "create, start, stop, kill, restart, rename, wait, rm with docker's semantics",
+  bindMounts: 'bind mounts: read-write, read-only enforced, tmpfs, read-only rootfs',
+  processOptions: 'process and security options: capabilities, privileged, devices, ulimits (clamped), shm, hostname, init',
+  resources: 'resources: limits land in the cgroup files, update changes them, OOM is reported',
+  pause: 'pause freezes the container (a counter stops) and unpause resumes it',
+  restartPolicies: 'restart policies: on-failure:N stops after N, always restarts with back-off, stop ends it',
+  badInput: 'bad input: a clear error and no trace',
+} as const;
+
 /**
  * `opts.config` is merged into every daemon.json the suite writes: a runtime
  * from another package names its plugin there (`{ plugins: [...] }`).
@@ -26,7 +38,7 @@ const cg = (ctrl: string, id: string, file: string) => fs.readFile(path.join('/s
 export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
   describe(`container life cycle on ${runtime}`, { skip: opts.skip ?? false }, () => {
     const { test, checkSkips } = suiteTests(`lifecycleSuite(${runtime})`, opts);
-    test('run: output, exit codes, --rm, env/user/workdir/entrypoint as docker', async (t) => {
+    test(LIFECYCLE_SPECS.run, async (t) => {
       const d = await containerDaemon(t, runtime, opts.config, opts);
       const hello = await d.isula(['run', '--rm', 'busybox', 'echo', 'hello', 'world']);
       assert.equal(hello.code, 0, hello.stderr);
@@ -69,7 +81,7 @@ export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
       assert.deepEqual(ok(gone).split('\n').filter(Boolean), ['three'], '--rm containers are gone');
     });
 
-    test('create, start, stop, kill, restart, rename, wait, rm with docker\'s semantics', async (t) => {
+    test(LIFECYCLE_SPECS.createStart, async (t) => {
       const d = await containerDaemon(t, runtime, opts.config, opts);
       const id = ok(await d.isula(['create', '--name', 'web', '--label', 'tier=front', 'busybox', 'sleep', '1000'])).trim();
       assert.match(id, /^[a-f0-9]{64}$/);
@@ -133,7 +145,7 @@ export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
       assert.match(kill.stderr, /No such container: web2/);
     });
 
-    test('bind mounts: read-write, read-only enforced, tmpfs, read-only rootfs', async (t) => {
+    test(LIFECYCLE_SPECS.bindMounts, async (t) => {
       const d = await containerDaemon(t, runtime, opts.config, opts);
       const host = await fs.mkdtemp(path.join(os.tmpdir(), 'isula-bind-'));
       t.after(() => fs.rm(host, { recursive: true, force: true }));
@@ -151,7 +163,7 @@ export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
       assert.match(rofs.stderr, /Read-only file system/);
     });
 
-    test('process and security options: capabilities, privileged, devices, ulimits (clamped), shm, hostname, init', async (t) => {
+    test(LIFECYCLE_SPECS.processOptions, async (t) => {
       const d = await containerDaemon(t, runtime, opts.config, opts);
       const capEff = async (args: string[]) => {
         const r = await d.isula(['run', '--rm', ...args, 'busybox', 'sh', '-c', 'grep CapEff /proc/self/status']);
@@ -185,7 +197,7 @@ export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
       assert.match(init, /^\/sbin\/docker-init -- sh -c/, '--init runs the command under an init as PID 1');
     });
 
-    test('resources: limits land in the cgroup files, update changes them, OOM is reported', async (t) => {
+    test(LIFECYCLE_SPECS.resources, async (t) => {
       const d = await containerDaemon(t, runtime, opts.config, opts);
       const id = ok(await d.isula(['run', '-d', '-m', '64m', '--memory-swap', '128m', '--cpus', '0.5', '--cpu-shares', '512', '--pids-limit', '50', '--cpuset-cpus', '0', '--blkio-weight', '300', 'busybox', 'sleep', '1000'])).trim();
       assert.equal(await cg('memory', id, 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
@@ -213,7 +225,7 @@ export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
       assert.match(ev.stdout, /container oom [a-f0-9]{64} .*name=hog/);
     });
 
-    test('pause freezes the container (a counter stops) and unpause resumes it', async (t) => {
+    test(LIFECYCLE_SPECS.pause, async (t) => {
       const d = await containerDaemon(t, runtime, opts.config, opts);
       const id = ok(await d.isula(['run', '-d', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done'])).trim();
       const upper = (await inspect<Inspected>(d, id)).GraphDriver.Data?.UpperDir;
@@ -235,7 +247,7 @@ export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
       await assertNoTrace(d, id);
     });
 
-    test('restart policies: on-failure:N stops after N, always restarts with back-off, stop ends it', async (t) => {
+    test(LIFECYCLE_SPECS.restartPolicies, async (t) => {
       const d = await containerDaemon(t, runtime, opts.config, opts);
       ok(await d.isula(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'exit 1']));
       const flaky = await waitFor(async () => {
@@ -261,7 +273,7 @@ export function lifecycleSuite(runtime: string, opts: SuiteOptions = {}): void {
       assert.ok(ev.stdout.split('\n').filter(Boolean).length >= 5, 'a die event per run');
     });
 
-    test('bad input: a clear error and no trace', async (t) => {
+    test(LIFECYCLE_SPECS.badInput, async (t) => {
       const d = await containerDaemon(t, runtime, opts.config, opts);
       const before = ok(await d.isula(['ps', '-aq']));
       const cases: { args: string[]; code: number; err: RegExp }[] = [

@@ -49,6 +49,13 @@ async function hostNet(d: TestDaemon, opts: NetworkSuiteOptions): Promise<HostNe
   return { links, netns, mounts: await mountsUnder(d.root), rules };
 }
 
+/** The names of the network suite's tests, in order: what `skipTests` keys and the kit's report rows name. */
+export const NETWORK_SPECS = {
+  attach: 'attach: a running container has an address on eth0 that inspect reports; stop detaches, start attaches again',
+  detach: 'detach is idempotent and safe after a crash: stop then rm, and a container that died while isulad was down, then rm -f',
+  cycles: 'five create/start/rm cycles leave the host as it was',
+} as const;
+
 /** Asserts the host is back to `before` and no firewall rule names any of `ids`. */
 async function assertNoLeak(d: TestDaemon, opts: NetworkSuiteOptions, before: HostNet, ids: string[]): Promise<void> {
   const now = await hostNet(d, opts);
@@ -67,7 +74,7 @@ export function networkSuite(driver: string, opts: NetworkSuiteOptions): void {
   describe(`network driver ${driver}`, { skip: opts.skip ?? false }, () => {
     const { test, checkSkips } = suiteTests(`networkSuite(${driver})`, opts);
 
-    test('attach: a running container has an address on eth0 that inspect reports; stop detaches, start attaches again', async (t) => {
+    test(NETWORK_SPECS.attach, async (t) => {
       const d = await opts.daemon(t);
       ok(await d.isula(['run', '-d', '--name', 'n1', 'busybox', 'sleep', '300']));
       const ip = await ipInside(d, 'n1');
@@ -81,7 +88,7 @@ export function networkSuite(driver: string, opts: NetworkSuiteOptions): void {
       ok(await d.isula(['rm', '-f', 'n1']));
     });
 
-    test('detach is idempotent and safe after a crash: stop then rm, and a container that died while isulad was down, then rm -f', async (t) => {
+    test(NETWORK_SPECS.detach, async (t) => {
       const d = await opts.daemon(t);
       // The host as it is with the driver warmed up (a bridge may be made at the first attach and kept).
       ok(await d.isula(['run', '--rm', 'busybox', 'true']));
@@ -100,7 +107,7 @@ export function networkSuite(driver: string, opts: NetworkSuiteOptions): void {
       await assertNoLeak(d, opts, before, [a, b]);
     });
 
-    test('five create/start/rm cycles leave the host as it was', async (t) => {
+    test(NETWORK_SPECS.cycles, async (t) => {
       const d = await opts.daemon(t);
       ok(await d.isula(['run', '--rm', 'busybox', 'true']));
       const before = await hostNet(d, opts);

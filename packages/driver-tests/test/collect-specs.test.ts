@@ -6,33 +6,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { childEnv, countSpecs, formatReport, kitPlugins, type SpecResult } from '../src/index.js';
+import { childEnv, countSpecs, formatReport, kitPlugins, IMAGE_SPECS, LIFECYCLE_SPECS, NETWORK_SPECS, type SpecResult } from '../src/index.js';
+
+const LIFECYCLE_TESTS = Object.values(LIFECYCLE_SPECS);
+const IMAGE_TESTS = Object.values(IMAGE_SPECS);
+const NETWORK_TESTS = Object.values(NETWORK_SPECS);
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.js`, import.meta.url));
 const ENTRY = fileURLToPath(new URL('../src/entry.js', import.meta.url));
-const LIFECYCLE_TESTS = [
-  'run: output, exit codes, --rm, env/user/workdir/entrypoint as docker',
-  'create, start, stop, kill, restart, rename, wait, rm with docker\'s semantics',
-  'bind mounts: read-write, read-only enforced, tmpfs, read-only rootfs',
-  'process and security options: capabilities, privileged, devices, ulimits (clamped), shm, hostname, init',
-  'resources: limits land in the cgroup files, update changes them, OOM is reported',
-  'pause freezes the container (a counter stops) and unpause resumes it',
-  'restart policies: on-failure:N stops after N, always restarts with back-off, stop ends it',
-  'bad input: a clear error and no trace',
-];
 
-const IMAGE_TESTS = [
-  'resolve: create with a reference the driver claims makes a container on it; an unknown reference is a clear not-found error and leaves nothing',
-  'mount: a container runs in the root filesystem the driver prepared, and its files survive stop and start',
-  "config: the image's env, working directory and default command reach the container",
-  'list and inspect: isula images lists the image and image inspect gives its config',
-  'release: rm releases the mount, a second rm is not-found, and a stopped daemon leaves no mount or path of the container',
-];
-const NETWORK_TESTS = [
-  'attach: a running container has an address on eth0 that inspect reports; stop detaches, start attaches again',
-  'detach is idempotent and safe after a crash: stop then rm, and a container that died while isulad was down, then rm -f',
-  'five create/start/rm cycles leave the host as it was',
-];
 const KIT_IMAGE = { args: ['i'], graphDriver: 'g', missing: { args: ['m'], error: 'x' }, config: { env: [] }, list: { skip: 'none' } };
 
 /** The kit's rows for these test files, collected in a child (run() does not nest in a test file). */
