@@ -207,7 +207,6 @@ export class ApiServer {
       } else if (!res.headersSent) {
         // Drain what the client is still sending (bounded) so it can read the answer.
         await drainBody(req);
-        if (!req.complete) req.resume();
         if (!res.destroyed) sendJson(res, e.httpStatus, { message: e.message, code: e.code });
       } else {
         res.destroy();
